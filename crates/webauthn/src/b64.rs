@@ -1,0 +1,81 @@
+//! base64url as WebAuthn uses it (RFC 4648 §5, no padding), with a lenient
+//! decoder for the encodings seen in the wild (padded, standard alphabet).
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+/// Error of a base64 decoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not valid base64url")]
+pub struct Base64Error;
+
+const LENIENT_URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false),
+);
+const LENIENT_STD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false),
+);
+
+/// Encodes as base64url without padding.
+pub fn encode(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes strict base64url without padding.
+pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| Base64Error)
+}
+
+/// Decodes base64url or standard base64, padded or not. A string that mixes
+/// the two alphabets (`-` with `+`, say) is rejected.
+pub fn decode_lenient(text: &str) -> Result<Vec<u8>, Base64Error> {
+    let text = text.trim();
+    let has_url = text.contains(['-', '_']);
+    let has_std = text.contains(['+', '/']);
+    match (has_url, has_std) {
+        (true, true) => Err(Base64Error),
+        (_, true) => LENIENT_STD.decode(text).map_err(|_| Base64Error),
+        _ => LENIENT_URL.decode(text).map_err(|_| Base64Error),
+    }
+}
+
+/// Serde adapter: `#[serde(with = "webauthn::b64::serde_bytes")]` writes
+/// base64url and reads any encoding [`decode_lenient`] accepts.
+pub mod serde_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::decode_lenient(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_lenient_forms() {
+        let bytes = [0xfbu8, 0xff, 0x3e, 0x01];
+        assert_eq!(encode(bytes), "-_8-AQ");
+        assert_eq!(decode("-_8-AQ").unwrap(), bytes);
+        assert_eq!(decode_lenient("-_8-AQ==").unwrap(), bytes);
+        assert_eq!(decode_lenient("+/8+AQ==").unwrap(), bytes);
+        assert_eq!(decode_lenient("+/8+AQ").unwrap(), bytes);
+        assert!(decode_lenient("-/8+AQ").is_err());
+        assert!(decode("-_8-AQ==").is_err());
+        assert!(decode("!!").is_err());
+    }
+}

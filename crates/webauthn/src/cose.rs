@@ -1,0 +1,460 @@
+//! COSE keys and algorithms (RFC 9052/9053, as WebAuthn and CTAP use them),
+//! and signature verification with a COSE public key.
+
+use crate::cbor::{self, CborError, MapBuilder, MapReader, Value};
+use signature::Verifier;
+
+/// COSE algorithm identifiers Keysmith knows (IANA "COSE Algorithms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoseAlgorithm {
+    Es256,
+    Es384,
+    Es512,
+    EdDsa,
+    Ps256,
+    Ps384,
+    Ps512,
+    Rs256,
+    Rs384,
+    Rs512,
+    /// RSASSA-PKCS1-v1_5 with SHA-1, only ever seen in TPM attestation.
+    Rs1,
+    /// ECDH-ES + HKDF-256: the CTAP key-agreement key's algorithm.
+    EcdhEsHkdf256,
+}
+
+impl CoseAlgorithm {
+    pub const ALL: [CoseAlgorithm; 12] = [
+        Self::Es256,
+        Self::Es384,
+        Self::Es512,
+        Self::EdDsa,
+        Self::Ps256,
+        Self::Ps384,
+        Self::Ps512,
+        Self::Rs256,
+        Self::Rs384,
+        Self::Rs512,
+        Self::Rs1,
+        Self::EcdhEsHkdf256,
+    ];
+
+    pub fn id(self) -> i64 {
+        match self {
+            Self::Es256 => -7,
+            Self::Es384 => -35,
+            Self::Es512 => -36,
+            Self::EdDsa => -8,
+            Self::Ps256 => -37,
+            Self::Ps384 => -38,
+            Self::Ps512 => -39,
+            Self::Rs256 => -257,
+            Self::Rs384 => -258,
+            Self::Rs512 => -259,
+            Self::Rs1 => -65535,
+            Self::EcdhEsHkdf256 => -25,
+        }
+    }
+
+    pub fn from_id(id: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.id() == id)
+    }
+
+    /// The JOSE-style name (`ES256`, `EdDSA`, `RS1`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::Es512 => "ES512",
+            Self::EdDsa => "EdDSA",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Rs1 => "RS1",
+            Self::EcdhEsHkdf256 => "ECDH-ES+HKDF-256",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for CoseAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Elliptic curves of EC2 keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcCurve {
+    P256,
+    P384,
+    P521,
+}
+
+impl EcCurve {
+    pub fn id(self) -> i64 {
+        match self {
+            Self::P256 => 1,
+            Self::P384 => 2,
+            Self::P521 => 3,
+        }
+    }
+
+    fn from_id(id: i64) -> Option<Self> {
+        match id {
+            1 => Some(Self::P256),
+            2 => Some(Self::P384),
+            3 => Some(Self::P521),
+            _ => None,
+        }
+    }
+
+    /// Byte length of one coordinate.
+    pub fn coordinate_len(self) -> usize {
+        match self {
+            Self::P256 => 32,
+            Self::P384 => 48,
+            Self::P521 => 66,
+        }
+    }
+}
+
+const KTY_OKP: i64 = 1;
+const KTY_EC2: i64 = 2;
+const KTY_RSA: i64 = 3;
+const CRV_ED25519: i64 = 6;
+
+/// A COSE public key as found in attested credential data or in CTAP's
+/// key agreement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoseKey {
+    /// kty 2: an elliptic-curve point.
+    Ec2 {
+        alg: i64,
+        curve: EcCurve,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    /// kty 1, crv 6: an Ed25519 public key.
+    Ed25519 { alg: i64, x: [u8; 32] },
+    /// kty 3: an RSA modulus and exponent (big-endian, unsigned).
+    Rsa { alg: i64, n: Vec<u8>, e: Vec<u8> },
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the key cannot be used with algorithm {0}")]
+    KeyAlgorithmMismatch(i64),
+    #[error("unsupported COSE algorithm {0}")]
+    UnsupportedAlgorithm(i64),
+    #[error("the public key is not valid")]
+    InvalidKey,
+    #[error("the signature is malformed")]
+    MalformedSignature,
+    #[error("the signature does not verify")]
+    Invalid,
+}
+
+impl CoseKey {
+    /// The key's declared algorithm (label 3).
+    pub fn alg(&self) -> i64 {
+        match self {
+            Self::Ec2 { alg, .. } | Self::Ed25519 { alg, .. } | Self::Rsa { alg, .. } => *alg,
+        }
+    }
+
+    /// Reads a COSE key from a decoded CBOR value.
+    pub fn from_cbor(value: Value) -> Result<Self, CborError> {
+        let mut m = MapReader::new(value, "COSE_Key")?;
+        let kty = m.int(1, "kty")?;
+        let alg = m.int(3, "alg")?;
+        match kty {
+            KTY_EC2 => {
+                let crv = m.int(-1, "crv")?;
+                let curve = EcCurve::from_id(crv).ok_or(CborError::InvalidValue("crv"))?;
+                let x = fixed_coordinate(m.bytes(-2, "x")?, curve, "x")?;
+                let y = match m.require(-3, "y")? {
+                    Value::Bytes(y) => fixed_coordinate(y, curve, "y")?,
+                    // Point compression (a bool y) is not allowed in WebAuthn.
+                    _ => return Err(CborError::UnexpectedType("y")),
+                };
+                Ok(Self::Ec2 { alg, curve, x, y })
+            }
+            KTY_OKP => {
+                if m.int(-1, "crv")? != CRV_ED25519 {
+                    return Err(CborError::InvalidValue("crv"));
+                }
+                let x = m.bytes(-2, "x")?;
+                let x: [u8; 32] = x.try_into().map_err(|_| CborError::InvalidValue("x"))?;
+                Ok(Self::Ed25519 { alg, x })
+            }
+            KTY_RSA => {
+                let n = m.bytes(-1, "n")?;
+                let e = m.bytes(-2, "e")?;
+                if n.is_empty() || e.is_empty() {
+                    return Err(CborError::InvalidValue("n"));
+                }
+                Ok(Self::Rsa { alg, n, e })
+            }
+            _ => Err(CborError::InvalidValue("kty")),
+        }
+    }
+
+    /// Decodes a COSE key that spans all of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CborError> {
+        Self::from_cbor(cbor::decode(bytes)?)
+    }
+
+    pub fn to_cbor(&self) -> Value {
+        match self {
+            Self::Ec2 { alg, curve, x, y } => MapBuilder::new()
+                .int(1, KTY_EC2)
+                .int(3, *alg)
+                .int(-1, curve.id())
+                .int(-2, x.clone())
+                .int(-3, y.clone())
+                .build(),
+            Self::Ed25519 { alg, x } => MapBuilder::new()
+                .int(1, KTY_OKP)
+                .int(3, *alg)
+                .int(-1, CRV_ED25519)
+                .int(-2, x.to_vec())
+                .build(),
+            Self::Rsa { alg, n, e } => MapBuilder::new()
+                .int(1, KTY_RSA)
+                .int(3, *alg)
+                .int(-1, n.clone())
+                .int(-2, e.clone())
+                .build(),
+        }
+    }
+
+    /// Canonical CBOR encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor::encode(&self.to_cbor())
+    }
+
+    /// A P-256 key with the given algorithm from a `p256` public key.
+    pub fn from_p256(alg: CoseAlgorithm, key: &p256::PublicKey) -> Self {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let point = key.to_encoded_point(false);
+        Self::Ec2 {
+            alg: alg.id(),
+            curve: EcCurve::P256,
+            x: point.x().expect("uncompressed point").to_vec(),
+            y: point.y().expect("uncompressed point").to_vec(),
+        }
+    }
+
+    /// The `p256` public key of a P-256 EC2 key.
+    pub fn to_p256(&self) -> Result<p256::PublicKey, SignatureError> {
+        match self {
+            Self::Ec2 {
+                curve: EcCurve::P256,
+                x,
+                y,
+                ..
+            } => {
+                use p256::elliptic_curve::sec1::FromEncodedPoint;
+                let point = p256::EncodedPoint::from_affine_coordinates(
+                    x.as_slice().into(),
+                    y.as_slice().into(),
+                    false,
+                );
+                Option::from(p256::PublicKey::from_encoded_point(&point))
+                    .ok_or(SignatureError::InvalidKey)
+            }
+            _ => Err(SignatureError::InvalidKey),
+        }
+    }
+
+    /// Verifies `signature` over `message` with this key and its declared
+    /// algorithm. ECDSA signatures are ASN.1 DER, as WebAuthn requires.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+        verify_signature(self, self.alg(), message, signature)
+    }
+}
+
+fn fixed_coordinate(
+    mut c: Vec<u8>,
+    curve: EcCurve,
+    field: &'static str,
+) -> Result<Vec<u8>, CborError> {
+    let len = curve.coordinate_len();
+    if c.len() > len || c.is_empty() {
+        return Err(CborError::InvalidValue(field));
+    }
+    if c.len() < len {
+        // Some encoders drop leading zero bytes of a coordinate.
+        let mut padded = vec![0u8; len - c.len()];
+        padded.append(&mut c);
+        return Ok(padded);
+    }
+    Ok(c)
+}
+
+/// Verifies `signature` over `message` with `key` under algorithm `alg`
+/// (which may differ from the key's own label only where COSE allows, e.g.
+/// an RSA key used with RS1 by a TPM).
+pub fn verify_signature(
+    key: &CoseKey,
+    alg: i64,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    let algorithm = CoseAlgorithm::from_id(alg).ok_or(SignatureError::UnsupportedAlgorithm(alg))?;
+    match (key, algorithm) {
+        (
+            CoseKey::Ec2 {
+                curve: EcCurve::P256,
+                x,
+                y,
+                ..
+            },
+            CoseAlgorithm::Es256,
+        ) => {
+            let point = p256::EncodedPoint::from_affine_coordinates(
+                x.as_slice().into(),
+                y.as_slice().into(),
+                false,
+            );
+            let vk = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .map_err(|_| SignatureError::InvalidKey)?;
+            let sig = p256::ecdsa::Signature::from_der(signature)
+                .map_err(|_| SignatureError::MalformedSignature)?;
+            vk.verify(message, &sig)
+                .map_err(|_| SignatureError::Invalid)
+        }
+        (
+            CoseKey::Ec2 {
+                curve: EcCurve::P384,
+                x,
+                y,
+                ..
+            },
+            CoseAlgorithm::Es384,
+        ) => {
+            let point = p384::EncodedPoint::from_affine_coordinates(
+                x.as_slice().into(),
+                y.as_slice().into(),
+                false,
+            );
+            let vk = p384::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .map_err(|_| SignatureError::InvalidKey)?;
+            let sig = p384::ecdsa::Signature::from_der(signature)
+                .map_err(|_| SignatureError::MalformedSignature)?;
+            vk.verify(message, &sig)
+                .map_err(|_| SignatureError::Invalid)
+        }
+        (
+            CoseKey::Ec2 {
+                curve: EcCurve::P521,
+                x,
+                y,
+                ..
+            },
+            CoseAlgorithm::Es512,
+        ) => {
+            let point = p521::EncodedPoint::from_affine_coordinates(
+                x.as_slice().into(),
+                y.as_slice().into(),
+                false,
+            );
+            let vk = p521::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .map_err(|_| SignatureError::InvalidKey)?;
+            let sig = p521::ecdsa::Signature::from_der(signature)
+                .map_err(|_| SignatureError::MalformedSignature)?;
+            vk.verify(message, &sig)
+                .map_err(|_| SignatureError::Invalid)
+        }
+        (CoseKey::Ed25519 { x, .. }, CoseAlgorithm::EdDsa) => {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(x)
+                .map_err(|_| SignatureError::InvalidKey)?;
+            let sig = ed25519_dalek::Signature::from_slice(signature)
+                .map_err(|_| SignatureError::MalformedSignature)?;
+            vk.verify_strict(message, &sig)
+                .map_err(|_| SignatureError::Invalid)
+        }
+        (CoseKey::Rsa { n, e, .. }, alg) => verify_rsa(n, e, alg, message, signature),
+        _ => Err(SignatureError::KeyAlgorithmMismatch(alg)),
+    }
+}
+
+fn verify_rsa(
+    n: &[u8],
+    e: &[u8],
+    alg: CoseAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    use rsa::{pkcs1v15, pss, BigUint, RsaPublicKey};
+    let key = RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+        .map_err(|_| SignatureError::InvalidKey)?;
+    macro_rules! check {
+        ($scheme:ident, $hash:ty) => {{
+            let vk = $scheme::VerifyingKey::<$hash>::new(key);
+            let sig = $scheme::Signature::try_from(signature)
+                .map_err(|_| SignatureError::MalformedSignature)?;
+            vk.verify(message, &sig)
+                .map_err(|_| SignatureError::Invalid)
+        }};
+    }
+    match alg {
+        CoseAlgorithm::Rs256 => check!(pkcs1v15, sha2::Sha256),
+        CoseAlgorithm::Rs384 => check!(pkcs1v15, sha2::Sha384),
+        CoseAlgorithm::Rs512 => check!(pkcs1v15, sha2::Sha512),
+        CoseAlgorithm::Rs1 => check!(pkcs1v15, sha1::Sha1),
+        CoseAlgorithm::Ps256 => check!(pss, sha2::Sha256),
+        CoseAlgorithm::Ps384 => check!(pss, sha2::Sha384),
+        CoseAlgorithm::Ps512 => check!(pss, sha2::Sha512),
+        other => Err(SignatureError::KeyAlgorithmMismatch(other.id())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::{signature::Signer, SigningKey};
+
+    #[test]
+    fn p256_round_trip_and_verify() {
+        let sk = SigningKey::random(&mut rand::thread_rng());
+        let key = CoseKey::from_p256(CoseAlgorithm::Es256, &sk.verifying_key().into());
+        let bytes = key.to_bytes();
+        let back = CoseKey::from_bytes(&bytes).unwrap();
+        assert_eq!(back, key);
+        let sig: p256::ecdsa::Signature = sk.sign(b"hello");
+        back.verify(b"hello", sig.to_der().as_bytes()).unwrap();
+        assert_eq!(
+            back.verify(b"hellO", sig.to_der().as_bytes()),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            back.verify(b"hello", &[1, 2, 3]),
+            Err(SignatureError::MalformedSignature)
+        );
+    }
+
+    #[test]
+    fn wrong_kty_or_curve_is_rejected() {
+        let v = MapBuilder::new().int(1, 9).int(3, -7).build();
+        assert_eq!(CoseKey::from_cbor(v), Err(CborError::InvalidValue("kty")));
+        let v = MapBuilder::new()
+            .int(1, 2)
+            .int(3, -7)
+            .int(-1, 8)
+            .int(-2, vec![0u8; 32])
+            .int(-3, vec![0u8; 32])
+            .build();
+        assert_eq!(CoseKey::from_cbor(v), Err(CborError::InvalidValue("crv")));
+    }
+}

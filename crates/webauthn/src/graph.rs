@@ -1,0 +1,395 @@
+//! The JSON shapes of Microsoft Graph's FIDO2 authentication-method API
+//! (see `shared/design/GRAPH_FIDO2_API.md`), shared by Keysmith's server,
+//! which emits them, and its provisioning client, which reads them from
+//! Keysmith or from Entra ID.
+//!
+//! These are wire types only; verification lives elsewhere in this crate.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET …/fido2Methods/creationOptions` response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationOptionsResponse {
+    #[serde(
+        rename = "@odata.context",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub odata_context: Option<String>,
+    /// RFC 3339 instant after which the challenge is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_timeout_date_time: Option<String>,
+    pub public_key: PublicKeyCredentialCreationOptions,
+}
+
+/// WebAuthn `PublicKeyCredentialCreationOptions` in JSON form.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyCredentialCreationOptions {
+    pub rp: RelyingParty,
+    pub user: UserEntity,
+    /// base64url on Keysmith; an opaque long string on Entra. The client
+    /// echoes it verbatim into clientDataJSON.
+    pub challenge: String,
+    #[serde(default)]
+    pub pub_key_cred_params: Vec<PubKeyCredParam>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub exclude_credentials: Vec<CredentialDescriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticator_selection: Option<AuthenticatorSelection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<CreationExtensions>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RelyingParty {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserEntity {
+    /// base64url user handle.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PubKeyCredParam {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub alg: i64,
+}
+
+/// A credential descriptor. `id` is kept as the text received: Entra sends
+/// it in three encodings (see [`decode_entra_credential_id`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CredentialDescriptor {
+    #[serde(rename = "type", default = "public_key")]
+    pub type_: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<String>,
+}
+
+fn public_key() -> String {
+    "public-key".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticatorSelection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticator_attachment: Option<String>,
+    #[serde(default)]
+    pub require_resident_key: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<String>,
+}
+
+/// Creation extensions as Graph spells them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationExtensions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_create_secret: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_credential_protection_policy: Option<bool>,
+    /// `userVerificationOptional` | `userVerificationOptionalWithCredentialIDList`
+    /// | `userVerificationRequired`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_protection_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_pin_length: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred_blob: Option<String>,
+}
+
+/// Maps Graph's credentialProtectionPolicy names to CTAP credProtect levels.
+pub fn cred_protect_level(policy: &str) -> Option<u8> {
+    match policy {
+        "userVerificationOptional" => Some(1),
+        "userVerificationOptionalWithCredentialIDList" => Some(2),
+        "userVerificationRequired" => Some(3),
+        _ => None,
+    }
+}
+
+/// `POST …/fido2Methods` body. The client never sends `rawId`, `type` or
+/// `authenticatorAttachment` (Graph rejects them); the server ignores them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub public_key_credential: PublicKeyCredentialJson,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyCredentialJson {
+    pub id: String,
+    pub response: AttestationResponseJson,
+    #[serde(default = "empty_object")]
+    pub client_extension_results: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationResponseJson {
+    /// base64url. Graph also accepts the spelling `clientDataJson`.
+    #[serde(rename = "clientDataJSON", alias = "clientDataJson")]
+    pub client_data_json: String,
+    pub attestation_object: String,
+}
+
+/// A `fido2AuthenticationMethod` resource.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Fido2Method {
+    #[serde(rename = "@odata.type", default = "fido2_odata_type")]
+    pub odata_type: String,
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub aa_guid: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub attestation_certificates: Vec<String>,
+    /// `attested` | `notAttested`
+    #[serde(default)]
+    pub attestation_level: Option<String>,
+    /// `deviceBound` | `synced`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_type: Option<String>,
+}
+
+fn fido2_odata_type() -> String {
+    "#microsoft.graph.fido2AuthenticationMethod".to_owned()
+}
+
+/// `{"value": [...]}` collection wrapper.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Collection<T> {
+    #[serde(
+        rename = "@odata.context",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub odata_context: Option<String>,
+    pub value: Vec<T>,
+    #[serde(
+        rename = "@odata.nextLink",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_link: Option<String>,
+}
+
+/// The FIDO2 authentication method configuration (policy).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Fido2Policy {
+    #[serde(rename = "@odata.type", default = "fido2_policy_odata_type")]
+    pub odata_type: String,
+    #[serde(default = "fido2_id")]
+    pub id: String,
+    #[serde(default = "enabled")]
+    pub state: String,
+    #[serde(default)]
+    pub is_self_service_registration_allowed: bool,
+    #[serde(default)]
+    pub is_attestation_enforced: bool,
+    #[serde(default)]
+    pub key_restrictions: KeyRestrictions,
+    #[serde(default)]
+    pub include_targets: Vec<PolicyTarget>,
+    #[serde(default)]
+    pub exclude_targets: Vec<PolicyTarget>,
+}
+
+fn fido2_policy_odata_type() -> String {
+    "#microsoft.graph.fido2AuthenticationMethodConfiguration".to_owned()
+}
+fn fido2_id() -> String {
+    "Fido2".to_owned()
+}
+fn enabled() -> String {
+    "enabled".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRestrictions {
+    #[serde(default)]
+    pub is_enforced: bool,
+    /// `allow` | `block`
+    #[serde(default = "allow")]
+    pub enforcement_type: String,
+    #[serde(default)]
+    pub aa_guids: Vec<String>,
+}
+
+fn allow() -> String {
+    "allow".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyTarget {
+    #[serde(default = "group")]
+    pub target_type: String,
+    pub id: String,
+    #[serde(default)]
+    pub is_registration_required: bool,
+}
+
+fn group() -> String {
+    "group".to_owned()
+}
+
+/// Graph's error envelope: `{"error": {"code", "message", "innerError"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_error: Option<InnerError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InnerError {
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(rename = "request-id", default)]
+    pub request_id: Option<String>,
+    #[serde(
+        rename = "client-request-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_request_id: Option<String>,
+}
+
+/// OAuth 2.0 token response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub token_type: String,
+    pub expires_in: u64,
+    pub access_token: String,
+}
+
+/// Decodes a credential id as Entra sends it in `excludeCredentials`:
+/// plain base64url, standard base64 (`+`, `/`, maybe `=`), or .NET
+/// `UrlTokenEncode` (base64url whose last character is a digit counting the
+/// stripped `=`). A plain base64url string may also end in a digit, so every
+/// reading that decodes is collected and exact base64url is preferred.
+pub fn decode_entra_credential_id(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.contains(['+', '/', '=']) {
+        return crate::b64::decode_lenient(text).ok();
+    }
+    if let Ok(bytes) = crate::b64::decode(text) {
+        return Some(bytes);
+    }
+    url_token_decode(text)
+}
+
+/// The .NET `HttpServerUtility.UrlTokenDecode` reading of `text`, if valid.
+pub fn url_token_decode(text: &str) -> Option<Vec<u8>> {
+    let (body, last) = text.split_at(text.len().checked_sub(1)?);
+    let pad = match last {
+        "0" => 0,
+        "1" => 1,
+        "2" => 2,
+        _ => return None,
+    };
+    // The body plus `pad` '=' must be a whole number of 4-character groups.
+    if (body.len() + pad) % 4 != 0 {
+        return None;
+    }
+    crate::b64::decode(body).ok()
+}
+
+/// Every plausible reading of an Entra credential id, best first; a client
+/// sends all of them in the excludeList so no reading is missed.
+pub fn entra_credential_id_candidates(text: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if let Some(best) = decode_entra_credential_id(text) {
+        out.push(best);
+    }
+    if let Some(alt) = url_token_decode(text.trim()) {
+        if !out.contains(&alt) {
+            out.push(alt);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::b64;
+
+    #[test]
+    fn entra_id_encodings() {
+        // UrlTokenEncode appends the count of stripped '=': 64 bytes -> "2",
+        // 63 bytes -> "0" (both unambiguous), 65 bytes -> "1" (ambiguous with
+        // a plain base64url reading one byte longer).
+        for (len, digit) in [(64usize, '2'), (63, '0')] {
+            let id: Vec<u8> = (0..len as u8).collect();
+            let token = format!("{}{digit}", b64::encode(&id));
+            assert_eq!(decode_entra_credential_id(&token).unwrap(), id, "len {len}");
+            let std = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &id);
+            assert_eq!(decode_entra_credential_id(&std).unwrap(), id);
+            assert_eq!(decode_entra_credential_id(&b64::encode(&id)).unwrap(), id);
+        }
+        let id65: Vec<u8> = (0u8..65).collect();
+        let token = format!("{}1", b64::encode(&id65));
+        let candidates = entra_credential_id_candidates(&token);
+        assert_eq!(candidates.len(), 2);
+        assert!(candidates.contains(&id65));
+        assert!(decode_entra_credential_id("").is_none());
+        assert!(decode_entra_credential_id("%%").is_none());
+    }
+
+    #[test]
+    fn register_body_accepts_graph_spellings() {
+        let body = r#"{"displayName":"k","publicKeyCredential":{"id":"AA","response":{"clientDataJson":"AA","attestationObject":"AA"}}}"#;
+        let r: RegisterRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(r.public_key_credential.response.client_data_json, "AA");
+        let out = serde_json::to_value(&r).unwrap();
+        assert!(out["publicKeyCredential"].get("rawId").is_none());
+        assert!(out["publicKeyCredential"]["response"]
+            .get("clientDataJSON")
+            .is_some());
+    }
+}
