@@ -1,0 +1,16 @@
+//! One module per subcommand. Each exposes `XArgs` (clap) and
+//! `run(args) -> anyhow::Result<ExitCode>`.
+
+pub mod virtual_key;
+
+/// An error chain as one line: "outer: cause: root cause".
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
