@@ -1,0 +1,148 @@
+//! authenticatorClientPIN (CTAP 2.1 §6.5): sub-commands, parameters and
+//! response as one typed request/response pair.
+
+use super::{opt_uint, params, CommandCode, CtapRequest, CtapResponse};
+use webauthn::cbor::{CborError, MapBuilder, Value};
+use webauthn::cose::CoseKey;
+
+/// clientPIN sub-commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinSubCommand {
+    GetPinRetries,
+    GetKeyAgreement,
+    SetPin,
+    ChangePin,
+    GetPinToken,
+    GetPinUvAuthTokenUsingUvWithPermissions,
+    GetUvRetries,
+    GetPinUvAuthTokenUsingPinWithPermissions,
+    Unknown(u8),
+}
+
+impl PinSubCommand {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::GetPinRetries => 0x01,
+            Self::GetKeyAgreement => 0x02,
+            Self::SetPin => 0x03,
+            Self::ChangePin => 0x04,
+            Self::GetPinToken => 0x05,
+            Self::GetPinUvAuthTokenUsingUvWithPermissions => 0x06,
+            Self::GetUvRetries => 0x07,
+            Self::GetPinUvAuthTokenUsingPinWithPermissions => 0x09,
+            Self::Unknown(b) => b,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            0x01 => Self::GetPinRetries,
+            0x02 => Self::GetKeyAgreement,
+            0x03 => Self::SetPin,
+            0x04 => Self::ChangePin,
+            0x05 => Self::GetPinToken,
+            0x06 => Self::GetPinUvAuthTokenUsingUvWithPermissions,
+            0x07 => Self::GetUvRetries,
+            0x09 => Self::GetPinUvAuthTokenUsingPinWithPermissions,
+            other => Self::Unknown(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPinRequest {
+    pub pin_uv_auth_protocol: Option<u64>,
+    pub sub_command: PinSubCommand,
+    pub key_agreement: Option<CoseKey>,
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    pub new_pin_enc: Option<Vec<u8>>,
+    pub pin_hash_enc: Option<Vec<u8>>,
+    pub permissions: Option<u64>,
+    pub rp_id: Option<String>,
+}
+
+impl ClientPinRequest {
+    /// A request with only the sub-command (and protocol) set.
+    pub fn new(protocol: Option<u64>, sub_command: PinSubCommand) -> Self {
+        Self {
+            pin_uv_auth_protocol: protocol,
+            sub_command,
+            key_agreement: None,
+            pin_uv_auth_param: None,
+            new_pin_enc: None,
+            pin_hash_enc: None,
+            permissions: None,
+            rp_id: None,
+        }
+    }
+}
+
+impl CtapRequest for ClientPinRequest {
+    const COMMAND: CommandCode = CommandCode::ClientPin;
+    type Response = ClientPinResponse;
+
+    fn to_cbor(&self) -> Option<Value> {
+        Some(
+            MapBuilder::new()
+                .opt_int(0x01, self.pin_uv_auth_protocol)
+                .int(0x02, u64::from(self.sub_command.to_byte()))
+                .opt_int(0x03, self.key_agreement.as_ref().map(CoseKey::to_cbor))
+                .opt_int(0x04, self.pin_uv_auth_param.clone())
+                .opt_int(0x05, self.new_pin_enc.clone())
+                .opt_int(0x06, self.pin_hash_enc.clone())
+                .opt_int(0x09, self.permissions)
+                .opt_int(0x0A, self.rp_id.as_deref())
+                .build(),
+        )
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        let sub = m.int(0x02, "subCommand")?;
+        let sub_command = u8::try_from(sub).map_err(|_| CborError::InvalidValue("subCommand"))?;
+        Ok(Self {
+            pin_uv_auth_protocol: opt_uint(&mut m, 0x01, "pinUvAuthProtocol")?,
+            sub_command: PinSubCommand::from_byte(sub_command),
+            key_agreement: m.take(0x03).map(CoseKey::from_cbor).transpose()?,
+            pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
+            new_pin_enc: m.opt_bytes(0x05, "newPinEnc")?,
+            pin_hash_enc: m.opt_bytes(0x06, "pinHashEnc")?,
+            permissions: opt_uint(&mut m, 0x09, "permissions")?,
+            rp_id: m.opt_text(0x0A, "rpId")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientPinResponse {
+    pub key_agreement: Option<CoseKey>,
+    /// The token, encrypted under the shared secret.
+    pub pin_uv_auth_token: Option<Vec<u8>>,
+    pub pin_retries: Option<u64>,
+    /// True when the key must be power-cycled before another PIN attempt.
+    pub power_cycle_state: Option<bool>,
+    pub uv_retries: Option<u64>,
+}
+
+impl CtapResponse for ClientPinResponse {
+    fn to_cbor(&self) -> Option<Value> {
+        let b = MapBuilder::new()
+            .opt_int(0x01, self.key_agreement.as_ref().map(CoseKey::to_cbor))
+            .opt_int(0x02, self.pin_uv_auth_token.clone())
+            .opt_int(0x03, self.pin_retries)
+            .opt_int(0x04, self.power_cycle_state)
+            .opt_int(0x05, self.uv_retries);
+        (!b.is_empty()).then(|| b.build())
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        Ok(Self {
+            key_agreement: m.take(0x01).map(CoseKey::from_cbor).transpose()?,
+            pin_uv_auth_token: m.opt_bytes(0x02, "pinUvAuthToken")?,
+            pin_retries: opt_uint(&mut m, 0x03, "pinRetries")?,
+            power_cycle_state: m.opt_bool(0x04, "powerCycleState")?,
+            uv_retries: opt_uint(&mut m, 0x05, "uvRetries")?,
+        })
+    }
+}

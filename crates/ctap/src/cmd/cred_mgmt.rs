@@ -1,0 +1,179 @@
+//! authenticatorCredentialManagement (CTAP 2.1 §6.8).
+
+use super::{opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, RpEntity, UserEntity};
+use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
+use webauthn::cose::CoseKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredMgmtSubCommand {
+    GetCredsMetadata,
+    EnumerateRpsBegin,
+    EnumerateRpsGetNextRp,
+    EnumerateCredentialsBegin,
+    EnumerateCredentialsGetNextCredential,
+    DeleteCredential,
+    UpdateUserInformation,
+    Unknown(u8),
+}
+
+impl CredMgmtSubCommand {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::GetCredsMetadata => 0x01,
+            Self::EnumerateRpsBegin => 0x02,
+            Self::EnumerateRpsGetNextRp => 0x03,
+            Self::EnumerateCredentialsBegin => 0x04,
+            Self::EnumerateCredentialsGetNextCredential => 0x05,
+            Self::DeleteCredential => 0x06,
+            Self::UpdateUserInformation => 0x07,
+            Self::Unknown(b) => b,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            0x01 => Self::GetCredsMetadata,
+            0x02 => Self::EnumerateRpsBegin,
+            0x03 => Self::EnumerateRpsGetNextRp,
+            0x04 => Self::EnumerateCredentialsBegin,
+            0x05 => Self::EnumerateCredentialsGetNextCredential,
+            0x06 => Self::DeleteCredential,
+            0x07 => Self::UpdateUserInformation,
+            other => Self::Unknown(other),
+        }
+    }
+}
+
+/// subCommandParams.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredMgmtParams {
+    pub rp_id_hash: Option<Vec<u8>>,
+    pub credential_id: Option<CredentialDescriptor>,
+    pub user: Option<UserEntity>,
+}
+
+impl CredMgmtParams {
+    pub fn to_cbor(&self) -> Value {
+        MapBuilder::new()
+            .opt_int(0x01, self.rp_id_hash.clone())
+            .opt_int(0x02, self.credential_id.as_ref().map(CredentialDescriptor::to_cbor))
+            .opt_int(0x03, self.user.as_ref().map(UserEntity::to_cbor))
+            .build()
+    }
+
+    fn from_cbor(v: Value) -> Result<Self, CborError> {
+        let mut m = MapReader::new(v, "subCommandParams")?;
+        Ok(Self {
+            rp_id_hash: m.opt_bytes(0x01, "rpIDHash")?,
+            credential_id: match m.take(0x02) {
+                Some(v) => Some(CredentialDescriptor::from_cbor(v)?.ok_or(CborError::InvalidValue("credentialID"))?),
+                None => None,
+            },
+            user: m.take(0x03).map(UserEntity::from_cbor).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredMgmtRequest {
+    pub sub_command: CredMgmtSubCommand,
+    pub params: Option<CredMgmtParams>,
+    pub pin_uv_auth_protocol: Option<u64>,
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+}
+
+impl CredMgmtRequest {
+    /// The message `pinUvAuthParam` authenticates: subCommand ‖
+    /// CBOR(subCommandParams) (§6.8.2 and following).
+    pub fn auth_message(&self) -> Vec<u8> {
+        let mut out = vec![self.sub_command.to_byte()];
+        if let Some(p) = &self.params {
+            out.extend(cbor::encode(&p.to_cbor()));
+        }
+        out
+    }
+}
+
+impl CtapRequest for CredMgmtRequest {
+    const COMMAND: CommandCode = CommandCode::CredentialManagement;
+    type Response = CredMgmtResponse;
+
+    fn to_cbor(&self) -> Option<Value> {
+        Some(
+            MapBuilder::new()
+                .int(0x01, u64::from(self.sub_command.to_byte()))
+                .opt_int(0x02, self.params.as_ref().map(CredMgmtParams::to_cbor))
+                .opt_int(0x03, self.pin_uv_auth_protocol)
+                .opt_int(0x04, self.pin_uv_auth_param.clone())
+                .build(),
+        )
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        let sub = u8::try_from(m.int(0x01, "subCommand")?).map_err(|_| CborError::InvalidValue("subCommand"))?;
+        Ok(Self {
+            sub_command: CredMgmtSubCommand::from_byte(sub),
+            params: m.take(0x02).map(CredMgmtParams::from_cbor).transpose()?,
+            pin_uv_auth_protocol: opt_uint(&mut m, 0x03, "pinUvAuthProtocol")?,
+            pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredMgmtResponse {
+    pub existing_resident_credentials_count: Option<u64>,
+    pub max_possible_remaining_resident_credentials_count: Option<u64>,
+    pub rp: Option<RpEntity>,
+    pub rp_id_hash: Option<Vec<u8>>,
+    pub total_rps: Option<u64>,
+    pub user: Option<UserEntity>,
+    pub credential_id: Option<CredentialDescriptor>,
+    pub public_key: Option<CoseKey>,
+    pub total_credentials: Option<u64>,
+    pub cred_protect: Option<u64>,
+    pub large_blob_key: Option<Vec<u8>>,
+}
+
+impl CtapResponse for CredMgmtResponse {
+    fn to_cbor(&self) -> Option<Value> {
+        let b = MapBuilder::new()
+            .opt_int(0x01, self.existing_resident_credentials_count)
+            .opt_int(0x02, self.max_possible_remaining_resident_credentials_count)
+            .opt_int(0x03, self.rp.as_ref().map(RpEntity::to_cbor))
+            .opt_int(0x04, self.rp_id_hash.clone())
+            .opt_int(0x05, self.total_rps)
+            .opt_int(0x06, self.user.as_ref().map(UserEntity::to_cbor))
+            .opt_int(0x07, self.credential_id.as_ref().map(CredentialDescriptor::to_cbor))
+            .opt_int(0x08, self.public_key.as_ref().map(CoseKey::to_cbor))
+            .opt_int(0x09, self.total_credentials)
+            .opt_int(0x0A, self.cred_protect)
+            .opt_int(0x0B, self.large_blob_key.clone());
+        (!b.is_empty()).then(|| b.build())
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        Ok(Self {
+            existing_resident_credentials_count: opt_uint(&mut m, 0x01, "existingResidentCredentialsCount")?,
+            max_possible_remaining_resident_credentials_count: opt_uint(
+                &mut m,
+                0x02,
+                "maxPossibleRemainingResidentCredentialsCount",
+            )?,
+            rp: m.take(0x03).map(RpEntity::from_cbor).transpose()?,
+            rp_id_hash: m.opt_bytes(0x04, "rpIDHash")?,
+            total_rps: opt_uint(&mut m, 0x05, "totalRPs")?,
+            user: m.take(0x06).map(UserEntity::from_cbor).transpose()?,
+            credential_id: match m.take(0x07) {
+                Some(v) => CredentialDescriptor::from_cbor(v)?,
+                None => None,
+            },
+            public_key: m.take(0x08).map(CoseKey::from_cbor).transpose()?,
+            total_credentials: opt_uint(&mut m, 0x09, "totalCredentials")?,
+            cred_protect: opt_uint(&mut m, 0x0A, "credProtect")?,
+            large_blob_key: m.opt_bytes(0x0B, "largeBlobKey")?,
+        })
+    }
+}

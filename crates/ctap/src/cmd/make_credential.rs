@@ -1,0 +1,210 @@
+//! authenticatorMakeCredential (CTAP 2.1 §6.1) and its extensions.
+
+use super::{
+    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest,
+    CtapResponse, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
+};
+use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
+
+/// Extension inputs of makeCredential that Keysmith knows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MakeCredentialExtensions {
+    /// credProtect level 1, 2 or 3.
+    pub cred_protect: Option<u8>,
+    pub hmac_secret: Option<bool>,
+    /// Ask for the key's minimum PIN length in the authenticator data (the
+    /// RP must be in the key's minPinLengthRPIDs).
+    pub min_pin_length: Option<bool>,
+    /// A small blob stored with the credential.
+    pub cred_blob: Option<Vec<u8>>,
+    pub large_blob_key: Option<bool>,
+}
+
+impl MakeCredentialExtensions {
+    fn to_cbor(&self) -> Option<Value> {
+        let b = MapBuilder::new()
+            .opt_text("credProtect", self.cred_protect.map(i64::from))
+            .opt_text("hmac-secret", self.hmac_secret)
+            .opt_text("minPinLength", self.min_pin_length)
+            .opt_text("credBlob", self.cred_blob.clone())
+            .opt_text("largeBlobKey", self.large_blob_key);
+        (!b.is_empty()).then(|| b.build())
+    }
+
+    fn from_cbor(v: Value) -> Result<Self, CborError> {
+        let mut m = MapReader::new(v, "extensions")?;
+        let cred_protect = match m.opt_int("credProtect", "extensions.credProtect")? {
+            Some(level @ 1..=3) => Some(level as u8),
+            Some(_) => return Err(CborError::InvalidValue("extensions.credProtect")),
+            None => None,
+        };
+        // Unknown extensions are ignored (§6.1.2 step 4 / WebAuthn §9).
+        Ok(Self {
+            cred_protect,
+            hmac_secret: m.opt_bool("hmac-secret", "extensions.hmac-secret")?,
+            min_pin_length: m.opt_bool("minPinLength", "extensions.minPinLength")?,
+            cred_blob: m.opt_bytes("credBlob", "extensions.credBlob")?,
+            large_blob_key: m.opt_bool("largeBlobKey", "extensions.largeBlobKey")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MakeCredentialRequest {
+    pub client_data_hash: Vec<u8>,
+    pub rp: RpEntity,
+    pub user: UserEntity,
+    /// Algorithms in the RP's order of preference (type public-key only).
+    pub pub_key_cred_params: Vec<PubKeyCredParam>,
+    pub exclude_list: Vec<CredentialDescriptor>,
+    pub extensions: MakeCredentialExtensions,
+    pub options: RequestOptions,
+    pub pin_uv_auth_param: Option<Vec<u8>>,
+    pub pin_uv_auth_protocol: Option<u64>,
+    /// 1 = vendor-facilitated, 2 = platform-managed enterprise attestation.
+    pub enterprise_attestation: Option<u64>,
+}
+
+impl CtapRequest for MakeCredentialRequest {
+    const COMMAND: CommandCode = CommandCode::MakeCredential;
+    type Response = MakeCredentialResponse;
+
+    fn to_cbor(&self) -> Option<Value> {
+        Some(
+            MapBuilder::new()
+                .int(0x01, self.client_data_hash.clone())
+                .int(0x02, self.rp.to_cbor())
+                .int(0x03, self.user.to_cbor())
+                .int(0x04, Value::Array(self.pub_key_cred_params.iter().map(PubKeyCredParam::to_cbor).collect()))
+                .opt_int(0x05, (!self.exclude_list.is_empty()).then(|| descriptor_list_cbor(&self.exclude_list)))
+                .opt_int(0x06, self.extensions.to_cbor())
+                .opt_int(0x07, self.options.to_cbor())
+                .opt_int(0x08, self.pin_uv_auth_param.clone())
+                .opt_int(0x09, self.pin_uv_auth_protocol)
+                .opt_int(0x0A, self.enterprise_attestation)
+                .build(),
+        )
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        let client_data_hash = m.bytes(0x01, "clientDataHash")?;
+        let rp = RpEntity::from_cbor(m.require(0x02, "rp")?)?;
+        let user = UserEntity::from_cbor(m.require(0x03, "user")?)?;
+        let mut pub_key_cred_params = Vec::new();
+        for p in cbor::into_array(m.require(0x04, "pubKeyCredParams")?, "pubKeyCredParams")? {
+            if let Some(p) = PubKeyCredParam::from_cbor(p)? {
+                pub_key_cred_params.push(p);
+            }
+        }
+        let exclude_list = m.take(0x05).map(|v| descriptor_list(v, "excludeList")).transpose()?.unwrap_or_default();
+        let extensions = m.take(0x06).map(MakeCredentialExtensions::from_cbor).transpose()?.unwrap_or_default();
+        let options = m.take(0x07).map(RequestOptions::from_cbor).transpose()?.unwrap_or_default();
+        Ok(Self {
+            client_data_hash,
+            rp,
+            user,
+            pub_key_cred_params,
+            exclude_list,
+            extensions,
+            options,
+            pin_uv_auth_param: m.opt_bytes(0x08, "pinUvAuthParam")?,
+            pin_uv_auth_protocol: opt_uint(&mut m, 0x09, "pinUvAuthProtocol")?,
+            enterprise_attestation: opt_uint(&mut m, 0x0A, "enterpriseAttestation")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MakeCredentialResponse {
+    pub fmt: String,
+    pub auth_data: Vec<u8>,
+    pub att_stmt: Value,
+    pub ep_att: Option<bool>,
+    pub large_blob_key: Option<Vec<u8>>,
+}
+
+impl MakeCredentialResponse {
+    /// The WebAuthn attestation object (`{"fmt", "attStmt", "authData"}`)
+    /// that a relying party verifies.
+    pub fn attestation_object(&self) -> Vec<u8> {
+        cbor::encode(
+            &MapBuilder::new()
+                .text("fmt", self.fmt.as_str())
+                .text("attStmt", self.att_stmt.clone())
+                .text("authData", self.auth_data.clone())
+                .build(),
+        )
+    }
+}
+
+impl CtapResponse for MakeCredentialResponse {
+    fn to_cbor(&self) -> Option<Value> {
+        Some(
+            MapBuilder::new()
+                .int(0x01, self.fmt.as_str())
+                .int(0x02, self.auth_data.clone())
+                .int(0x03, self.att_stmt.clone())
+                .opt_int(0x04, self.ep_att)
+                .opt_int(0x05, self.large_blob_key.clone())
+                .build(),
+        )
+    }
+
+    fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
+        let mut m = params(v)?;
+        let att_stmt = m.require(0x03, "attStmt")?;
+        if !matches!(att_stmt, Value::Map(_)) {
+            return Err(CborError::UnexpectedType("attStmt"));
+        }
+        Ok(Self {
+            fmt: m.text(0x01, "fmt")?,
+            auth_data: m.bytes(0x02, "authData")?,
+            att_stmt,
+            ep_att: m.opt_bool(0x04, "epAtt")?,
+            large_blob_key: m.opt_bytes(0x05, "largeBlobKey")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip_and_unknown_types_skipped() {
+        let req = MakeCredentialRequest {
+            client_data_hash: vec![1; 32],
+            rp: RpEntity { id: "example.com".into(), name: Some("Example".into()) },
+            user: UserEntity { id: vec![2; 16], name: Some("alice".into()), display_name: None },
+            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }, PubKeyCredParam { alg: -8 }],
+            exclude_list: vec![CredentialDescriptor::new(vec![9; 20])],
+            extensions: MakeCredentialExtensions { cred_protect: Some(2), hmac_secret: Some(true), ..Default::default() },
+            options: RequestOptions { rk: Some(true), ..Default::default() },
+            pin_uv_auth_param: Some(vec![5; 32]),
+            pin_uv_auth_protocol: Some(2),
+            enterprise_attestation: None,
+        };
+        let bytes = req.encode();
+        assert_eq!(bytes[0], 0x01);
+        let back = MakeCredentialRequest::from_cbor(Some(cbor::decode(&bytes[1..]).unwrap())).unwrap();
+        assert_eq!(back, req);
+
+        // A parameter of another type is skipped, not an error.
+        let mut v = req.to_cbor().unwrap();
+        if let Value::Map(entries) = &mut v {
+            for (k, val) in entries.iter_mut() {
+                if *k == cbor::int(4) {
+                    *val = Value::Array(vec![MapBuilder::new().text("alg", -7).text("type", "other").build()]);
+                }
+            }
+        }
+        assert!(MakeCredentialRequest::from_cbor(Some(v)).unwrap().pub_key_cred_params.is_empty());
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let v = MapBuilder::new().int(0x01, vec![0u8; 32]).build();
+        assert_eq!(MakeCredentialRequest::from_cbor(Some(v)), Err(CborError::Missing("rp")));
+    }
+}

@@ -1,0 +1,421 @@
+//! CTAPHID framing (CTAP 2.1 §11.2): 64-byte reports, initialisation and
+//! continuation packets, fragmentation and reassembly. Pure: no I/O, no
+//! knowledge of CTAP2 semantics. Used by the host ([`channel`]) and by the
+//! virtual key (device side).
+
+pub mod channel;
+
+/// Size of one HID report.
+pub const REPORT_LEN: usize = 64;
+/// Payload bytes in an initialisation packet.
+pub const INIT_DATA_LEN: usize = REPORT_LEN - 7;
+/// Payload bytes in a continuation packet.
+pub const CONT_DATA_LEN: usize = REPORT_LEN - 5;
+/// Largest message: one initialisation and 128 continuation packets.
+pub const MAX_MESSAGE_LEN: usize = INIT_DATA_LEN + 128 * CONT_DATA_LEN;
+/// The broadcast channel, only for INIT.
+pub const BROADCAST_CID: u32 = 0xFFFF_FFFF;
+/// CTAPHID protocol version reported by INIT.
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// One 64-byte HID report.
+pub type Report = [u8; REPORT_LEN];
+
+/// CTAPHID commands (the byte without the high bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HidCommand {
+    Ping,
+    Msg,
+    Lock,
+    Init,
+    Wink,
+    Cbor,
+    Cancel,
+    Keepalive,
+    Error,
+    /// A command byte this library does not name.
+    Unknown(u8),
+}
+
+impl HidCommand {
+    pub fn from_byte(b: u8) -> Self {
+        match b & 0x7F {
+            0x01 => Self::Ping,
+            0x03 => Self::Msg,
+            0x04 => Self::Lock,
+            0x06 => Self::Init,
+            0x08 => Self::Wink,
+            0x10 => Self::Cbor,
+            0x11 => Self::Cancel,
+            0x3B => Self::Keepalive,
+            0x3F => Self::Error,
+            other => Self::Unknown(other),
+        }
+    }
+
+    /// The command byte without the initialisation-packet high bit.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::Ping => 0x01,
+            Self::Msg => 0x03,
+            Self::Lock => 0x04,
+            Self::Init => 0x06,
+            Self::Wink => 0x08,
+            Self::Cbor => 0x10,
+            Self::Cancel => 0x11,
+            Self::Keepalive => 0x3B,
+            Self::Error => 0x3F,
+            Self::Unknown(b) => b & 0x7F,
+        }
+    }
+}
+
+/// CTAPHID ERROR payloads (§11.2.9.1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum HidError {
+    #[error("the key does not know this CTAPHID command (INVALID_CMD)")]
+    InvalidCmd,
+    #[error("invalid CTAPHID parameter (INVALID_PAR)")]
+    InvalidPar,
+    #[error("invalid CTAPHID message length (INVALID_LEN)")]
+    InvalidLen,
+    #[error("CTAPHID packets out of sequence (INVALID_SEQ)")]
+    InvalidSeq,
+    #[error("the key timed out waiting for the rest of a message (MSG_TIMEOUT)")]
+    MsgTimeout,
+    #[error("the key is busy with another client (CHANNEL_BUSY)")]
+    ChannelBusy,
+    #[error("the key is locked by another client (LOCK_REQUIRED)")]
+    LockRequired,
+    #[error("invalid CTAPHID channel (INVALID_CHANNEL)")]
+    InvalidChannel,
+    #[error("unspecified CTAPHID error (OTHER)")]
+    Other,
+    #[error("unknown CTAPHID error 0x{0:02X}")]
+    Unknown(u8),
+}
+
+impl HidError {
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            0x01 => Self::InvalidCmd,
+            0x02 => Self::InvalidPar,
+            0x03 => Self::InvalidLen,
+            0x04 => Self::InvalidSeq,
+            0x05 => Self::MsgTimeout,
+            0x06 => Self::ChannelBusy,
+            0x0A => Self::LockRequired,
+            0x0B => Self::InvalidChannel,
+            0x7F => Self::Other,
+            other => Self::Unknown(other),
+        }
+    }
+
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::InvalidCmd => 0x01,
+            Self::InvalidPar => 0x02,
+            Self::InvalidLen => 0x03,
+            Self::InvalidSeq => 0x04,
+            Self::MsgTimeout => 0x05,
+            Self::ChannelBusy => 0x06,
+            Self::LockRequired => 0x0A,
+            Self::InvalidChannel => 0x0B,
+            Self::Other => 0x7F,
+            Self::Unknown(b) => b,
+        }
+    }
+}
+
+/// KEEPALIVE status byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepaliveStatus {
+    /// The key is working on the request.
+    Processing,
+    /// The key waits for a touch.
+    UpNeeded,
+    Unknown(u8),
+}
+
+impl KeepaliveStatus {
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            1 => Self::Processing,
+            2 => Self::UpNeeded,
+            other => Self::Unknown(other),
+        }
+    }
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::Processing => 1,
+            Self::UpNeeded => 2,
+            Self::Unknown(b) => b,
+        }
+    }
+}
+
+/// Capability flags in the INIT response.
+pub mod capability {
+    pub const WINK: u8 = 0x01;
+    pub const CBOR: u8 = 0x04;
+    /// The key does not implement CTAP1/U2F MSG.
+    pub const NMSG: u8 = 0x08;
+}
+
+/// A decoded report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    /// First packet of a message: command and total payload length.
+    Init { cid: u32, cmd: HidCommand, bcnt: u16, data: [u8; INIT_DATA_LEN] },
+    /// A following packet with its sequence number.
+    Cont { cid: u32, seq: u8, data: [u8; CONT_DATA_LEN] },
+}
+
+impl Packet {
+    /// Splits a report into its fields; any 64 bytes form a packet.
+    pub fn parse(report: &Report) -> Packet {
+        let cid = u32::from_be_bytes([report[0], report[1], report[2], report[3]]);
+        if report[4] & 0x80 != 0 {
+            let mut data = [0u8; INIT_DATA_LEN];
+            data.copy_from_slice(&report[7..]);
+            Packet::Init {
+                cid,
+                cmd: HidCommand::from_byte(report[4]),
+                bcnt: u16::from_be_bytes([report[5], report[6]]),
+                data,
+            }
+        } else {
+            let mut data = [0u8; CONT_DATA_LEN];
+            data.copy_from_slice(&report[5..]);
+            Packet::Cont { cid, seq: report[4], data }
+        }
+    }
+
+    pub fn cid(&self) -> u32 {
+        match self {
+            Packet::Init { cid, .. } | Packet::Cont { cid, .. } => *cid,
+        }
+    }
+
+    pub fn to_report(&self) -> Report {
+        let mut r = [0u8; REPORT_LEN];
+        match self {
+            Packet::Init { cid, cmd, bcnt, data } => {
+                r[..4].copy_from_slice(&cid.to_be_bytes());
+                r[4] = 0x80 | cmd.to_byte();
+                r[5..7].copy_from_slice(&bcnt.to_be_bytes());
+                r[7..].copy_from_slice(data);
+            }
+            Packet::Cont { cid, seq, data } => {
+                r[..4].copy_from_slice(&cid.to_be_bytes());
+                r[4] = *seq & 0x7F;
+                r[5..].copy_from_slice(data);
+            }
+        }
+        r
+    }
+}
+
+/// A whole CTAPHID message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub cid: u32,
+    pub cmd: HidCommand,
+    pub payload: Vec<u8>,
+}
+
+/// The message is longer than CTAPHID can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message of {0} bytes exceeds the CTAPHID maximum of 7609 bytes")]
+pub struct MessageTooLong(pub usize);
+
+impl Message {
+    pub fn new(cid: u32, cmd: HidCommand, payload: Vec<u8>) -> Self {
+        Self { cid, cmd, payload }
+    }
+
+    /// Splits the message into reports (§11.2.4).
+    pub fn to_reports(&self) -> Result<Vec<Report>, MessageTooLong> {
+        let len = self.payload.len();
+        if len > MAX_MESSAGE_LEN {
+            return Err(MessageTooLong(len));
+        }
+        let mut reports = Vec::with_capacity(1 + len.saturating_sub(INIT_DATA_LEN).div_ceil(CONT_DATA_LEN));
+        let first = len.min(INIT_DATA_LEN);
+        let mut data = [0u8; INIT_DATA_LEN];
+        data[..first].copy_from_slice(&self.payload[..first]);
+        reports.push(
+            Packet::Init { cid: self.cid, cmd: self.cmd, bcnt: len as u16, data }.to_report(),
+        );
+        for (seq, chunk) in self.payload[first..].chunks(CONT_DATA_LEN).enumerate() {
+            let mut data = [0u8; CONT_DATA_LEN];
+            data[..chunk.len()].copy_from_slice(chunk);
+            reports.push(Packet::Cont { cid: self.cid, seq: seq as u8, data }.to_report());
+        }
+        Ok(reports)
+    }
+}
+
+/// Reassembles one message from its initialisation packet and the
+/// continuation packets that follow on the same channel.
+#[derive(Debug, Clone)]
+pub struct Reassembler {
+    cid: u32,
+    cmd: HidCommand,
+    expected: usize,
+    payload: Vec<u8>,
+    next_seq: u8,
+}
+
+/// Result of feeding a packet to a [`Reassembler`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assembly {
+    /// More continuation packets are needed.
+    Incomplete,
+    /// The message is whole.
+    Complete(Message),
+}
+
+impl Reassembler {
+    /// Starts a message from an initialisation packet. A length above
+    /// [`MAX_MESSAGE_LEN`] is `INVALID_LEN`.
+    pub fn start(
+        cid: u32,
+        cmd: HidCommand,
+        bcnt: u16,
+        data: &[u8; INIT_DATA_LEN],
+    ) -> Result<(Self, Assembly), HidError> {
+        let expected = bcnt as usize;
+        if expected > MAX_MESSAGE_LEN {
+            return Err(HidError::InvalidLen);
+        }
+        let first = expected.min(INIT_DATA_LEN);
+        let mut payload = Vec::with_capacity(expected);
+        payload.extend_from_slice(&data[..first]);
+        let mut r = Self { cid, cmd, expected, payload, next_seq: 0 };
+        let state = r.state();
+        Ok((r, state))
+    }
+
+    /// Adds a continuation packet; the channel must match (the caller routes
+    /// packets by channel) and the sequence number must be the next one.
+    pub fn push(&mut self, seq: u8, data: &[u8; CONT_DATA_LEN]) -> Result<Assembly, HidError> {
+        if seq != self.next_seq || self.payload.len() >= self.expected {
+            return Err(HidError::InvalidSeq);
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let take = (self.expected - self.payload.len()).min(CONT_DATA_LEN);
+        self.payload.extend_from_slice(&data[..take]);
+        Ok(self.state())
+    }
+
+    pub fn cid(&self) -> u32 {
+        self.cid
+    }
+
+    pub fn cmd(&self) -> HidCommand {
+        self.cmd
+    }
+
+    fn state(&mut self) -> Assembly {
+        if self.payload.len() == self.expected {
+            Assembly::Complete(Message {
+                cid: self.cid,
+                cmd: self.cmd,
+                payload: std::mem::take(&mut self.payload),
+            })
+        } else {
+            Assembly::Incomplete
+        }
+    }
+}
+
+/// The INIT response payload (§11.2.9.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitResponse {
+    pub nonce: [u8; 8],
+    pub cid: u32,
+    pub protocol_version: u8,
+    pub version: (u8, u8, u8),
+    pub capabilities: u8,
+}
+
+impl InitResponse {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(17);
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.cid.to_be_bytes());
+        out.push(self.protocol_version);
+        out.extend_from_slice(&[self.version.0, self.version.1, self.version.2]);
+        out.push(self.capabilities);
+        out
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < 17 {
+            return None;
+        }
+        Some(Self {
+            nonce: bytes[..8].try_into().ok()?,
+            cid: u32::from_be_bytes(bytes[8..12].try_into().ok()?),
+            protocol_version: bytes[12],
+            version: (bytes[13], bytes[14], bytes[15]),
+            capabilities: bytes[16],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reassemble(reports: &[Report]) -> Result<Message, HidError> {
+        let Packet::Init { cid, cmd, bcnt, data } = Packet::parse(&reports[0]) else {
+            panic!("first is init")
+        };
+        let (mut r, mut state) = Reassembler::start(cid, cmd, bcnt, &data)?;
+        for report in &reports[1..] {
+            let Packet::Cont { seq, data, .. } = Packet::parse(report) else { panic!("cont") };
+            state = r.push(seq, &data)?;
+        }
+        match state {
+            Assembly::Complete(m) => Ok(m),
+            Assembly::Incomplete => panic!("incomplete"),
+        }
+    }
+
+    #[test]
+    fn fragment_and_reassemble_every_boundary() {
+        for len in [0, 1, 56, 57, 58, 116, 117, 1000, MAX_MESSAGE_LEN] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let msg = Message::new(0x1234_5678, HidCommand::Cbor, payload);
+            let reports = msg.to_reports().unwrap();
+            assert_eq!(reports.len(), 1 + len.saturating_sub(57).div_ceil(59));
+            assert_eq!(reassemble(&reports).unwrap(), msg);
+        }
+        let too_long = Message::new(1, HidCommand::Cbor, vec![0; MAX_MESSAGE_LEN + 1]);
+        assert_eq!(too_long.to_reports(), Err(MessageTooLong(MAX_MESSAGE_LEN + 1)));
+    }
+
+    #[test]
+    fn wrong_sequence_and_length_are_errors() {
+        let msg = Message::new(7, HidCommand::Cbor, vec![1; 200]);
+        let mut reports = msg.to_reports().unwrap();
+        reports.swap(1, 2);
+        assert_eq!(reassemble(&reports), Err(HidError::InvalidSeq));
+        let data = [0u8; INIT_DATA_LEN];
+        assert_eq!(
+            Reassembler::start(7, HidCommand::Cbor, (MAX_MESSAGE_LEN + 1) as u16, &data).err(),
+            Some(HidError::InvalidLen)
+        );
+    }
+
+    #[test]
+    fn packet_layout() {
+        let msg = Message::new(0xAABBCCDD, HidCommand::Init, vec![9; 8]);
+        let r = msg.to_reports().unwrap()[0];
+        assert_eq!(&r[..7], &[0xAA, 0xBB, 0xCC, 0xDD, 0x86, 0x00, 0x08]);
+        assert_eq!(&r[7..15], &[9; 8]);
+        assert!(r[15..].iter().all(|b| *b == 0));
+    }
+}

@@ -1,0 +1,43 @@
+//! Transports carry 64-byte CTAPHID reports to and from a key. They know
+//! nothing of CTAPHID framing or CTAP2 (that lives in [`crate::hid`]).
+
+pub mod inproc;
+pub mod udp;
+#[cfg(feature = "usb")]
+pub mod usb;
+
+use crate::hid::Report;
+use std::time::Duration;
+
+/// Why a report could not be sent or received.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("the key was disconnected")]
+    Disconnected,
+    #[error("USB HID: {0}")]
+    Hid(String),
+}
+
+/// A connection to one key that moves whole reports.
+pub trait Transport: Send {
+    /// Sends one report.
+    fn write_report(&mut self, report: &Report) -> Result<(), TransportError>;
+    /// Waits up to `timeout` for one report; `Ok(None)` when none came.
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError>;
+    /// Where this transport goes, for messages ("udp:127.0.0.1:8111").
+    fn describe(&self) -> String;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
+        (**self).write_report(report)
+    }
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
+        (**self).read_report(timeout)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

@@ -1,0 +1,90 @@
+//! Keysmith's UDP transport: each datagram carries exactly one 64-byte
+//! report; the key answers to the datagram's source address.
+
+use super::{Transport, TransportError};
+use crate::hid::{Report, REPORT_LEN};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
+
+/// A UDP connection to a virtual key.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    peer: SocketAddr,
+}
+
+impl UdpTransport {
+    /// Connects to `host:port` (no packet is sent yet).
+    pub fn connect(addr: &str) -> Result<Self, TransportError> {
+        let io = |context: String| move |source| TransportError::Io { context, source };
+        let peer = addr
+            .to_socket_addrs()
+            .map_err(io(format!("cannot resolve {addr}")))?
+            .next()
+            .ok_or_else(|| TransportError::Io {
+                context: format!("cannot resolve {addr}"),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            })?;
+        let local: SocketAddr = if peer.is_ipv4() {
+            "0.0.0.0:0".parse().expect("literal")
+        } else {
+            "[::]:0".parse().expect("literal")
+        };
+        let socket = UdpSocket::bind(local).map_err(io("cannot open a UDP socket".into()))?;
+        socket.connect(peer).map_err(io(format!("cannot connect to udp:{peer}")))?;
+        Ok(Self { socket, peer })
+    }
+}
+
+impl Transport for UdpTransport {
+    fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
+        self.socket.send(report).map_err(|source| TransportError::Io {
+            context: format!("cannot send to udp:{}", self.peer),
+            source,
+        })?;
+        Ok(())
+    }
+
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        self.socket
+            .set_read_timeout(Some(timeout))
+            .map_err(|source| TransportError::Io { context: "socket timeout".into(), source })?;
+        let mut buf = [0u8; REPORT_LEN + 1];
+        loop {
+            match self.socket.recv(&mut buf) {
+                // Exactly one report per datagram; anything else is not ours.
+                Ok(REPORT_LEN) => {
+                    let mut report = [0u8; REPORT_LEN];
+                    report.copy_from_slice(&buf[..REPORT_LEN]);
+                    return Ok(Some(report));
+                }
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(TransportError::Io {
+                        context: format!("no key answers at udp:{} (is `keysmith virtual-key` running?)", self.peer),
+                        source: e,
+                    })
+                }
+                Err(source) => {
+                    return Err(TransportError::Io {
+                        context: format!("cannot receive from udp:{}", self.peer),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("udp:{}", self.peer)
+    }
+}
