@@ -4,7 +4,9 @@
 
 use crate::cmd::client_pin::{ClientPinRequest, ClientPinResponse, PinSubCommand};
 use crate::cmd::config::{ConfigRequest, ConfigSubCommand, SetMinPinLengthParams};
-use crate::cmd::cred_mgmt::{CredMgmtParams, CredMgmtRequest, CredMgmtResponse, CredMgmtSubCommand};
+use crate::cmd::cred_mgmt::{
+    CredMgmtParams, CredMgmtRequest, CredMgmtResponse, CredMgmtSubCommand,
+};
 use crate::cmd::get_assertion::{GetAssertionRequest, GetAssertionResponse};
 use crate::cmd::get_info::{GetInfoRequest, GetInfoResponse};
 use crate::cmd::make_credential::{MakeCredentialRequest, MakeCredentialResponse};
@@ -31,7 +33,9 @@ pub struct Ctap2Client<T: Transport = Box<dyn Transport>> {
 
 impl<T: Transport> std::fmt::Debug for Ctap2Client<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctap2Client").field("channel", &self.channel).finish_non_exhaustive()
+        f.debug_struct("Ctap2Client")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +48,9 @@ pub struct PinUvAuthToken {
 
 impl std::fmt::Debug for PinUvAuthToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinUvAuthToken").field("protocol", &self.protocol).finish_non_exhaustive()
+        f.debug_struct("PinUvAuthToken")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,9 +97,15 @@ impl<T: Transport> Ctap2Client<T> {
     pub fn open(transport: T) -> Result<Self> {
         let channel = HidChannel::open(transport)?;
         if channel.device().capabilities & capability::CBOR == 0 {
-            return Err(Error::Unsupported("CTAP2 (the key speaks only U2F/CTAP1)".into()));
+            return Err(Error::Unsupported(
+                "CTAP2 (the key speaks only U2F/CTAP1)".into(),
+            ));
         }
-        let mut client = Self { channel, info: GetInfoResponse::default(), on_keepalive: Box::new(|_| {}) };
+        let mut client = Self {
+            channel,
+            info: GetInfoResponse::default(),
+            on_keepalive: Box::new(|_| {}),
+        };
         client.refresh_info()?;
         Ok(client)
     }
@@ -133,7 +145,9 @@ impl<T: Transport> Ctap2Client<T> {
 
     /// Sends one typed request and decodes its typed response.
     pub fn send<R: CtapRequest>(&mut self, request: &R) -> Result<R::Response> {
-        let frame = self.channel.transact(HidCommand::Cbor, &request.encode(), &mut *self.on_keepalive)?;
+        let frame =
+            self.channel
+                .transact(HidCommand::Cbor, &request.encode(), &mut *self.on_keepalive)?;
         decode_response(&frame)
     }
 
@@ -162,16 +176,25 @@ impl<T: Transport> Ctap2Client<T> {
     fn shared_secret(&mut self, protocol: PinUvAuthProtocol) -> Result<(CoseKey, SharedSecret)> {
         let req = ClientPinRequest::new(Some(protocol.id()), PinSubCommand::GetKeyAgreement);
         let resp: ClientPinResponse = self.send(&req)?;
-        let peer = resp.key_agreement.ok_or_else(|| Error::Protocol("getKeyAgreement without a key".into()))?;
-        protocol.encapsulate(&peer).map_err(|e| Error::Protocol(e.to_string()))
+        let peer = resp
+            .key_agreement
+            .ok_or_else(|| Error::Protocol("getKeyAgreement without a key".into()))?;
+        protocol
+            .encapsulate(&peer)
+            .map_err(|e| Error::Protocol(e.to_string()))
     }
 
     /// Remaining PIN attempts.
     pub fn pin_retries(&mut self) -> Result<PinRetries> {
         let protocol = self.pin_protocol()?;
-        let resp = self.send(&ClientPinRequest::new(Some(protocol.id()), PinSubCommand::GetPinRetries))?;
+        let resp = self.send(&ClientPinRequest::new(
+            Some(protocol.id()),
+            PinSubCommand::GetPinRetries,
+        ))?;
         Ok(PinRetries {
-            retries: resp.pin_retries.ok_or_else(|| Error::Protocol("no pinRetries".into()))?,
+            retries: resp
+                .pin_retries
+                .ok_or_else(|| Error::Protocol("no pinRetries".into()))?,
             power_cycle_required: resp.power_cycle_state.unwrap_or(false),
         })
     }
@@ -221,7 +244,12 @@ impl<T: Transport> Ctap2Client<T> {
     /// [`pin::Permissions`]), bound to `rp_id` when given. Uses
     /// getPinUvAuthTokenUsingPinWithPermissions on CTAP 2.1 keys and the
     /// legacy getPinToken otherwise.
-    pub fn get_pin_token(&mut self, pin: &str, permissions: u8, rp_id: Option<&str>) -> Result<PinUvAuthToken> {
+    pub fn get_pin_token(
+        &mut self,
+        pin: &str,
+        permissions: u8,
+        rp_id: Option<&str>,
+    ) -> Result<PinUvAuthToken> {
         let protocol = self.pin_protocol()?;
         let (platform_key, shared) = self.shared_secret(protocol)?;
         let with_permissions = self.info.option("pinUvAuthToken") == Some(true);
@@ -238,8 +266,12 @@ impl<T: Transport> Ctap2Client<T> {
             req.rp_id = rp_id.map(str::to_owned);
         }
         let resp = self.send(&req)?;
-        let encrypted = resp.pin_uv_auth_token.ok_or_else(|| Error::Protocol("no pinUvAuthToken".into()))?;
-        let token = shared.decrypt(&encrypted).map_err(|e| Error::Protocol(e.to_string()))?;
+        let encrypted = resp
+            .pin_uv_auth_token
+            .ok_or_else(|| Error::Protocol("no pinUvAuthToken".into()))?;
+        let token = shared
+            .decrypt(&encrypted)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         Ok(PinUvAuthToken { protocol, token })
     }
 
@@ -247,13 +279,19 @@ impl<T: Transport> Ctap2Client<T> {
 
     /// authenticatorMakeCredential. Set `pin_uv_auth_param` with
     /// [`Ctap2Client::authenticate_client_data`] when a token is used.
-    pub fn make_credential(&mut self, request: &MakeCredentialRequest) -> Result<MakeCredentialResponse> {
+    pub fn make_credential(
+        &mut self,
+        request: &MakeCredentialRequest,
+    ) -> Result<MakeCredentialResponse> {
         self.send(request)
     }
 
     /// authenticatorGetAssertion followed by getNextAssertion for every
     /// further credential.
-    pub fn get_assertions(&mut self, request: &GetAssertionRequest) -> Result<Vec<GetAssertionResponse>> {
+    pub fn get_assertions(
+        &mut self,
+        request: &GetAssertionRequest,
+    ) -> Result<Vec<GetAssertionResponse>> {
         let first = self.send(request)?;
         let n = first.number_of_credentials.unwrap_or(1);
         let mut out = vec![first];
@@ -274,7 +312,12 @@ impl<T: Transport> Ctap2Client<T> {
         if self.info.option("credMgmt") != Some(true) {
             return Err(Error::Unsupported("credential management".into()));
         }
-        let mut req = CredMgmtRequest { sub_command, params, pin_uv_auth_protocol: None, pin_uv_auth_param: None };
+        let mut req = CredMgmtRequest {
+            sub_command,
+            params,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
         if let Some(token) = token {
             req.pin_uv_auth_protocol = Some(token.protocol().id());
             req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
@@ -287,7 +330,8 @@ impl<T: Transport> Ctap2Client<T> {
         let r = self.cred_mgmt(Some(token), CredMgmtSubCommand::GetCredsMetadata, None)?;
         Ok((
             r.existing_resident_credentials_count.unwrap_or(0),
-            r.max_possible_remaining_resident_credentials_count.unwrap_or(0),
+            r.max_possible_remaining_resident_credentials_count
+                .unwrap_or(0),
         ))
     }
 
@@ -299,7 +343,11 @@ impl<T: Transport> Ctap2Client<T> {
                 let total = first.total_rps.unwrap_or(0);
                 rps.push(first);
                 for _ in 1..total {
-                    rps.push(self.cred_mgmt(None, CredMgmtSubCommand::EnumerateRpsGetNextRp, None)?);
+                    rps.push(self.cred_mgmt(
+                        None,
+                        CredMgmtSubCommand::EnumerateRpsGetNextRp,
+                        None,
+                    )?);
                 }
             }
             Err(Error::Status(StatusCode::NoCredentials)) => return Ok(Vec::new()),
@@ -307,10 +355,21 @@ impl<T: Transport> Ctap2Client<T> {
         }
         let mut out = Vec::new();
         for rp in rps {
-            let rp_entity = rp.rp.ok_or_else(|| Error::Protocol("enumerateRPs without rp".into()))?;
-            let rp_id_hash = rp.rp_id_hash.ok_or_else(|| Error::Protocol("enumerateRPs without rpIDHash".into()))?;
-            let params = CredMgmtParams { rp_id_hash: Some(rp_id_hash.clone()), ..Default::default() };
-            let first = match self.cred_mgmt(Some(token), CredMgmtSubCommand::EnumerateCredentialsBegin, Some(params)) {
+            let rp_entity = rp
+                .rp
+                .ok_or_else(|| Error::Protocol("enumerateRPs without rp".into()))?;
+            let rp_id_hash = rp
+                .rp_id_hash
+                .ok_or_else(|| Error::Protocol("enumerateRPs without rpIDHash".into()))?;
+            let params = CredMgmtParams {
+                rp_id_hash: Some(rp_id_hash.clone()),
+                ..Default::default()
+            };
+            let first = match self.cred_mgmt(
+                Some(token),
+                CredMgmtSubCommand::EnumerateCredentialsBegin,
+                Some(params),
+            ) {
                 Ok(r) => r,
                 Err(Error::Status(StatusCode::NoCredentials)) => continue,
                 Err(e) => return Err(e),
@@ -318,13 +377,19 @@ impl<T: Transport> Ctap2Client<T> {
             let total = first.total_credentials.unwrap_or(1);
             let mut creds = vec![first];
             for _ in 1..total {
-                creds.push(self.cred_mgmt(None, CredMgmtSubCommand::EnumerateCredentialsGetNextCredential, None)?);
+                creds.push(self.cred_mgmt(
+                    None,
+                    CredMgmtSubCommand::EnumerateCredentialsGetNextCredential,
+                    None,
+                )?);
             }
             for c in creds {
                 out.push(StoredCredential {
                     rp: rp_entity.clone(),
                     rp_id_hash: rp_id_hash.clone(),
-                    user: c.user.ok_or_else(|| Error::Protocol("credential without user".into()))?,
+                    user: c
+                        .user
+                        .ok_or_else(|| Error::Protocol("credential without user".into()))?,
                     credential_id: c
                         .credential_id
                         .ok_or_else(|| Error::Protocol("credential without id".into()))?
@@ -337,22 +402,41 @@ impl<T: Transport> Ctap2Client<T> {
     }
 
     /// Deletes one discoverable credential.
-    pub fn delete_credential(&mut self, token: &PinUvAuthToken, credential_id: &[u8]) -> Result<()> {
+    pub fn delete_credential(
+        &mut self,
+        token: &PinUvAuthToken,
+        credential_id: &[u8],
+    ) -> Result<()> {
         let params = CredMgmtParams {
             credential_id: Some(CredentialDescriptor::new(credential_id.to_vec())),
             ..Default::default()
         };
-        self.cred_mgmt(Some(token), CredMgmtSubCommand::DeleteCredential, Some(params)).map(|_| ())
+        self.cred_mgmt(
+            Some(token),
+            CredMgmtSubCommand::DeleteCredential,
+            Some(params),
+        )
+        .map(|_| ())
     }
 
     /// Replaces the user name/display name stored with a credential.
-    pub fn update_user(&mut self, token: &PinUvAuthToken, credential_id: &[u8], user: UserEntity) -> Result<()> {
+    pub fn update_user(
+        &mut self,
+        token: &PinUvAuthToken,
+        credential_id: &[u8],
+        user: UserEntity,
+    ) -> Result<()> {
         let params = CredMgmtParams {
             credential_id: Some(CredentialDescriptor::new(credential_id.to_vec())),
             user: Some(user),
             ..Default::default()
         };
-        self.cred_mgmt(Some(token), CredMgmtSubCommand::UpdateUserInformation, Some(params)).map(|_| ())
+        self.cred_mgmt(
+            Some(token),
+            CredMgmtSubCommand::UpdateUserInformation,
+            Some(params),
+        )
+        .map(|_| ())
     }
 
     // ----- authenticator config (§6.11) -----
@@ -364,9 +448,16 @@ impl<T: Transport> Ctap2Client<T> {
         params: Option<webauthn::cbor::Value>,
     ) -> Result<()> {
         if self.info.option("authnrCfg") != Some(true) {
-            return Err(Error::Unsupported("authenticatorConfig (CTAP 2.1 configuration)".into()));
+            return Err(Error::Unsupported(
+                "authenticatorConfig (CTAP 2.1 configuration)".into(),
+            ));
         }
-        let mut req = ConfigRequest { sub_command, params, pin_uv_auth_protocol: None, pin_uv_auth_param: None };
+        let mut req = ConfigRequest {
+            sub_command,
+            params,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
         if let Some(token) = token {
             req.pin_uv_auth_protocol = Some(token.protocol().id());
             req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
@@ -401,9 +492,15 @@ impl<T: Transport> Ctap2Client<T> {
         params: &SetMinPinLengthParams,
     ) -> Result<()> {
         if self.info.option("setMinPINLength") != Some(true) {
-            return Err(Error::Unsupported("setMinPINLength (minimum PIN length / forced PIN change)".into()));
+            return Err(Error::Unsupported(
+                "setMinPINLength (minimum PIN length / forced PIN change)".into(),
+            ));
         }
-        self.config(token, ConfigSubCommand::SetMinPinLength, Some(params.to_cbor()))
+        self.config(
+            token,
+            ConfigSubCommand::SetMinPinLength,
+            Some(params.to_cbor()),
+        )
     }
 
     // ----- reset, selection -----

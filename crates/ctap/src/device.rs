@@ -23,8 +23,13 @@ impl FromStr for DeviceSpec {
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
         if let Some(addr) = s.strip_prefix("udp:") {
-            if addr.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
-                return Err(Error::InvalidRequest(format!("device `{s}`: expected udp:HOST:PORT")));
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(Error::InvalidRequest(format!(
+                    "device `{s}`: expected udp:HOST:PORT"
+                )));
             }
             return Ok(Self::Udp(addr.to_owned()));
         }
@@ -98,7 +103,9 @@ fn open_usb_path(path: &str) -> Result<Box<dyn Transport>> {
 
 #[cfg(not(feature = "usb"))]
 fn open_usb_auto() -> Result<Box<dyn Transport>> {
-    Err(Error::Unsupported("USB keys in this build (built without the `usb` feature)".into()))
+    Err(Error::Unsupported(
+        "USB keys in this build (built without the `usb` feature)".into(),
+    ))
 }
 
 #[cfg(not(feature = "usb"))]
@@ -112,9 +119,15 @@ mod tests {
 
     #[test]
     fn parse_specs() {
-        assert_eq!("udp:127.0.0.1:8111".parse::<DeviceSpec>().unwrap(), DeviceSpec::Udp("127.0.0.1:8111".into()));
+        assert_eq!(
+            "udp:127.0.0.1:8111".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Udp("127.0.0.1:8111".into())
+        );
         assert_eq!("usb".parse::<DeviceSpec>().unwrap(), DeviceSpec::UsbAuto);
-        assert_eq!("/dev/hidraw3".parse::<DeviceSpec>().unwrap(), DeviceSpec::UsbPath("/dev/hidraw3".into()));
+        assert_eq!(
+            "/dev/hidraw3".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::UsbPath("/dev/hidraw3".into())
+        );
         assert!("udp:localhost".parse::<DeviceSpec>().is_err());
         assert!("bluetooth".parse::<DeviceSpec>().is_err());
     }

@@ -65,9 +65,15 @@ impl PinUvAuthProtocol {
 
     /// Authenticator side: agrees on the shared secret from its own
     /// key-agreement secret and the platform's public key.
-    pub fn decapsulate(self, own: &p256::SecretKey, peer: &CoseKey) -> Result<SharedSecret, PinError> {
+    pub fn decapsulate(
+        self,
+        own: &p256::SecretKey,
+        peer: &CoseKey,
+    ) -> Result<SharedSecret, PinError> {
         let peer = match peer {
-            CoseKey::Ec2 { .. } => peer.to_p256().map_err(|_| PinError::InvalidKeyAgreementKey)?,
+            CoseKey::Ec2 { .. } => peer
+                .to_p256()
+                .map_err(|_| PinError::InvalidKeyAgreementKey)?,
             _ => return Err(PinError::InvalidKeyAgreementKey),
         };
         let z = p256::ecdh::diffie_hellman(own.to_nonzero_scalar(), peer.as_affine());
@@ -116,7 +122,9 @@ pub struct SharedSecret {
 
 impl std::fmt::Debug for SharedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedSecret").field("protocol", &self.protocol).finish_non_exhaustive()
+        f.debug_struct("SharedSecret")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,15 +135,25 @@ impl SharedSecret {
         match protocol {
             PinUvAuthProtocol::One => {
                 let k: [u8; 32] = Sha256::digest(z).into();
-                Self { protocol, hmac_key: Zeroizing::new(k), aes_key: Zeroizing::new(k) }
+                Self {
+                    protocol,
+                    hmac_key: Zeroizing::new(k),
+                    aes_key: Zeroizing::new(k),
+                }
             }
             PinUvAuthProtocol::Two => {
                 let hk = hkdf::Hkdf::<Sha256>::new(Some(&[0u8; 32]), z);
                 let mut hmac_key = Zeroizing::new([0u8; 32]);
                 let mut aes_key = Zeroizing::new([0u8; 32]);
-                hk.expand(b"CTAP2 HMAC key", hmac_key.as_mut()).expect("32 bytes is a valid length");
-                hk.expand(b"CTAP2 AES key", aes_key.as_mut()).expect("32 bytes is a valid length");
-                Self { protocol, hmac_key, aes_key }
+                hk.expand(b"CTAP2 HMAC key", hmac_key.as_mut())
+                    .expect("32 bytes is a valid length");
+                hk.expand(b"CTAP2 AES key", aes_key.as_mut())
+                    .expect("32 bytes is a valid length");
+                Self {
+                    protocol,
+                    hmac_key,
+                    aes_key,
+                }
             }
         }
     }
@@ -148,10 +166,15 @@ impl SharedSecret {
     /// protocol two a random IV prepended to the ciphertext. The plaintext
     /// must be a whole number of blocks.
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
-        assert!(plaintext.len() % 16 == 0, "PIN protocol plaintexts are whole AES blocks");
+        assert!(
+            plaintext.len() % 16 == 0,
+            "PIN protocol plaintexts are whole AES blocks"
+        );
         match self.protocol {
-            PinUvAuthProtocol::One => Aes256CbcEnc::new(self.aes_key.as_ref().into(), &[0u8; 16].into())
-                .encrypt_padded_vec_mut::<NoPadding>(plaintext),
+            PinUvAuthProtocol::One => {
+                Aes256CbcEnc::new(self.aes_key.as_ref().into(), &[0u8; 16].into())
+                    .encrypt_padded_vec_mut::<NoPadding>(plaintext)
+            }
             PinUvAuthProtocol::Two => {
                 let iv: [u8; 16] = rand::random();
                 let mut out = iv.to_vec();
@@ -192,7 +215,8 @@ impl SharedSecret {
 
     /// Constant-time check of a `pinUvAuthParam` made with this secret.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.protocol.verify(self.hmac_key.as_ref(), message, signature)
+        self.protocol
+            .verify(self.hmac_key.as_ref(), message, signature)
     }
 }
 
@@ -248,7 +272,9 @@ pub fn unpad_pin(block: &[u8]) -> Option<Zeroizing<String>> {
     if block[end..].iter().any(|b| *b != 0) {
         return None;
     }
-    std::str::from_utf8(&block[..end]).ok().map(|s| Zeroizing::new(s.to_owned()))
+    std::str::from_utf8(&block[..end])
+        .ok()
+        .map(|s| Zeroizing::new(s.to_owned()))
 }
 
 /// PIN/UV auth token permissions (§6.5.5.7).
@@ -316,7 +342,10 @@ mod tests {
     fn pin_format_rules() {
         assert_eq!(check_pin_format("123", 4), Err(PinFormatError::TooShort(4)));
         assert!(check_pin_format("ünïc", 4).is_ok());
-        assert_eq!(check_pin_format(&"1".repeat(64), 4), Err(PinFormatError::TooLong));
+        assert_eq!(
+            check_pin_format(&"1".repeat(64), 4),
+            Err(PinFormatError::TooLong)
+        );
         assert!(unpad_pin(&[0u8; 64]).is_some_and(|p| p.is_empty()));
         let mut bad = [0u8; 64];
         bad[0] = b'1';

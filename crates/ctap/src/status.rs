@@ -96,7 +96,13 @@ status_codes! {
 
 impl std::fmt::Display for StatusCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (0x{:02X} {})", self.message(), self.to_byte(), self.name())
+        write!(
+            f,
+            "{} (0x{:02X} {})",
+            self.message(),
+            self.to_byte(),
+            self.name()
+        )
     }
 }
 
@@ -111,6 +117,9 @@ mod tests {
         }
         assert_eq!(StatusCode::from_byte(0x31), StatusCode::PinInvalid);
         assert_eq!(StatusCode::PinInvalid.name(), "CTAP2_ERR_PIN_INVALID");
-        assert_eq!(StatusCode::from_byte(0x40), StatusCode::UnauthorizedPermission);
+        assert_eq!(
+            StatusCode::from_byte(0x40),
+            StatusCode::UnauthorizedPermission
+        );
     }
 }

@@ -47,7 +47,10 @@ impl SetMinPinLengthParams {
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .opt_int(0x01, self.new_min_pin_length)
-            .opt_int(0x02, self.min_pin_length_rpids.as_deref().map(text_list_cbor))
+            .opt_int(
+                0x02,
+                self.min_pin_length_rpids.as_deref().map(text_list_cbor),
+            )
             .opt_int(0x03, self.force_change_pin)
             .build()
     }
@@ -56,7 +59,10 @@ impl SetMinPinLengthParams {
         let mut m = MapReader::new(v, "subCommandParams")?;
         Ok(Self {
             new_min_pin_length: opt_uint(&mut m, 0x01, "newMinPINLength")?,
-            min_pin_length_rpids: m.take(0x02).map(|v| text_list(v, "minPinLengthRPIDs")).transpose()?,
+            min_pin_length_rpids: m
+                .take(0x02)
+                .map(|v| text_list(v, "minPinLengthRPIDs"))
+                .transpose()?,
             force_change_pin: m.opt_bool(0x03, "forceChangePin")?,
         })
     }
@@ -103,7 +109,8 @@ impl CtapRequest for ConfigRequest {
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let sub = u8::try_from(m.int(0x01, "subCommand")?).map_err(|_| CborError::InvalidValue("subCommand"))?;
+        let sub = u8::try_from(m.int(0x01, "subCommand")?)
+            .map_err(|_| CborError::InvalidValue("subCommand"))?;
         let params = m.take(0x02);
         if params.as_ref().is_some_and(|p| !matches!(p, Value::Map(_))) {
             return Err(CborError::UnexpectedType("subCommandParams"));

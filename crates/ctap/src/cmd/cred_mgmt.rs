@@ -1,6 +1,9 @@
 //! authenticatorCredentialManagement (CTAP 2.1 §6.8).
 
-use super::{opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, RpEntity, UserEntity};
+use super::{
+    opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, RpEntity,
+    UserEntity,
+};
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 use webauthn::cose::CoseKey;
 
@@ -56,7 +59,12 @@ impl CredMgmtParams {
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .opt_int(0x01, self.rp_id_hash.clone())
-            .opt_int(0x02, self.credential_id.as_ref().map(CredentialDescriptor::to_cbor))
+            .opt_int(
+                0x02,
+                self.credential_id
+                    .as_ref()
+                    .map(CredentialDescriptor::to_cbor),
+            )
             .opt_int(0x03, self.user.as_ref().map(UserEntity::to_cbor))
             .build()
     }
@@ -66,7 +74,10 @@ impl CredMgmtParams {
         Ok(Self {
             rp_id_hash: m.opt_bytes(0x01, "rpIDHash")?,
             credential_id: match m.take(0x02) {
-                Some(v) => Some(CredentialDescriptor::from_cbor(v)?.ok_or(CborError::InvalidValue("credentialID"))?),
+                Some(v) => Some(
+                    CredentialDescriptor::from_cbor(v)?
+                        .ok_or(CborError::InvalidValue("credentialID"))?,
+                ),
                 None => None,
             },
             user: m.take(0x03).map(UserEntity::from_cbor).transpose()?,
@@ -111,7 +122,8 @@ impl CtapRequest for CredMgmtRequest {
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let sub = u8::try_from(m.int(0x01, "subCommand")?).map_err(|_| CborError::InvalidValue("subCommand"))?;
+        let sub = u8::try_from(m.int(0x01, "subCommand")?)
+            .map_err(|_| CborError::InvalidValue("subCommand"))?;
         Ok(Self {
             sub_command: CredMgmtSubCommand::from_byte(sub),
             params: m.take(0x02).map(CredMgmtParams::from_cbor).transpose()?,
@@ -145,7 +157,12 @@ impl CtapResponse for CredMgmtResponse {
             .opt_int(0x04, self.rp_id_hash.clone())
             .opt_int(0x05, self.total_rps)
             .opt_int(0x06, self.user.as_ref().map(UserEntity::to_cbor))
-            .opt_int(0x07, self.credential_id.as_ref().map(CredentialDescriptor::to_cbor))
+            .opt_int(
+                0x07,
+                self.credential_id
+                    .as_ref()
+                    .map(CredentialDescriptor::to_cbor),
+            )
             .opt_int(0x08, self.public_key.as_ref().map(CoseKey::to_cbor))
             .opt_int(0x09, self.total_credentials)
             .opt_int(0x0A, self.cred_protect)
@@ -156,7 +173,11 @@ impl CtapResponse for CredMgmtResponse {
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
         Ok(Self {
-            existing_resident_credentials_count: opt_uint(&mut m, 0x01, "existingResidentCredentialsCount")?,
+            existing_resident_credentials_count: opt_uint(
+                &mut m,
+                0x01,
+                "existingResidentCredentialsCount",
+            )?,
             max_possible_remaining_resident_credentials_count: opt_uint(
                 &mut m,
                 0x02,

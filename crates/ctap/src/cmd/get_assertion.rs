@@ -1,8 +1,8 @@
 //! authenticatorGetAssertion (CTAP 2.1 §6.2) and its extensions.
 
 use super::{
-    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest,
-    CtapResponse, RequestOptions, UserEntity,
+    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
+    CtapRequest, CtapResponse, RequestOptions, UserEntity,
 };
 use webauthn::cbor::{CborError, MapBuilder, MapReader, Value};
 use webauthn::cose::CoseKey;
@@ -81,7 +81,10 @@ impl CtapRequest for GetAssertionRequest {
             MapBuilder::new()
                 .int(0x01, self.rp_id.as_str())
                 .int(0x02, self.client_data_hash.clone())
-                .opt_int(0x03, (!self.allow_list.is_empty()).then(|| descriptor_list_cbor(&self.allow_list)))
+                .opt_int(
+                    0x03,
+                    (!self.allow_list.is_empty()).then(|| descriptor_list_cbor(&self.allow_list)),
+                )
                 .opt_int(0x04, self.extensions.to_cbor())
                 .opt_int(0x05, self.options.to_cbor())
                 .opt_int(0x06, self.pin_uv_auth_param.clone())
@@ -95,9 +98,21 @@ impl CtapRequest for GetAssertionRequest {
         Ok(Self {
             rp_id: m.text(0x01, "rpId")?,
             client_data_hash: m.bytes(0x02, "clientDataHash")?,
-            allow_list: m.take(0x03).map(|v| descriptor_list(v, "allowList")).transpose()?.unwrap_or_default(),
-            extensions: m.take(0x04).map(GetAssertionExtensions::from_cbor).transpose()?.unwrap_or_default(),
-            options: m.take(0x05).map(RequestOptions::from_cbor).transpose()?.unwrap_or_default(),
+            allow_list: m
+                .take(0x03)
+                .map(|v| descriptor_list(v, "allowList"))
+                .transpose()?
+                .unwrap_or_default(),
+            extensions: m
+                .take(0x04)
+                .map(GetAssertionExtensions::from_cbor)
+                .transpose()?
+                .unwrap_or_default(),
+            options: m
+                .take(0x05)
+                .map(RequestOptions::from_cbor)
+                .transpose()?
+                .unwrap_or_default(),
             pin_uv_auth_param: m.opt_bytes(0x06, "pinUvAuthParam")?,
             pin_uv_auth_protocol: opt_uint(&mut m, 0x07, "pinUvAuthProtocol")?,
         })

@@ -1,6 +1,9 @@
 //! authenticatorGetInfo (CTAP 2.1 §6.4).
 
-use super::{opt_uint, params, text_list, text_list_cbor, CommandCode, CtapRequest, CtapResponse, PubKeyCredParam};
+use super::{
+    opt_uint, params, text_list, text_list_cbor, CommandCode, CtapRequest, CtapResponse,
+    PubKeyCredParam,
+};
 use std::collections::BTreeMap;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
@@ -70,14 +73,18 @@ impl GetInfoResponse {
 
     /// The key's minimum PIN length, or CTAP's default of 4.
     pub fn effective_min_pin_length(&self) -> usize {
-        self.min_pin_length.map_or(crate::pin::DEFAULT_MIN_PIN_LENGTH, |n| n as usize)
+        self.min_pin_length
+            .map_or(crate::pin::DEFAULT_MIN_PIN_LENGTH, |n| n as usize)
     }
 }
 
 impl CtapResponse for GetInfoResponse {
     fn to_cbor(&self) -> Option<Value> {
         let options = Value::Map(
-            self.options.iter().map(|(k, v)| (Value::from(k.as_str()), Value::from(*v))).collect(),
+            self.options
+                .iter()
+                .map(|(k, v)| (Value::from(k.as_str()), Value::from(*v)))
+                .collect(),
         );
         let uints = |v: &[u64]| Value::Array(v.iter().map(|n| Value::from(*n)).collect());
         let nonempty = |v: &[String]| (!v.is_empty()).then(|| text_list_cbor(v));
@@ -88,14 +95,24 @@ impl CtapResponse for GetInfoResponse {
                 .int(0x03, self.aaguid.to_vec())
                 .opt_int(0x04, (!self.options.is_empty()).then_some(options))
                 .opt_int(0x05, self.max_msg_size)
-                .opt_int(0x06, (!self.pin_uv_auth_protocols.is_empty()).then(|| uints(&self.pin_uv_auth_protocols)))
+                .opt_int(
+                    0x06,
+                    (!self.pin_uv_auth_protocols.is_empty())
+                        .then(|| uints(&self.pin_uv_auth_protocols)),
+                )
                 .opt_int(0x07, self.max_credential_count_in_list)
                 .opt_int(0x08, self.max_credential_id_length)
                 .opt_int(0x09, nonempty(&self.transports))
                 .opt_int(
                     0x0A,
-                    (!self.algorithms.is_empty())
-                        .then(|| Value::Array(self.algorithms.iter().map(PubKeyCredParam::to_cbor).collect())),
+                    (!self.algorithms.is_empty()).then(|| {
+                        Value::Array(
+                            self.algorithms
+                                .iter()
+                                .map(PubKeyCredParam::to_cbor)
+                                .collect(),
+                        )
+                    }),
                 )
                 .opt_int(0x0B, self.max_serialized_large_blob_array)
                 .opt_int(0x0C, self.force_pin_change)
@@ -113,9 +130,15 @@ impl CtapResponse for GetInfoResponse {
     fn from_cbor(body: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(body)?;
         let versions = text_list(m.require(0x01, "versions")?, "versions")?;
-        let extensions = m.take(0x02).map(|v| text_list(v, "extensions")).transpose()?.unwrap_or_default();
-        let aaguid: [u8; 16] =
-            m.bytes(0x03, "aaguid")?.try_into().map_err(|_| CborError::InvalidValue("aaguid"))?;
+        let extensions = m
+            .take(0x02)
+            .map(|v| text_list(v, "extensions"))
+            .transpose()?
+            .unwrap_or_default();
+        let aaguid: [u8; 16] = m
+            .bytes(0x03, "aaguid")?
+            .try_into()
+            .map_err(|_| CborError::InvalidValue("aaguid"))?;
         let mut options = BTreeMap::new();
         if let Some(o) = m.take(0x04) {
             for (k, v) in MapReader::new(o, "options")?.into_entries() {
@@ -128,11 +151,18 @@ impl CtapResponse for GetInfoResponse {
         let pin_uv_auth_protocols = match m.take(0x06) {
             Some(v) => cbor::into_array(v, "pinUvAuthProtocols")?
                 .into_iter()
-                .map(|p| cbor::into_int(p, "pinUvAuthProtocols").and_then(|p| super::uint(p, "pinUvAuthProtocols")))
+                .map(|p| {
+                    cbor::into_int(p, "pinUvAuthProtocols")
+                        .and_then(|p| super::uint(p, "pinUvAuthProtocols"))
+                })
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
-        let transports = m.take(0x09).map(|v| text_list(v, "transports")).transpose()?.unwrap_or_default();
+        let transports = m
+            .take(0x09)
+            .map(|v| text_list(v, "transports"))
+            .transpose()?
+            .unwrap_or_default();
         let algorithms = match m.take(0x0A) {
             Some(v) => cbor::into_array(v, "algorithms")?
                 .into_iter()
@@ -159,7 +189,11 @@ impl CtapResponse for GetInfoResponse {
             max_rpids_for_set_min_pin_length: opt_uint(&mut m, 0x10, "maxRPIDsForSetMinPINLength")?,
             preferred_platform_uv_attempts: opt_uint(&mut m, 0x11, "preferredPlatformUvAttempts")?,
             uv_modality: opt_uint(&mut m, 0x12, "uvModality")?,
-            remaining_discoverable_credentials: opt_uint(&mut m, 0x14, "remainingDiscoverableCredentials")?,
+            remaining_discoverable_credentials: opt_uint(
+                &mut m,
+                0x14,
+                "remainingDiscoverableCredentials",
+            )?,
         })
     }
 }

@@ -1,8 +1,8 @@
 //! authenticatorMakeCredential (CTAP 2.1 §6.1) and its extensions.
 
 use super::{
-    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest,
-    CtapResponse, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
+    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
+    CtapRequest, CtapResponse, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
 };
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
@@ -75,8 +75,20 @@ impl CtapRequest for MakeCredentialRequest {
                 .int(0x01, self.client_data_hash.clone())
                 .int(0x02, self.rp.to_cbor())
                 .int(0x03, self.user.to_cbor())
-                .int(0x04, Value::Array(self.pub_key_cred_params.iter().map(PubKeyCredParam::to_cbor).collect()))
-                .opt_int(0x05, (!self.exclude_list.is_empty()).then(|| descriptor_list_cbor(&self.exclude_list)))
+                .int(
+                    0x04,
+                    Value::Array(
+                        self.pub_key_cred_params
+                            .iter()
+                            .map(PubKeyCredParam::to_cbor)
+                            .collect(),
+                    ),
+                )
+                .opt_int(
+                    0x05,
+                    (!self.exclude_list.is_empty())
+                        .then(|| descriptor_list_cbor(&self.exclude_list)),
+                )
                 .opt_int(0x06, self.extensions.to_cbor())
                 .opt_int(0x07, self.options.to_cbor())
                 .opt_int(0x08, self.pin_uv_auth_param.clone())
@@ -97,9 +109,21 @@ impl CtapRequest for MakeCredentialRequest {
                 pub_key_cred_params.push(p);
             }
         }
-        let exclude_list = m.take(0x05).map(|v| descriptor_list(v, "excludeList")).transpose()?.unwrap_or_default();
-        let extensions = m.take(0x06).map(MakeCredentialExtensions::from_cbor).transpose()?.unwrap_or_default();
-        let options = m.take(0x07).map(RequestOptions::from_cbor).transpose()?.unwrap_or_default();
+        let exclude_list = m
+            .take(0x05)
+            .map(|v| descriptor_list(v, "excludeList"))
+            .transpose()?
+            .unwrap_or_default();
+        let extensions = m
+            .take(0x06)
+            .map(MakeCredentialExtensions::from_cbor)
+            .transpose()?
+            .unwrap_or_default();
+        let options = m
+            .take(0x07)
+            .map(RequestOptions::from_cbor)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
             client_data_hash,
             rp,
@@ -175,19 +199,34 @@ mod tests {
     fn request_round_trip_and_unknown_types_skipped() {
         let req = MakeCredentialRequest {
             client_data_hash: vec![1; 32],
-            rp: RpEntity { id: "example.com".into(), name: Some("Example".into()) },
-            user: UserEntity { id: vec![2; 16], name: Some("alice".into()), display_name: None },
+            rp: RpEntity {
+                id: "example.com".into(),
+                name: Some("Example".into()),
+            },
+            user: UserEntity {
+                id: vec![2; 16],
+                name: Some("alice".into()),
+                display_name: None,
+            },
             pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }, PubKeyCredParam { alg: -8 }],
             exclude_list: vec![CredentialDescriptor::new(vec![9; 20])],
-            extensions: MakeCredentialExtensions { cred_protect: Some(2), hmac_secret: Some(true), ..Default::default() },
-            options: RequestOptions { rk: Some(true), ..Default::default() },
+            extensions: MakeCredentialExtensions {
+                cred_protect: Some(2),
+                hmac_secret: Some(true),
+                ..Default::default()
+            },
+            options: RequestOptions {
+                rk: Some(true),
+                ..Default::default()
+            },
             pin_uv_auth_param: Some(vec![5; 32]),
             pin_uv_auth_protocol: Some(2),
             enterprise_attestation: None,
         };
         let bytes = req.encode();
         assert_eq!(bytes[0], 0x01);
-        let back = MakeCredentialRequest::from_cbor(Some(cbor::decode(&bytes[1..]).unwrap())).unwrap();
+        let back =
+            MakeCredentialRequest::from_cbor(Some(cbor::decode(&bytes[1..]).unwrap())).unwrap();
         assert_eq!(back, req);
 
         // A parameter of another type is skipped, not an error.
@@ -195,16 +234,25 @@ mod tests {
         if let Value::Map(entries) = &mut v {
             for (k, val) in entries.iter_mut() {
                 if *k == cbor::int(4) {
-                    *val = Value::Array(vec![MapBuilder::new().text("alg", -7).text("type", "other").build()]);
+                    *val = Value::Array(vec![MapBuilder::new()
+                        .text("alg", -7)
+                        .text("type", "other")
+                        .build()]);
                 }
             }
         }
-        assert!(MakeCredentialRequest::from_cbor(Some(v)).unwrap().pub_key_cred_params.is_empty());
+        assert!(MakeCredentialRequest::from_cbor(Some(v))
+            .unwrap()
+            .pub_key_cred_params
+            .is_empty());
     }
 
     #[test]
     fn missing_fields_are_named() {
         let v = MapBuilder::new().int(0x01, vec![0u8; 32]).build();
-        assert_eq!(MakeCredentialRequest::from_cbor(Some(v)), Err(CborError::Missing("rp")));
+        assert_eq!(
+            MakeCredentialRequest::from_cbor(Some(v)),
+            Err(CborError::Missing("rp"))
+        );
     }
 }

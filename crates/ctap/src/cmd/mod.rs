@@ -112,7 +112,11 @@ pub fn decode_response<R: CtapResponse>(frame: &[u8]) -> Result<R, Error> {
     if status != StatusCode::Ok {
         return Err(Error::Status(status));
     }
-    let body = if body.is_empty() { None } else { Some(cbor::decode(body)?) };
+    let body = if body.is_empty() {
+        None
+    } else {
+        Some(cbor::decode(body)?)
+    };
     Ok(R::from_cbor(body)?)
 }
 
@@ -165,12 +169,18 @@ pub struct RpEntity {
 
 impl RpEntity {
     pub fn to_cbor(&self) -> Value {
-        MapBuilder::new().text("id", self.id.as_str()).opt_text("name", self.name.as_deref()).build()
+        MapBuilder::new()
+            .text("id", self.id.as_str())
+            .opt_text("name", self.name.as_deref())
+            .build()
     }
 
     pub fn from_cbor(v: Value) -> Result<Self, CborError> {
         let mut m = MapReader::new(v, "rp")?;
-        Ok(Self { id: m.text("id", "rp.id")?, name: m.opt_text("name", "rp.name")? })
+        Ok(Self {
+            id: m.text("id", "rp.id")?,
+            name: m.opt_text("name", "rp.name")?,
+        })
     }
 }
 
@@ -219,12 +229,17 @@ pub struct CredentialDescriptor {
 
 impl CredentialDescriptor {
     pub fn new(id: Vec<u8>) -> Self {
-        Self { id, transports: None }
+        Self {
+            id,
+            transports: None,
+        }
     }
 
     pub fn to_cbor(&self) -> Value {
-        let transports =
-            self.transports.as_ref().map(|t| Value::Array(t.iter().map(|s| Value::from(s.as_str())).collect()));
+        let transports = self
+            .transports
+            .as_ref()
+            .map(|t| Value::Array(t.iter().map(|s| Value::from(s.as_str())).collect()));
         MapBuilder::new()
             .text("id", self.id.clone())
             .text("type", "public-key")
@@ -252,7 +267,10 @@ impl CredentialDescriptor {
 }
 
 /// Reads an array of credential descriptors, skipping other types.
-pub(crate) fn descriptor_list(v: Value, field: &'static str) -> Result<Vec<CredentialDescriptor>, CborError> {
+pub(crate) fn descriptor_list(
+    v: Value,
+    field: &'static str,
+) -> Result<Vec<CredentialDescriptor>, CborError> {
     let mut out = Vec::new();
     for item in cbor::into_array(v, field)? {
         if let Some(d) = CredentialDescriptor::from_cbor(item)? {
@@ -274,7 +292,10 @@ pub struct PubKeyCredParam {
 
 impl PubKeyCredParam {
     pub fn to_cbor(&self) -> Value {
-        MapBuilder::new().text("alg", self.alg).text("type", "public-key").build()
+        MapBuilder::new()
+            .text("alg", self.alg)
+            .text("type", "public-key")
+            .build()
     }
 
     pub fn from_cbor(v: Value) -> Result<Option<Self>, CborError> {
@@ -295,7 +316,10 @@ pub struct RequestOptions {
 
 impl RequestOptions {
     pub fn to_cbor(&self) -> Option<Value> {
-        let b = MapBuilder::new().opt_text("rk", self.rk).opt_text("up", self.up).opt_text("uv", self.uv);
+        let b = MapBuilder::new()
+            .opt_text("rk", self.rk)
+            .opt_text("up", self.up)
+            .opt_text("uv", self.uv);
         (!b.is_empty()).then(|| b.build())
     }
 
@@ -314,12 +338,19 @@ pub(crate) fn uint(v: i64, field: &'static str) -> Result<u64, CborError> {
     u64::try_from(v).map_err(|_| CborError::InvalidValue(field))
 }
 
-pub(crate) fn opt_uint(m: &mut MapReader, key: i64, field: &'static str) -> Result<Option<u64>, CborError> {
+pub(crate) fn opt_uint(
+    m: &mut MapReader,
+    key: i64,
+    field: &'static str,
+) -> Result<Option<u64>, CborError> {
     m.opt_int(key, field)?.map(|v| uint(v, field)).transpose()
 }
 
 pub(crate) fn text_list(v: Value, field: &'static str) -> Result<Vec<String>, CborError> {
-    cbor::into_array(v, field)?.into_iter().map(|t| cbor::into_text(t, field)).collect()
+    cbor::into_array(v, field)?
+        .into_iter()
+        .map(|t| cbor::into_text(t, field))
+        .collect()
 }
 
 pub(crate) fn text_list_cbor(list: &[String]) -> Value {

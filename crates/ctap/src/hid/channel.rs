@@ -58,15 +58,29 @@ impl<T: Transport> HidChannel<T> {
     pub fn open_with_timeout(mut transport: T, idle_timeout: Duration) -> Result<Self> {
         let nonce: [u8; 8] = rand::random();
         let init = Message::new(BROADCAST_CID, HidCommand::Init, nonce.to_vec());
-        let reply = exchange(&mut transport, &init, idle_timeout, &CancelHandle::default(), &mut |_| {}, |payload| {
-            payload.get(..8) == Some(&nonce[..])
-        })?;
+        let reply = exchange(
+            &mut transport,
+            &init,
+            idle_timeout,
+            &CancelHandle::default(),
+            &mut |_| {},
+            |payload| payload.get(..8) == Some(&nonce[..]),
+        )?;
         let device = InitResponse::parse(&reply)
             .ok_or_else(|| Error::Protocol("INIT response is too short".into()))?;
         if device.cid == 0 || device.cid == BROADCAST_CID {
-            return Err(Error::Protocol(format!("INIT allocated invalid channel {:08x}", device.cid)));
+            return Err(Error::Protocol(format!(
+                "INIT allocated invalid channel {:08x}",
+                device.cid
+            )));
         }
-        Ok(Self { transport, cid: device.cid, device, idle_timeout, cancel: CancelHandle::default() })
+        Ok(Self {
+            transport,
+            cid: device.cid,
+            device,
+            idle_timeout,
+            cancel: CancelHandle::default(),
+        })
     }
 
     /// What the key said about itself in INIT.
@@ -122,7 +136,8 @@ impl<T: Transport> HidChannel<T> {
 
     /// CTAPHID_WINK: the key blinks so the operator can tell which it is.
     pub fn wink(&mut self) -> Result<()> {
-        self.transact(HidCommand::Wink, &[], &mut |_| {}).map(|_| ())
+        self.transact(HidCommand::Wink, &[], &mut |_| {})
+            .map(|_| ())
     }
 }
 
@@ -134,7 +149,16 @@ fn exchange<T: Transport>(
     on_keepalive: &mut dyn FnMut(KeepaliveStatus),
     accept: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>> {
-    exchange_on(transport, msg, idle_timeout, cancel, on_keepalive, msg.cid, msg.cmd, accept)
+    exchange_on(
+        transport,
+        msg,
+        idle_timeout,
+        cancel,
+        on_keepalive,
+        msg.cid,
+        msg.cmd,
+        accept,
+    )
 }
 
 /// Sends `msg`, then reads reports until a whole answer with command
@@ -151,7 +175,9 @@ fn exchange_on<T: Transport>(
     expect_cmd: HidCommand,
     accept: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>> {
-    let reports = msg.to_reports().map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let reports = msg
+        .to_reports()
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     for report in &reports {
         transport.write_report(report)?;
     }
@@ -178,14 +204,24 @@ fn exchange_on<T: Transport>(
             continue;
         }
         match packet {
-            Packet::Init { cmd: HidCommand::Keepalive, data, .. } => {
+            Packet::Init {
+                cmd: HidCommand::Keepalive,
+                data,
+                ..
+            } => {
                 deadline = Instant::now() + idle_timeout;
                 on_keepalive(KeepaliveStatus::from_byte(data[0]));
             }
-            Packet::Init { cmd: HidCommand::Error, data, .. } => {
+            Packet::Init {
+                cmd: HidCommand::Error,
+                data,
+                ..
+            } => {
                 return Err(Error::Hid(HidError::from_byte(data[0])));
             }
-            Packet::Init { cmd, bcnt, data, .. } if cmd == expect_cmd => {
+            Packet::Init {
+                cmd, bcnt, data, ..
+            } if cmd == expect_cmd => {
                 let (r, state) = Reassembler::start(cid, cmd, bcnt, &data)
                     .map_err(|e| Error::Protocol(format!("bad response packet: {e}")))?;
                 match state {
@@ -195,7 +231,9 @@ fn exchange_on<T: Transport>(
                 }
             }
             Packet::Init { cmd, .. } => {
-                return Err(Error::Protocol(format!("unexpected CTAPHID command {cmd:?} in answer")));
+                return Err(Error::Protocol(format!(
+                    "unexpected CTAPHID command {cmd:?} in answer"
+                )));
             }
             Packet::Cont { seq, data, .. } => {
                 let Some(r) = assembly.as_mut() else { continue };

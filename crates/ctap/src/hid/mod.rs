@@ -166,9 +166,18 @@ pub mod capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// First packet of a message: command and total payload length.
-    Init { cid: u32, cmd: HidCommand, bcnt: u16, data: [u8; INIT_DATA_LEN] },
+    Init {
+        cid: u32,
+        cmd: HidCommand,
+        bcnt: u16,
+        data: [u8; INIT_DATA_LEN],
+    },
     /// A following packet with its sequence number.
-    Cont { cid: u32, seq: u8, data: [u8; CONT_DATA_LEN] },
+    Cont {
+        cid: u32,
+        seq: u8,
+        data: [u8; CONT_DATA_LEN],
+    },
 }
 
 impl Packet {
@@ -187,7 +196,11 @@ impl Packet {
         } else {
             let mut data = [0u8; CONT_DATA_LEN];
             data.copy_from_slice(&report[5..]);
-            Packet::Cont { cid, seq: report[4], data }
+            Packet::Cont {
+                cid,
+                seq: report[4],
+                data,
+            }
         }
     }
 
@@ -200,7 +213,12 @@ impl Packet {
     pub fn to_report(&self) -> Report {
         let mut r = [0u8; REPORT_LEN];
         match self {
-            Packet::Init { cid, cmd, bcnt, data } => {
+            Packet::Init {
+                cid,
+                cmd,
+                bcnt,
+                data,
+            } => {
                 r[..4].copy_from_slice(&cid.to_be_bytes());
                 r[4] = 0x80 | cmd.to_byte();
                 r[5..7].copy_from_slice(&bcnt.to_be_bytes());
@@ -240,17 +258,31 @@ impl Message {
         if len > MAX_MESSAGE_LEN {
             return Err(MessageTooLong(len));
         }
-        let mut reports = Vec::with_capacity(1 + len.saturating_sub(INIT_DATA_LEN).div_ceil(CONT_DATA_LEN));
+        let mut reports =
+            Vec::with_capacity(1 + len.saturating_sub(INIT_DATA_LEN).div_ceil(CONT_DATA_LEN));
         let first = len.min(INIT_DATA_LEN);
         let mut data = [0u8; INIT_DATA_LEN];
         data[..first].copy_from_slice(&self.payload[..first]);
         reports.push(
-            Packet::Init { cid: self.cid, cmd: self.cmd, bcnt: len as u16, data }.to_report(),
+            Packet::Init {
+                cid: self.cid,
+                cmd: self.cmd,
+                bcnt: len as u16,
+                data,
+            }
+            .to_report(),
         );
         for (seq, chunk) in self.payload[first..].chunks(CONT_DATA_LEN).enumerate() {
             let mut data = [0u8; CONT_DATA_LEN];
             data[..chunk.len()].copy_from_slice(chunk);
-            reports.push(Packet::Cont { cid: self.cid, seq: seq as u8, data }.to_report());
+            reports.push(
+                Packet::Cont {
+                    cid: self.cid,
+                    seq: seq as u8,
+                    data,
+                }
+                .to_report(),
+            );
         }
         Ok(reports)
     }
@@ -292,7 +324,13 @@ impl Reassembler {
         let first = expected.min(INIT_DATA_LEN);
         let mut payload = Vec::with_capacity(expected);
         payload.extend_from_slice(&data[..first]);
-        let mut r = Self { cid, cmd, expected, payload, next_seq: 0 };
+        let mut r = Self {
+            cid,
+            cmd,
+            expected,
+            payload,
+            next_seq: 0,
+        };
         let state = r.state();
         Ok((r, state))
     }
@@ -370,12 +408,20 @@ mod tests {
     use super::*;
 
     fn reassemble(reports: &[Report]) -> Result<Message, HidError> {
-        let Packet::Init { cid, cmd, bcnt, data } = Packet::parse(&reports[0]) else {
+        let Packet::Init {
+            cid,
+            cmd,
+            bcnt,
+            data,
+        } = Packet::parse(&reports[0])
+        else {
             panic!("first is init")
         };
         let (mut r, mut state) = Reassembler::start(cid, cmd, bcnt, &data)?;
         for report in &reports[1..] {
-            let Packet::Cont { seq, data, .. } = Packet::parse(report) else { panic!("cont") };
+            let Packet::Cont { seq, data, .. } = Packet::parse(report) else {
+                panic!("cont")
+            };
             state = r.push(seq, &data)?;
         }
         match state {
@@ -394,7 +440,10 @@ mod tests {
             assert_eq!(reassemble(&reports).unwrap(), msg);
         }
         let too_long = Message::new(1, HidCommand::Cbor, vec![0; MAX_MESSAGE_LEN + 1]);
-        assert_eq!(too_long.to_reports(), Err(MessageTooLong(MAX_MESSAGE_LEN + 1)));
+        assert_eq!(
+            too_long.to_reports(),
+            Err(MessageTooLong(MAX_MESSAGE_LEN + 1))
+        );
     }
 
     #[test]

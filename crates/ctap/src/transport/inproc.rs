@@ -25,12 +25,20 @@ pub struct InProcessDevice {
 pub fn pair() -> (InProcessTransport, InProcessDevice) {
     let (to_device, from_host) = channel();
     let (to_host, from_device) = channel();
-    (InProcessTransport { to_device, from_device }, InProcessDevice { to_host, from_host })
+    (
+        InProcessTransport {
+            to_device,
+            from_device,
+        },
+        InProcessDevice { to_host, from_host },
+    )
 }
 
 impl Transport for InProcessTransport {
     fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
-        self.to_device.send(*report).map_err(|_| TransportError::Disconnected)
+        self.to_device
+            .send(*report)
+            .map_err(|_| TransportError::Disconnected)
     }
 
     fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {

@@ -13,7 +13,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("the key was disconnected")]
     Disconnected,
     #[error("USB HID: {0}")]

@@ -31,17 +31,21 @@ impl UdpTransport {
             "[::]:0".parse().expect("literal")
         };
         let socket = UdpSocket::bind(local).map_err(io("cannot open a UDP socket".into()))?;
-        socket.connect(peer).map_err(io(format!("cannot connect to udp:{peer}")))?;
+        socket
+            .connect(peer)
+            .map_err(io(format!("cannot connect to udp:{peer}")))?;
         Ok(Self { socket, peer })
     }
 }
 
 impl Transport for UdpTransport {
     fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
-        self.socket.send(report).map_err(|source| TransportError::Io {
-            context: format!("cannot send to udp:{}", self.peer),
-            source,
-        })?;
+        self.socket
+            .send(report)
+            .map_err(|source| TransportError::Io {
+                context: format!("cannot send to udp:{}", self.peer),
+                source,
+            })?;
         Ok(())
     }
 
@@ -49,7 +53,10 @@ impl Transport for UdpTransport {
         let timeout = timeout.max(Duration::from_millis(1));
         self.socket
             .set_read_timeout(Some(timeout))
-            .map_err(|source| TransportError::Io { context: "socket timeout".into(), source })?;
+            .map_err(|source| TransportError::Io {
+                context: "socket timeout".into(),
+                source,
+            })?;
         let mut buf = [0u8; REPORT_LEN + 1];
         loop {
             match self.socket.recv(&mut buf) {
@@ -70,7 +77,10 @@ impl Transport for UdpTransport {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     return Err(TransportError::Io {
-                        context: format!("no key answers at udp:{} (is `keysmith virtual-key` running?)", self.peer),
+                        context: format!(
+                            "no key answers at udp:{} (is `keysmith virtual-key` running?)",
+                            self.peer
+                        ),
                         source: e,
                     })
                 }

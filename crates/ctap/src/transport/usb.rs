@@ -39,7 +39,10 @@ pub fn enumerate() -> Result<Vec<UsbDeviceInfo>, TransportError> {
             product_id: d.product_id(),
             manufacturer: d.manufacturer_string().map(str::to_owned),
             product: d.product_string().map(str::to_owned),
-            serial_number: d.serial_number().map(str::to_owned).filter(|s| !s.is_empty()),
+            serial_number: d
+                .serial_number()
+                .map(str::to_owned)
+                .filter(|s| !s.is_empty()),
         })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -55,7 +58,9 @@ pub struct UsbTransport {
 
 impl std::fmt::Debug for UsbTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UsbTransport").field("info", &self.info).finish()
+        f.debug_struct("UsbTransport")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -71,7 +76,10 @@ impl UsbTransport {
                 info.path
             ))
         })?;
-        Ok(Self { device, info: info.clone() })
+        Ok(Self {
+            device,
+            info: info.clone(),
+        })
     }
 
     pub fn info(&self) -> &UsbDeviceInfo {
@@ -95,7 +103,9 @@ impl Transport for UsbTransport {
         match n {
             0 => Ok(None),
             REPORT_LEN => Ok(Some(buf)),
-            n => Err(TransportError::Hid(format!("short HID report of {n} bytes"))),
+            n => Err(TransportError::Hid(format!(
+                "short HID report of {n} bytes"
+            ))),
         }
     }
 

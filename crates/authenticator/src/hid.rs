@@ -1,0 +1,350 @@
+//! The device side of CTAPHID (CTAP 2.1 §11.2): channel allocation, message
+//! reassembly with sequence/length/timeout checks, CTAPHID ERROR answers for
+//! anything malformed, CBOR requests processed on a worker thread while the
+//! device keeps answering (KEEPALIVE every 100 ms, CANCEL, CHANNEL_BUSY for
+//! other clients). Generic over the client address `A` so the same logic
+//! serves UDP (`SocketAddr`) and in-process transports (`()`).
+
+use crate::ctap2::Authenticator;
+use crate::presence::{PresenceMode, SimulatedPresence};
+use ctap::hid::{
+    capability, Assembly, HidCommand, HidError, InitResponse, KeepaliveStatus, Message, Packet,
+    Reassembler, Report, BROADCAST_CID, PROTOCOL_VERSION,
+};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Interval between KEEPALIVE packets while a request is processed.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the device waits for the next continuation packet.
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_millis(3000);
+/// Channels remembered at once; the oldest is forgotten beyond this.
+const MAX_CHANNELS: usize = 1024;
+/// Device version reported by INIT (major, minor, build).
+pub const DEVICE_VERSION: (u8, u8, u8) = (1, 0, 0);
+
+/// How the simulated user answers touch requests.
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceSettings {
+    pub mode: PresenceMode,
+    pub touch_delay: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        Self {
+            mode: PresenceMode::Approve,
+            touch_delay: Duration::ZERO,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Assembling<A> {
+    from: A,
+    reassembler: Reassembler,
+    last: Instant,
+}
+
+struct Busy<A> {
+    cid: u32,
+    to: A,
+    cancel: Arc<AtomicBool>,
+    waiting: Arc<AtomicBool>,
+    done: Receiver<Vec<u8>>,
+    last_keepalive: Instant,
+}
+
+/// A CTAPHID device around one [`Authenticator`].
+pub struct HidDevice<A> {
+    authenticator: Arc<Mutex<Authenticator>>,
+    presence: PresenceSettings,
+    channels: VecDeque<u32>,
+    next_cid: u32,
+    assembling: Option<Assembling<A>>,
+    busy: Option<Busy<A>>,
+    /// Number of WINK commands seen (a virtual key has no LED).
+    pub winks: u64,
+}
+
+/// Replies produced by the device: (destination, report).
+pub type Outbox<A> = Vec<(A, Report)>;
+
+fn error_report(cid: u32, error: HidError) -> Report {
+    let mut data = [0u8; ctap::hid::INIT_DATA_LEN];
+    data[0] = error.to_byte();
+    Packet::Init {
+        cid,
+        cmd: HidCommand::Error,
+        bcnt: 1,
+        data,
+    }
+    .to_report()
+}
+
+fn keepalive_report(cid: u32, status: KeepaliveStatus) -> Report {
+    let mut data = [0u8; ctap::hid::INIT_DATA_LEN];
+    data[0] = status.to_byte();
+    Packet::Init {
+        cid,
+        cmd: HidCommand::Keepalive,
+        bcnt: 1,
+        data,
+    }
+    .to_report()
+}
+
+impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
+    pub fn new(authenticator: Authenticator, presence: PresenceSettings) -> Self {
+        Self {
+            authenticator: Arc::new(Mutex::new(authenticator)),
+            presence,
+            channels: VecDeque::new(),
+            next_cid: rand::random::<u32>() % 0x1000_0000 + 1,
+            assembling: None,
+            busy: None,
+            winks: 0,
+        }
+    }
+
+    /// The authenticator, for inspection (locks while a request runs).
+    pub fn authenticator(&self) -> Arc<Mutex<Authenticator>> {
+        self.authenticator.clone()
+    }
+
+    fn send(out: &mut Outbox<A>, to: &A, msg: Message) {
+        // Device answers are built here and always fit.
+        for r in msg
+            .to_reports()
+            .expect("device answers fit in a CTAPHID message")
+        {
+            out.push((to.clone(), r));
+        }
+    }
+
+    fn allocate(&mut self) -> u32 {
+        let cid = self.next_cid;
+        self.next_cid = self.next_cid.wrapping_add(1);
+        if self.next_cid == 0 || self.next_cid == BROADCAST_CID {
+            self.next_cid = 1;
+        }
+        if self.channels.len() >= MAX_CHANNELS {
+            self.channels.pop_front();
+        }
+        self.channels.push_back(cid);
+        cid
+    }
+
+    /// Handles one report from `from`, queueing replies in `out`.
+    pub fn handle_report(&mut self, report: &Report, from: A, out: &mut Outbox<A>) {
+        match Packet::parse(report) {
+            Packet::Init {
+                cid,
+                cmd,
+                bcnt,
+                data,
+            } => self.handle_init(cid, cmd, bcnt, &data, from, out),
+            Packet::Cont { cid, seq, data } => {
+                let Some(a) = self.assembling.as_mut() else {
+                    return;
+                };
+                if a.reassembler.cid() != cid {
+                    // Spurious continuation packets are ignored (§11.2.4).
+                    return;
+                }
+                match a.reassembler.push(seq, &data) {
+                    Ok(Assembly::Incomplete) => a.last = Instant::now(),
+                    Ok(Assembly::Complete(msg)) => {
+                        let a = self.assembling.take().expect("checked above");
+                        self.execute(msg, a.from, out);
+                    }
+                    Err(e) => {
+                        let a = self.assembling.take().expect("checked above");
+                        out.push((a.from, error_report(cid, e)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_init(
+        &mut self,
+        cid: u32,
+        cmd: HidCommand,
+        bcnt: u16,
+        data: &[u8; 57],
+        from: A,
+        out: &mut Outbox<A>,
+    ) {
+        if cmd == HidCommand::Init {
+            if bcnt != 8 {
+                out.push((from, error_report(cid, HidError::InvalidLen)));
+                return;
+            }
+            let new_cid = if cid == BROADCAST_CID {
+                self.allocate()
+            } else if self.channels.contains(&cid) {
+                // Resynchronise the channel: drop what it had under way.
+                if self
+                    .assembling
+                    .as_ref()
+                    .is_some_and(|a| a.reassembler.cid() == cid)
+                {
+                    self.assembling = None;
+                }
+                if let Some(b) = &self.busy {
+                    if b.cid == cid {
+                        b.cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+                cid
+            } else {
+                out.push((from, error_report(cid, HidError::InvalidChannel)));
+                return;
+            };
+            let reply = InitResponse {
+                nonce: data[..8].try_into().expect("8 bytes"),
+                cid: new_cid,
+                protocol_version: PROTOCOL_VERSION,
+                version: DEVICE_VERSION,
+                capabilities: capability::WINK | capability::CBOR | capability::NMSG,
+            };
+            Self::send(
+                out,
+                &from,
+                Message::new(cid, HidCommand::Init, reply.to_bytes()),
+            );
+            return;
+        }
+        if cid == 0 || cid == BROADCAST_CID || !self.channels.contains(&cid) {
+            out.push((from, error_report(cid, HidError::InvalidChannel)));
+            return;
+        }
+        if cmd == HidCommand::Cancel {
+            if let Some(b) = &self.busy {
+                if b.cid == cid {
+                    b.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            return;
+        }
+        if self.busy.is_some() {
+            out.push((from, error_report(cid, HidError::ChannelBusy)));
+            return;
+        }
+        if let Some(a) = &self.assembling {
+            if a.reassembler.cid() != cid {
+                out.push((from, error_report(cid, HidError::ChannelBusy)));
+                return;
+            }
+            // A new message on a channel mid-message: the old one is void.
+            self.assembling = None;
+            out.push((from, error_report(cid, HidError::InvalidSeq)));
+            return;
+        }
+        match Reassembler::start(cid, cmd, bcnt, data) {
+            Err(e) => out.push((from, error_report(cid, e))),
+            Ok((_, Assembly::Complete(msg))) => self.execute(msg, from, out),
+            Ok((reassembler, Assembly::Incomplete)) => {
+                self.assembling = Some(Assembling {
+                    from,
+                    reassembler,
+                    last: Instant::now(),
+                })
+            }
+        }
+    }
+
+    fn execute(&mut self, msg: Message, from: A, out: &mut Outbox<A>) {
+        match msg.cmd {
+            HidCommand::Ping => Self::send(out, &from, msg),
+            HidCommand::Wink => {
+                self.winks += 1;
+                tracing::info!("wink (channel {:08x})", msg.cid);
+                Self::send(
+                    out,
+                    &from,
+                    Message::new(msg.cid, HidCommand::Wink, Vec::new()),
+                );
+            }
+            HidCommand::Cbor => {
+                if msg.payload.is_empty() {
+                    out.push((from, error_report(msg.cid, HidError::InvalidLen)));
+                    return;
+                }
+                let presence = SimulatedPresence::new(
+                    self.presence.mode,
+                    self.presence.touch_delay,
+                    self.presence.timeout,
+                );
+                let (tx, rx) = channel();
+                let authenticator = self.authenticator.clone();
+                let worker_presence = presence.clone();
+                let payload = msg.payload;
+                std::thread::spawn(move || {
+                    let response = match authenticator.lock() {
+                        Ok(mut a) => a.process(&payload, &worker_presence),
+                        Err(_) => vec![ctap::StatusCode::Other.to_byte()],
+                    };
+                    let _ = tx.send(response);
+                });
+                self.busy = Some(Busy {
+                    cid: msg.cid,
+                    to: from,
+                    cancel: presence.cancel,
+                    waiting: presence.waiting,
+                    done: rx,
+                    last_keepalive: Instant::now(),
+                });
+            }
+            // No CTAP1/U2F (capability NMSG) and no channel locking.
+            _ => out.push((from, error_report(msg.cid, HidError::InvalidCmd))),
+        }
+    }
+
+    /// Timers: finished requests, keepalives, message timeouts. Call often
+    /// (every few milliseconds while busy).
+    pub fn poll(&mut self, out: &mut Outbox<A>) {
+        if let Some(b) = &mut self.busy {
+            match b.done.try_recv() {
+                Ok(response) => {
+                    let b = self.busy.take().expect("checked above");
+                    Self::send(out, &b.to, Message::new(b.cid, HidCommand::Cbor, response));
+                }
+                Err(TryRecvError::Empty) => {
+                    if b.last_keepalive.elapsed() >= KEEPALIVE_INTERVAL {
+                        let status = if b.waiting.load(Ordering::SeqCst) {
+                            KeepaliveStatus::UpNeeded
+                        } else {
+                            KeepaliveStatus::Processing
+                        };
+                        out.push((b.to.clone(), keepalive_report(b.cid, status)));
+                        b.last_keepalive = Instant::now();
+                    }
+                }
+                Err(TryRecvError::Disconnected) => {
+                    let b = self.busy.take().expect("checked above");
+                    out.push((b.to, error_report(b.cid, HidError::Other)));
+                }
+            }
+        }
+        if let Some(a) = &self.assembling {
+            if a.last.elapsed() > MESSAGE_TIMEOUT {
+                let a = self.assembling.take().expect("checked above");
+                out.push((
+                    a.from,
+                    error_report(a.reassembler.cid(), HidError::MsgTimeout),
+                ));
+            }
+        }
+    }
+
+    /// True while a CBOR request is being processed.
+    pub fn is_busy(&self) -> bool {
+        self.busy.is_some()
+    }
+}
