@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a software CTAP 2.1 security key that speaks CTAPHID over UDP.
     VirtualKey(cmd::virtual_key::VirtualKeyArgs),
+    /// Manage a FIDO2 security key: info, PIN, credentials, configuration.
+    Key(cmd::key::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::VirtualKey(args) => cmd::virtual_key::run(args),
+        Command::Key(args) => cmd::key::run(args),
     };
     match result {
         Ok(code) => code,

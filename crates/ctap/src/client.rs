@@ -29,6 +29,7 @@ pub struct Ctap2Client<T: Transport = Box<dyn Transport>> {
     channel: HidChannel<T>,
     info: GetInfoResponse,
     on_keepalive: KeepaliveFn,
+    forced_protocol: Option<PinUvAuthProtocol>,
 }
 
 impl<T: Transport> std::fmt::Debug for Ctap2Client<T> {
@@ -67,6 +68,7 @@ impl PinUvAuthToken {
 
 /// PIN retry state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PinRetries {
     pub retries: u64,
     /// The key must be removed and re-inserted before the next PIN attempt.
@@ -75,6 +77,7 @@ pub struct PinRetries {
 
 /// A discoverable credential as credential management reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredCredential {
     pub rp: RpEntity,
     #[serde(serialize_with = "ser_hex")]
@@ -105,6 +108,7 @@ impl<T: Transport> Ctap2Client<T> {
             channel,
             info: GetInfoResponse::default(),
             on_keepalive: Box::new(|_| {}),
+            forced_protocol: None,
         };
         client.refresh_info()?;
         Ok(client)
@@ -161,9 +165,22 @@ impl<T: Transport> Ctap2Client<T> {
 
     // ----- PIN (§6.5) -----
 
+    /// Uses `protocol` for PIN operations instead of the key's preference
+    /// (tests, and keys whose protocol two is broken).
+    pub fn force_pin_protocol(&mut self, protocol: Option<PinUvAuthProtocol>) {
+        self.forced_protocol = protocol;
+    }
+
     /// The PIN/UV auth protocol to use: two when the key offers it, else one.
     pub fn pin_protocol(&self) -> Result<PinUvAuthProtocol> {
         let offered = &self.info.pin_uv_auth_protocols;
+        if let Some(p) = self.forced_protocol {
+            return if offered.contains(&p.id()) {
+                Ok(p)
+            } else {
+                Err(Error::Unsupported(format!("PIN/UV auth protocol {}", p.id())))
+            };
+        }
         if offered.contains(&2) {
             Ok(PinUvAuthProtocol::Two)
         } else if offered.contains(&1) || (offered.is_empty() && self.info.pin_is_set().is_some()) {

@@ -23,6 +23,7 @@ impl CtapRequest for GetInfoRequest {
 
 /// What a key says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GetInfoResponse {
     pub versions: Vec<String>,
     pub extensions: Vec<String>,

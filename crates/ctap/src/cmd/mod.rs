@@ -186,6 +186,7 @@ impl RpEntity {
 
 /// `PublicKeyCredentialUserEntity` (WebAuthn §5.4.3).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserEntity {
     #[serde(serialize_with = "ser_b64")]
     pub id: Vec<u8>,
