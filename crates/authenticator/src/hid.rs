@@ -12,8 +12,7 @@ use ctap::hid::{
     Reassembler, Report, BROADCAST_CID, PROTOCOL_VERSION,
 };
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,29 +49,38 @@ struct Assembling<A> {
     last: Instant,
 }
 
+/// Where the device's reports go: the transport it is served on.
+pub trait ReportSink<A>: Send + Sync + 'static {
+    fn send(&self, to: &A, report: &Report);
+}
+
+/// The CBOR request being processed. The worker thread that finishes it
+/// sends the answer itself (no polling delay) and clears this slot; the
+/// serving loop sends keepalives while it is set.
 struct Busy<A> {
+    id: u64,
     cid: u32,
     to: A,
     cancel: Arc<AtomicBool>,
     waiting: Arc<AtomicBool>,
-    done: Receiver<Vec<u8>>,
     last_keepalive: Instant,
 }
+
+type BusySlot<A> = Arc<Mutex<Option<Busy<A>>>>;
 
 /// A CTAPHID device around one [`Authenticator`].
 pub struct HidDevice<A> {
     authenticator: Arc<Mutex<Authenticator>>,
     presence: PresenceSettings,
+    sink: Option<Arc<dyn ReportSink<A>>>,
     channels: VecDeque<u32>,
     next_cid: u32,
     assembling: Option<Assembling<A>>,
-    busy: Option<Busy<A>>,
+    busy: BusySlot<A>,
+    request_ids: AtomicU64,
     /// Number of WINK commands seen (a virtual key has no LED).
     pub winks: u64,
 }
-
-/// Replies produced by the device: (destination, report).
-pub type Outbox<A> = Vec<(A, Report)>;
 
 fn error_report(cid: u32, error: HidError) -> Report {
     let mut data = [0u8; ctap::hid::INIT_DATA_LEN];
@@ -103,27 +111,60 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
         Self {
             authenticator: Arc::new(Mutex::new(authenticator)),
             presence,
+            sink: None,
             channels: VecDeque::new(),
             next_cid: rand::random::<u32>() % 0x1000_0000 + 1,
             assembling: None,
-            busy: None,
+            busy: Arc::new(Mutex::new(None)),
+            request_ids: AtomicU64::new(1),
             winks: 0,
+        }
+    }
+
+    /// Connects the device to the transport that carries its reports.
+    pub fn attach(&mut self, sink: Arc<dyn ReportSink<A>>) {
+        self.sink = Some(sink);
+    }
+
+    fn emit(&self, to: &A, report: Report) {
+        if let Some(sink) = &self.sink {
+            sink.send(to, &report);
+        }
+    }
+
+    fn emit_message(&self, to: &A, msg: Message) {
+        Self::send_via(self.sink.as_deref(), to, msg);
+    }
+
+    fn send_via(sink: Option<&dyn ReportSink<A>>, to: &A, msg: Message) {
+        let Some(sink) = sink else { return };
+        // Device answers are built here and always fit.
+        for r in msg
+            .to_reports()
+            .expect("device answers fit in a CTAPHID message")
+        {
+            sink.send(to, &r);
+        }
+    }
+
+    fn busy_cid(&self) -> Option<u32> {
+        self.busy
+            .lock()
+            .ok()
+            .and_then(|b| b.as_ref().map(|b| b.cid))
+    }
+
+    fn cancel_busy(&self, cid: u32) {
+        if let Ok(b) = self.busy.lock() {
+            if let Some(b) = b.as_ref().filter(|b| b.cid == cid) {
+                b.cancel.store(true, Ordering::SeqCst);
+            }
         }
     }
 
     /// The authenticator, for inspection (locks while a request runs).
     pub fn authenticator(&self) -> Arc<Mutex<Authenticator>> {
         self.authenticator.clone()
-    }
-
-    fn send(out: &mut Outbox<A>, to: &A, msg: Message) {
-        // Device answers are built here and always fit.
-        for r in msg
-            .to_reports()
-            .expect("device answers fit in a CTAPHID message")
-        {
-            out.push((to.clone(), r));
-        }
     }
 
     fn allocate(&mut self) -> u32 {
@@ -139,15 +180,15 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
         cid
     }
 
-    /// Handles one report from `from`, queueing replies in `out`.
-    pub fn handle_report(&mut self, report: &Report, from: A, out: &mut Outbox<A>) {
+    /// Handles one report from `from`.
+    pub fn handle_report(&mut self, report: &Report, from: A) {
         match Packet::parse(report) {
             Packet::Init {
                 cid,
                 cmd,
                 bcnt,
                 data,
-            } => self.handle_init(cid, cmd, bcnt, &data, from, out),
+            } => self.handle_init(cid, cmd, bcnt, &data, from),
             Packet::Cont { cid, seq, data } => {
                 let Some(a) = self.assembling.as_mut() else {
                     return;
@@ -160,29 +201,21 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
                     Ok(Assembly::Incomplete) => a.last = Instant::now(),
                     Ok(Assembly::Complete(msg)) => {
                         let a = self.assembling.take().expect("checked above");
-                        self.execute(msg, a.from, out);
+                        self.execute(msg, a.from);
                     }
                     Err(e) => {
                         let a = self.assembling.take().expect("checked above");
-                        out.push((a.from, error_report(cid, e)));
+                        self.emit(&a.from, error_report(cid, e));
                     }
                 }
             }
         }
     }
 
-    fn handle_init(
-        &mut self,
-        cid: u32,
-        cmd: HidCommand,
-        bcnt: u16,
-        data: &[u8; 57],
-        from: A,
-        out: &mut Outbox<A>,
-    ) {
+    fn handle_init(&mut self, cid: u32, cmd: HidCommand, bcnt: u16, data: &[u8; 57], from: A) {
         if cmd == HidCommand::Init {
             if bcnt != 8 {
-                out.push((from, error_report(cid, HidError::InvalidLen)));
+                self.emit(&from, error_report(cid, HidError::InvalidLen));
                 return;
             }
             let new_cid = if cid == BROADCAST_CID {
@@ -196,14 +229,10 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
                 {
                     self.assembling = None;
                 }
-                if let Some(b) = &self.busy {
-                    if b.cid == cid {
-                        b.cancel.store(true, Ordering::SeqCst);
-                    }
-                }
+                self.cancel_busy(cid);
                 cid
             } else {
-                out.push((from, error_report(cid, HidError::InvalidChannel)));
+                self.emit(&from, error_report(cid, HidError::InvalidChannel));
                 return;
             };
             let reply = InitResponse {
@@ -213,42 +242,34 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
                 version: DEVICE_VERSION,
                 capabilities: capability::WINK | capability::CBOR | capability::NMSG,
             };
-            Self::send(
-                out,
-                &from,
-                Message::new(cid, HidCommand::Init, reply.to_bytes()),
-            );
+            self.emit_message(&from, Message::new(cid, HidCommand::Init, reply.to_bytes()));
             return;
         }
         if cid == 0 || cid == BROADCAST_CID || !self.channels.contains(&cid) {
-            out.push((from, error_report(cid, HidError::InvalidChannel)));
+            self.emit(&from, error_report(cid, HidError::InvalidChannel));
             return;
         }
         if cmd == HidCommand::Cancel {
-            if let Some(b) = &self.busy {
-                if b.cid == cid {
-                    b.cancel.store(true, Ordering::SeqCst);
-                }
-            }
+            self.cancel_busy(cid);
             return;
         }
-        if self.busy.is_some() {
-            out.push((from, error_report(cid, HidError::ChannelBusy)));
+        if self.busy_cid().is_some() {
+            self.emit(&from, error_report(cid, HidError::ChannelBusy));
             return;
         }
         if let Some(a) = &self.assembling {
             if a.reassembler.cid() != cid {
-                out.push((from, error_report(cid, HidError::ChannelBusy)));
+                self.emit(&from, error_report(cid, HidError::ChannelBusy));
                 return;
             }
             // A new message on a channel mid-message: the old one is void.
             self.assembling = None;
-            out.push((from, error_report(cid, HidError::InvalidSeq)));
+            self.emit(&from, error_report(cid, HidError::InvalidSeq));
             return;
         }
         match Reassembler::start(cid, cmd, bcnt, data) {
-            Err(e) => out.push((from, error_report(cid, e))),
-            Ok((_, Assembly::Complete(msg))) => self.execute(msg, from, out),
+            Err(e) => self.emit(&from, error_report(cid, e)),
+            Ok((_, Assembly::Complete(msg))) => self.execute(msg, from),
             Ok((reassembler, Assembly::Incomplete)) => {
                 self.assembling = Some(Assembling {
                     from,
@@ -259,21 +280,17 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
         }
     }
 
-    fn execute(&mut self, msg: Message, from: A, out: &mut Outbox<A>) {
+    fn execute(&mut self, msg: Message, from: A) {
         match msg.cmd {
-            HidCommand::Ping => Self::send(out, &from, msg),
+            HidCommand::Ping => self.emit_message(&from, msg),
             HidCommand::Wink => {
                 self.winks += 1;
                 tracing::info!("wink (channel {:08x})", msg.cid);
-                Self::send(
-                    out,
-                    &from,
-                    Message::new(msg.cid, HidCommand::Wink, Vec::new()),
-                );
+                self.emit_message(&from, Message::new(msg.cid, HidCommand::Wink, Vec::new()));
             }
             HidCommand::Cbor => {
                 if msg.payload.is_empty() {
-                    out.push((from, error_report(msg.cid, HidError::InvalidLen)));
+                    self.emit(&from, error_report(msg.cid, HidError::InvalidLen));
                     return;
                 }
                 let presence = SimulatedPresence::new(
@@ -281,70 +298,75 @@ impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
                     self.presence.touch_delay,
                     self.presence.timeout,
                 );
-                let (tx, rx) = channel();
+                let id = self.request_ids.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut slot) = self.busy.lock() {
+                    *slot = Some(Busy {
+                        id,
+                        cid: msg.cid,
+                        to: from,
+                        cancel: presence.cancel.clone(),
+                        waiting: presence.waiting.clone(),
+                        last_keepalive: Instant::now(),
+                    });
+                }
                 let authenticator = self.authenticator.clone();
-                let worker_presence = presence.clone();
-                let payload = msg.payload;
+                let busy = self.busy.clone();
+                let sink = self.sink.clone();
+                let (cid, payload) = (msg.cid, msg.payload);
                 std::thread::spawn(move || {
                     let response = match authenticator.lock() {
-                        Ok(mut a) => a.process(&payload, &worker_presence),
+                        Ok(mut a) => a.process(&payload, &presence),
                         Err(_) => vec![ctap::StatusCode::Other.to_byte()],
                     };
-                    let _ = tx.send(response);
-                });
-                self.busy = Some(Busy {
-                    cid: msg.cid,
-                    to: from,
-                    cancel: presence.cancel,
-                    waiting: presence.waiting,
-                    done: rx,
-                    last_keepalive: Instant::now(),
+                    // Answer and free the device in one step, so no
+                    // keepalive can follow the answer.
+                    let Ok(mut slot) = busy.lock() else { return };
+                    if slot.as_ref().is_some_and(|b| b.id == id) {
+                        let b = slot.take().expect("checked above");
+                        Self::send_via(
+                            sink.as_deref(),
+                            &b.to,
+                            Message::new(cid, HidCommand::Cbor, response),
+                        );
+                    }
                 });
             }
             // No CTAP1/U2F (capability NMSG) and no channel locking.
-            _ => out.push((from, error_report(msg.cid, HidError::InvalidCmd))),
+            _ => self.emit(&from, error_report(msg.cid, HidError::InvalidCmd)),
         }
     }
 
-    /// Timers: finished requests, keepalives, message timeouts. Call often
-    /// (every few milliseconds while busy).
-    pub fn poll(&mut self, out: &mut Outbox<A>) {
-        if let Some(b) = &mut self.busy {
-            match b.done.try_recv() {
-                Ok(response) => {
-                    let b = self.busy.take().expect("checked above");
-                    Self::send(out, &b.to, Message::new(b.cid, HidCommand::Cbor, response));
-                }
-                Err(TryRecvError::Empty) => {
-                    if b.last_keepalive.elapsed() >= KEEPALIVE_INTERVAL {
-                        let status = if b.waiting.load(Ordering::SeqCst) {
-                            KeepaliveStatus::UpNeeded
-                        } else {
-                            KeepaliveStatus::Processing
-                        };
-                        out.push((b.to.clone(), keepalive_report(b.cid, status)));
-                        b.last_keepalive = Instant::now();
+    /// Timers: keepalives while busy, message timeouts. Call every few
+    /// milliseconds.
+    pub fn poll(&mut self) {
+        if let Ok(mut slot) = self.busy.lock() {
+            if let Some(b) = slot.as_mut() {
+                if b.last_keepalive.elapsed() >= KEEPALIVE_INTERVAL {
+                    let status = if b.waiting.load(Ordering::SeqCst) {
+                        KeepaliveStatus::UpNeeded
+                    } else {
+                        KeepaliveStatus::Processing
+                    };
+                    b.last_keepalive = Instant::now();
+                    if let Some(sink) = &self.sink {
+                        sink.send(&b.to, &keepalive_report(b.cid, status));
                     }
-                }
-                Err(TryRecvError::Disconnected) => {
-                    let b = self.busy.take().expect("checked above");
-                    out.push((b.to, error_report(b.cid, HidError::Other)));
                 }
             }
         }
         if let Some(a) = &self.assembling {
             if a.last.elapsed() > MESSAGE_TIMEOUT {
                 let a = self.assembling.take().expect("checked above");
-                out.push((
-                    a.from,
+                self.emit(
+                    &a.from,
                     error_report(a.reassembler.cid(), HidError::MsgTimeout),
-                ));
+                );
             }
         }
     }
 
     /// True while a CBOR request is being processed.
     pub fn is_busy(&self) -> bool {
-        self.busy.is_some()
+        self.busy_cid().is_some()
     }
 }

@@ -22,6 +22,6 @@ pub mod state;
 
 pub use attestation::AttestationMode;
 pub use ctap2::{Authenticator, AuthenticatorConfig};
-pub use hid::{HidDevice, PresenceSettings};
+pub use hid::{HidDevice, PresenceSettings, ReportSink};
 pub use presence::PresenceMode;
 pub use state::StateFile;

@@ -1,16 +1,27 @@
 //! Serving a [`HidDevice`] over UDP (one 64-byte report per datagram,
 //! replies to the sender's address) or over an in-process transport.
 
-use crate::hid::{HidDevice, Outbox};
+use crate::hid::{HidDevice, ReportSink};
 use ctap::hid::{HidCommand, HidError, Packet, Report, INIT_DATA_LEN, REPORT_LEN};
 use ctap::transport::inproc::InProcessDevice;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Poll interval of the serving loops.
+/// Poll interval of the serving loops (keepalive and timeout timers).
 const TICK: Duration = Duration::from_millis(5);
+
+struct UdpSink(UdpSocket);
+
+impl ReportSink<SocketAddr> for UdpSink {
+    fn send(&self, to: &SocketAddr, report: &Report) {
+        if let Err(e) = self.0.send_to(report, to) {
+            tracing::debug!("cannot answer {to}: {e}");
+        }
+    }
+}
 
 /// Serves `device` on `socket` until `stop` is set.
 pub fn serve_udp(
@@ -19,14 +30,15 @@ pub fn serve_udp(
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     socket.set_read_timeout(Some(TICK))?;
+    let sink = Arc::new(UdpSink(socket.try_clone()?));
+    device.attach(sink.clone());
     let mut buf = [0u8; 2048];
-    let mut out: Outbox<SocketAddr> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         match socket.recv_from(&mut buf) {
             Ok((REPORT_LEN, from)) => {
                 let mut report = [0u8; REPORT_LEN];
                 report.copy_from_slice(&buf[..REPORT_LEN]);
-                device.handle_report(&report, from, &mut out);
+                device.handle_report(&report, from);
             }
             Ok((n, from)) => {
                 // Not one report: answer INVALID_LEN on the channel named
@@ -35,16 +47,16 @@ pub fn serve_udp(
                     let cid = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
                     let mut data = [0u8; INIT_DATA_LEN];
                     data[0] = HidError::InvalidLen.to_byte();
-                    out.push((
-                        from,
-                        Packet::Init {
+                    sink.send(
+                        &from,
+                        &Packet::Init {
                             cid,
                             cmd: HidCommand::Error,
                             bcnt: 1,
                             data,
                         }
                         .to_report(),
-                    ));
+                    );
                 }
                 tracing::debug!("ignored a {n}-byte datagram from {from}");
             }
@@ -59,33 +71,32 @@ pub fn serve_udp(
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
             Err(e) => return Err(e),
         }
-        device.poll(&mut out);
-        for (to, report) in out.drain(..) {
-            if let Err(e) = socket.send_to(&report, to) {
-                tracing::debug!("cannot answer {to}: {e}");
-            }
-        }
+        device.poll();
     }
     Ok(())
+}
+
+struct ChannelSink(Mutex<Sender<Report>>);
+
+impl ReportSink<()> for ChannelSink {
+    fn send(&self, _: &(), report: &Report) {
+        if let Ok(tx) = self.0.lock() {
+            let _ = tx.send(*report);
+        }
+    }
 }
 
 /// Serves `device` on an in-process transport until the host end is
 /// dropped or `stop` is set.
 pub fn serve_in_process(end: InProcessDevice, device: &mut HidDevice<()>, stop: &AtomicBool) {
-    let mut out: Outbox<()> = Vec::new();
+    device.attach(Arc::new(ChannelSink(Mutex::new(end.to_host))));
     while !stop.load(Ordering::SeqCst) {
         match end.from_host.recv_timeout(TICK) {
-            Ok(report) => device.handle_report(&report, (), &mut out),
+            Ok(report) => device.handle_report(&report, ()),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        device.poll(&mut out);
-        for ((), report) in out.drain(..) {
-            let report: Report = report;
-            if end.to_host.send(report).is_err() {
-                return;
-            }
-        }
+        device.poll();
     }
 }
 

@@ -6,11 +6,15 @@ use keysmith_authenticator as authenticator;
 
 use authenticator::ctap2::AuthenticatorConfig;
 use authenticator::serve::UdpKeyHandle;
-use authenticator::{AttestationMode, Authenticator, HidDevice, PresenceMode, PresenceSettings, StateFile};
+use authenticator::{
+    AttestationMode, Authenticator, HidDevice, PresenceMode, PresenceSettings, StateFile,
+};
 use ctap::client::PinUvAuthToken;
 use ctap::cmd::config::SetMinPinLengthParams;
 use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest, MakeCredentialResponse};
+use ctap::cmd::make_credential::{
+    MakeCredentialExtensions, MakeCredentialRequest, MakeCredentialResponse,
+};
 use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
 use ctap::pin::{Permissions, PinUvAuthProtocol};
 use ctap::transport::udp::UdpTransport;
@@ -34,11 +38,23 @@ impl Key {
     fn start(dir: &Path, config: AuthenticatorConfig, presence: PresenceSettings) -> Key {
         let state = dir.join("key.json");
         let handle = spawn(&state, config.clone(), presence);
-        Key { handle, state, config, presence }
+        Key {
+            handle,
+            state,
+            config,
+            presence,
+        }
     }
 
     fn new(dir: &Path) -> Key {
-        Self::start(dir, AuthenticatorConfig { reset_window: None, ..Default::default() }, PresenceSettings::default())
+        Self::start(
+            dir,
+            AuthenticatorConfig {
+                reset_window: None,
+                ..Default::default()
+            },
+            PresenceSettings::default(),
+        )
     }
 
     fn client(&self) -> Ctap2Client<UdpTransport> {
@@ -49,12 +65,19 @@ impl Key {
     /// power cycle.
     fn power_cycle(&mut self) {
         let addr = self.handle.addr();
-        self.handle = UdpKeyHandle::spawn("127.0.0.1:0", device(&self.state, self.config.clone(), self.presence))
-            .unwrap_or_else(|e| panic!("restart after {addr}: {e}"));
+        self.handle = UdpKeyHandle::spawn(
+            "127.0.0.1:0",
+            device(&self.state, self.config.clone(), self.presence),
+        )
+        .unwrap_or_else(|e| panic!("restart after {addr}: {e}"));
     }
 }
 
-fn device(state: &Path, config: AuthenticatorConfig, presence: PresenceSettings) -> HidDevice<std::net::SocketAddr> {
+fn device(
+    state: &Path,
+    config: AuthenticatorConfig,
+    presence: PresenceSettings,
+) -> HidDevice<std::net::SocketAddr> {
     let key = Authenticator::open(config, Some(StateFile::new(state))).unwrap();
     HidDevice::new(key, presence)
 }
@@ -70,12 +93,22 @@ fn cdh(label: &str) -> Vec<u8> {
 fn mc_request(user: &str, rk: bool) -> MakeCredentialRequest {
     MakeCredentialRequest {
         client_data_hash: cdh(user),
-        rp: RpEntity { id: RP.into(), name: Some("Example".into()) },
-        user: UserEntity { id: user.as_bytes().to_vec(), name: Some(user.into()), display_name: Some(format!("User {user}")) },
+        rp: RpEntity {
+            id: RP.into(),
+            name: Some("Example".into()),
+        },
+        user: UserEntity {
+            id: user.as_bytes().to_vec(),
+            name: Some(user.into()),
+            display_name: Some(format!("User {user}")),
+        },
         pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
         exclude_list: vec![],
         extensions: MakeCredentialExtensions::default(),
-        options: RequestOptions { rk: Some(rk), ..Default::default() },
+        options: RequestOptions {
+            rk: Some(rk),
+            ..Default::default()
+        },
         pin_uv_auth_param: None,
         pin_uv_auth_protocol: None,
         enterprise_attestation: None,
@@ -89,12 +122,17 @@ fn with_token(mut req: MakeCredentialRequest, token: &PinUvAuthToken) -> MakeCre
 }
 
 fn status(e: Error) -> StatusCode {
-    e.status().unwrap_or_else(|| panic!("expected a CTAP status, got {e}"))
+    e.status()
+        .unwrap_or_else(|| panic!("expected a CTAP status, got {e}"))
 }
 
 fn make(client: &mut Ctap2Client<UdpTransport>, user: &str, rk: bool) -> MakeCredentialResponse {
-    let token = client.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP)).unwrap();
-    client.make_credential(&with_token(mc_request(user, rk), &token)).unwrap()
+    let token = client
+        .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP))
+        .unwrap();
+    client
+        .make_credential(&with_token(mc_request(user, rk), &token))
+        .unwrap()
 }
 
 #[test]
@@ -120,7 +158,9 @@ fn every_command_with_both_pin_protocols() {
         c.change_pin("24681357", PIN).unwrap();
 
         // makeCredential (discoverable, UV, credProtect, hmac-secret, credBlob)
-        let token = c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP)).unwrap();
+        let token = c
+            .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP))
+            .unwrap();
         let mut req = mc_request("alice", true);
         req.extensions = MakeCredentialExtensions {
             cred_protect: Some(2),
@@ -137,13 +177,21 @@ fn every_command_with_both_pin_protocols() {
         let att = ad.attested.clone().unwrap();
         assert_eq!(att.aaguid, info.aaguid);
         assert_eq!(ad.extension("credProtect"), Some(&webauthn::cbor::int(2)));
-        assert_eq!(ad.extension("hmac-secret"), Some(&webauthn::cbor::Value::Bool(true)));
-        assert_eq!(ad.extension("credBlob"), Some(&webauthn::cbor::Value::Bool(true)));
+        assert_eq!(
+            ad.extension("hmac-secret"),
+            Some(&webauthn::cbor::Value::Bool(true))
+        );
+        assert_eq!(
+            ad.extension("credBlob"),
+            Some(&webauthn::cbor::Value::Bool(true))
+        );
         // The attestation signature verifies with the x5c leaf certificate.
         verify_packed_x5c(&made, &cdh("alice"));
 
         // getAssertion: discoverable with UV, then with an allow list.
-        let token = c.get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP)).unwrap();
+        let token = c
+            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP))
+            .unwrap();
         let ga = GetAssertionRequest {
             rp_id: RP.into(),
             client_data_hash: cdh("signin"),
@@ -165,32 +213,67 @@ fn every_command_with_both_pin_protocols() {
         assert!(sign_count > ad.sign_count, "counter advances");
 
         // credProtect 2: found without UV through the allow list only.
-        let no_uv = GetAssertionRequest { pin_uv_auth_param: None, pin_uv_auth_protocol: None, ..ga.clone() };
-        assert_eq!(status(c.get_assertions(&no_uv).unwrap_err()), StatusCode::NoCredentials);
-        let listed = GetAssertionRequest { allow_list: vec![CredentialDescriptor::new(att.credential_id.clone())], ..no_uv };
+        let no_uv = GetAssertionRequest {
+            pin_uv_auth_param: None,
+            pin_uv_auth_protocol: None,
+            ..ga.clone()
+        };
+        assert_eq!(
+            status(c.get_assertions(&no_uv).unwrap_err()),
+            StatusCode::NoCredentials
+        );
+        let listed = GetAssertionRequest {
+            allow_list: vec![CredentialDescriptor::new(att.credential_id.clone())],
+            ..no_uv
+        };
         let a = c.get_assertions(&listed).unwrap();
-        assert!(!AuthenticatorData::parse(&a[0].auth_data).unwrap().flags.user_verified());
+        assert!(!AuthenticatorData::parse(&a[0].auth_data)
+            .unwrap()
+            .flags
+            .user_verified());
 
         // A second discoverable credential: getNextAssertion.
         make(&mut c, "bob", true);
-        let token = c.get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP)).unwrap();
-        let ga2 = GetAssertionRequest { pin_uv_auth_param: Some(token.authenticate(&cdh("signin"))), ..ga.clone() };
+        let token = c
+            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP))
+            .unwrap();
+        let ga2 = GetAssertionRequest {
+            pin_uv_auth_param: Some(token.authenticate(&cdh("signin"))),
+            ..ga.clone()
+        };
         let both = c.get_assertions(&ga2).unwrap();
         assert_eq!(both.len(), 2);
         assert_eq!(both[0].number_of_credentials, Some(2));
-        assert_eq!(both[0].user.as_ref().unwrap().name.as_deref(), Some("bob"), "newest first");
+        assert_eq!(
+            both[0].user.as_ref().unwrap().name.as_deref(),
+            Some("bob"),
+            "newest first"
+        );
 
         // credentialManagement: metadata, enumerate, update, delete.
-        let cm = c.get_pin_token(PIN, Permissions::CREDENTIAL_MANAGEMENT, None).unwrap();
+        let cm = c
+            .get_pin_token(PIN, Permissions::CREDENTIAL_MANAGEMENT, None)
+            .unwrap();
         assert_eq!(c.credentials_metadata(&cm).unwrap(), (2, 23));
         let creds = c.list_credentials(&cm).unwrap();
         assert_eq!(creds.len(), 2);
         assert!(creds.iter().all(|cr| cr.rp.id == RP));
-        let alice = creds.iter().find(|cr| cr.user.name.as_deref() == Some("alice")).unwrap();
+        let alice = creds
+            .iter()
+            .find(|cr| cr.user.name.as_deref() == Some("alice"))
+            .unwrap();
         assert_eq!(alice.cred_protect, Some(2));
-        let renamed = UserEntity { id: alice.user.id.clone(), name: Some("alice@new".into()), display_name: None };
+        let renamed = UserEntity {
+            id: alice.user.id.clone(),
+            name: Some("alice@new".into()),
+            display_name: None,
+        };
         c.update_user(&cm, &alice.credential_id, renamed).unwrap();
-        assert!(c.list_credentials(&cm).unwrap().iter().any(|cr| cr.user.name.as_deref() == Some("alice@new")));
+        assert!(c
+            .list_credentials(&cm)
+            .unwrap()
+            .iter()
+            .any(|cr| cr.user.name.as_deref() == Some("alice@new")));
         c.delete_credential(&cm, &alice.credential_id).unwrap();
         assert_eq!(c.credentials_metadata(&cm).unwrap(), (1, 24));
         assert_eq!(
@@ -199,17 +282,30 @@ fn every_command_with_both_pin_protocols() {
         );
 
         // authenticatorConfig: min PIN length with RP IDs, alwaysUv, ep.
-        let cfg = c.get_pin_token(PIN, Permissions::AUTHENTICATOR_CONFIG, None).unwrap();
+        let cfg = c
+            .get_pin_token(PIN, Permissions::AUTHENTICATOR_CONFIG, None)
+            .unwrap();
         c.set_min_pin_length(
             Some(&cfg),
-            &SetMinPinLengthParams { new_min_pin_length: Some(6), min_pin_length_rpids: Some(vec![RP.into()]), force_change_pin: None },
+            &SetMinPinLengthParams {
+                new_min_pin_length: Some(6),
+                min_pin_length_rpids: Some(vec![RP.into()]),
+                force_change_pin: None,
+            },
         )
         .unwrap();
         assert_eq!(c.info().min_pin_length, Some(6));
-        assert_eq!(c.info().force_pin_change, Some(false), "the PIN already has 6 digits");
+        assert_eq!(
+            c.info().force_pin_change,
+            Some(false),
+            "the PIN already has 6 digits"
+        );
         assert!(c.toggle_always_uv(Some(&cfg)).unwrap());
         // alwaysUv: a credential now needs the PIN even when not discoverable.
-        assert_eq!(status(c.make_credential(&mc_request("carol", false)).unwrap_err()), StatusCode::PuatRequired);
+        assert_eq!(
+            status(c.make_credential(&mc_request("carol", false)).unwrap_err()),
+            StatusCode::PuatRequired
+        );
         assert!(!c.toggle_always_uv(Some(&cfg)).unwrap());
         c.enable_enterprise_attestation(Some(&cfg)).unwrap();
         assert_eq!(c.info().option("ep"), Some(true));
@@ -247,11 +343,19 @@ fn verify_packed_x5c(made: &MakeCredentialResponse, client_data_hash: &[u8]) {
     let x5c = webauthn::cbor::into_array(stmt.require("x5c", "x5c").unwrap(), "x5c").unwrap();
     let leaf = webauthn::cbor::into_bytes(x5c[0].clone(), "x5c").unwrap();
     let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
-    let spki = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki).unwrap();
     let mut signed = made.auth_data.clone();
     signed.extend_from_slice(client_data_hash);
-    vk.verify(&signed, &p256::ecdsa::DerSignature::try_from(sig.as_slice()).unwrap()).unwrap();
+    vk.verify(
+        &signed,
+        &p256::ecdsa::DerSignature::try_from(sig.as_slice()).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -262,27 +366,50 @@ fn wrong_pins_decrement_then_need_power_cycle_then_block() {
     c.set_pin(PIN).unwrap();
     let mut expected = 8;
     // Three wrong PINs in a row: PIN_INVALID, PIN_INVALID, PIN_AUTH_BLOCKED.
-    for (i, want) in [StatusCode::PinInvalid, StatusCode::PinInvalid, StatusCode::PinAuthBlocked].into_iter().enumerate() {
-        let err = c.get_pin_token("000000", Permissions::MAKE_CREDENTIAL, None).unwrap_err();
+    for (i, want) in [
+        StatusCode::PinInvalid,
+        StatusCode::PinInvalid,
+        StatusCode::PinAuthBlocked,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = c
+            .get_pin_token("000000", Permissions::MAKE_CREDENTIAL, None)
+            .unwrap_err();
         assert_eq!(status(err), want, "attempt {}", i + 1);
         expected -= 1;
         assert_eq!(c.pin_retries().unwrap().retries, expected);
     }
     assert!(c.pin_retries().unwrap().power_cycle_required);
     // Even the right PIN is refused until the key is power-cycled.
-    assert_eq!(status(c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None).unwrap_err()), StatusCode::PinAuthBlocked);
-    assert_eq!(c.pin_retries().unwrap().retries, 5, "a blocked attempt does not count");
+    assert_eq!(
+        status(
+            c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None)
+                .unwrap_err()
+        ),
+        StatusCode::PinAuthBlocked
+    );
+    assert_eq!(
+        c.pin_retries().unwrap().retries,
+        5,
+        "a blocked attempt does not count"
+    );
     key.power_cycle();
     let mut c = key.client();
     assert!(!c.pin_retries().unwrap().power_cycle_required);
     // The right PIN restores the counter.
-    c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None).unwrap();
+    c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None)
+        .unwrap();
     assert_eq!(c.pin_retries().unwrap().retries, 8);
 
     // Eight wrong PINs (power-cycling every three) block the PIN for good.
     let mut left = 8;
     while left > 0 {
-        let err = status(c.get_pin_token("000000", Permissions::MAKE_CREDENTIAL, None).unwrap_err());
+        let err = status(
+            c.get_pin_token("000000", Permissions::MAKE_CREDENTIAL, None)
+                .unwrap_err(),
+        );
         left -= 1;
         if left == 0 {
             assert_eq!(err, StatusCode::PinBlocked);
@@ -297,12 +424,22 @@ fn wrong_pins_decrement_then_need_power_cycle_then_block() {
     assert_eq!(c.pin_retries().unwrap().retries, 0);
     key.power_cycle();
     let mut c = key.client();
-    assert_eq!(status(c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None).unwrap_err()), StatusCode::PinBlocked);
-    assert_eq!(status(c.change_pin(PIN, "999999").unwrap_err()), StatusCode::PinBlocked);
+    assert_eq!(
+        status(
+            c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None)
+                .unwrap_err()
+        ),
+        StatusCode::PinBlocked
+    );
+    assert_eq!(
+        status(c.change_pin(PIN, "999999").unwrap_err()),
+        StatusCode::PinBlocked
+    );
     // Only a reset helps.
     c.reset().unwrap();
     c.set_pin(PIN).unwrap();
-    c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None).unwrap();
+    c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None)
+        .unwrap();
 }
 
 #[test]
@@ -311,33 +448,64 @@ fn forced_pin_change_blocks_tokens_until_change_pin() {
     let key = Key::new(dir.path());
     let mut c = key.client();
     c.set_pin(PIN).unwrap();
-    let cfg = c.get_pin_token(PIN, Permissions::AUTHENTICATOR_CONFIG, None).unwrap();
-    c.set_min_pin_length(Some(&cfg), &SetMinPinLengthParams { force_change_pin: Some(true), ..Default::default() })
+    let cfg = c
+        .get_pin_token(PIN, Permissions::AUTHENTICATOR_CONFIG, None)
         .unwrap();
+    c.set_min_pin_length(
+        Some(&cfg),
+        &SetMinPinLengthParams {
+            force_change_pin: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(c.info().force_pin_change, Some(true));
     assert_eq!(
-        status(c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None).unwrap_err()),
+        status(
+            c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, None)
+                .unwrap_err()
+        ),
         StatusCode::PinPolicyViolation
     );
     // The same PIN again is not a change.
-    assert_eq!(status(c.change_pin(PIN, PIN).unwrap_err()), StatusCode::PinPolicyViolation);
+    assert_eq!(
+        status(c.change_pin(PIN, PIN).unwrap_err()),
+        StatusCode::PinPolicyViolation
+    );
     c.change_pin(PIN, "7654321").unwrap();
     assert_eq!(c.info().force_pin_change, Some(false));
-    c.get_pin_token("7654321", Permissions::MAKE_CREDENTIAL, None).unwrap();
+    c.get_pin_token("7654321", Permissions::MAKE_CREDENTIAL, None)
+        .unwrap();
 
     // Raising the minimum above the PIN's length forces a change too.
-    let cfg = c.get_pin_token("7654321", Permissions::AUTHENTICATOR_CONFIG, None).unwrap();
-    c.set_min_pin_length(Some(&cfg), &SetMinPinLengthParams { new_min_pin_length: Some(8), ..Default::default() })
+    let cfg = c
+        .get_pin_token("7654321", Permissions::AUTHENTICATOR_CONFIG, None)
         .unwrap();
+    c.set_min_pin_length(
+        Some(&cfg),
+        &SetMinPinLengthParams {
+            new_min_pin_length: Some(8),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(c.info().force_pin_change, Some(true));
     // A new PIN shorter than the minimum is refused by the key.
     let err = c.change_pin("7654321", "1234567");
     assert!(err.is_err());
     c.change_pin("7654321", "12345678").unwrap();
     // The minimum never shrinks.
-    let cfg = c.get_pin_token("12345678", Permissions::AUTHENTICATOR_CONFIG, None).unwrap();
-    let shrink = SetMinPinLengthParams { new_min_pin_length: Some(6), ..Default::default() };
-    assert_eq!(status(c.set_min_pin_length(Some(&cfg), &shrink).unwrap_err()), StatusCode::PinPolicyViolation);
+    let cfg = c
+        .get_pin_token("12345678", Permissions::AUTHENTICATOR_CONFIG, None)
+        .unwrap();
+    let shrink = SetMinPinLengthParams {
+        new_min_pin_length: Some(6),
+        ..Default::default()
+    };
+    assert_eq!(
+        status(c.set_min_pin_length(Some(&cfg), &shrink).unwrap_err()),
+        StatusCode::PinPolicyViolation
+    );
 }
 
 #[test]
@@ -345,24 +513,45 @@ fn full_key_and_excluded_credential() {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::start(
         dir.path(),
-        AuthenticatorConfig { capacity: 2, reset_window: None, ..Default::default() },
+        AuthenticatorConfig {
+            capacity: 2,
+            reset_window: None,
+            ..Default::default()
+        },
         PresenceSettings::default(),
     );
     let mut c = key.client();
     c.set_pin(PIN).unwrap();
     let first = make(&mut c, "u1", true);
     make(&mut c, "u2", true);
-    assert_eq!(c.refresh_info().unwrap().remaining_discoverable_credentials, Some(0));
-    let token = c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP)).unwrap();
-    let err = c.make_credential(&with_token(mc_request("u3", true), &token)).unwrap_err();
+    assert_eq!(
+        c.refresh_info().unwrap().remaining_discoverable_credentials,
+        Some(0)
+    );
+    let token = c
+        .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP))
+        .unwrap();
+    let err = c
+        .make_credential(&with_token(mc_request("u3", true), &token))
+        .unwrap_err();
     assert_eq!(status(err), StatusCode::KeyStoreFull);
     // Replacing the same user's credential needs no new slot.
     make(&mut c, "u2", true);
 
-    let id = AuthenticatorData::parse(&first.auth_data).unwrap().attested.unwrap().credential_id;
+    let id = AuthenticatorData::parse(&first.auth_data)
+        .unwrap()
+        .attested
+        .unwrap()
+        .credential_id;
     let mut req = mc_request("u1", false);
-    req.exclude_list = vec![CredentialDescriptor::new(vec![0; 64]), CredentialDescriptor::new(id)];
-    assert_eq!(status(c.make_credential(&req).unwrap_err()), StatusCode::CredentialExcluded);
+    req.exclude_list = vec![
+        CredentialDescriptor::new(vec![0; 64]),
+        CredentialDescriptor::new(id),
+    ];
+    assert_eq!(
+        status(c.make_credential(&req).unwrap_err()),
+        StatusCode::CredentialExcluded
+    );
     // Another key's ids do not exclude.
     req.exclude_list = vec![CredentialDescriptor::new(vec![1; 64])];
     c.make_credential(&req).unwrap();
@@ -376,35 +565,60 @@ fn discoverable_credentials_need_the_pin_once_set() {
     // No PIN: a discoverable credential is made with presence only.
     c.make_credential(&mc_request("a", true)).unwrap();
     c.set_pin(PIN).unwrap();
-    assert_eq!(status(c.make_credential(&mc_request("b", true)).unwrap_err()), StatusCode::PuatRequired);
+    assert_eq!(
+        status(c.make_credential(&mc_request("b", true)).unwrap_err()),
+        StatusCode::PuatRequired
+    );
     // makeCredUvNotRqd: non-discoverable still works without the PIN.
     c.make_credential(&mc_request("b", false)).unwrap();
     // A token for one RP is not valid for another.
-    let token = c.get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP)).unwrap();
+    let token = c
+        .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP))
+        .unwrap();
     let mut other = with_token(mc_request("c", true), &token);
     other.rp.id = "evil.example".into();
-    assert_eq!(status(c.make_credential(&other).unwrap_err()), StatusCode::UnauthorizedPermission);
+    assert_eq!(
+        status(c.make_credential(&other).unwrap_err()),
+        StatusCode::UnauthorizedPermission
+    );
     // A token without mc permission cannot make credentials.
-    let ga = c.get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP)).unwrap();
-    let err = c.make_credential(&with_token(mc_request("c", true), &ga)).unwrap_err();
+    let ga = c
+        .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP))
+        .unwrap();
+    let err = c
+        .make_credential(&with_token(mc_request("c", true), &ga))
+        .unwrap_err();
     assert_eq!(status(err), StatusCode::UnauthorizedPermission);
     // A forged pinUvAuthParam is refused.
     let mut forged = with_token(mc_request("c", true), &token);
     forged.pin_uv_auth_param.as_mut().unwrap()[0] ^= 1;
-    assert_eq!(status(c.make_credential(&forged).unwrap_err()), StatusCode::PinAuthInvalid);
+    assert_eq!(
+        status(c.make_credential(&forged).unwrap_err()),
+        StatusCode::PinAuthInvalid
+    );
     // Unsupported algorithm.
     let mut rsa_only = mc_request("d", false);
     rsa_only.pub_key_cred_params = vec![PubKeyCredParam { alg: -257 }];
-    assert_eq!(status(c.make_credential(&rsa_only).unwrap_err()), StatusCode::UnsupportedAlgorithm);
+    assert_eq!(
+        status(c.make_credential(&rsa_only).unwrap_err()),
+        StatusCode::UnsupportedAlgorithm
+    );
 }
 
 #[test]
 fn eddsa_and_self_and_none_attestation() {
-    for (mode, fmt) in [(AttestationMode::SelfAttestation, "packed"), (AttestationMode::None, "none")] {
+    for (mode, fmt) in [
+        (AttestationMode::SelfAttestation, "packed"),
+        (AttestationMode::None, "none"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::start(
             dir.path(),
-            AuthenticatorConfig { attestation: mode, reset_window: None, ..Default::default() },
+            AuthenticatorConfig {
+                attestation: mode,
+                reset_window: None,
+                ..Default::default()
+            },
             PresenceSettings::default(),
         );
         let mut c = key.client();
@@ -412,14 +626,20 @@ fn eddsa_and_self_and_none_attestation() {
         req.pub_key_cred_params = vec![PubKeyCredParam { alg: -8 }, PubKeyCredParam { alg: -7 }];
         let made = c.make_credential(&req).unwrap();
         assert_eq!(made.fmt, fmt);
-        let att = AuthenticatorData::parse(&made.auth_data).unwrap().attested.unwrap();
+        let att = AuthenticatorData::parse(&made.auth_data)
+            .unwrap()
+            .attested
+            .unwrap();
         assert_eq!(att.public_key.alg(), -8);
         if mode == AttestationMode::SelfAttestation {
-            let mut stmt = webauthn::cbor::MapReader::new(made.att_stmt.clone(), "attStmt").unwrap();
+            let mut stmt =
+                webauthn::cbor::MapReader::new(made.att_stmt.clone(), "attStmt").unwrap();
             assert_eq!(stmt.int("alg", "alg").unwrap(), -8);
             let mut signed = made.auth_data.clone();
             signed.extend(cdh("eve"));
-            att.public_key.verify(&signed, &stmt.bytes("sig", "sig").unwrap()).unwrap();
+            att.public_key
+                .verify(&signed, &stmt.bytes("sig", "sig").unwrap())
+                .unwrap();
         }
     }
 }
@@ -430,24 +650,39 @@ fn presence_denied_timed_out_and_keepalive() {
     let deny = Key::start(
         dir.path(),
         AuthenticatorConfig::default(),
-        PresenceSettings { mode: PresenceMode::Deny, ..Default::default() },
+        PresenceSettings {
+            mode: PresenceMode::Deny,
+            ..Default::default()
+        },
     );
     let mut c = deny.client();
-    assert_eq!(status(c.make_credential(&mc_request("x", false)).unwrap_err()), StatusCode::OperationDenied);
+    assert_eq!(
+        status(c.make_credential(&mc_request("x", false)).unwrap_err()),
+        StatusCode::OperationDenied
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let slow = Key::start(
         dir.path(),
         AuthenticatorConfig::default(),
-        PresenceSettings { mode: PresenceMode::Timeout, timeout: Duration::from_millis(600), ..Default::default() },
+        PresenceSettings {
+            mode: PresenceMode::Timeout,
+            timeout: Duration::from_millis(600),
+            ..Default::default()
+        },
     );
     let mut c = slow.client();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     c.set_keepalive_handler(move |s| log.lock().unwrap().push(s));
-    assert_eq!(status(c.make_credential(&mc_request("x", false)).unwrap_err()), StatusCode::UserActionTimeout);
+    assert_eq!(
+        status(c.make_credential(&mc_request("x", false)).unwrap_err()),
+        StatusCode::UserActionTimeout
+    );
     assert!(
-        seen.lock().unwrap().contains(&ctap::hid::KeepaliveStatus::UpNeeded),
+        seen.lock()
+            .unwrap()
+            .contains(&ctap::hid::KeepaliveStatus::UpNeeded),
         "the key asked for a touch with KEEPALIVE"
     );
 
@@ -458,7 +693,10 @@ fn presence_denied_timed_out_and_keepalive() {
         cancel.cancel();
     });
     let started = std::time::Instant::now();
-    assert_eq!(status(c.selection().unwrap_err()), StatusCode::KeepaliveCancel);
+    assert_eq!(
+        status(c.selection().unwrap_err()),
+        StatusCode::KeepaliveCancel
+    );
     assert!(started.elapsed() < Duration::from_millis(550));
     t.join().unwrap();
 }
@@ -468,7 +706,10 @@ fn reset_only_right_after_power_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut key = Key::start(
         dir.path(),
-        AuthenticatorConfig { reset_window: Some(Duration::from_millis(400)), ..Default::default() },
+        AuthenticatorConfig {
+            reset_window: Some(Duration::from_millis(400)),
+            ..Default::default()
+        },
         PresenceSettings::default(),
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -487,12 +728,17 @@ fn state_survives_restart_and_is_private() {
     make(&mut c, "persist", true);
     key.power_cycle();
     let mut c = key.client();
-    let cm = c.get_pin_token(PIN, Permissions::CREDENTIAL_MANAGEMENT, None).unwrap();
+    let cm = c
+        .get_pin_token(PIN, Permissions::CREDENTIAL_MANAGEMENT, None)
+        .unwrap();
     assert_eq!(c.list_credentials(&cm).unwrap().len(), 1);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key.state).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key.state).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let text = std::fs::read_to_string(&key.state).unwrap();
     assert!(!text.contains(PIN), "the PIN itself is never stored");

@@ -178,7 +178,10 @@ impl<T: Transport> Ctap2Client<T> {
             return if offered.contains(&p.id()) {
                 Ok(p)
             } else {
-                Err(Error::Unsupported(format!("PIN/UV auth protocol {}", p.id())))
+                Err(Error::Unsupported(format!(
+                    "PIN/UV auth protocol {}",
+                    p.id()
+                )))
             };
         }
         if offered.contains(&2) {

@@ -44,7 +44,10 @@ struct PinArgs {
 
 impl PinArgs {
     fn source(&self) -> PinSource {
-        PinSource { file: self.pin_file.clone(), stdin: self.pin_stdin }
+        PinSource {
+            file: self.pin_file.clone(),
+            stdin: self.pin_stdin,
+        }
     }
 }
 
@@ -61,7 +64,10 @@ struct NewPinArgs {
 
 impl NewPinArgs {
     fn source(&self) -> PinSource {
-        PinSource { file: self.new_pin_file.clone(), stdin: self.new_pin_stdin }
+        PinSource {
+            file: self.new_pin_file.clone(),
+            stdin: self.new_pin_stdin,
+        }
     }
 }
 
@@ -149,7 +155,8 @@ enum ConfigCommand {
 fn open(device: &str) -> anyhow::Result<Ctap2Client> {
     let spec: DeviceSpec = device.parse()?;
     let transport = ctap::device::open(&spec)?;
-    let mut client = Ctap2Client::open(transport).with_context(|| format!("cannot talk to the key at {spec}"))?;
+    let mut client = Ctap2Client::open(transport)
+        .with_context(|| format!("cannot talk to the key at {spec}"))?;
     let told = Arc::new(AtomicBool::new(false));
     client.set_keepalive_handler(move |status| {
         if status == KeepaliveStatus::UpNeeded && !told.swap(true, Ordering::SeqCst) {
@@ -162,18 +169,32 @@ fn open(device: &str) -> anyhow::Result<Ctap2Client> {
 /// Turns a key error into a sentence with advice.
 fn explain(err: ctap::Error) -> anyhow::Error {
     let advice = match err.status() {
-        Some(StatusCode::PinInvalid) => " (check the PIN; `keysmith key pin retries` shows attempts left)",
-        Some(StatusCode::PinAuthBlocked) => " (remove and re-insert the key, or restart the virtual key)",
-        Some(StatusCode::PinPolicyViolation) => " (the key may require a PIN change first: `keysmith key pin change`)",
-        Some(StatusCode::NotAllowed) => " (re-insert the key and run the command within 10 seconds)",
+        Some(StatusCode::PinInvalid) => {
+            " (check the PIN; `keysmith key pin retries` shows attempts left)"
+        }
+        Some(StatusCode::PinAuthBlocked) => {
+            " (remove and re-insert the key, or restart the virtual key)"
+        }
+        Some(StatusCode::PinPolicyViolation) => {
+            " (the key may require a PIN change first: `keysmith key pin change`)"
+        }
+        Some(StatusCode::NotAllowed) => {
+            " (re-insert the key and run the command within 10 seconds)"
+        }
         _ => "",
     };
     anyhow::anyhow!("{err}{advice}")
 }
 
-fn token(client: &mut Ctap2Client, pin: &PinArgs, permissions: u8) -> anyhow::Result<PinUvAuthToken> {
+fn token(
+    client: &mut Ctap2Client,
+    pin: &PinArgs,
+    permissions: u8,
+) -> anyhow::Result<PinUvAuthToken> {
     let pin = pin.source().read("PIN of the key")?;
-    client.get_pin_token(&pin, permissions, None).map_err(explain)
+    client
+        .get_pin_token(&pin, permissions, None)
+        .map_err(explain)
 }
 
 /// A token for config commands, or none when the key has no PIN (CTAP 2.1
@@ -225,7 +246,11 @@ pub fn run(args: KeyArgs) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} PIN attempts left{}",
                     r.retries,
-                    if r.power_cycle_required { "; re-insert the key before the next attempt" } else { "" }
+                    if r.power_cycle_required {
+                        "; re-insert the key before the next attempt"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -235,17 +260,26 @@ pub fn run(args: KeyArgs) -> anyhow::Result<ExitCode> {
             let creds = client.list_credentials(&t).map_err(explain)?;
             print_creds(&creds, count, remaining, json)?;
         }
-        KeyCommand::Creds(CredsCommand::Delete { credential_id, pin, yes }) => {
+        KeyCommand::Creds(CredsCommand::Delete {
+            credential_id,
+            pin,
+            yes,
+        }) => {
             let t = token(&mut client, &pin, Permissions::CREDENTIAL_MANAGEMENT)?;
             let creds = client.list_credentials(&t).map_err(explain)?;
             let matches: Vec<&StoredCredential> = creds
                 .iter()
-                .filter(|c| webauthn::b64::encode(&c.credential_id).starts_with(credential_id.trim()))
+                .filter(|c| {
+                    webauthn::b64::encode(&c.credential_id).starts_with(credential_id.trim())
+                })
                 .collect();
             let target = match matches.as_slice() {
                 [] => bail!("no discoverable credential on the key has id {credential_id}"),
                 [one] => *one,
-                _ => bail!("{} credentials start with {credential_id}; give more of the id", matches.len()),
+                _ => bail!(
+                    "{} credentials start with {credential_id}; give more of the id",
+                    matches.len()
+                ),
             };
             confirm(
                 &format!(
@@ -255,13 +289,22 @@ pub fn run(args: KeyArgs) -> anyhow::Result<ExitCode> {
                 ),
                 yes || json,
             )?;
-            client.delete_credential(&t, &target.credential_id).map_err(explain)?;
+            client
+                .delete_credential(&t, &target.credential_id)
+                .map_err(explain)?;
             let id = webauthn::b64::encode(&target.credential_id);
-            report(json, json!({"deleted": id}), &format!("Deleted credential {id}."));
+            report(
+                json,
+                json!({"deleted": id}),
+                &format!("Deleted credential {id}."),
+            );
         }
         KeyCommand::Config(cmd) => config(&mut client, cmd, json)?,
         KeyCommand::Reset { yes } => {
-            confirm("Reset deletes every credential on the key and its PIN.", yes)?;
+            confirm(
+                "Reset deletes every credential on the key and its PIN.",
+                yes,
+            )?;
             client.reset().map_err(explain)?;
             report(json, json!({"reset": true}), "The key is reset.");
         }
@@ -288,11 +331,25 @@ fn config(client: &mut Ctap2Client, cmd: ConfigCommand, json: bool) -> anyhow::R
                 bail!("the key has no PIN to change; set one with `keysmith key pin set`");
             }
             let t = config_token(client, &pin)?;
-            let params = SetMinPinLengthParams { force_change_pin: Some(true), ..Default::default() };
-            client.set_min_pin_length(t.as_ref(), &params).map_err(explain)?;
-            report(json, json!({"forcePinChange": true}), "The key will require a PIN change before its next use.");
+            let params = SetMinPinLengthParams {
+                force_change_pin: Some(true),
+                ..Default::default()
+            };
+            client
+                .set_min_pin_length(t.as_ref(), &params)
+                .map_err(explain)?;
+            report(
+                json,
+                json!({"forcePinChange": true}),
+                "The key will require a PIN change before its next use.",
+            );
         }
-        ConfigCommand::MinPinLength { length, rp_ids, force_change, pin } => {
+        ConfigCommand::MinPinLength {
+            length,
+            rp_ids,
+            force_change,
+            pin,
+        } => {
             if !(4..=63).contains(&length) {
                 bail!("the minimum PIN length must be between 4 and 63");
             }
@@ -302,26 +359,42 @@ fn config(client: &mut Ctap2Client, cmd: ConfigCommand, json: bool) -> anyhow::R
                 min_pin_length_rpids: (!rp_ids.is_empty()).then_some(rp_ids),
                 force_change_pin: force_change.then_some(true),
             };
-            client.set_min_pin_length(t.as_ref(), &params).map_err(explain)?;
+            client
+                .set_min_pin_length(t.as_ref(), &params)
+                .map_err(explain)?;
             let forced = client.info().force_pin_change == Some(true);
             report(
                 json,
                 json!({"minPinLength": length, "forcePinChange": forced}),
                 &format!(
                     "Minimum PIN length is now {length}.{}",
-                    if forced { " A PIN change is required before the next use." } else { "" }
+                    if forced {
+                        " A PIN change is required before the next use."
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
         ConfigCommand::AlwaysUv(pin) => {
             let t = config_token(client, &pin)?;
             let on = client.toggle_always_uv(t.as_ref()).map_err(explain)?;
-            report(json, json!({"alwaysUv": on}), &format!("Always-UV is now {}.", if on { "on" } else { "off" }));
+            report(
+                json,
+                json!({"alwaysUv": on}),
+                &format!("Always-UV is now {}.", if on { "on" } else { "off" }),
+            );
         }
         ConfigCommand::EnterpriseAttestation(pin) => {
             let t = config_token(client, &pin)?;
-            client.enable_enterprise_attestation(t.as_ref()).map_err(explain)?;
-            report(json, json!({"enterpriseAttestation": true}), "Enterprise attestation is enabled.");
+            client
+                .enable_enterprise_attestation(t.as_ref())
+                .map_err(explain)?;
+            report(
+                json,
+                json!({"enterpriseAttestation": true}),
+                "Enterprise attestation is enabled.",
+            );
         }
     }
     Ok(())
@@ -344,7 +417,9 @@ fn list(json: bool) -> anyhow::Result<ExitCode> {
                     k.product_id,
                     k.manufacturer.as_deref().unwrap_or(""),
                     k.product.as_deref().unwrap_or(""),
-                    k.serial_number.map(|s| format!("  serial {s}")).unwrap_or_default()
+                    k.serial_number
+                        .map(|s| format!("  serial {s}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -384,21 +459,40 @@ fn info(client: &mut Ctap2Client, json: bool) -> anyhow::Result<()> {
         None => "not supported",
     };
     println!("Device:                   {}", client.describe());
-    println!("AAGUID:                   {}", webauthn::authdata::format_aaguid(&info.aaguid));
+    println!(
+        "AAGUID:                   {}",
+        webauthn::authdata::format_aaguid(&info.aaguid)
+    );
     println!("CTAP versions:            {}", info.versions.join(", "));
     println!(
         "Firmware:                 {}",
-        info.firmware_version.map(|v| format!("{v:#x}")).unwrap_or_else(|| format!("{major}.{minor}.{build}"))
+        info.firmware_version
+            .map(|v| format!("{v:#x}"))
+            .unwrap_or_else(|| format!("{major}.{minor}.{build}"))
     );
     let pin = match (info.pin_is_set(), retries) {
-        (Some(true), Some(r)) => format!("set, {} attempts left{}", r.retries, if r.power_cycle_required { " (re-insert the key first)" } else { "" }),
+        (Some(true), Some(r)) => format!(
+            "set, {} attempts left{}",
+            r.retries,
+            if r.power_cycle_required {
+                " (re-insert the key first)"
+            } else {
+                ""
+            }
+        ),
         (Some(true), None) => "set".to_owned(),
         (Some(false), _) => "not set".to_owned(),
         (None, _) => "not supported".to_owned(),
     };
     println!("PIN:                      {pin}");
-    println!("Minimum PIN length:       {}", info.effective_min_pin_length());
-    println!("PIN change required:      {}", yes_no(info.force_pin_change == Some(true)));
+    println!(
+        "Minimum PIN length:       {}",
+        info.effective_min_pin_length()
+    );
+    println!(
+        "PIN change required:      {}",
+        yes_no(info.force_pin_change == Some(true))
+    );
     println!("Always UV:                {}", onoff(opt("alwaysUv")));
     println!("Enterprise attestation:   {}", onoff(opt("ep")));
     println!("Credential management:    {}", onoff(opt("credMgmt")));
@@ -410,19 +504,30 @@ fn info(client: &mut Ctap2Client, json: bool) -> anyhow::Result<()> {
         "Algorithms:               {}",
         info.algorithms
             .iter()
-            .map(|a| webauthn::cose::CoseAlgorithm::from_id(a.alg).map(|a| a.name().to_owned()).unwrap_or(a.alg.to_string()))
+            .map(|a| webauthn::cose::CoseAlgorithm::from_id(a.alg)
+                .map(|a| a.name().to_owned())
+                .unwrap_or(a.alg.to_string()))
             .collect::<Vec<_>>()
             .join(", ")
     );
     println!(
         "PIN/UV auth protocols:    {}",
-        info.pin_uv_auth_protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+        info.pin_uv_auth_protocols
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("Transports:               {}", info.transports.join(", "));
     Ok(())
 }
 
-fn print_creds(creds: &[StoredCredential], count: u64, remaining: u64, json: bool) -> anyhow::Result<()> {
+fn print_creds(
+    creds: &[StoredCredential],
+    count: u64,
+    remaining: u64,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         println!(
             "{}",
@@ -434,14 +539,19 @@ fn print_creds(creds: &[StoredCredential], count: u64, remaining: u64, json: boo
         println!("No discoverable credentials ({remaining} free slots).");
         return Ok(());
     }
-    println!("{:<28} {:<30} {:<24} {:<5} CREDENTIAL ID", "RP ID", "USER", "DISPLAY NAME", "PROT");
+    println!(
+        "{:<28} {:<30} {:<24} {:<5} CREDENTIAL ID",
+        "RP ID", "USER", "DISPLAY NAME", "PROT"
+    );
     for c in creds {
         println!(
             "{:<28} {:<30} {:<24} {:<5} {}",
             c.rp.id,
             c.user.name.as_deref().unwrap_or("-"),
             c.user.display_name.as_deref().unwrap_or("-"),
-            c.cred_protect.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            c.cred_protect
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             webauthn::b64::encode(&c.credential_id)
         );
     }

@@ -16,7 +16,8 @@ pub struct PinSource {
 /// Reads the first line of `path` (without its line ending).
 pub fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read PIN file {}", path.display()))?,
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read PIN file {}", path.display()))?,
     );
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
@@ -28,7 +29,10 @@ pub fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
 /// Reads one line from stdin (without its line ending).
 pub fn read_stdin_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
     let mut line = Zeroizing::new(String::new());
-    let n = std::io::stdin().lock().read_line(&mut line).context("cannot read stdin")?;
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read stdin")?;
     if n == 0 {
         bail!("expected the {what} on stdin, got end of input");
     }
@@ -44,7 +48,9 @@ pub fn prompt(label: &str) -> anyhow::Result<Zeroizing<String>> {
     if !std::io::stdin().is_terminal() {
         bail!("{label}: no terminal to ask on; use the --…-file or --…-stdin options");
     }
-    let pin = Zeroizing::new(rpassword::prompt_password(format!("{label}: ")).context("cannot read from terminal")?);
+    let pin = Zeroizing::new(
+        rpassword::prompt_password(format!("{label}: ")).context("cannot read from terminal")?,
+    );
     if pin.is_empty() {
         bail!("{label}: nothing entered");
     }

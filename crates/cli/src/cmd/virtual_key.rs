@@ -103,7 +103,10 @@ pub fn run(args: VirtualKeyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let presence = PresenceSettings {
-        mode: args.presence.parse::<PresenceMode>().map_err(anyhow::Error::msg)?,
+        mode: args
+            .presence
+            .parse::<PresenceMode>()
+            .map_err(anyhow::Error::msg)?,
         touch_delay: Duration::from_millis(args.touch_delay_ms),
         timeout: Duration::from_secs_f64(args.presence_timeout),
     };
