@@ -27,6 +27,10 @@ enum Command {
     VirtualKey(cmd::virtual_key::VirtualKeyArgs),
     /// Manage a FIDO2 security key: info, PIN, credentials, configuration.
     Key(cmd::key::KeyArgs),
+    /// Provision security keys for users: PIN, passkey, registration.
+    Provision(Box<cmd::provision::ProvisionArgs>),
+    /// Remove users' passkeys from the directory (and from a key).
+    Deprovision(Box<cmd::deprovision::DeprovisionArgs>),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::VirtualKey(args) => cmd::virtual_key::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Provision(args) => cmd::provision::run(*args),
+        Command::Deprovision(args) => cmd::deprovision::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,10 @@
 //! One module per subcommand. Each exposes `XArgs` (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod deprovision;
+pub mod directory_args;
 pub mod key;
+pub mod provision;
 pub mod secret_input;
 pub mod virtual_key;
 
