@@ -79,6 +79,13 @@ pub enum JournalEvent {
         display_name: String,
         rp_id: String,
     },
+    /// The key refused makeCredential (excluded, full): nothing was made.
+    #[serde(rename_all = "camelCase")]
+    CreationRefused {
+        user: String,
+        key: KeyIdentity,
+        reason: String,
+    },
     /// About to POST the registration.
     #[serde(rename_all = "camelCase")]
     Registering { user: String, credential_id: String },
@@ -131,6 +138,7 @@ impl JournalEvent {
             | PinSet { user, .. }
             | CreatingCredential { user, .. }
             | CredentialCreated { user, .. }
+            | CreationRefused { user, .. }
             | Registering { user, .. }
             | Registered { user, .. }
             | CredentialRemoved { user, .. }
@@ -185,13 +193,11 @@ pub struct RegisteredMethod {
 }
 
 impl UserProgress {
-    /// The user's key matters from here on: it may hold their PIN or a
-    /// credential of theirs.
+    /// The user's key matters from here on: it may hold a credential of
+    /// theirs (a PIN alone does not bind: a key that failed for a user can
+    /// go to someone else once reset).
     pub fn bound_key(&self) -> Option<&KeyIdentity> {
-        if self.pin_set
-            || self.creating.is_some()
-            || self.pending_credential.is_some()
-            || self.registered.is_some()
+        if self.creating.is_some() || self.pending_credential.is_some() || self.registered.is_some()
         {
             self.key.as_ref()
         } else {
@@ -239,6 +245,7 @@ impl UserProgress {
                     rp_id: rp_id.clone(),
                 });
             }
+            CreationRefused { .. } => self.creating = None,
             Registering { .. } => {}
             Registered {
                 credential_id,

@@ -202,6 +202,12 @@ pub fn provision_user(
             message: format!("{msg}; continuing without the PIN policy"),
         });
     }
+    if info.remaining_discoverable_credentials == Some(0)
+        && progress.registered.is_none()
+        && !settings.reset_first
+    {
+        return Err(Error::KeyFull);
+    }
     if info.pin_is_set().is_none() {
         return Err(Error::PinPolicy(format!(
             "{} does not support PINs (clientPin); it cannot be provisioned for user verification",
@@ -658,13 +664,29 @@ fn create_credential(
     });
     let response = key.client.make_credential(&request);
     key.client.set_keepalive_handler(|_| {});
-    let response = response.map_err(|e| match e.status() {
-        Some(StatusCode::CredentialExcluded) => Error::AlreadyProvisioned {
-            user: user.to_owned(),
-        },
-        Some(StatusCode::KeyStoreFull) => Error::KeyFull,
-        _ => Error::Key(e),
-    })?;
+    // The window where the key holds a credential the journal does not know.
+    failpoint("after-make-credential-unjournaled");
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            let refused = match e.status() {
+                Some(StatusCode::CredentialExcluded) => Some(Error::AlreadyProvisioned {
+                    user: user.to_owned(),
+                }),
+                Some(StatusCode::KeyStoreFull) => Some(Error::KeyFull),
+                _ => None,
+            };
+            if let Some(err) = refused {
+                ctx.journal(JournalEvent::CreationRefused {
+                    user: user.to_owned(),
+                    key: key.identity.clone(),
+                    reason: err.kind().to_owned(),
+                })?;
+                return Err(err);
+            }
+            return Err(Error::Key(e));
+        }
+    };
     let auth = webauthn::AuthenticatorData::parse(&response.auth_data)
         .map_err(|e| Error::Key(ctap::Error::Protocol(e.to_string())))?;
     let credential_id = auth
@@ -730,6 +752,8 @@ fn register(
         },
         Err(e) => return Err(e),
     };
+    // Registered, but the journal does not know yet.
+    failpoint("after-register-unjournaled");
     let registered = crate::journal::RegisteredMethod {
         credential_id: credential_id.to_owned(),
         method_id: method.id.clone(),

@@ -1,0 +1,513 @@
+//! The provisioning workflow end to end, as an operator runs it: a
+//! `keysmith serve` process on SQLite, `keysmith virtual-key` processes,
+//! and `keysmith provision` / `deprovision` over HTTP and CTAPHID/UDP.
+
+mod station;
+
+use serde_json::{json, Value};
+use station::{mode, pins, run, run_ok, Directory, Key, RP_ID};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn provision(dir: &Directory, extra: &[String]) -> std::process::Output {
+    let mut args = vec!["provision".to_owned()];
+    args.extend(dir.args());
+    args.extend(extra.iter().cloned());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&argv)
+}
+
+fn provision_env(dir: &Directory, extra: &[String], env: &[(&str, &str)]) -> std::process::Output {
+    let mut args = vec!["provision".to_owned()];
+    args.extend(dir.args());
+    args.extend(extra.iter().cloned());
+    let mut cmd = std::process::Command::new(station::bin());
+    cmd.args(&args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn assert_pin_nowhere(pin: &str, texts: &[(&str, &[u8])]) {
+    for (what, bytes) in texts {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(pin),
+            "the PIN appears in {what}"
+        );
+    }
+}
+
+#[test]
+fn single_user_with_pin_policy_signs_in_and_is_excluded_the_second_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = "alice@contoso.com".to_owned();
+    let dir = Directory::start(tmp.path(), std::slice::from_ref(&alice));
+    let key = Key::start(tmp.path().join("alice.key"), &[]);
+    let pin_out = tmp.path().join("pins.csv");
+    let results = tmp.path().join("results.json");
+    let journal = tmp.path().join("run.journal");
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &alice,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--force-pin-change",
+            "--min-pin-length",
+            "8",
+            "--out",
+            results.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--json",
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["provisioned"], 1, "{summary}");
+
+    // The PIN: in the 0600 PIN file and nowhere else.
+    assert_eq!(mode(&pin_out), 0o600);
+    let pin = pins(&pin_out)[&alice].clone();
+    assert!(
+        pin.len() >= 8 && pin.bytes().all(|c| c.is_ascii_digit()),
+        "PIN shape"
+    );
+    let results_bytes = std::fs::read(&results).unwrap();
+    let journal_bytes = std::fs::read(&journal).unwrap();
+    assert_pin_nowhere(
+        &pin,
+        &[
+            ("stdout", &out.stdout),
+            ("stderr", &out.stderr),
+            ("results", &results_bytes),
+            ("journal", &journal_bytes),
+        ],
+    );
+    assert_eq!(mode(&journal), 0o600);
+
+    // The directory has the method the results file names.
+    let methods = dir.methods(&alice);
+    assert_eq!(methods.len(), 1);
+    let rows: Vec<Value> = serde_json::from_slice(&results_bytes).unwrap();
+    assert_eq!(rows[0]["methodId"], methods[0]["id"]);
+    assert_eq!(rows[0]["status"], "provisioned");
+
+    // PIN policy is on the key (read back over CTAP).
+    let info: Value =
+        serde_json::from_str(&run_ok(&["key", "info", "--device", &key.device, "--json"])).unwrap();
+    let text = info.to_string();
+    assert!(text.contains("\"forcePinChange\":true"), "{text}");
+    assert!(text.contains("\"minPinLength\":8"), "{text}");
+
+    // The user changes the PIN as forced, then signs in with the key.
+    let old = tmp.path().join("old.pin");
+    let new = tmp.path().join("new.pin");
+    std::fs::write(&old, &pin).unwrap();
+    std::fs::write(&new, "90417326").unwrap();
+    run_ok(&[
+        "key",
+        "pin",
+        "change",
+        "--device",
+        &key.device,
+        "--pin-file",
+        old.to_str().unwrap(),
+        "--new-pin-file",
+        new.to_str().unwrap(),
+    ]);
+    let (status, body) = dir.sign_in(&alice, &key.device, "90417326");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains(&alice), "{body}");
+
+    // Provisioning alice again on the same key: the key excludes it.
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &alice,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--current-pin-file",
+            new.to_str().unwrap(),
+            "--json",
+        ]),
+    );
+    assert!(!out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(
+        summary["outcomes"][0]["errorKind"], "alreadyProvisioned",
+        "{summary}"
+    );
+    assert_eq!(dir.methods(&alice).len(), 1, "no second registration");
+    assert_eq!(key.credentials("90417326").len(), 1, "no second credential");
+    // A stray journal is never overwritten.
+    let again = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &alice,
+            "--device",
+            &key.device,
+            "--journal",
+            journal.to_str().unwrap(),
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+        ]),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("journal"));
+}
+
+#[test]
+fn bulk_fifty_users_on_four_keys_at_once_then_each_signs_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..50).map(|i| format!("user{i:02}@contoso.com")).collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let csv = tmp.path().join("users.csv");
+    let mut text = String::from("userPrincipalName,displayName\n");
+    for u in &users {
+        text.push_str(&format!("{u},\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    // A full key first in line: its user must move on to the next key.
+    let full = Key::start(tmp.path().join("full.key"), &["--capacity", "0"]);
+    let keys: Vec<Key> = (0..50)
+        .map(|i| Key::start(tmp.path().join(format!("k{i}.key")), &[]))
+        .collect();
+    let pin_out = tmp.path().join("pins.csv");
+    let results = tmp.path().join("results.csv");
+    let mut args = strings(&[
+        "--csv",
+        csv.to_str().unwrap(),
+        "--parallel",
+        "4",
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--out",
+        results.to_str().unwrap(),
+        "--json",
+        "--device",
+        &full.device,
+    ]);
+    for k in &keys {
+        args.push("--device".into());
+        args.push(k.device.clone());
+    }
+    let started = std::time::Instant::now();
+    let out = provision(&dir, &args);
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["provisioned"], 50, "{summary}");
+    eprintln!("50 users on 4 parallel keys in {elapsed:?}");
+
+    let pins = pins(&pin_out);
+    let rows = std::fs::read_to_string(&results).unwrap();
+    let mut device_of: HashMap<String, String> = HashMap::new();
+    let mut used = HashSet::new();
+    for o in summary["outcomes"].as_array().unwrap() {
+        let u = o["userPrincipalName"].as_str().unwrap().to_owned();
+        let d = o["keyDevice"].as_str().unwrap().to_owned();
+        assert_ne!(d, full.device, "nobody ends on the full key");
+        assert!(used.insert(d.clone()), "one user per key");
+        assert!(rows.contains(&u));
+        device_of.insert(u, d);
+    }
+    for p in pins.values() {
+        assert!(!rows.contains(&format!(",{p},")), "no PIN in results");
+    }
+    for u in &users {
+        assert_eq!(dir.methods(u).len(), 1, "{u} has exactly one passkey");
+        let (status, body) = dir.sign_in(u, &device_of[u], &pins[u]);
+        assert_eq!(status, 200, "{u}: {body}");
+    }
+}
+
+/// Kills the run at every step boundary (KEYSMITH_FAILPOINT), resumes it,
+/// and checks exactly one registration and no orphan credential.
+#[test]
+fn a_run_killed_at_any_step_resumes_to_exactly_one_registration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let points = [
+        "after-options",
+        "before-set-pin",
+        "after-set-pin",
+        "before-make-credential",
+        "after-make-credential-unjournaled",
+        "after-make-credential",
+        "before-register",
+        "after-register-unjournaled",
+        "after-register",
+        "after-pin-policy",
+    ];
+    let users: Vec<String> = (0..points.len())
+        .map(|i| format!("crash{i}@contoso.com"))
+        .collect();
+    let mut all_users = users.clone();
+    all_users.push("expired@contoso.com".into());
+    let dir = Directory::start(tmp.path(), &all_users);
+    for (i, point) in points.iter().enumerate() {
+        let user = &users[i];
+        let mut key = Key::start(tmp.path().join(format!("crash{i}.key")), &[]);
+        let pin_out = tmp.path().join(format!("pins{i}.csv"));
+        let journal = tmp.path().join(format!("run{i}.journal"));
+        let args = strings(&[
+            "--user",
+            user,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--min-pin-length",
+            "8",
+            "--journal",
+            journal.to_str().unwrap(),
+        ]);
+        let out = provision_env(&dir, &args, &[("KEYSMITH_FAILPOINT", point)]);
+        assert_eq!(
+            out.status.code(),
+            Some(86),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Power-cycle the key too, as after a real crash.
+        key.power_cycle();
+        let resume = strings(&[
+            "--user",
+            user,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--min-pin-length",
+            "8",
+            "--resume",
+            journal.to_str().unwrap(),
+        ]);
+        let out = provision(&dir, &resume);
+        assert!(
+            out.status.success(),
+            "{point}: resume failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let methods = dir.methods(user);
+        assert_eq!(methods.len(), 1, "{point}: exactly one registration");
+        let pin = pins(&pin_out)[user].clone();
+        let creds = key.credentials(&pin);
+        assert_eq!(creds.len(), 1, "{point}: no orphan credential on the key");
+        assert_eq!(
+            webauthn::b64::encode(&creds[0].1),
+            methods[0]["id"].as_str().unwrap(),
+            "{point}"
+        );
+        // Resuming a finished run changes nothing.
+        let out = provision(&dir, &resume);
+        assert!(out.status.success(), "{point}: second resume");
+        assert_eq!(dir.methods(user).len(), 1);
+    }
+
+    // A credential made but not registered whose challenge has expired by
+    // the time of the resume: removed from the key and redone.
+    let user = "expired@contoso.com";
+    let mut key = Key::start(tmp.path().join("expired.key"), &[]);
+    let pin_out = tmp.path().join("pins-expired.csv");
+    let journal = tmp.path().join("run-expired.journal");
+    let args = strings(&[
+        "--user",
+        user,
+        "--device",
+        &key.device,
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let out = provision_env(
+        &dir,
+        &args,
+        &[("KEYSMITH_FAILPOINT", "after-make-credential")],
+    );
+    assert_eq!(out.status.code(), Some(86));
+    let pin = pins(&pin_out)[user].clone();
+    let orphan = key.credentials(&pin);
+    assert_eq!(orphan.len(), 1);
+    expire_challenges(&journal);
+    key.power_cycle();
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            user,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--resume",
+            journal.to_str().unwrap(),
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let methods = dir.methods(user);
+    assert_eq!(methods.len(), 1);
+    let creds = key.credentials(&pin);
+    assert_eq!(creds.len(), 1, "the expired credential was removed");
+    assert_ne!(creds[0].1, orphan[0].1, "and a new one made");
+    assert_eq!(
+        webauthn::b64::encode(&creds[0].1),
+        methods[0]["id"].as_str().unwrap()
+    );
+}
+
+/// Moves every journaled challenge expiry into the past (what waiting
+/// past the challenge timeout would do).
+fn expire_challenges(journal: &Path) {
+    let text = std::fs::read_to_string(journal).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "optionsFetched" {
+            v["options"]["challengeTimeoutDateTime"] = json!("2020-01-01T00:00:00Z");
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    std::fs::write(journal, out).unwrap();
+}
+
+#[test]
+fn deprovision_dry_run_then_removes_from_directory_and_key_and_check_reports_blockers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bob = "bob@contoso.com".to_owned();
+    let dir = Directory::start(tmp.path(), std::slice::from_ref(&bob));
+    let key = Key::start(tmp.path().join("bob.key"), &[]);
+    let pin_out = tmp.path().join("pins.csv");
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &bob,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pin = pins(&pin_out)[&bob].clone();
+    let pin_file = tmp.path().join("bob.pin");
+    std::fs::write(&pin_file, &pin).unwrap();
+
+    let mut args = vec!["deprovision".to_owned()];
+    args.extend(dir.args());
+    let with = |extra: &[&str]| {
+        let mut a = args.clone();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let dry = with(&["--user", &bob, "--all", "--dry-run", "--json"]);
+    let dry: Vec<&str> = dry.iter().map(String::as_str).collect();
+    let actions: Value = serde_json::from_str(&run_ok(&dry)).unwrap();
+    assert_eq!(actions.as_array().unwrap().len(), 1);
+    assert_eq!(actions[0]["status"], "wouldDelete");
+    assert_eq!(dir.methods(&bob).len(), 1, "dry run changes nothing");
+
+    let real = with(&[
+        "--user",
+        &bob,
+        "--all",
+        "--from-key",
+        &key.device,
+        "--pin-file",
+        pin_file.to_str().unwrap(),
+        "--json",
+    ]);
+    let real: Vec<&str> = real.iter().map(String::as_str).collect();
+    let actions: Value = serde_json::from_str(&run_ok(&real)).unwrap();
+    assert_eq!(actions[0]["status"], "deleted");
+    assert_eq!(actions[0]["removedFromKey"], true);
+    assert!(dir.methods(&bob).is_empty());
+    assert!(key.credentials(&pin).is_empty());
+
+    // Preflight: the policy blocks the virtual key's model; an unknown
+    // user is reported too; nothing is touched.
+    let info: Value =
+        serde_json::from_str(&run_ok(&["key", "info", "--device", &key.device, "--json"])).unwrap();
+    let aaguid = info["aaguid"]
+        .as_str()
+        .or_else(|| info["info"]["aaguid"].as_str())
+        .unwrap()
+        .to_owned();
+    dir.patch(
+        "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+        json!({"keyRestrictions": {"isEnforced": true, "enforcementType": "block", "aaGuids": [aaguid]}}),
+    );
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            "nobody@contoso.com",
+            "--device",
+            &key.device,
+            "--check",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("BLOCKER") && text.contains("blocked"),
+        "{text}"
+    );
+    assert!(text.contains("nobody@contoso.com: no such user"), "{text}");
+    assert!(key.credentials(&pin).is_empty());
+    // And a real run against the blocking policy fails cleanly, leaving
+    // no credential on the key.
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &bob,
+            "--device",
+            &key.device,
+            "--current-pin-file",
+            pin_file.to_str().unwrap(),
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--json",
+        ]),
+    );
+    assert!(!out.status.success());
+    assert!(
+        key.credentials(&pin).is_empty(),
+        "refused credential removed from the key"
+    );
+    let _ = RP_ID;
+}
