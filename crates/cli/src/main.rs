@@ -27,6 +27,10 @@ enum Command {
     VirtualKey(cmd::virtual_key::VirtualKeyArgs),
     /// Manage a FIDO2 security key: info, PIN, credentials, configuration.
     Key(cmd::key::KeyArgs),
+    /// Run the identity service (Graph-shaped FIDO2 API, tokens, sign-in).
+    Serve(cmd::serve::ServeArgs),
+    /// Administer the identity service's database (tenants, apps, users).
+    Admin(cmd::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::VirtualKey(args) => cmd::virtual_key::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Admin(args) => cmd::admin::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,10 @@
 //! One module per subcommand. Each exposes `XArgs` (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod admin;
 pub mod key;
 pub mod secret_input;
+pub mod serve;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".
