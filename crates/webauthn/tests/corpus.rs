@@ -86,6 +86,25 @@ fn run(v: &Value, anchors: &HashMap<String, String>) -> Result<String, String> {
             ));
         }
     }
+    // With its anchors, a record's chain must also be proven trusted at the
+    // clock its source used (or suggests, when the source did not mock time).
+    let has_anchors = v["trust_anchor_refs"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    if has_anchors && !out.trust_path.is_empty() {
+        let at = v["verify_at"]
+            .as_str()
+            .or(v["verify_at_suggested"].as_str())
+            .map(|t| OffsetDateTime::parse(t, &Rfc3339).expect("clock"))
+            .or_else(|| common_window_midpoint(v))
+            .unwrap_or(now);
+        let strict = RegistrationPolicy {
+            require_trusted_attestation: true,
+            ..policy.clone()
+        };
+        verify_registration(&input, &strict, &trust, at)
+            .map_err(|e| format!("chain not trusted at {at}: {e}"))?;
+    }
     Ok(format!(
         "{} {} trusted={} {}",
         out.fmt,
@@ -93,6 +112,18 @@ fn run(v: &Value, anchors: &HashMap<String, String>) -> Result<String, String> {
         out.trusted,
         out.untrusted_reason.unwrap_or_default()
     ))
+}
+
+/// The middle of the period in which every certificate of the record is
+/// valid, when the record gives one.
+fn common_window_midpoint(v: &Value) -> Option<OffsetDateTime> {
+    let w = &v["cert_common_window"];
+    if w["consistent"].as_bool() != Some(true) {
+        return None;
+    }
+    let nb = OffsetDateTime::parse(w["not_before"].as_str()?, &Rfc3339).ok()?;
+    let na = OffsetDateTime::parse(w["not_after"].as_str()?, &Rfc3339).ok()?;
+    (nb <= na).then(|| nb + (na - nb) / 2)
 }
 
 #[test]
