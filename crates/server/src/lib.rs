@@ -25,7 +25,6 @@ pub mod registration;
 mod routes;
 pub mod time_util;
 pub mod token;
-mod verifier_shim;
 
 pub use config::ServerConfig;
 pub use db::Db;

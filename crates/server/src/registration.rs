@@ -4,17 +4,17 @@
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::verifier_shim as verify;
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
+use webauthn::verify;
 use webauthn::CoseKey;
 
-pub use verify::VerifiedRegistration;
+pub use webauthn::VerifiedRegistration;
 
 /// Trust anchors and model names, built once from the configuration.
 #[derive(Debug, Default)]
 pub struct Verifier {
-    trust: verify::TrustStore,
+    trust: webauthn::TrustStore,
     models: HashMap<[u8; 16], String>,
 }
 
@@ -140,6 +140,7 @@ impl Verifier {
         let policy = verify::AssertionPolicy {
             require_user_verification: true,
             reject_on_counter_regression: true,
+            ..Default::default()
         };
         let ok = verify::verify_assertion(&input, &policy).map_err(|e| {
             ApiError::unauthenticated(format!("The assertion was rejected ({}): {e}.", e.code()))
