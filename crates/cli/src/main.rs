@@ -31,6 +31,10 @@ enum Command {
     Provision(Box<cmd::provision::ProvisionArgs>),
     /// Remove users' passkeys from the directory (and from a key).
     Deprovision(Box<cmd::deprovision::DeprovisionArgs>),
+    /// Run the identity service (Graph-shaped FIDO2 API, tokens, sign-in).
+    Serve(cmd::serve::ServeArgs),
+    /// Administer the identity service's database (tenants, apps, users).
+    Admin(cmd::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::key::run(args),
         Command::Provision(args) => cmd::provision::run(*args),
         Command::Deprovision(args) => cmd::deprovision::run(*args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Admin(args) => cmd::admin::run(args),
     };
     match result {
         Ok(code) => code,

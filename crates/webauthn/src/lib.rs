@@ -11,13 +11,27 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attestation;
 pub mod authdata;
 pub mod b64;
 pub mod cbor;
 pub mod client_data;
 pub mod cose;
+pub mod error;
 pub mod graph;
+mod jws;
+pub mod mds;
+mod tlv;
+pub mod trust;
+pub mod verify;
 
+pub use attestation::AttestationType;
 pub use authdata::{AttestedCredentialData, AuthenticatorData, Flags};
 pub use client_data::CollectedClientData;
 pub use cose::{CoseAlgorithm, CoseKey};
+pub use error::VerifyError;
+pub use trust::{TrustAnchor, TrustStore};
+pub use verify::{
+    verify_assertion, verify_registration, AssertionInput, AssertionPolicy, RegistrationInput,
+    RegistrationPolicy, VerifiedAssertion, VerifiedRegistration,
+};

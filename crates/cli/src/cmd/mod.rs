@@ -3,9 +3,11 @@
 
 pub mod deprovision;
 pub mod directory_args;
+pub mod admin;
 pub mod key;
 pub mod provision;
 pub mod secret_input;
+pub mod serve;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".

@@ -1,0 +1,219 @@
+//! `keysmith admin`: operate on the service's database directly (tenants,
+//! app registrations, users, groups).
+
+use anyhow::Context;
+use server::Db;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Administer the identity service's database directly: create tenants
+/// and app registrations (client credentials), import users, create groups.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// Data directory for SQLite (`keysmith.db`).
+    #[arg(long, env = "KEYSMITH_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+
+    /// Database URL (`sqlite://…` or `postgres://…`); wins over --data-dir.
+    #[arg(long = "database", env = "KEYSMITH_DATABASE_URL", global = true)]
+    database: Option<String>,
+
+    /// TOML configuration file (its database settings are used).
+    #[arg(long, env = "KEYSMITH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminCommand {
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// App registrations (OAuth client credentials).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Bulk user operations.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// One user.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        name: String,
+        /// The tenant's WebAuthn RP ID (default: the server's --rp-id).
+        #[arg(long)]
+        rp_id: Option<String>,
+        /// The RP name shown by authenticators.
+        #[arg(long)]
+        rp_name: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AppCommand {
+    /// Create an app; prints its client_id and secret (shown only once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated permissions, e.g.
+        /// UserAuthenticationMethod.ReadWrite.All,User.ReadWrite.All
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UsersCommand {
+    /// Import users from CSV: userPrincipalName,displayName[,group].
+    Import {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        upn: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum GroupCommand {
+    /// Create a group, optionally with members from a CSV (first column:
+    /// userPrincipalName).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        members_csv: Option<PathBuf>,
+    },
+}
+
+fn print(json: bool, value: serde_json::Value, text: String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let config = super::serve::config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    let url = config.resolve_database_url()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let json = args.json;
+    runtime.block_on(async move {
+        let db = Db::connect(&url).await.context("opening the database")?;
+        match args.command {
+            AdminCommand::Tenant(TenantCommand::Create {
+                name,
+                rp_id,
+                rp_name,
+            }) => {
+                let t =
+                    server::admin::create_tenant(&db, &name, rp_id.as_deref(), rp_name.as_deref())
+                        .await?;
+                print(
+                    json,
+                    serde_json::to_value(&t)?,
+                    format!("tenant {} created (id {})", t.name, t.id),
+                );
+            }
+            AdminCommand::App(AppCommand::Create {
+                tenant,
+                name,
+                roles,
+            }) => {
+                let a = server::admin::create_app(&db, &tenant, &name, &roles).await?;
+                print(
+                    json,
+                    serde_json::to_value(&a)?,
+                    format!(
+                        "client_id:     {}\nclient_secret: {}\n(the secret is shown only now)",
+                        a.client_id, a.client_secret
+                    ),
+                );
+            }
+            AdminCommand::Users(UsersCommand::Import { tenant, csv }) => {
+                let r = server::admin::import_users(&db, &tenant, &csv).await?;
+                let text = format!(
+                    "{} created, {} already present, {} groups created, {} memberships{}",
+                    r.created,
+                    r.existing,
+                    r.groups_created,
+                    r.memberships,
+                    r.errors
+                        .iter()
+                        .map(|e| format!("\n  {e}"))
+                        .collect::<String>()
+                );
+                print(json, serde_json::to_value(&r)?, text);
+            }
+            AdminCommand::User(UserCommand::Create {
+                tenant,
+                upn,
+                display_name,
+            }) => {
+                let u = server::admin::create_user(
+                    &db,
+                    &tenant,
+                    &upn,
+                    display_name.as_deref().unwrap_or(""),
+                )
+                .await?;
+                print(
+                    json,
+                    serde_json::to_value(&u)?,
+                    format!("user {} created (id {})", u.user_principal_name, u.id),
+                );
+            }
+            AdminCommand::Group(GroupCommand::Create {
+                tenant,
+                name,
+                members_csv,
+            }) => {
+                let g = server::admin::create_group(&db, &tenant, &name, members_csv.as_deref())
+                    .await?;
+                print(
+                    json,
+                    serde_json::to_value(&g)?,
+                    format!(
+                        "group {} created (id {}, {} members)",
+                        g.display_name, g.id, g.members
+                    ),
+                );
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! `keysmith serve`: run the identity service (Graph-shaped FIDO2 API).
+
+use anyhow::Context;
+use server::{Server, ServerConfig};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run Keysmith's identity service: the Graph-shaped FIDO2 provisioning
+/// API, tokens, passkey sign-in and audit, over SQLite (default) or
+/// PostgreSQL. When ready it prints exactly one line on stdout, the base
+/// URL it listens on (`http://127.0.0.1:PORT`); logs go to stderr.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KEYSMITH_LISTEN")]
+    listen: Option<String>,
+
+    /// Data directory for SQLite (`keysmith.db`, created on first start).
+    #[arg(long, env = "KEYSMITH_DATA_DIR", conflicts_with = "database")]
+    data_dir: Option<PathBuf>,
+
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
+    #[arg(long = "database", env = "KEYSMITH_DATABASE_URL")]
+    database: Option<String>,
+
+    /// TOML configuration file (flags and environment override it).
+    #[arg(long, env = "KEYSMITH_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// RP ID for tenants that do not set their own.
+    #[arg(long, env = "KEYSMITH_RP_ID")]
+    rp_id: Option<String>,
+
+    /// Extra origin accepted in clientDataJSON besides https://{rp_id}
+    /// (repeatable).
+    #[arg(long = "origin")]
+    origins: Vec<String>,
+}
+
+/// Builds the configuration: file, then environment/flags.
+pub fn config_from(
+    config: Option<&PathBuf>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+) -> anyhow::Result<ServerConfig> {
+    let mut c = match config {
+        Some(path) => ServerConfig::from_toml_file(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(d) = data_dir {
+        c.data_dir = Some(d);
+        c.database_url = None;
+    }
+    if let Some(u) = database {
+        c.database_url = Some(u);
+    }
+    Ok(c)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(r) = args.rp_id {
+        config.rp_id = r;
+    }
+    config.origins.extend(args.origins);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let server = Server::open(config).await?;
+        let addr = listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "http://{addr}")?;
+            out.flush()?;
+        }
+        tracing::info!("listening on http://{addr}");
+        server
+            .serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,200 @@
+//! Operator actions on the database directly (`keysmith admin`): tenants,
+//! apps, users, groups, CSV import. Each returns a JSON-serialisable record.
+
+use crate::db::Db;
+use crate::directory::{self, NewApp, Tenant};
+use crate::error::ApiError;
+use serde::Serialize;
+use std::path::Path;
+
+fn err(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message)
+}
+
+pub async fn create_tenant(
+    db: &Db,
+    name: &str,
+    rp_id: Option<&str>,
+    rp_name: Option<&str>,
+) -> anyhow::Result<Tenant> {
+    directory::create_tenant(db, name, rp_id, rp_name)
+        .await
+        .map_err(err)
+}
+
+pub async fn create_app(
+    db: &Db,
+    tenant: &str,
+    name: &str,
+    roles: &[String],
+) -> anyhow::Result<NewApp> {
+    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+    directory::create_app(db, &t, name, roles)
+        .await
+        .map_err(err)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedUser {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+}
+
+pub async fn create_user(
+    db: &Db,
+    tenant: &str,
+    upn: &str,
+    display_name: &str,
+) -> anyhow::Result<CreatedUser> {
+    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+    let u = directory::create_user(db, &t.id, upn, display_name)
+        .await
+        .map_err(err)?;
+    Ok(CreatedUser {
+        id: u.id,
+        user_principal_name: u.upn,
+        display_name: u.display_name,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedGroup {
+    pub id: String,
+    pub display_name: String,
+    pub members: usize,
+}
+
+/// Creates a group, optionally adding the users named in a CSV file (first
+/// column: userPrincipalName or user id; a header row is skipped).
+pub async fn create_group(
+    db: &Db,
+    tenant: &str,
+    name: &str,
+    members_csv: Option<&Path>,
+) -> anyhow::Result<CreatedGroup> {
+    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+    let g = directory::create_group(db, &t.id, name, None)
+        .await
+        .map_err(err)?;
+    let mut members = 0;
+    if let Some(path) = members_csv {
+        for row in read_csv(path)? {
+            let Some(key) = row.first() else { continue };
+            if key.eq_ignore_ascii_case("userPrincipalName") || key.is_empty() {
+                continue;
+            }
+            let u = directory::find_user(db, &t.id, key).await.map_err(err)?;
+            directory::add_member(db, &g.id, &u.id).await.map_err(err)?;
+            members += 1;
+        }
+    }
+    Ok(CreatedGroup {
+        id: g.id,
+        display_name: g.display_name,
+        members,
+    })
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub created: usize,
+    pub existing: usize,
+    pub groups_created: usize,
+    pub memberships: usize,
+    pub errors: Vec<String>,
+}
+
+/// Imports `userPrincipalName,displayName[,group]` rows (header optional).
+/// Existing users are kept; groups are created on first mention.
+pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<ImportReport> {
+    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+    let mut report = ImportReport::default();
+    for (n, row) in read_csv(csv)?.into_iter().enumerate() {
+        let upn = row.first().map(String::as_str).unwrap_or("");
+        if upn.is_empty() || (n == 0 && upn.eq_ignore_ascii_case("userPrincipalName")) {
+            continue;
+        }
+        let display = row.get(1).map(String::as_str).unwrap_or("");
+        let user = match directory::create_user(db, &t.id, upn, display).await {
+            Ok(u) => {
+                report.created += 1;
+                u
+            }
+            Err(e) if e.code == "conflict" => {
+                report.existing += 1;
+                directory::find_user(db, &t.id, upn).await.map_err(err)?
+            }
+            Err(e) => {
+                report.errors.push(format!("line {}: {}", n + 1, e.message));
+                continue;
+            }
+        };
+        if let Some(group) = row.get(2).filter(|g| !g.is_empty()) {
+            let g = match directory::find_group(db, &t.id, group).await {
+                Ok(g) => g,
+                Err(_) => {
+                    report.groups_created += 1;
+                    directory::create_group(db, &t.id, group, None)
+                        .await
+                        .map_err(err)?
+                }
+            };
+            directory::add_member(db, &g.id, &user.id)
+                .await
+                .map_err(err)?;
+            report.memberships += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// A minimal CSV reader: commas, double-quoted fields with `""` escapes.
+pub fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(parse_csv(&text))
+}
+
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cur.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => fields.push(std::mem::take(&mut cur).trim().to_owned()),
+                (c, _) => cur.push(c),
+            }
+        }
+        fields.push(cur.trim().to_owned());
+        rows.push(fields);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_quotes() {
+        let rows = super::parse_csv(
+            "userPrincipalName,displayName\n\"a@x\",\"Smith, \"\"Al\"\"\"\n\nb@x,B,g1\r\n",
+        );
+        assert_eq!(rows[1], vec!["a@x", "Smith, \"Al\""]);
+        assert_eq!(rows[2], vec!["b@x", "B", "g1"]);
+    }
+}

@@ -1,0 +1,159 @@
+//! The HTTP application: shared state, the router, and the middleware that
+//! gives every response a request id and every error Graph's envelope.
+
+use crate::config::ServerConfig;
+use crate::db::Db;
+use crate::error::{code_for_status, envelope, GraphErrorMarker};
+use crate::metrics::Metrics;
+use crate::registration::Verifier;
+use crate::token::TokenKey;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// State every handler sees.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<ServerConfig>,
+    pub token_key: TokenKey,
+    pub verifier: Arc<Verifier>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Origins accepted for a tenant whose RP ID is `rp_id`.
+    pub fn origins(&self, rp_id: &str) -> Vec<String> {
+        let mut o = vec![format!("https://{rp_id}")];
+        o.extend(self.config.origins.iter().cloned());
+        o
+    }
+
+    pub fn issuer(&self, tenant_id: &str) -> String {
+        let base = self
+            .config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.config.rp_id));
+        format!("{}/{tenant_id}/v2.0", base.trim_end_matches('/'))
+    }
+}
+
+/// The id of the request being served (also sent as `request-id`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    let graph = crate::routes::graph_routes();
+    let limit = state.config.body_limit;
+    Router::new()
+        .nest("/v1.0", graph.clone())
+        .nest("/beta", graph)
+        .merge(crate::routes::tenant_routes())
+        .merge(crate::routes::ops_routes())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
+        .with_state(state)
+}
+
+async fn fallback() -> crate::error::ApiError {
+    crate::error::ApiError::not_found("The requested resource does not exist.")
+}
+
+async fn method_not_allowed() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "methodNotAllowed",
+        "The HTTP method is not allowed on this resource.",
+    )
+}
+
+/// Request id, client request id, Graph error envelope for every error
+/// (including axum's plain-text rejections), and metrics.
+async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned);
+    let method = req.method().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let mut response = next.run(req).await;
+
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let marker = response.extensions().get::<GraphErrorMarker>().cloned();
+        let (status, code, message) = match marker {
+            Some(m) => (status, m.code.to_owned(), m.message),
+            None => {
+                let is_json = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                if is_json {
+                    (status, String::new(), String::new())
+                } else {
+                    // axum's rejections: plain text; 422 (wrong JSON types) is a 400 in Graph.
+                    let body = std::mem::replace(response.body_mut(), Body::empty());
+                    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+                    let mut text = String::from_utf8_lossy(&text).trim().to_owned();
+                    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        status
+                    };
+                    if status.is_server_error() {
+                        text = "An internal error occurred.".into();
+                    } else if text.is_empty() {
+                        text = status.canonical_reason().unwrap_or("error").to_owned();
+                    }
+                    (status, code_for_status(status).to_owned(), text)
+                }
+            }
+        };
+        if !code.is_empty() {
+            let body = envelope(&code, &message, &request_id, client_request_id.as_deref());
+            let mut new = (status, axum::Json(body)).into_response();
+            for (k, v) in response.headers() {
+                if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                    new.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
+            response = new;
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", v);
+    }
+    if let Some(c) = client_request_id.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("client-request-id", c);
+    }
+    state.metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}

@@ -1,0 +1,96 @@
+//! Single-use, expiring challenges (registration) and sign-in flows. A
+//! challenge is consumed by one `DELETE … RETURNING`, so two requests can
+//! never both use it, whatever the number of server instances.
+
+use crate::db::{get_i64, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::now_unix;
+use sqlx::Row;
+
+/// What a challenge was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Create,
+    Get,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Create => "create",
+            Purpose::Get => "get",
+        }
+    }
+}
+
+/// A consumed challenge.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub challenge: String,
+    pub user_id: Option<String>,
+}
+
+/// A fresh random challenge (32 bytes, base64url).
+pub fn random_challenge() -> String {
+    webauthn::b64::encode(rand::random::<[u8; 32]>())
+}
+
+/// Stores a challenge under `id` (the challenge itself for registrations,
+/// the flow id for sign-ins).
+pub async fn store(
+    db: &Db,
+    id: &str,
+    challenge: &str,
+    tenant_id: &str,
+    user_id: Option<&str>,
+    purpose: Purpose,
+    expires_at: i64,
+) -> ApiResult<()> {
+    let now = now_unix();
+    let mut tx = db.write().begin().await?;
+    // Sweep a few expired rows so the table does not grow without bound.
+    sqlx::query("DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(challenge)
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(purpose.as_str())
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Consumes the challenge stored under `id`; unknown, used, expired, or of
+/// the wrong purpose are all 400s.
+pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
+    let row = sqlx::query(
+        "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3 RETURNING challenge, user_id, expires_at",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(purpose.as_str())
+    .fetch_optional(db.write())
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiError::bad_request(match purpose {
+            Purpose::Create => "The challenge is unknown or has already been used.",
+            Purpose::Get => "The sign-in flow is unknown or has already been used.",
+        }));
+    };
+    if get_i64(&row, "expires_at")? < now_unix() {
+        return Err(ApiError::bad_request("The challenge has expired."));
+    }
+    Ok(Issued {
+        challenge: row.try_get("challenge")?,
+        user_id: row.try_get("user_id")?,
+    })
+}

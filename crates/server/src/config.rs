@@ -1,0 +1,73 @@
+//! Server configuration: a TOML file, overridden by environment variables
+//! and command-line flags (the CLI applies those).
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Everything `keysmith serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0: any free port).
+    pub listen: String,
+    /// Directory holding `keysmith.db` (SQLite) when no `database_url`.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`; wins over `data_dir`.
+    pub database_url: Option<String>,
+    /// RP ID for tenants that do not set their own.
+    pub rp_id: String,
+    /// RP name for tenants that do not set their own.
+    pub rp_name: String,
+    /// Origins accepted in clientDataJSON besides `https://{rp_id}`.
+    pub origins: Vec<String>,
+    /// Largest request body accepted, bytes.
+    pub body_limit: usize,
+    /// PEM files (or inline PEM text) of attestation trust anchors.
+    pub trust_anchors_pem: Vec<String>,
+    /// A FIDO MDS3 blob (JWT) file, for models and trust anchors.
+    pub mds_blob: Option<PathBuf>,
+    /// The PEM root the MDS3 blob must chain to.
+    pub mds_root_pem: Option<PathBuf>,
+    /// Token issuer (`iss`); defaults to `https://{rp_id}`.
+    pub issuer: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: None,
+            database_url: None,
+            rp_id: "localhost".into(),
+            rp_name: "Keysmith".into(),
+            origins: Vec::new(),
+            body_limit: 1024 * 1024,
+            trust_anchors_pem: Vec::new(),
+            mds_blob: None,
+            mds_root_pem: None,
+            issuer: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The database URL: explicit, else SQLite in `data_dir` (created),
+    /// else SQLite in `./keysmith-data`.
+    pub fn resolve_database_url(&self) -> std::io::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("keysmith-data"));
+        crate::db::sqlite_url_for_dir(&dir)
+    }
+}

@@ -1,0 +1,259 @@
+//! Storage: one sqlx `Any` pool over SQLite (default) or PostgreSQL, and the
+//! schema migrations. SQLite runs in WAL mode with `synchronous=FULL`, so a
+//! write that was answered survives a crash; its writes go through a
+//! one-connection pool so transactions never fight over the write lock.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a reader pool and a writer pool (the same pool on
+/// PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+/// The URL of the SQLite database inside a data directory (created here).
+pub fn sqlite_url_for_dir(dir: &Path) -> std::io::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("keysmith.db");
+    Ok(format!("sqlite://{}?mode=rwc", file.display()))
+}
+
+impl Db {
+    /// Connects and migrates. `url` is `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(sqlx::Error::Configuration(
+                "database URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                let opts = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(
+                                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                                     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = opts().max_connections(1).connect(url).await?;
+                let read = opts().max_connections(4).connect(url).await?;
+                Db {
+                    backend,
+                    read,
+                    write,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Db {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                }
+            }
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Pool for queries that only read.
+    pub fn read(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Pool for statements that write.
+    pub fn write(&self) -> &AnyPool {
+        &self.write
+    }
+
+    fn ddl(&self, sql: &str) -> String {
+        let (blob, big, autoid) = match self.backend {
+            Backend::Sqlite => ("BLOB", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            Backend::Postgres => ("BYTEA", "BIGINT", "BIGSERIAL PRIMARY KEY"),
+        };
+        sql.replace("{BLOB}", blob)
+            .replace("{BIGINT}", big)
+            .replace("{AUTOID}", autoid)
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Several instances (or parallel tests) may start at once.
+            tx.execute("SELECT pg_advisory_xact_lock(7302211)").await?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS keysmith_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .await?;
+        let done: Vec<AnyRow> = sqlx::query("SELECT version FROM keysmith_migrations")
+            .fetch_all(&mut *tx)
+            .await?;
+        let done: Vec<i64> = done
+            .iter()
+            .map(|r| {
+                r.try_get::<i32, _>(0)
+                    .map(i64::from)
+                    .or_else(|_| r.try_get::<i64, _>(0))
+            })
+            .collect::<Result<_, _>>()?;
+        for (version, sql) in MIGRATIONS.iter().enumerate() {
+            let version = version as i64 + 1;
+            if done.contains(&version) {
+                continue;
+            }
+            for stmt in self
+                .ddl(sql)
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                tx.execute(stmt).await?;
+            }
+            sqlx::query("INSERT INTO keysmith_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version as i32)
+                .bind(crate::time_util::now_rfc3339())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    rp_id TEXT,
+    rp_name TEXT,
+    created_at {BIGINT} NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    upn TEXT NOT NULL,
+    upn_lower TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    user_handle {BLOB} NOT NULL,
+    roles TEXT NOT NULL DEFAULT '',
+    account_enabled {BIGINT} NOT NULL DEFAULT 1,
+    created_at {BIGINT} NOT NULL,
+    UNIQUE (tenant_id, upn_lower)
+);
+CREATE TABLE groups_ (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    display_name TEXT NOT NULL,
+    description TEXT,
+    created_at {BIGINT} NOT NULL
+);
+CREATE TABLE group_members (
+    group_id TEXT NOT NULL REFERENCES groups_(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE TABLE apps (
+    client_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    secret_salt {BLOB} NOT NULL,
+    secret_hash {BLOB} NOT NULL,
+    roles TEXT NOT NULL,
+    created_at {BIGINT} NOT NULL
+);
+CREATE TABLE challenges (
+    id TEXT PRIMARY KEY,
+    challenge TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT,
+    purpose TEXT NOT NULL,
+    expires_at {BIGINT} NOT NULL,
+    created_at {BIGINT} NOT NULL
+);
+CREATE INDEX challenges_expiry ON challenges (expires_at);
+CREATE TABLE fido2_methods (
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id {BLOB} NOT NULL,
+    public_key {BLOB} NOT NULL,
+    sign_count {BIGINT} NOT NULL,
+    aaguid TEXT NOT NULL,
+    fmt TEXT NOT NULL,
+    attestation_level TEXT NOT NULL,
+    cert_thumbprints TEXT NOT NULL,
+    model TEXT,
+    display_name TEXT,
+    backup_eligible {BIGINT} NOT NULL DEFAULT 0,
+    created_at {BIGINT} NOT NULL,
+    last_used_at {BIGINT},
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX fido2_methods_user ON fido2_methods (user_id);
+CREATE TABLE policies (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    fido2 TEXT NOT NULL,
+    updated_at {BIGINT} NOT NULL
+);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    secret {BLOB} NOT NULL,
+    created_at {BIGINT} NOT NULL
+);
+CREATE TABLE audit_events (
+    id {AUTOID},
+    tenant_id TEXT NOT NULL,
+    at {BIGINT} NOT NULL,
+    actor TEXT NOT NULL,
+    activity TEXT NOT NULL,
+    target TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)
+"#];
+
+/// Reads an integer column whatever width the backend returned.
+pub fn get_i64(row: &AnyRow, col: &str) -> Result<i64, sqlx::Error> {
+    row.try_get::<i64, _>(col)
+        .or_else(|_| row.try_get::<i32, _>(col).map(i64::from))
+}
+
+/// Reads a nullable integer column.
+pub fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> {
+    row.try_get::<Option<i64>, _>(col)
+        .or_else(|_| row.try_get::<Option<i32>, _>(col).map(|v| v.map(i64::from)))
+}

@@ -1,0 +1,474 @@
+//! The directory: tenants, users, groups and app registrations. Every query
+//! is scoped by tenant id; an object of another tenant is simply not found.
+
+use crate::db::{get_i64, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::{now_unix, rfc3339};
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use serde::Serialize;
+use sha2::Sha256;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub user_handle: Vec<u8>,
+    pub account_enabled: bool,
+    pub created_at: i64,
+}
+
+impl User {
+    /// Graph's `user` resource.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "@odata.type": "#microsoft.graph.user",
+            "id": self.id,
+            "userPrincipalName": self.upn,
+            "displayName": self.display_name,
+            "accountEnabled": self.account_enabled,
+            "createdDateTime": rfc3339(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub created_at: i64,
+}
+
+impl Group {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "@odata.type": "#microsoft.graph.group",
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": self.description,
+            "createdDateTime": rfc3339(self.created_at),
+        })
+    }
+}
+
+/// An app registration as the token endpoint sees it.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// A freshly created app: the secret is shown once and never stored.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub tenant: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        rp_id: row.try_get("rp_id")?,
+        rp_name: row.try_get("rp_name")?,
+    })
+}
+
+fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        upn: row.try_get("upn")?,
+        display_name: row.try_get("display_name")?,
+        user_handle: row.try_get("user_handle")?,
+        account_enabled: get_i64(row, "account_enabled")? != 0,
+        created_at: get_i64(row, "created_at")?,
+    })
+}
+
+fn group_from(row: &AnyRow) -> Result<Group, sqlx::Error> {
+    Ok(Group {
+        id: row.try_get("id")?,
+        display_name: row.try_get("display_name")?,
+        description: row.try_get("description")?,
+        created_at: get_i64(row, "created_at")?,
+    })
+}
+
+const USER_COLS: &str =
+    "id, tenant_id, upn, display_name, user_handle, account_enabled, created_at";
+
+pub async fn create_tenant(
+    db: &Db,
+    name: &str,
+    rp_id: Option<&str>,
+    rp_name: Option<&str>,
+) -> ApiResult<Tenant> {
+    if name.trim().is_empty() || name.contains('/') {
+        return Err(ApiError::bad_request(
+            "A tenant name must be non-empty and contain no '/'.",
+        ));
+    }
+    let t = Tenant {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        rp_id: rp_id.map(str::to_owned),
+        rp_name: rp_name.map(str::to_owned),
+    };
+    sqlx::query(
+        "INSERT INTO tenants (id, name, rp_id, rp_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&t.id)
+    .bind(&t.name)
+    .bind(&t.rp_id)
+    .bind(&t.rp_name)
+    .bind(now_unix())
+    .execute(db.write())
+    .await?;
+    Ok(t)
+}
+
+/// A tenant by id or name.
+pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
+    let row =
+        sqlx::query("SELECT id, name, rp_id, rp_name FROM tenants WHERE id = $1 OR name = $1")
+            .bind(key)
+            .fetch_optional(db.read())
+            .await?;
+    match row {
+        Some(r) => Ok(tenant_from(&r)?),
+        None => Err(ApiError::not_found(format!(
+            "Tenant '{key}' does not exist."
+        ))),
+    }
+}
+
+pub async fn create_user(
+    db: &Db,
+    tenant_id: &str,
+    upn: &str,
+    display_name: &str,
+) -> ApiResult<User> {
+    let upn = upn.trim();
+    if upn.is_empty() || upn.len() > 256 || upn.chars().any(|c| c.is_control() || c == '/') {
+        return Err(ApiError::bad_request(
+            "userPrincipalName is missing or invalid.",
+        ));
+    }
+    let handle = {
+        let mut rng = rand::thread_rng();
+        let mut handle = vec![0u8; rng.gen_range(32..=64)];
+        rng.fill_bytes(&mut handle);
+        handle
+    };
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant_id.to_owned(),
+        upn: upn.to_owned(),
+        display_name: if display_name.is_empty() {
+            upn.to_owned()
+        } else {
+            display_name.to_owned()
+        },
+        user_handle: handle,
+        account_enabled: true,
+        created_at: now_unix(),
+    };
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, account_enabled, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+    )
+    .bind(&user.id)
+    .bind(tenant_id)
+    .bind(&user.upn)
+    .bind(user.upn.to_lowercase())
+    .bind(&user.display_name)
+    .bind(&user.user_handle)
+    .bind(user.created_at)
+    .execute(db.write())
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        e if e.code == "conflict" => ApiError::conflict(format!("A user with userPrincipalName '{upn}' already exists.")),
+        e => e,
+    })?;
+    Ok(user)
+}
+
+/// A user by object id or userPrincipalName (case-insensitive).
+pub async fn find_user(db: &Db, tenant_id: &str, key: &str) -> ApiResult<User> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND (id = $2 OR upn_lower = $3)"
+    ))
+    .bind(tenant_id)
+    .bind(key)
+    .bind(key.to_lowercase())
+    .fetch_optional(db.read())
+    .await?;
+    match row {
+        Some(r) => Ok(user_from(&r)?),
+        None => Err(ApiError::not_found(format!("User '{key}' does not exist."))),
+    }
+}
+
+/// A user by WebAuthn user handle.
+pub async fn find_user_by_handle(
+    db: &Db,
+    tenant_id: &str,
+    handle: &[u8],
+) -> ApiResult<Option<User>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND user_handle = $2"
+    ))
+    .bind(tenant_id)
+    .bind(handle)
+    .fetch_optional(db.read())
+    .await?;
+    Ok(row.as_ref().map(user_from).transpose()?)
+}
+
+pub async fn list_users(db: &Db, tenant_id: &str, top: i64) -> ApiResult<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY upn_lower LIMIT $2"
+    ))
+    .bind(tenant_id)
+    .bind(top)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+}
+
+pub async fn update_user(
+    db: &Db,
+    user: &User,
+    upn: Option<&str>,
+    display_name: Option<&str>,
+    account_enabled: Option<bool>,
+) -> ApiResult<()> {
+    let upn = upn.map(str::trim).unwrap_or(&user.upn);
+    if upn.is_empty() {
+        return Err(ApiError::bad_request(
+            "userPrincipalName must not be empty.",
+        ));
+    }
+    sqlx::query(
+        "UPDATE users SET upn = $1, upn_lower = $2, display_name = $3, account_enabled = $4 WHERE id = $5 AND tenant_id = $6",
+    )
+    .bind(upn)
+    .bind(upn.to_lowercase())
+    .bind(display_name.unwrap_or(&user.display_name))
+    .bind(i64::from(account_enabled.unwrap_or(user.account_enabled)))
+    .bind(&user.id)
+    .bind(&user.tenant_id)
+    .execute(db.write())
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_user(db: &Db, user: &User) -> ApiResult<()> {
+    let mut tx = db.write().begin().await?;
+    for sql in [
+        "DELETE FROM group_members WHERE user_id = $1",
+        "DELETE FROM fido2_methods WHERE user_id = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(&user.id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn create_group(
+    db: &Db,
+    tenant_id: &str,
+    display_name: &str,
+    description: Option<&str>,
+) -> ApiResult<Group> {
+    if display_name.trim().is_empty() {
+        return Err(ApiError::bad_request("displayName is required."));
+    }
+    let g = Group {
+        id: uuid::Uuid::new_v4().to_string(),
+        display_name: display_name.to_owned(),
+        description: description.map(str::to_owned),
+        created_at: now_unix(),
+    };
+    sqlx::query("INSERT INTO groups_ (id, tenant_id, display_name, description, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&g.id)
+        .bind(tenant_id)
+        .bind(&g.display_name)
+        .bind(&g.description)
+        .bind(g.created_at)
+        .execute(db.write())
+        .await?;
+    Ok(g)
+}
+
+/// A group by id or display name.
+pub async fn find_group(db: &Db, tenant_id: &str, key: &str) -> ApiResult<Group> {
+    let row = sqlx::query(
+        "SELECT id, display_name, description, created_at FROM groups_ WHERE tenant_id = $1 AND (id = $2 OR display_name = $2)",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(db.read())
+    .await?;
+    match row {
+        Some(r) => Ok(group_from(&r)?),
+        None => Err(ApiError::not_found(format!(
+            "Group '{key}' does not exist."
+        ))),
+    }
+}
+
+pub async fn list_groups(db: &Db, tenant_id: &str) -> ApiResult<Vec<Group>> {
+    let rows = sqlx::query(
+        "SELECT id, display_name, description, created_at FROM groups_ WHERE tenant_id = $1 ORDER BY display_name",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(group_from).collect::<Result<_, _>>()?)
+}
+
+pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()> {
+    let sql =
+        "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+    sqlx::query(sql)
+        .bind(group_id)
+        .bind(user_id)
+        .execute(db.write())
+        .await?;
+    Ok(())
+}
+
+pub async fn group_members(db: &Db, tenant_id: &str, group_id: &str) -> ApiResult<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
+         WHERE m.group_id = $1 AND u.tenant_id = $2 ORDER BY u.upn_lower",
+        USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(group_id)
+    .bind(tenant_id)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+}
+
+/// Ids of the groups `user_id` belongs to.
+pub async fn user_group_ids(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
+    let rows = sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(db.read())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?)
+}
+
+fn hash_secret(salt: &[u8], secret: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(salt).expect("HMAC takes any key length");
+    mac.update(secret.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+pub async fn create_app(
+    db: &Db,
+    tenant: &Tenant,
+    name: &str,
+    roles: &[String],
+) -> ApiResult<NewApp> {
+    let (secret, salt) = {
+        let mut rng = rand::thread_rng();
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let mut salt = vec![0u8; 16];
+        rng.fill_bytes(&mut salt);
+        (format!("ks_{}", webauthn::b64::encode(secret)), salt)
+    };
+    let client_id = uuid::Uuid::new_v4().to_string();
+    let roles: Vec<String> = roles
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    sqlx::query(
+        "INSERT INTO apps (client_id, tenant_id, name, secret_salt, secret_hash, roles, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&client_id)
+    .bind(&tenant.id)
+    .bind(name)
+    .bind(&salt)
+    .bind(hash_secret(&salt, &secret))
+    .bind(roles.join(","))
+    .bind(now_unix())
+    .execute(db.write())
+    .await?;
+    Ok(NewApp {
+        client_id,
+        client_secret: secret,
+        tenant: tenant.name.clone(),
+        name: name.to_owned(),
+        roles,
+    })
+}
+
+/// The app if `client_id` exists in `tenant_id` and `secret` matches
+/// (compared in constant time).
+pub async fn authenticate_app(
+    db: &Db,
+    tenant_id: &str,
+    client_id: &str,
+    secret: &str,
+) -> ApiResult<Option<App>> {
+    let row = sqlx::query(
+        "SELECT client_id, tenant_id, name, secret_salt, secret_hash, roles FROM apps WHERE client_id = $1 AND tenant_id = $2",
+    )
+    .bind(client_id)
+    .bind(tenant_id)
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let salt: Vec<u8> = row.try_get("secret_salt")?;
+    let stored: Vec<u8> = row.try_get("secret_hash")?;
+    let given = hash_secret(&salt, secret);
+    if !bool::from(given.ct_eq(&stored)) {
+        return Ok(None);
+    }
+    let roles: String = row.try_get("roles")?;
+    Ok(Some(App {
+        client_id: row.try_get("client_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }))
+}

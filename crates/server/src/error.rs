@@ -1,0 +1,120 @@
+//! The one place errors become HTTP: Graph's error envelope (§5 of
+//! GRAPH_FIDO2_API.md) with a 4xx for anything a client did wrong.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An API failure: status, Graph error code and a message safe to show.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Marker left in response extensions so the request-context middleware
+/// renders the envelope (it knows the request id and client request id).
+#[derive(Debug, Clone)]
+pub struct GraphErrorMarker {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalidRequest", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "itemNotFound", message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "accessDenied", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {err}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "An internal error occurred.",
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return ApiError::conflict("An object with the same key already exists.");
+            }
+        }
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The database is busy; retry later.",
+            );
+        }
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(GraphErrorMarker {
+            code: self.code,
+            message: self.message,
+        });
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Graph error code for a bare status (axum rejections, fallbacks, layers).
+pub fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 415 | 422 => "badRequest",
+        401 => "unauthenticated",
+        403 => "accessDenied",
+        404 => "itemNotFound",
+        405 => "methodNotAllowed",
+        409 => "conflict",
+        429 => "tooManyRequests",
+        _ => "generalException",
+    }
+}
+
+/// Renders the envelope.
+pub fn envelope(
+    code: &str,
+    message: &str,
+    request_id: &str,
+    client_request_id: Option<&str>,
+) -> serde_json::Value {
+    let date = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let date = date
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut inner =
+        serde_json::json!({ "date": date.trim_end_matches('Z'), "request-id": request_id });
+    if let Some(c) = client_request_id {
+        inner["client-request-id"] = serde_json::Value::String(c.to_owned());
+    }
+    serde_json::json!({ "error": { "code": code, "message": message, "innerError": inner } })
+}

@@ -1,0 +1,154 @@
+//! Stored FIDO2 authentication methods (one row per credential).
+
+use crate::db::{get_i64, get_opt_i64, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::rfc3339;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use webauthn::graph::Fido2Method;
+
+#[derive(Debug, Clone)]
+pub struct Method {
+    /// base64url of the credential id (Graph's method id).
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub credential_id: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub sign_count: i64,
+    pub aaguid: String,
+    pub fmt: String,
+    pub attestation_level: String,
+    pub cert_thumbprints: Vec<String>,
+    pub model: Option<String>,
+    pub display_name: Option<String>,
+    pub backup_eligible: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl Method {
+    pub fn to_graph(&self) -> Fido2Method {
+        Fido2Method {
+            odata_type: "#microsoft.graph.fido2AuthenticationMethod".into(),
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            created_date_time: Some(rfc3339(self.created_at)),
+            aa_guid: Some(self.aaguid.clone()),
+            model: self.model.clone(),
+            attestation_certificates: self.cert_thumbprints.clone(),
+            attestation_level: Some(self.attestation_level.clone()),
+            passkey_type: Some(
+                if self.backup_eligible {
+                    "synced"
+                } else {
+                    "deviceBound"
+                }
+                .into(),
+            ),
+        }
+    }
+}
+
+fn from_row(r: &AnyRow) -> Result<Method, sqlx::Error> {
+    let thumbs: String = r.try_get("cert_thumbprints")?;
+    Ok(Method {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        user_id: r.try_get("user_id")?,
+        credential_id: r.try_get("credential_id")?,
+        public_key: r.try_get("public_key")?,
+        sign_count: get_i64(r, "sign_count")?,
+        aaguid: r.try_get("aaguid")?,
+        fmt: r.try_get("fmt")?,
+        attestation_level: r.try_get("attestation_level")?,
+        cert_thumbprints: serde_json::from_str(&thumbs).unwrap_or_default(),
+        model: r.try_get("model")?,
+        display_name: r.try_get("display_name")?,
+        backup_eligible: get_i64(r, "backup_eligible")? != 0,
+        created_at: get_i64(r, "created_at")?,
+        last_used_at: get_opt_i64(r, "last_used_at")?,
+    })
+}
+
+const COLS: &str = "id, tenant_id, user_id, credential_id, public_key, sign_count, aaguid, fmt, \
+    attestation_level, cert_thumbprints, model, display_name, backup_eligible, created_at, last_used_at";
+
+/// Stores a new method; a credential id already present in the tenant is
+/// a 400 (GRAPH_FIDO2_API.md §2: "a credential already registered").
+pub async fn insert(db: &Db, m: &Method) -> ApiResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO fido2_methods ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ))
+    .bind(&m.id)
+    .bind(&m.tenant_id)
+    .bind(&m.user_id)
+    .bind(&m.credential_id)
+    .bind(&m.public_key)
+    .bind(m.sign_count)
+    .bind(&m.aaguid)
+    .bind(&m.fmt)
+    .bind(&m.attestation_level)
+    .bind(serde_json::to_string(&m.cert_thumbprints).expect("strings serialise"))
+    .bind(&m.model)
+    .bind(&m.display_name)
+    .bind(i64::from(m.backup_eligible))
+    .bind(m.created_at)
+    .bind(m.last_used_at)
+    .execute(db.write())
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        e if e.code == "conflict" => {
+            ApiError::bad_request("The credential is already registered.")
+        }
+        e => e,
+    })?;
+    Ok(())
+}
+
+pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
+    ))
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// A method by id within a tenant.
+pub async fn find(db: &Db, tenant_id: &str, id: &str) -> ApiResult<Option<Method>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db.read())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Deletes; false if there was nothing to delete.
+pub async fn delete(db: &Db, tenant_id: &str, user_id: &str, id: &str) -> ApiResult<bool> {
+    let done =
+        sqlx::query("DELETE FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 AND id = $3")
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(id)
+            .execute(db.write())
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records a sign-in: new counter and last-used time.
+pub async fn record_use(db: &Db, m: &Method, sign_count: i64, at: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4")
+        .bind(sign_count)
+        .bind(at)
+        .bind(&m.tenant_id)
+        .bind(&m.id)
+        .execute(db.write())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The per-tenant FIDO2 method policy (Graph's
+//! `fido2AuthenticationMethodConfiguration`) and what it means at
+//! registration and sign-in.
+
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::now_unix;
+use sqlx::Row;
+use webauthn::graph::{Fido2Policy, KeyRestrictions, PolicyTarget};
+
+/// The policy of a tenant that never set one: enabled for all users,
+/// attestation not enforced, no key restrictions.
+pub fn default_policy() -> Fido2Policy {
+    Fido2Policy {
+        odata_type: "#microsoft.graph.fido2AuthenticationMethodConfiguration".into(),
+        id: "Fido2".into(),
+        state: "enabled".into(),
+        is_self_service_registration_allowed: true,
+        is_attestation_enforced: false,
+        key_restrictions: KeyRestrictions {
+            is_enforced: false,
+            enforcement_type: "allow".into(),
+            aa_guids: Vec::new(),
+        },
+        include_targets: vec![PolicyTarget {
+            target_type: "group".into(),
+            id: "all_users".into(),
+            is_registration_required: false,
+        }],
+        exclude_targets: Vec::new(),
+    }
+}
+
+pub async fn load(db: &Db, tenant_id: &str) -> ApiResult<Fido2Policy> {
+    let row = sqlx::query("SELECT fido2 FROM policies WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db.read())
+        .await?;
+    match row {
+        Some(r) => {
+            let text: String = r.try_get(0)?;
+            serde_json::from_str(&text).map_err(ApiError::internal)
+        }
+        None => Ok(default_policy()),
+    }
+}
+
+/// Applies a PATCH body (a partial policy object) and stores the result.
+pub async fn patch(db: &Db, tenant_id: &str, body: &serde_json::Value) -> ApiResult<Fido2Policy> {
+    let serde_json::Value::Object(patch) = body else {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
+    };
+    let current = load(db, tenant_id).await?;
+    let mut merged = serde_json::to_value(&current).expect("policy serialises");
+    for (k, v) in patch {
+        if k == "id" || k == "@odata.type" {
+            continue;
+        }
+        if merged.get(k).is_none() {
+            return Err(ApiError::bad_request(format!("Unknown property '{k}'.")));
+        }
+        merged[k] = v.clone();
+    }
+    let policy: Fido2Policy = serde_json::from_value(merged)
+        .map_err(|e| ApiError::bad_request(format!("Invalid policy: {e}")))?;
+    validate(&policy)?;
+    sqlx::query(
+        "INSERT INTO policies (tenant_id, fido2, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO UPDATE SET fido2 = excluded.fido2, updated_at = excluded.updated_at",
+    )
+    .bind(tenant_id)
+    .bind(serde_json::to_string(&policy).expect("policy serialises"))
+    .bind(now_unix())
+    .execute(db.write())
+    .await?;
+    Ok(policy)
+}
+
+fn validate(p: &Fido2Policy) -> ApiResult<()> {
+    if !matches!(p.state.as_str(), "enabled" | "disabled") {
+        return Err(ApiError::bad_request(
+            "state must be 'enabled' or 'disabled'.",
+        ));
+    }
+    if !matches!(
+        p.key_restrictions.enforcement_type.as_str(),
+        "allow" | "block"
+    ) {
+        return Err(ApiError::bad_request(
+            "keyRestrictions.enforcementType must be 'allow' or 'block'.",
+        ));
+    }
+    for g in &p.key_restrictions.aa_guids {
+        if webauthn::authdata::parse_aaguid(g).is_none() {
+            return Err(ApiError::bad_request(format!("'{g}' is not an AAGUID.")));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a user the policy does not target (or a disabled method).
+pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> ApiResult<()> {
+    if p.state != "enabled" {
+        return Err(ApiError::forbidden(
+            "The FIDO2 authentication method is disabled for this tenant.",
+        ));
+    }
+    let hit = |t: &PolicyTarget| t.id == "all_users" || user_groups.contains(&t.id);
+    if !p.include_targets.iter().any(hit) || p.exclude_targets.iter().any(hit) {
+        return Err(ApiError::forbidden(
+            "The FIDO2 authentication method policy does not target this user.",
+        ));
+    }
+    Ok(())
+}
+
+/// Key restrictions (allow/block by AAGUID), enforced at registration and
+/// sign-in.
+pub fn check_aaguid(p: &Fido2Policy, aaguid: &str) -> ApiResult<()> {
+    let kr = &p.key_restrictions;
+    if !kr.is_enforced {
+        return Ok(());
+    }
+    let listed = kr.aa_guids.iter().any(|g| g.eq_ignore_ascii_case(aaguid));
+    let allowed = match kr.enforcement_type.as_str() {
+        "block" => !listed,
+        _ => listed,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Security keys of model {aaguid} are not allowed by the tenant's key restrictions."
+        )))
+    }
+}

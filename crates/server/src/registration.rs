@@ -1,0 +1,153 @@
+//! The server's one contact point with the WebAuthn verifier: registration
+//! and assertion checks, trust anchors and model names. Everything the
+//! verifier says is mapped here to the API's errors.
+
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ApiResult};
+use sha1::{Digest, Sha1};
+use std::collections::HashMap;
+use webauthn::verify;
+use webauthn::CoseKey;
+
+pub use webauthn::VerifiedRegistration;
+
+/// Trust anchors and model names, built once from the configuration.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    trust: webauthn::TrustStore,
+    models: HashMap<[u8; 16], String>,
+}
+
+/// A registration as the verifier accepted it, with what the API shows.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub verified: VerifiedRegistration,
+    pub aaguid: String,
+    pub attested: bool,
+    pub thumbprints: Vec<String>,
+    pub model: Option<String>,
+}
+
+/// An assertion the verifier accepted.
+#[derive(Debug, Clone)]
+pub struct AcceptedAssertion {
+    pub new_sign_count: u32,
+    pub user_verified: bool,
+}
+
+impl Verifier {
+    pub fn from_config(config: &ServerConfig) -> anyhow::Result<Verifier> {
+        let mut v = Verifier::default();
+        for item in &config.trust_anchors_pem {
+            let pem = if item.contains("-----BEGIN") {
+                item.clone()
+            } else {
+                std::fs::read_to_string(item)
+                    .map_err(|e| anyhow::anyhow!("trust anchor {item}: {e}"))?
+            };
+            v.trust
+                .add_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("trust anchor {item}: {e}"))?;
+        }
+        Ok(v)
+    }
+
+    /// Adds a trust anchor (PEM text) — tests and the admin tools use it.
+    pub fn add_anchor_pem(&mut self, pem: &str) -> anyhow::Result<()> {
+        self.trust
+            .add_pem(pem)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Names a model (AAGUID → `model` in the API).
+    pub fn add_model(&mut self, aaguid: [u8; 16], name: &str) {
+        self.models.insert(aaguid, name.to_owned());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_registration(
+        &self,
+        client_data_json: &[u8],
+        attestation_object: &[u8],
+        challenge: &str,
+        origins: &[String],
+        rp_id: &str,
+        enforce_attestation: bool,
+    ) -> ApiResult<Accepted> {
+        let input = verify::RegistrationInput {
+            client_data_json,
+            attestation_object,
+            expected_challenge: challenge,
+            expected_origins: origins,
+            rp_id,
+        };
+        let policy = verify::RegistrationPolicy {
+            require_user_verification: true,
+            allowed_algs: Some(vec![-7, -257, -8, -35]),
+            require_trusted_attestation: enforce_attestation,
+            ..Default::default()
+        };
+        let verified = verify::verify_registration(
+            &input,
+            &policy,
+            &self.trust,
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "The registration was rejected ({}): {e}.",
+                e.code()
+            ))
+        })?;
+        let thumbprints = verified
+            .trust_path
+            .iter()
+            .map(|der| hex::encode(Sha1::digest(der)))
+            .collect();
+        Ok(Accepted {
+            aaguid: webauthn::authdata::format_aaguid(&verified.aaguid),
+            attested: verified.trusted,
+            thumbprints,
+            model: self.models.get(&verified.aaguid).cloned(),
+            verified,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_assertion(
+        &self,
+        client_data_json: &[u8],
+        authenticator_data: &[u8],
+        signature: &[u8],
+        public_key_cose: &[u8],
+        stored_sign_count: u32,
+        challenge: &str,
+        origins: &[String],
+        rp_id: &str,
+    ) -> ApiResult<AcceptedAssertion> {
+        let key = CoseKey::from_bytes(public_key_cose).map_err(ApiError::internal)?;
+        let input = verify::AssertionInput {
+            client_data_json,
+            authenticator_data,
+            signature,
+            credential_public_key: &key,
+            stored_sign_count,
+            expected_challenge: challenge,
+            expected_origins: origins,
+            rp_id,
+        };
+        let policy = verify::AssertionPolicy {
+            require_user_verification: true,
+            reject_on_counter_regression: true,
+            ..Default::default()
+        };
+        let ok = verify::verify_assertion(&input, &policy).map_err(|e| {
+            ApiError::unauthenticated(format!("The assertion was rejected ({}): {e}.", e.code()))
+        })?;
+        Ok(AcceptedAssertion {
+            new_sign_count: ok.new_sign_count,
+            user_verified: ok.user_verified,
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! `/users` and `/groups` (a small slice of Graph's directory API).
+
+use super::parse_json;
+use crate::app::{AppState, RequestId};
+use crate::audit::{self, Event};
+use crate::directory;
+use crate::error::{ApiError, ApiResult};
+use crate::token::{perm, Caller};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserBody {
+    user_principal_name: Option<String>,
+    display_name: Option<String>,
+    account_enabled: Option<bool>,
+}
+
+async fn audit_user(
+    state: &AppState,
+    caller: &Caller,
+    rid: &RequestId,
+    activity: &str,
+    target: &str,
+    details: Value,
+) -> ApiResult<()> {
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &caller.tenant_id,
+            actor: &caller.actor(),
+            activity,
+            target,
+            result: "success",
+            reason: "",
+            request_id: &rid.0,
+            details,
+        },
+    )
+    .await
+}
+
+fn top(query: &HashMap<String, String>) -> ApiResult<i64> {
+    match query.get("$top") {
+        None => Ok(999),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|t| (1..=999).contains(t))
+            .ok_or_else(|| ApiError::bad_request("$top must be an integer from 1 to 999.")),
+    }
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    caller.require(perm::USERS_READ)?;
+    let users = directory::list_users(&state.db, &caller.tenant_id, top(&query)?).await?;
+    Ok(Json(
+        json!({ "value": users.iter().map(|u| u.to_json()).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require(perm::USERS_WRITE)?;
+    let b: UserBody = parse_json(&body)?;
+    let upn = b
+        .user_principal_name
+        .ok_or_else(|| ApiError::bad_request("userPrincipalName is required."))?;
+    let user = directory::create_user(
+        &state.db,
+        &caller.tenant_id,
+        &upn,
+        b.display_name.as_deref().unwrap_or(""),
+    )
+    .await?;
+    audit_user(
+        &state,
+        &caller,
+        &rid,
+        "Add user",
+        &user.id,
+        json!({ "userPrincipalName": user.upn }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(perm::USERS_READ)?;
+    let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
+    Ok(Json(user.to_json()))
+}
+
+pub async fn patch_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    caller.require(perm::USERS_WRITE)?;
+    let b: UserBody = parse_json(&body)?;
+    let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
+    directory::update_user(
+        &state.db,
+        &user,
+        b.user_principal_name.as_deref(),
+        b.display_name.as_deref(),
+        b.account_enabled,
+    )
+    .await?;
+    audit_user(&state, &caller, &rid, "Update user", &user.id, json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Extension(rid): Extension<RequestId>,
+) -> ApiResult<StatusCode> {
+    caller.require(perm::USERS_WRITE)?;
+    let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
+    directory::delete_user(&state.db, &user).await?;
+    audit_user(
+        &state,
+        &caller,
+        &rid,
+        "Delete user",
+        &user.id,
+        json!({ "userPrincipalName": user.upn }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupBody {
+    display_name: String,
+    description: Option<String>,
+}
+
+pub async fn list_groups(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(perm::GROUPS_READ)?;
+    let groups = directory::list_groups(&state.db, &caller.tenant_id).await?;
+    Ok(Json(
+        json!({ "value": groups.iter().map(|g| g.to_json()).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require(perm::GROUPS_WRITE)?;
+    let b: GroupBody = parse_json(&body)?;
+    let g = directory::create_group(
+        &state.db,
+        &caller.tenant_id,
+        &b.display_name,
+        b.description.as_deref(),
+    )
+    .await?;
+    audit_user(
+        &state,
+        &caller,
+        &rid,
+        "Add group",
+        &g.id,
+        json!({ "displayName": g.display_name }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(g.to_json())).into_response())
+}
+
+pub async fn get_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(group): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(perm::GROUPS_READ)?;
+    Ok(Json(
+        directory::find_group(&state.db, &caller.tenant_id, &group)
+            .await?
+            .to_json(),
+    ))
+}
+
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(group): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(perm::GROUPS_READ)?;
+    let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
+    let members = directory::group_members(&state.db, &caller.tenant_id, &g.id).await?;
+    Ok(Json(
+        json!({ "value": members.iter().map(|u| u.to_json()).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RefBody {
+    #[serde(rename = "@odata.id")]
+    odata_id: String,
+}
+
+/// `POST /groups/{id}/members/$ref` with `{"@odata.id": ".../users/{id}"}`.
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(group): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    caller.require(perm::GROUPS_WRITE)?;
+    let b: RefBody = parse_json(&body)?;
+    let user_key = b
+        .odata_id
+        .trim_end_matches('/')
+        .rsplit_once("/users/")
+        .map(|(_, id)| id.to_owned())
+        .or_else(|| b.odata_id.rsplit('/').next().map(str::to_owned))
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("@odata.id must reference a user."))?;
+    let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
+    let user = directory::find_user(&state.db, &caller.tenant_id, &user_key).await?;
+    directory::add_member(&state.db, &g.id, &user.id).await?;
+    audit_user(
+        &state,
+        &caller,
+        &rid,
+        "Add member to group",
+        &g.id,
+        json!({ "user": user.id }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,358 @@
+//! `/users/{user}/authentication/fido2Methods…`: creation options,
+//! registration, list, get, delete (GRAPH_FIDO2_API.md §1–3).
+
+use super::{b64_field, host_of, parse_json};
+use crate::app::{AppState, RequestId};
+use crate::audit::{self, Event};
+use crate::challenge::{self, Purpose};
+use crate::directory::{self, Tenant, User};
+use crate::error::{ApiError, ApiResult};
+use crate::methods::{self, Method};
+use crate::time_util::{now_unix, rfc3339};
+use crate::token::{perm, Caller};
+use crate::{policy, time_util};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use std::collections::HashMap;
+use webauthn::graph::{
+    AuthenticatorSelection, Collection, CreationExtensions, CreationOptionsResponse,
+    CredentialDescriptor, PubKeyCredParam, PublicKeyCredentialCreationOptions, RegisterRequest,
+    RelyingParty, UserEntity,
+};
+
+const MIN_TIMEOUT: i64 = 5;
+const MAX_TIMEOUT: i64 = 43200;
+
+async fn tenant_and_user(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+) -> ApiResult<(Tenant, User)> {
+    let tenant = directory::find_tenant(&state.db, &caller.tenant_id).await?;
+    let user = directory::find_user(&state.db, &tenant.id, user).await?;
+    Ok((tenant, user))
+}
+
+fn rp_of(state: &AppState, tenant: &Tenant) -> RelyingParty {
+    RelyingParty {
+        id: tenant
+            .rp_id
+            .clone()
+            .unwrap_or_else(|| state.config.rp_id.clone()),
+        name: tenant
+            .rp_name
+            .clone()
+            .unwrap_or_else(|| state.config.rp_name.clone()),
+    }
+}
+
+/// `GET …/fido2Methods/{id}`: a method, or creation options when `{id}` is
+/// `creationOptions` / `creationOptions(challengeTimeoutInMinutes=N)`.
+pub async fn get_or_creation_options(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(rest) = id.strip_prefix("creationOptions") {
+        let from_path = if rest.is_empty() {
+            None
+        } else {
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| ApiError::bad_request("Malformed creationOptions parameters."))?;
+            match inner.split_once('=') {
+                Some((k, v)) if k.trim() == "challengeTimeoutInMinutes" => {
+                    Some(v.trim().to_owned())
+                }
+                _ if inner.trim().is_empty() => None,
+                _ => return Err(ApiError::bad_request("Unknown creationOptions parameter.")),
+            }
+        };
+        let minutes = from_path.or_else(|| query.get("challengeTimeoutInMinutes").cloned());
+        return creation_options(state, caller, user, minutes, rid, headers).await;
+    }
+    caller.require(perm::METHODS_READ)?;
+    let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    match methods::find(&state.db, &tenant.id, &id).await? {
+        Some(m) if m.user_id == user.id => Ok(Json(m.to_graph()).into_response()),
+        _ => Err(ApiError::not_found(format!(
+            "The FIDO2 method '{id}' does not exist."
+        ))),
+    }
+}
+
+async fn creation_options(
+    state: AppState,
+    caller: Caller,
+    user: String,
+    minutes: Option<String>,
+    rid: RequestId,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(perm::METHODS_WRITE)?;
+    let minutes = match minutes {
+        None => MIN_TIMEOUT,
+        Some(m) => m
+            .parse::<i64>()
+            .ok()
+            .filter(|m| (MIN_TIMEOUT..=MAX_TIMEOUT).contains(m))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "challengeTimeoutInMinutes must be an integer from {MIN_TIMEOUT} to {MAX_TIMEOUT}."
+                ))
+            })?,
+    };
+    let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    let policy = policy::load(&state.db, &tenant.id).await?;
+    let groups = directory::user_group_ids(&state.db, &user.id).await?;
+    policy::check_targets(&policy, &groups)?;
+    let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+    let challenge = challenge::random_challenge();
+    let expires = now_unix() + minutes * 60;
+    challenge::store(
+        &state.db,
+        &challenge,
+        &challenge,
+        &tenant.id,
+        Some(&user.id),
+        Purpose::Create,
+        expires,
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: &caller.actor(),
+            activity: "Get passkey creation options",
+            target: &user.id,
+            result: "success",
+            reason: "",
+            request_id: &rid.0,
+            details: serde_json::json!({ "challengeTimeoutInMinutes": minutes }),
+        },
+    )
+    .await?;
+    let body = CreationOptionsResponse {
+        odata_context: Some(format!(
+            "https://{}/v1.0/$metadata#microsoft.graph.webauthnCredentialCreationOptions",
+            host_of(&headers)
+        )),
+        challenge_timeout_date_time: Some(rfc3339(expires)),
+        public_key: PublicKeyCredentialCreationOptions {
+            rp: rp_of(&state, &tenant),
+            user: UserEntity {
+                id: webauthn::b64::encode(&user.user_handle),
+                name: user.upn.clone(),
+                display_name: user.display_name.clone(),
+            },
+            challenge,
+            pub_key_cred_params: [-7, -257, -8, -35]
+                .into_iter()
+                .map(|alg| PubKeyCredParam {
+                    type_: "public-key".into(),
+                    alg,
+                })
+                .collect(),
+            timeout: Some(60_000),
+            exclude_credentials: existing
+                .iter()
+                .map(|m| CredentialDescriptor {
+                    type_: "public-key".into(),
+                    id: m.id.clone(),
+                    transports: vec!["usb".into()],
+                })
+                .collect(),
+            authenticator_selection: Some(AuthenticatorSelection {
+                authenticator_attachment: Some("cross-platform".into()),
+                require_resident_key: true,
+                resident_key: Some("required".into()),
+                user_verification: Some("required".into()),
+            }),
+            attestation: Some("direct".into()),
+            extensions: Some(CreationExtensions {
+                hmac_create_secret: Some(true),
+                enforce_credential_protection_policy: Some(true),
+                credential_protection_policy: Some("userVerificationOptional".into()),
+                ..Default::default()
+            }),
+        },
+    };
+    Ok(Json(body).into_response())
+}
+
+/// `POST …/fido2Methods`.
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require(perm::METHODS_WRITE)?;
+    let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    let outcome = register_inner(&state, &tenant, &user, &body).await;
+    let (result, reason, target) = match &outcome {
+        Ok(m) => ("success", String::new(), m.id.clone()),
+        Err(e) => ("failure", e.message.clone(), user.id.clone()),
+    };
+    state.metrics.count("registrations", result);
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: &caller.actor(),
+            activity: "Register passkey",
+            target: &target,
+            result,
+            reason: &reason,
+            request_id: &rid.0,
+            details: serde_json::json!({ "user": user.id, "aaGuid": outcome.as_ref().ok().map(|m| m.aaguid.clone()) }),
+        },
+    )
+    .await?;
+    let method = outcome?;
+    let location = format!(
+        "/v1.0/users/{}/authentication/fido2Methods/{}",
+        user.id, method.id
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(method.to_graph()),
+    )
+        .into_response())
+}
+
+async fn register_inner(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    body: &[u8],
+) -> ApiResult<Method> {
+    let req: RegisterRequest = parse_json(body)?;
+    let cred = &req.public_key_credential;
+    let client_data = b64_field("clientDataJSON", &cred.response.client_data_json)?;
+    let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
+    let parsed = webauthn::CollectedClientData::parse(&client_data)
+        .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
+    let issued =
+        challenge::consume(&state.db, &parsed.challenge, &tenant.id, Purpose::Create).await?;
+    if issued.user_id.as_deref() != Some(user.id.as_str()) {
+        return Err(ApiError::bad_request(
+            "The challenge was issued for another user.",
+        ));
+    }
+    let policy = policy::load(&state.db, &tenant.id).await?;
+    let groups = directory::user_group_ids(&state.db, &user.id).await?;
+    policy::check_targets(&policy, &groups)?;
+    let rp = rp_of(state, tenant);
+    let verifier = state.verifier.clone();
+    let origins = state.origins(&rp.id);
+    let enforce = policy.is_attestation_enforced;
+    // Signature checks are CPU work: keep them off the async workers.
+    let accepted = tokio::task::spawn_blocking(move || {
+        verifier.verify_registration(
+            &client_data,
+            &attestation,
+            &issued.challenge,
+            &origins,
+            &rp.id,
+            enforce,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    policy::check_aaguid(&policy, &accepted.aaguid)?;
+    let id = webauthn::b64::encode(&accepted.verified.credential_id);
+    if let Ok(given) = webauthn::b64::decode_lenient(&cred.id) {
+        if given != accepted.verified.credential_id {
+            return Err(ApiError::bad_request(
+                "publicKeyCredential.id does not match the attested credential id.",
+            ));
+        }
+    }
+    let display_name = req
+        .display_name
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .or_else(|| accepted.model.clone());
+    let method = Method {
+        id,
+        tenant_id: tenant.id.clone(),
+        user_id: user.id.clone(),
+        credential_id: accepted.verified.credential_id.clone(),
+        public_key: accepted.verified.public_key_cose.clone(),
+        sign_count: i64::from(accepted.verified.sign_count),
+        aaguid: accepted.aaguid.clone(),
+        fmt: accepted.verified.fmt.clone(),
+        attestation_level: if accepted.attested {
+            "attested"
+        } else {
+            "notAttested"
+        }
+        .into(),
+        cert_thumbprints: accepted.thumbprints.clone(),
+        model: accepted.model.clone(),
+        display_name,
+        backup_eligible: accepted.verified.backup_eligible,
+        created_at: time_util::now_unix(),
+        last_used_at: None,
+    };
+    methods::insert(&state.db, &method).await?;
+    Ok(method)
+}
+
+/// `GET …/fido2Methods`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Collection<webauthn::graph::Fido2Method>>> {
+    caller.require(perm::METHODS_READ)?;
+    let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+    Ok(Json(Collection {
+        odata_context: None,
+        value: all.iter().map(Method::to_graph).collect(),
+        next_link: None,
+    }))
+}
+
+/// `DELETE …/fido2Methods/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Extension(rid): Extension<RequestId>,
+) -> ApiResult<StatusCode> {
+    caller.require(perm::METHODS_WRITE)?;
+    let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    if !methods::delete(&state.db, &tenant.id, &user.id, &id).await? {
+        return Err(ApiError::not_found(format!(
+            "The FIDO2 method '{id}' does not exist."
+        )));
+    }
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: &caller.actor(),
+            activity: "Delete passkey",
+            target: &id,
+            result: "success",
+            reason: "",
+            request_id: &rid.0,
+            details: serde_json::json!({ "user": user.id }),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,92 @@
+//! HTTP handlers, one file per resource family. Handlers parse, check the
+//! caller's permission, call the domain modules and shape the answer.
+
+mod audit;
+mod directory;
+mod methods;
+mod oauth;
+mod ops;
+mod policy;
+mod signin;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+/// Routes under `/v1.0` and `/beta`.
+pub fn graph_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/users",
+            get(directory::list_users).post(directory::create_user),
+        )
+        .route(
+            "/users/{user}",
+            get(directory::get_user)
+                .patch(directory::patch_user)
+                .delete(directory::delete_user),
+        )
+        .route(
+            "/users/{user}/authentication/fido2Methods",
+            get(methods::list).post(methods::register),
+        )
+        .route(
+            "/users/{user}/authentication/fido2Methods/{id}",
+            get(methods::get_or_creation_options).delete(methods::delete),
+        )
+        .route(
+            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+            get(policy::get).patch(policy::patch),
+        )
+        .route(
+            "/groups",
+            get(directory::list_groups).post(directory::create_group),
+        )
+        .route("/groups/{group}", get(directory::get_group))
+        .route("/groups/{group}/members", get(directory::list_members))
+        .route("/groups/{group}/members/$ref", post(directory::add_member))
+        .route("/auditLogs/directoryAudits", get(audit::list))
+        .route("/auditLogs/verify", get(audit::verify))
+}
+
+/// Routes addressed by tenant name or id in the path.
+pub fn tenant_routes() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
+        .route("/{tenant}/passkey/signin/begin", post(signin::begin))
+        .route("/{tenant}/passkey/signin/finish", post(signin::finish))
+}
+
+/// Health, metrics, API description.
+pub fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+}
+
+/// Parses a JSON body with a precise 400 on failure.
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("The request body is empty."));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
+}
+
+/// Decodes a base64url (or padded standard base64) field.
+fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
+    webauthn::b64::decode_lenient(text)
+        .map_err(|_| ApiError::bad_request(format!("{name} is not valid base64url.")))
+}
+
+/// Host for `@odata.context` links.
+fn host_of(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned()
+}

@@ -1,0 +1,347 @@
+//! Every kind of bad input gets the right 4xx and Graph's error body —
+//! never a 5xx — and the audit chain detects tampering.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use webauthn::b64;
+use webauthn::cbor::{self, MapBuilder};
+use webauthn::client_data::{CollectedClientData, TYPE_CREATE};
+use webauthn::{CoseAlgorithm, CoseKey};
+
+const BASE: &str = "/v1.0/users/carol@example.com/authentication/fido2Methods";
+
+/// A `none`-attestation registration for `challenge`, with a chosen
+/// credential id (to provoke duplicates) and rp id / origin.
+fn none_registration(challenge: &str, cred_id: &[u8], rp_id: &str, origin: &str) -> Value {
+    let client_data = CollectedClientData::serialize(TYPE_CREATE, challenge, origin);
+    let key = p256::SecretKey::random(&mut rand::thread_rng());
+    let cose = CoseKey::from_p256(CoseAlgorithm::Es256, &key.public_key()).to_bytes();
+    let mut ad = Sha256::digest(rp_id.as_bytes()).to_vec();
+    ad.push(0x45); // UP | UV | AT
+    ad.extend_from_slice(&0u32.to_be_bytes());
+    ad.extend_from_slice(&[0u8; 16]);
+    ad.extend_from_slice(&(cred_id.len() as u16).to_be_bytes());
+    ad.extend_from_slice(cred_id);
+    ad.extend_from_slice(&cose);
+    let att = cbor::encode(
+        &MapBuilder::new()
+            .text("fmt", "none")
+            .text("attStmt", cbor::Value::Map(vec![]))
+            .text("authData", ad)
+            .build(),
+    );
+    json!({
+        "displayName": "none",
+        "publicKeyCredential": {
+            "id": b64::encode(cred_id),
+            "response": { "clientDataJSON": b64::encode(&client_data), "attestationObject": b64::encode(att) }
+        }
+    })
+}
+
+fn challenge(h: &Harness) -> String {
+    let (s, v) = h.get(&format!("{BASE}/creationOptions"));
+    assert_eq!(s, 200, "{v}");
+    v["publicKey"]["challenge"].as_str().unwrap().to_owned()
+}
+
+fn raw(h: &Harness, method: &str, path: &str, body: &[u8], token: &str) -> (u16, Value) {
+    let mut req = ureq::request(method, &h.url(path)).set("content-type", "application/json");
+    if !token.is_empty() {
+        req = req.set("Authorization", &format!("Bearer {token}"));
+    }
+    let r = match req.send_bytes(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = r.status();
+    let v: Value = r.into_json().unwrap_or(Value::Null);
+    if status >= 400 {
+        assert_graph_error(&v);
+    }
+    (status, v)
+}
+
+#[test]
+fn bad_input_matrix() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    h.create_user("carol@example.com");
+    let origin = format!("https://{RP_ID}");
+    let tok = h.token.clone();
+
+    // Body problems.
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("malformed JSON", b"{\"displayName\":".to_vec(), 400),
+        ("not an object", b"[1,2]".to_vec(), 400),
+        ("empty body", b"".to_vec(), 400),
+        ("wrong types", br#"{"displayName":5,"publicKeyCredential":{"id":1,"response":{}}}"#.to_vec(), 400),
+        ("missing response", br#"{"publicKeyCredential":{"id":"AA"}}"#.to_vec(), 400),
+        ("bad base64", br#"{"publicKeyCredential":{"id":"AA","response":{"clientDataJSON":"%%%","attestationObject":"AA"}}}"#.to_vec(), 400),
+        ("client data not JSON", br#"{"publicKeyCredential":{"id":"AA","response":{"clientDataJSON":"AAAA","attestationObject":"AA"}}}"#.to_vec(), 400),
+        ("huge body", vec![b' '; 2 * 1024 * 1024], 413),
+    ];
+    for (name, body, want) in cases {
+        let (s, v) = raw(&h, "POST", BASE, &body, &tok);
+        assert_eq!(s, want, "{name}: {v}");
+    }
+
+    // Truncated CBOR with a live challenge; the challenge is then used up.
+    let c = challenge(&h);
+    let mut good = none_registration(&c, b"cred-truncated", RP_ID, &origin);
+    let att = b64::decode(
+        good["publicKeyCredential"]["response"]["attestationObject"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    good["publicKeyCredential"]["response"]["attestationObject"] =
+        json!(b64::encode(&att[..att.len() / 2]));
+    let (s, v) = h.post(BASE, &good);
+    assert_eq!(s, 400, "truncated CBOR: {v}");
+    let (s, _) = h.post(BASE, &none_registration(&c, b"cred-after", RP_ID, &origin));
+    assert_eq!(s, 400, "a challenge is consumed even by a failed attempt");
+
+    // Wrong origin, wrong RP ID, unknown challenge.
+    let (s, v) = h.post(
+        BASE,
+        &none_registration(&challenge(&h), b"c1", RP_ID, "https://evil.example"),
+    );
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = h.post(
+        BASE,
+        &none_registration(&challenge(&h), b"c2", "evil.example", &origin),
+    );
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = h.post(
+        BASE,
+        &none_registration(&b64::encode([7u8; 32]), b"c3", RP_ID, &origin),
+    );
+    assert_eq!(s, 400, "{v}");
+
+    // Success, then replay and duplicate credential.
+    let body = none_registration(&challenge(&h), b"dup-cred", RP_ID, &origin);
+    let (s, m) = h.post(BASE, &body);
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(m["attestationLevel"], "notAttested");
+    let (s, v) = h.post(BASE, &body);
+    assert_eq!(s, 400, "replayed challenge: {v}");
+    let (s, v) = h.post(
+        BASE,
+        &none_registration(&challenge(&h), b"dup-cred", RP_ID, &origin),
+    );
+    assert_eq!(s, 400, "duplicate credential: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already registered"),
+        "{v}"
+    );
+
+    // Attestation enforced: a `none` attestation is refused.
+    let policy =
+        "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+    assert_eq!(
+        h.patch(policy, &json!({"isAttestationEnforced": true})).0,
+        204
+    );
+    let (s, v) = h.post(
+        BASE,
+        &none_registration(&challenge(&h), b"c4", RP_ID, &origin),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        h.patch(policy, &json!({"isAttestationEnforced": false})).0,
+        204
+    );
+    assert_eq!(h.patch(policy, &json!({"bogus": 1})).0, 400);
+    assert_eq!(
+        h.patch(
+            policy,
+            &json!({"keyRestrictions": {"aaGuids": ["not-a-guid"]}})
+        )
+        .0,
+        400
+    );
+
+    // Expired challenge.
+    let c = challenge(&h);
+    h.server.block_on(async {
+        sqlx::query("UPDATE challenges SET expires_at = 0 WHERE id = $1")
+            .bind(&c)
+            .execute(h.server.db().write())
+            .await
+            .unwrap();
+    });
+    let (s, v) = h.post(BASE, &none_registration(&c, b"c5", RP_ID, &origin));
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+
+    // Users and paths.
+    assert_eq!(
+        h.get("/v1.0/users/nobody@example.com/authentication/fido2Methods")
+            .0,
+        404
+    );
+    assert_eq!(
+        h.get("/v1.0/users/nobody@example.com/authentication/fido2Methods/creationOptions")
+            .0,
+        404
+    );
+    assert_eq!(h.post("/v1.0/users", &json!({"displayName": "x"})).0, 400);
+    assert_eq!(
+        h.post(
+            "/v1.0/users",
+            &json!({"userPrincipalName": "carol@example.com"})
+        )
+        .0,
+        409
+    );
+    assert_eq!(h.get("/v1.0/nothing/here").0, 404);
+    assert_eq!(h.get("/v1.0/users?$top=abc").0, 400);
+    assert_eq!(raw(&h, "PUT", "/v1.0/users", b"{}", &tok).0, 405);
+    assert_eq!(
+        h.post(
+            "/v1.0/groups/nope/members/$ref",
+            &json!({"@odata.id": "x/users/carol@example.com"})
+        )
+        .0,
+        404
+    );
+
+    // Tokens.
+    let (s, _) = call(ureq::get(&h.url(BASE)), "", None);
+    assert_eq!(s, 401, "missing token");
+    let (s, _) = call(ureq::get(&h.url(BASE)), "not.a.jwt", None);
+    assert_eq!(s, 401, "garbage token");
+    let mut forged = tok.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert_eq!(
+        call(ureq::get(&h.url(BASE)), &forged, None).0,
+        401,
+        "bad signature"
+    );
+    let expired = h.server.block_on(async {
+        let key = keysmith_server::token::TokenKey::load_or_create(h.server.db())
+            .await
+            .unwrap();
+        key.sign(&keysmith_server::token::Claims {
+            aud: keysmith_server::token::GRAPH_AUDIENCE.into(),
+            iss: "x".into(),
+            iat: 1,
+            nbf: 1,
+            exp: 2,
+            tid: "t".into(),
+            appid: Some("a".into()),
+            sub: None,
+            roles: vec!["UserAuthenticationMethod.ReadWrite.All".into()],
+            upn: None,
+        })
+    });
+    let (s, v) = call(ureq::get(&h.url(BASE)), &expired, None);
+    assert_eq!(s, 401);
+    assert!(v["error"]["message"].as_str().unwrap().contains("expired"));
+    let reader = h.token_with(&["UserAuthenticationMethod.Read.All"]);
+    assert_eq!(call(ureq::get(&h.url(BASE)), &reader, None).0, 200);
+    assert_eq!(
+        call(
+            ureq::get(&h.url(&format!("{BASE}/creationOptions"))),
+            &reader,
+            None
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        call(ureq::get(&h.url("/v1.0/auditLogs/verify")), &reader, None).0,
+        403
+    );
+    let (s, _) = fetch_token(&h.base, &h.tenant, "nope", "nope").unwrap_err();
+    assert_eq!(s, 401);
+    let (s, _) = fetch_token(&h.base, "no-such-tenant", "nope", "nope").unwrap_err();
+    assert_eq!(s, 404);
+    let (s, _) = raw(
+        &h,
+        "POST",
+        &format!("/{}/oauth2/v2.0/token", h.tenant),
+        b"grant_type=password",
+        "",
+    );
+    assert!(s == 400 || s == 415, "{s}");
+
+    // Sign-in with junk.
+    let signin = format!("/{}/passkey/signin/finish", h.tenant);
+    assert_eq!(raw(&h, "POST", &signin, b"{}", "").0, 400);
+    let junk = json!({"flowId": "x", "credential": {"id": "AA", "response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA"}}});
+    assert_eq!(
+        raw(&h, "POST", &signin, junk.to_string().as_bytes(), "").0,
+        400
+    );
+    assert_eq!(
+        raw(
+            &h,
+            "POST",
+            "/no-such-tenant/passkey/signin/begin",
+            b"{}",
+            ""
+        )
+        .0,
+        404
+    );
+
+    // client-request-id is echoed.
+    let r = ureq::get(&h.url("/v1.0/nope"))
+        .set("client-request-id", "abc-123")
+        .call()
+        .unwrap_err();
+    let ureq::Error::Status(404, r) = r else {
+        panic!()
+    };
+    assert_eq!(r.header("client-request-id"), Some("abc-123"));
+    let v: Value = r.into_json().unwrap();
+    assert_eq!(v["error"]["innerError"]["client-request-id"], "abc-123");
+
+    // No 5xx anywhere.
+    let metrics = ureq::get(&h.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(!metrics.contains("status=\"5"), "{metrics}");
+}
+
+#[test]
+fn audit_chain_detects_tampering() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    for i in 0..5 {
+        h.create_user(&format!("u{i}@example.com"));
+    }
+    let (_, v) = h.get("/v1.0/auditLogs/verify");
+    assert_eq!(v, json!({"valid": true, "events": 5}));
+    let (_, list) = h.get("/v1.0/auditLogs/directoryAudits?$top=2&activity=Add%20user");
+    assert_eq!(list["value"].as_array().unwrap().len(), 2);
+    let third = h.server.block_on(async {
+        let pool = h.server.db().write();
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 2")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        sqlx::query("UPDATE audit_events SET actor = 'app:someone-else' WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+        id
+    });
+    let (_, v) = h.get("/v1.0/auditLogs/verify");
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["firstBrokenId"], third.to_string());
+}

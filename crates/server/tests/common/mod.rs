@@ -1,0 +1,356 @@
+//! Shared test harness: a server on 127.0.0.1:0 over SQLite (tempdir) or
+//! PostgreSQL (`KEYSMITH_TEST_POSTGRES_URL`), a tenant with an app token,
+//! and an in-process virtual key that produces real registrations and
+//! assertions through the ctap client.
+#![allow(dead_code)]
+
+use authenticator::serve::serve_in_process;
+use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
+use ctap::cmd::get_assertion::GetAssertionRequest;
+use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
+use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
+use ctap::pin::Permissions;
+use ctap::transport::inproc::InProcessTransport;
+use ctap::Ctap2Client;
+use keysmith_server::{RunningServer, ServerConfig};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use webauthn::b64;
+use webauthn::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
+
+pub const PIN: &str = "123456";
+pub const RP_ID: &str = "login.example.com";
+
+pub const ALL_ROLES: &[&str] = &[
+    "UserAuthenticationMethod.ReadWrite.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "AuditLog.Read.All",
+];
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("KEYSMITH_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!(
+                "notice: KEYSMITH_TEST_POSTGRES_URL is unset; skipping the PostgreSQL variant"
+            );
+            None
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub struct Harness {
+    pub server: RunningServer,
+    pub base: String,
+    pub tenant: String,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// `None` when the store is PostgreSQL and no URL is configured.
+    pub fn start(store: Store, anchors: Vec<String>) -> Option<Harness> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            rp_id: RP_ID.into(),
+            trust_anchors_pem: anchors,
+            ..Default::default()
+        };
+        match store {
+            Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
+            Store::Postgres => config.database_url = Some(postgres_url()?),
+        }
+        let server = RunningServer::start(config).unwrap();
+        let base = server.url();
+        let tenant = unique("tenant");
+        let roles: Vec<String> = ALL_ROLES.iter().map(|r| r.to_string()).collect();
+        let app = server.block_on(async {
+            keysmith_server::admin::create_tenant(
+                server.db(),
+                &tenant,
+                Some(RP_ID),
+                Some("Example"),
+            )
+            .await
+            .unwrap();
+            keysmith_server::admin::create_app(server.db(), &tenant, "provisioner", &roles)
+                .await
+                .unwrap()
+        });
+        let token = fetch_token(&base, &tenant, &app.client_id, &app.client_secret).unwrap();
+        Some(Harness {
+            server,
+            base,
+            tenant,
+            token,
+            dir,
+        })
+    }
+
+    /// An app token with only `roles`.
+    pub fn token_with(&self, roles: &[&str]) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let app = self.server.block_on(keysmith_server::admin::create_app(
+            self.server.db(),
+            &self.tenant,
+            "limited",
+            &roles,
+        ));
+        let app = app.unwrap();
+        fetch_token(&self.base, &self.tenant, &app.client_id, &app.client_secret).unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        call(ureq::get(&self.url(path)), &self.token, None)
+    }
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        call(ureq::post(&self.url(path)), &self.token, Some(body))
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        call(
+            ureq::request("PATCH", &self.url(path)),
+            &self.token,
+            Some(body),
+        )
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        call(ureq::delete(&self.url(path)), &self.token, None)
+    }
+
+    pub fn create_user(&self, upn: &str) -> Value {
+        let (s, v) = self.post(
+            "/v1.0/users",
+            &json!({"userPrincipalName": upn, "displayName": format!("User {upn}")}),
+        );
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+}
+
+pub fn fetch_token(
+    base: &str,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<String, (u16, Value)> {
+    let r = ureq::post(&format!("{base}/{tenant}/oauth2/v2.0/token")).send_form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    match r {
+        Ok(r) => {
+            let v: Value = r.into_json().unwrap();
+            assert_eq!(v["token_type"], "Bearer");
+            assert_eq!(v["expires_in"], 3599);
+            Ok(v["access_token"].as_str().unwrap().to_owned())
+        }
+        Err(ureq::Error::Status(s, r)) => Err((s, r.into_json().unwrap_or(Value::Null))),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Sends a request; returns status and JSON body (Null when empty).
+pub fn call(req: ureq::Request, token: &str, body: Option<&Value>) -> (u16, Value) {
+    let req = if token.is_empty() {
+        req
+    } else {
+        req.set("Authorization", &format!("Bearer {token}"))
+    };
+    let r = match body {
+        Some(b) => req.send_json(b.clone()),
+        None => req.call(),
+    };
+    let r = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport: {e}"),
+    };
+    let status = r.status();
+    assert!(r.header("request-id").is_some(), "no request-id header");
+    let text = r.into_string().unwrap();
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status >= 400 {
+        assert_graph_error(&v);
+    }
+    (status, v)
+}
+
+pub fn assert_graph_error(v: &Value) {
+    let e = &v["error"];
+    assert!(
+        e["code"].is_string() && e["message"].is_string(),
+        "not a Graph error: {v}"
+    );
+    assert!(
+        e["innerError"]["request-id"].is_string(),
+        "no request-id: {v}"
+    );
+    assert!(e["innerError"]["date"].is_string(), "no date: {v}");
+}
+
+/// A software security key served in-process, with PIN set.
+pub struct VirtualKey {
+    client: Ctap2Client<InProcessTransport>,
+    pub root_pem: String,
+    _stop: Arc<AtomicBool>,
+}
+
+impl VirtualKey {
+    pub fn new() -> VirtualKey {
+        let key = Authenticator::open(
+            AuthenticatorConfig {
+                reset_window: None,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let root_pem = key.attestation_root_pem().to_owned();
+        let (host, dev) = ctap::transport::inproc::pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            serve_in_process(
+                dev,
+                &mut HidDevice::new(key, PresenceSettings::default()),
+                &flag,
+            )
+        });
+        let mut client = Ctap2Client::open(host).unwrap();
+        client.set_pin(PIN).unwrap();
+        VirtualKey {
+            client,
+            root_pem,
+            _stop: stop,
+        }
+    }
+
+    /// Answers creation options with a registration body, as the
+    /// provisioning client would.
+    pub fn register(&mut self, options: &Value, display_name: &str) -> Value {
+        let pk = &options["publicKey"];
+        let rp_id = pk["rp"]["id"].as_str().unwrap();
+        let challenge = pk["challenge"].as_str().unwrap();
+        let client_data =
+            CollectedClientData::serialize(TYPE_CREATE, challenge, &format!("https://{rp_id}"));
+        let cdh = Sha256::digest(&client_data).to_vec();
+        let token = self
+            .client
+            .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(rp_id))
+            .unwrap();
+        let mut req = MakeCredentialRequest {
+            client_data_hash: cdh.clone(),
+            rp: RpEntity {
+                id: rp_id.into(),
+                name: pk["rp"]["name"].as_str().map(str::to_owned),
+            },
+            user: UserEntity {
+                id: b64::decode(pk["user"]["id"].as_str().unwrap()).unwrap(),
+                name: pk["user"]["name"].as_str().map(str::to_owned),
+                display_name: pk["user"]["displayName"].as_str().map(str::to_owned),
+            },
+            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
+            exclude_list: vec![],
+            extensions: MakeCredentialExtensions {
+                cred_protect: Some(1),
+                hmac_secret: Some(true),
+                ..Default::default()
+            },
+            options: RequestOptions {
+                rk: Some(true),
+                ..Default::default()
+            },
+            pin_uv_auth_param: None,
+            pin_uv_auth_protocol: None,
+            enterprise_attestation: None,
+        };
+        req.pin_uv_auth_param = Some(token.authenticate(&cdh));
+        req.pin_uv_auth_protocol = Some(token.protocol().id());
+        let resp = self.client.make_credential(&req).unwrap();
+        let ad = webauthn::AuthenticatorData::parse(&resp.auth_data).unwrap();
+        let cred_id = ad.attested.unwrap().credential_id;
+        json!({
+            "displayName": display_name,
+            "publicKeyCredential": {
+                "id": b64::encode(&cred_id),
+                "response": {
+                    "clientDataJSON": b64::encode(&client_data),
+                    "attestationObject": b64::encode(resp.attestation_object()),
+                },
+                "clientExtensionResults": {}
+            }
+        })
+    }
+
+    /// Answers a sign-in `begin` with a `finish` body.
+    pub fn sign_in(&mut self, begin: &Value) -> Value {
+        let pk = &begin["publicKey"];
+        let rp_id = pk["rpId"].as_str().unwrap();
+        let challenge = pk["challenge"].as_str().unwrap();
+        let client_data =
+            CollectedClientData::serialize(TYPE_GET, challenge, &format!("https://{rp_id}"));
+        let cdh = Sha256::digest(&client_data).to_vec();
+        let token = self
+            .client
+            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(rp_id))
+            .unwrap();
+        let allow = pk["allowCredentials"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        CredentialDescriptor::new(b64::decode(c["id"].as_str().unwrap()).unwrap())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let req = GetAssertionRequest {
+            rp_id: rp_id.into(),
+            client_data_hash: cdh.clone(),
+            allow_list: allow,
+            extensions: Default::default(),
+            options: RequestOptions::default(),
+            pin_uv_auth_param: Some(token.authenticate(&cdh)),
+            pin_uv_auth_protocol: Some(token.protocol().id()),
+        };
+        let resp = self.client.get_assertions(&req).unwrap().remove(0);
+        json!({
+            "flowId": begin["flowId"],
+            "credential": {
+                "id": b64::encode(&resp.credential.id),
+                "response": {
+                    "clientDataJSON": b64::encode(&client_data),
+                    "authenticatorData": b64::encode(&resp.auth_data),
+                    "signature": b64::encode(&resp.signature),
+                    "userHandle": resp.user.as_ref().map(|u| b64::encode(&u.id)),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,390 @@
+//! `tpm` attestation (WebAuthn L3 §8.3): a TPM 2.0 certifies the credential
+//! key (pubArea) with its attestation identity key (AIK) over certInfo.
+
+use const_oid::ObjectIdentifier;
+use der::Decode;
+use sha2::Digest;
+
+use super::{
+    check_aaguid_extension, malformed, open, read_alg, read_x5c, verify_with_cert, AttestationType,
+    StatementContext, StatementOutcome,
+};
+use crate::cbor::Value;
+use crate::cose::{CoseAlgorithm, CoseKey, EcCurve};
+use crate::error::VerifyError;
+use crate::tlv;
+use crate::trust::ParsedCert;
+
+const FMT: &str = "tpm";
+
+/// TPM vendor ids of the TCG registry ("TCG TPM Vendor ID Registry"), as
+/// they appear in tcgAtTpmManufacturer (`id:` + 8 hex digits).
+pub const TCG_VENDOR_IDS: &[&str] = &[
+    "414D4400", // AMD
+    "41544D4C", // Atmel
+    "4252434D", // Broadcom
+    "4353434F", // Cisco
+    "464C5953", // Flyslice Technologies
+    "474F4F47", // Google
+    "48504500", // HPE
+    "48495349", // Huawei (HiSilicon)
+    "49424D00", // IBM
+    "49465800", // Infineon
+    "494E5443", // Intel
+    "4C454E00", // Lenovo
+    "4D534654", // Microsoft
+    "4E534D20", // National Semiconductor
+    "4E545A00", // Nationz
+    "4E544300", // Nuvoton Technology
+    "51434F4D", // Qualcomm
+    "524F4343", // Fuzhou Rockchip
+    "534D5343", // SMSC
+    "53544D20", // ST Microelectronics
+    "534D534E", // Samsung
+    "534E5300", // Sinosun
+    "54584E00", // Texas Instruments
+    "57454300", // Winbond
+];
+
+const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
+const TPM_ST_ATTEST_CERTIFY: u16 = 0x8017;
+const TPM_ALG_RSA: u16 = 0x0001;
+const TPM_ALG_SHA1: u16 = 0x0004;
+const TPM_ALG_SHA256: u16 = 0x000b;
+const TPM_ALG_SHA384: u16 = 0x000c;
+const TPM_ALG_SHA512: u16 = 0x000d;
+const TPM_ALG_NULL: u16 = 0x0010;
+const TPM_ALG_ECC: u16 = 0x0023;
+
+const OID_TCG_KP_AIK_CERTIFICATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.8.3");
+const OID_TCG_AT_TPM_MANUFACTURER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.2.1");
+const OID_TCG_AT_TPM_MODEL: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.2.2");
+const OID_TCG_AT_TPM_VERSION: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.2.3");
+
+/// Verifies a `tpm` statement: `{ver, alg, x5c, sig, certInfo, pubArea}`.
+pub(crate) fn verify(
+    att_stmt: Value,
+    ctx: &StatementContext,
+) -> Result<StatementOutcome, VerifyError> {
+    let mut stmt = open(FMT, att_stmt)?;
+    let ver = stmt.text("ver", "ver").map_err(|e| malformed(FMT, e))?;
+    if ver != "2.0" {
+        return Err(malformed(FMT, format!("ver is '{ver}', not '2.0'")));
+    }
+    let alg = read_alg(FMT, &mut stmt)?;
+    let sig = stmt.bytes("sig", "sig").map_err(|e| malformed(FMT, e))?;
+    let cert_info = stmt
+        .bytes("certInfo", "certInfo")
+        .map_err(|e| malformed(FMT, e))?;
+    let pub_area = stmt
+        .bytes("pubArea", "pubArea")
+        .map_err(|e| malformed(FMT, e))?;
+    if stmt.take("ecdaaKeyId").is_some() {
+        return Err(malformed(FMT, "ECDAA is not supported"));
+    }
+    let items = stmt
+        .opt_array("x5c", "x5c")
+        .map_err(|e| malformed(FMT, e))?
+        .ok_or_else(|| malformed(FMT, "x5c is missing"))?;
+
+    // §8.3 step 2: pubArea's key is the credential key.
+    let public = PubArea::parse(&pub_area)
+        .ok_or_else(|| VerifyError::TpmPubAreaInvalid("unreadable TPMT_PUBLIC".into()))?;
+    public.check_matches(&ctx.attested.public_key)?;
+
+    // §8.3 step 4: certInfo.
+    let hash = hash_of_alg(alg)?;
+    // SHA-1 is refused unless policy allows it, or the RP already accepted
+    // an RS1 credential (offered in pubKeyCredParams): every assertion of
+    // that credential will be SHA-1 anyway, so refusing its attestation
+    // would add nothing.
+    let credential_is_rs1 = ctx.attested.public_key.alg() == CoseAlgorithm::Rs1.id();
+    if hash == TPM_ALG_SHA1
+        && !ctx.policy.allow_sha1_tpm_attestation_signature
+        && !credential_is_rs1
+    {
+        return Err(VerifyError::TpmSha1NotAllowed);
+    }
+    let info = CertInfo::parse(&cert_info)
+        .ok_or_else(|| VerifyError::TpmCertInfoInvalid("unreadable TPMS_ATTEST".into()))?;
+    if info.magic != TPM_GENERATED_VALUE {
+        return Err(VerifyError::TpmCertInfoInvalid(
+            "magic is not TPM_GENERATED_VALUE".into(),
+        ));
+    }
+    if info.type_ != TPM_ST_ATTEST_CERTIFY {
+        return Err(VerifyError::TpmCertInfoInvalid(
+            "type is not TPM_ST_ATTEST_CERTIFY".into(),
+        ));
+    }
+    let att_to_be_signed = ctx.signed_data();
+    if info.extra_data != tpm_hash(hash, &att_to_be_signed).unwrap_or_default() {
+        return Err(VerifyError::TpmCertInfoInvalid(
+            "extraData is not the hash of attToBeSigned".into(),
+        ));
+    }
+    if info.name.len() < 2 {
+        return Err(VerifyError::TpmCertInfoInvalid(
+            "attested name is too short".into(),
+        ));
+    }
+    let name_alg = u16::from_be_bytes([info.name[0], info.name[1]]);
+    let digest = tpm_hash(name_alg, &pub_area)
+        .ok_or_else(|| VerifyError::TpmCertInfoInvalid("unsupported name algorithm".into()))?;
+    if info.name[2..] != digest[..] {
+        return Err(VerifyError::TpmCertInfoInvalid(
+            "attested name is not the name of pubArea".into(),
+        ));
+    }
+
+    // §8.3 step 5: the AIK signed certInfo; its certificate meets §8.3.1.
+    let chain = read_x5c(FMT, items)?;
+    let aik = &chain[0];
+    verify_with_cert(aik, alg, &cert_info, &sig)?;
+    check_aik_certificate(aik, ctx)?;
+    check_aaguid_extension(aik, &ctx.attested.aaguid)?;
+    Ok(StatementOutcome {
+        attestation_type: AttestationType::AttCa,
+        chain,
+    })
+}
+
+/// The TPM hash algorithm implied by a COSE signature algorithm.
+fn hash_of_alg(alg: i64) -> Result<u16, VerifyError> {
+    use CoseAlgorithm::*;
+    match CoseAlgorithm::from_id(alg) {
+        Some(Rs1) => Ok(TPM_ALG_SHA1),
+        Some(Rs256 | Ps256 | Es256) => Ok(TPM_ALG_SHA256),
+        Some(Rs384 | Ps384 | Es384) => Ok(TPM_ALG_SHA384),
+        Some(Rs512 | Ps512 | Es512) => Ok(TPM_ALG_SHA512),
+        _ => Err(VerifyError::AttestationAlgorithmMismatch(alg)),
+    }
+}
+
+fn tpm_hash(alg: u16, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match alg {
+        TPM_ALG_SHA1 => sha1::Sha1::digest(data).to_vec(),
+        TPM_ALG_SHA256 => sha2::Sha256::digest(data).to_vec(),
+        TPM_ALG_SHA384 => sha2::Sha384::digest(data).to_vec(),
+        TPM_ALG_SHA512 => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// §8.3.1 TPM attestation statement certificate requirements.
+fn check_aik_certificate(aik: &ParsedCert, ctx: &StatementContext) -> Result<(), VerifyError> {
+    let fail = |m: &str| Err(VerifyError::AttestationCertificateInvalid(m.to_string()));
+    if !aik.is_v3() {
+        return fail("AIK certificate version is not 3");
+    }
+    if !aik.cert.tbs_certificate.subject.0.is_empty() {
+        return fail("AIK certificate subject is not empty");
+    }
+    let Some((_, san)) = aik.extension(const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME) else {
+        return fail("AIK certificate has no subject alternative name");
+    };
+    let mut attrs = Vec::new();
+    collect_attributes(san, 0, &mut attrs);
+    let attr = |oid: ObjectIdentifier| {
+        attrs
+            .iter()
+            .find(|(o, _)| *o == oid)
+            .map(|(_, v)| v.clone())
+    };
+    let manufacturer = attr(OID_TCG_AT_TPM_MANUFACTURER);
+    let (Some(manufacturer), Some(_), Some(_)) = (
+        manufacturer,
+        attr(OID_TCG_AT_TPM_MODEL),
+        attr(OID_TCG_AT_TPM_VERSION),
+    ) else {
+        return fail("AIK subject alternative name lacks TPM manufacturer, model or version");
+    };
+    let id = manufacturer
+        .strip_prefix("id:")
+        .unwrap_or(&manufacturer)
+        .to_ascii_uppercase();
+    let allowed = match &ctx.policy.tpm_manufacturer_allow {
+        Some(list) => list
+            .iter()
+            .any(|m| m.strip_prefix("id:").unwrap_or(m).eq_ignore_ascii_case(&id)),
+        None => TCG_VENDOR_IDS.contains(&id.as_str()),
+    };
+    if !allowed {
+        return Err(VerifyError::TpmManufacturerNotAllowed(manufacturer));
+    }
+    let Some((_, eku)) = aik.extension(const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE) else {
+        return fail("AIK certificate has no extended key usage");
+    };
+    let eku = x509_cert::ext::pkix::ExtendedKeyUsage::from_der(eku).map_err(|e| {
+        VerifyError::AttestationCertificateInvalid(format!("extended key usage: {e}"))
+    })?;
+    if !eku.0.contains(&OID_TCG_KP_AIK_CERTIFICATE) {
+        return fail("AIK certificate lacks tcg-kp-AIKCertificate");
+    }
+    if aik.basic_constraints_ca(ctx.policy.lenient_x509_der)? == Some(true) {
+        return fail("AIK certificate basic constraints CA is true");
+    }
+    Ok(())
+}
+
+/// Collects every `SEQUENCE { OID, value }` under the SAN, whatever the
+/// RDN grouping: real TPMs put the three TCG attributes in one multi-valued
+/// RDN or in three RDNs, in any order.
+fn collect_attributes(bytes: &[u8], depth: usize, out: &mut Vec<(ObjectIdentifier, String)>) {
+    if depth > 8 {
+        return;
+    }
+    let Some(items) = tlv::children(bytes) else {
+        return;
+    };
+    if items.len() == 2 && items[0].is_universal(6) && !items[1].constructed {
+        if let Ok(oid) = ObjectIdentifier::from_bytes(items[0].value) {
+            out.push((oid, String::from_utf8_lossy(items[1].value).into_owned()));
+        }
+        return;
+    }
+    for item in items {
+        if item.constructed {
+            collect_attributes(item.value, depth + 1, out);
+        }
+    }
+}
+
+/// The parts of TPMT_PUBLIC the verifier needs (TPM 2.0 Part 2 §12.2.4).
+#[derive(Debug)]
+enum PubArea {
+    Rsa { exponent: u32, modulus: Vec<u8> },
+    Ecc { curve: u16, x: Vec<u8>, y: Vec<u8> },
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn tpm2b(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+    /// A scheme selector followed by a hash algorithm unless it is NULL.
+    fn scheme(&mut self) -> Option<()> {
+        if self.u16()? != TPM_ALG_NULL {
+            self.u16()?;
+        }
+        Some(())
+    }
+}
+
+impl PubArea {
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let type_ = r.u16()?;
+        let _name_alg = r.u16()?;
+        let _object_attributes = r.u32()?;
+        let _auth_policy = r.tpm2b()?;
+        // symmetric: TPMT_SYM_DEF_OBJECT (NULL for signing keys).
+        if r.u16()? != TPM_ALG_NULL {
+            r.u16()?;
+            r.u16()?;
+        }
+        let area = match type_ {
+            TPM_ALG_RSA => {
+                r.scheme()?;
+                let _key_bits = r.u16()?;
+                let exponent = r.u32()?;
+                let modulus = r.tpm2b()?.to_vec();
+                Self::Rsa { exponent, modulus }
+            }
+            TPM_ALG_ECC => {
+                r.scheme()?;
+                let curve = r.u16()?;
+                r.scheme()?; // kdf
+                let x = r.tpm2b()?.to_vec();
+                let y = r.tpm2b()?.to_vec();
+                Self::Ecc { curve, x, y }
+            }
+            _ => return None,
+        };
+        r.0.is_empty().then_some(area)
+    }
+
+    fn check_matches(&self, key: &CoseKey) -> Result<(), VerifyError> {
+        let same = match (self, key) {
+            (Self::Rsa { exponent, modulus }, CoseKey::Rsa { n, e, .. }) => {
+                // An exponent of 0 means the default 2^16 + 1.
+                let exponent = if *exponent == 0 { 65537 } else { *exponent };
+                let e_val = e.iter().try_fold(0u64, |acc, b| {
+                    acc.checked_mul(256).map(|v| v | u64::from(*b))
+                });
+                strip(modulus) == strip(n) && e_val == Some(u64::from(exponent))
+            }
+            (
+                Self::Ecc {
+                    curve,
+                    x: px,
+                    y: py,
+                },
+                CoseKey::Ec2 { curve: c, x, y, .. },
+            ) => {
+                let tpm_curve = match c {
+                    EcCurve::P256 => 0x0003,
+                    EcCurve::P384 => 0x0004,
+                    EcCurve::P521 => 0x0005,
+                };
+                *curve == tpm_curve && strip(px) == strip(x) && strip(py) == strip(y)
+            }
+            _ => false,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(VerifyError::AttestationPublicKeyMismatch)
+        }
+    }
+}
+
+fn strip(v: &[u8]) -> &[u8] {
+    let i = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    &v[i..]
+}
+
+/// The parts of TPMS_ATTEST the verifier needs (TPM 2.0 Part 2 §10.12.12).
+struct CertInfo<'a> {
+    magic: u32,
+    type_: u16,
+    extra_data: &'a [u8],
+    name: &'a [u8],
+}
+
+impl<'a> CertInfo<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let magic = r.u32()?;
+        let type_ = r.u16()?;
+        let _qualified_signer = r.tpm2b()?;
+        let extra_data = r.tpm2b()?;
+        let _clock_info = r.take(17)?;
+        let _firmware_version = r.take(8)?;
+        let name = r.tpm2b()?;
+        let _qualified_name = r.tpm2b()?;
+        r.0.is_empty().then_some(Self {
+            magic,
+            type_,
+            extra_data,
+            name,
+        })
+    }
+}

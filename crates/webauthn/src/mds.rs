@@ -1,0 +1,1 @@
+//! FIDO Metadata Service v3 BLOB reading (placeholder).

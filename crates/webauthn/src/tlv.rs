@@ -1,0 +1,146 @@
+//! A minimal reader of BER/DER tag-length-value items (X.690 §8.1).
+//!
+//! The `der` crate covers X.509 itself, but it only knows low tag numbers
+//! (0..=30) and insists on canonical DER. Android's KeyDescription uses
+//! context tags such as `[600]` and `[702]`, and some real attestation
+//! certificates carry small BER deviations, so the few structures that need
+//! it are walked with this reader instead. It only splits bytes; it never
+//! interprets them.
+
+/// One item: its class, constructed bit, tag number, content, and the
+/// whole encoding (header included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tlv<'a> {
+    /// Class bits (0 universal, 1 application, 2 context-specific, 3 private).
+    pub class: u8,
+    /// Whether the constructed bit is set.
+    pub constructed: bool,
+    /// The tag number.
+    pub number: u32,
+    /// The content octets.
+    pub value: &'a [u8],
+    /// The complete encoding of the item.
+    pub raw: &'a [u8],
+}
+
+/// Universal SEQUENCE.
+pub(crate) const SEQUENCE: u32 = 16;
+/// Universal SET.
+pub(crate) const SET: u32 = 17;
+/// Universal OCTET STRING.
+pub(crate) const OCTET_STRING: u32 = 4;
+
+/// Class number of context-specific tags.
+pub(crate) const CONTEXT: u8 = 2;
+
+/// Reads the item at the start of `input`; returns it and the rest.
+/// Indefinite lengths are refused.
+pub(crate) fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+    let first = *input.first()?;
+    let class = first >> 6;
+    let constructed = first & 0x20 != 0;
+    let mut pos = 1;
+    let mut number = u32::from(first & 0x1f);
+    if number == 0x1f {
+        number = 0;
+        loop {
+            let b = *input.get(pos)?;
+            pos += 1;
+            if number > (u32::MAX >> 7) {
+                return None;
+            }
+            number = (number << 7) | u32::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let len_byte = *input.get(pos)?;
+    pos += 1;
+    let len = if len_byte < 0x80 {
+        usize::from(len_byte)
+    } else {
+        let n = usize::from(len_byte & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for _ in 0..n {
+            len = (len << 8) | usize::from(*input.get(pos)?);
+            pos += 1;
+        }
+        len
+    };
+    let end = pos.checked_add(len)?;
+    if end > input.len() {
+        return None;
+    }
+    Some((
+        Tlv {
+            class,
+            constructed,
+            number,
+            value: &input[pos..end],
+            raw: &input[..end],
+        },
+        &input[end..],
+    ))
+}
+
+/// Splits the content of a constructed item into its children.
+pub(crate) fn children(content: &[u8]) -> Option<Vec<Tlv<'_>>> {
+    let mut out = Vec::new();
+    let mut rest = content;
+    while !rest.is_empty() {
+        let (item, next) = read(rest)?;
+        out.push(item);
+        rest = next;
+    }
+    Some(out)
+}
+
+impl Tlv<'_> {
+    /// Whether this is the universal item with tag `number`.
+    pub(crate) fn is_universal(&self, number: u32) -> bool {
+        self.class == 0 && self.number == number
+    }
+
+    /// Whether this is the context-specific item `[number]`.
+    pub(crate) fn is_context(&self, number: u32) -> bool {
+        self.class == CONTEXT && self.number == number
+    }
+
+    /// The content as a small non-negative integer (INTEGER or ENUMERATED).
+    pub(crate) fn small_uint(&self) -> Option<u64> {
+        if self.value.is_empty() || self.value.len() > 9 || self.value[0] & 0x80 != 0 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &b in self.value {
+            v = v.checked_mul(256)? | u64::from(b);
+        }
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_tag_numbers_and_long_lengths() {
+        // [702] EXPLICIT INTEGER 0  → bf 85 3e 03 02 01 00
+        let bytes = [0xbf, 0x85, 0x3e, 0x03, 0x02, 0x01, 0x00];
+        let (t, rest) = read(&bytes).unwrap();
+        assert!(rest.is_empty());
+        assert!(t.is_context(702) && t.constructed);
+        let inner = children(t.value).unwrap();
+        assert_eq!(inner[0].small_uint(), Some(0));
+        let mut long = vec![0x04, 0x81, 0x80];
+        long.extend([7u8; 128]);
+        let (t, _) = read(&long).unwrap();
+        assert_eq!(t.value.len(), 128);
+        assert!(read(&[0x04, 0x05, 1]).is_none());
+        assert!(read(&[0x30, 0x80]).is_none());
+    }
+}

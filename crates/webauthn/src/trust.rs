@@ -1,0 +1,481 @@
+//! Trust anchors and X.509 certification-path validation for attestation
+//! trust paths (WebAuthn L3 §7.1 steps 22–23, RFC 5280 §6 reduced to what
+//! attestation needs: names chain, each signature verifies, every
+//! certificate is valid at the caller's clock, issuers are CAs).
+
+use std::collections::HashMap;
+
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use signature::hazmat::PrehashVerifier;
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use crate::cose::{self, CoseAlgorithm, CoseKey, EcCurve};
+use crate::error::VerifyError;
+use crate::tlv;
+
+/// A trusted root (or pinned intermediate) certificate.
+#[derive(Debug, Clone)]
+pub struct TrustAnchor {
+    der: Vec<u8>,
+    cert: Certificate,
+    subject: String,
+}
+
+impl TrustAnchor {
+    /// Parses a DER certificate as a trust anchor.
+    pub fn from_der(der: &[u8]) -> Result<Self, VerifyError> {
+        let cert = Certificate::from_der(der)
+            .map_err(|e| VerifyError::TrustAnchorInvalid(e.to_string()))?;
+        let subject = cert.tbs_certificate.subject.to_string();
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+            subject,
+        })
+    }
+
+    /// The anchor's subject as an RFC 4514 string.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The anchor's DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+}
+
+/// The certificates a relying party trusts as attestation roots: a global
+/// set, and per-AAGUID sets (typically from FIDO metadata) that replace the
+/// global set for credentials of that AAGUID.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    global: Vec<TrustAnchor>,
+    by_aaguid: HashMap<[u8; 16], Vec<TrustAnchor>>,
+}
+
+impl TrustStore {
+    /// An empty store: every attestation chain is untrusted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every certificate of a PEM text (one or more
+    /// `BEGIN CERTIFICATE` blocks); returns how many were added.
+    pub fn add_pem(&mut self, pem: &str) -> Result<usize, VerifyError> {
+        let certs = Certificate::load_pem_chain(pem.as_bytes())
+            .map_err(|e| VerifyError::TrustAnchorInvalid(e.to_string()))?;
+        let mut n = 0;
+        for cert in certs {
+            let der = cert
+                .to_der()
+                .map_err(|e| VerifyError::TrustAnchorInvalid(e.to_string()))?;
+            self.global.push(TrustAnchor::from_der(&der)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Adds one DER certificate as a global anchor.
+    pub fn add_der(&mut self, der: &[u8]) -> Result<(), VerifyError> {
+        self.global.push(TrustAnchor::from_der(der)?);
+        Ok(())
+    }
+
+    /// Adds a root for authenticators of one AAGUID (for instance an
+    /// `attestationRootCertificates` entry of FIDO metadata).
+    pub fn add_for_aaguid(&mut self, aaguid: [u8; 16], der: &[u8]) -> Result<(), VerifyError> {
+        let anchor = TrustAnchor::from_der(der)?;
+        self.by_aaguid.entry(aaguid).or_default().push(anchor);
+        Ok(())
+    }
+
+    /// Whether the store holds no anchor at all.
+    pub fn is_empty(&self) -> bool {
+        self.global.is_empty() && self.by_aaguid.is_empty()
+    }
+
+    /// The anchors that apply to a credential of `aaguid`: its own roots
+    /// when metadata gave some, the global set otherwise.
+    pub fn anchors_for(&self, aaguid: &[u8; 16]) -> &[TrustAnchor] {
+        match self.by_aaguid.get(aaguid) {
+            Some(list) if *aaguid != [0; 16] && !list.is_empty() => list,
+            _ => &self.global,
+        }
+    }
+}
+
+/// A parsed certificate together with its original encoding.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedCert {
+    pub der: Vec<u8>,
+    pub cert: Certificate,
+}
+
+impl ParsedCert {
+    /// Parses one DER certificate of an attestation statement.
+    pub(crate) fn parse(der: &[u8]) -> Result<Self, VerifyError> {
+        let cert = Certificate::from_der(der)
+            .map_err(|e| VerifyError::AttestationCertificateInvalid(format!("unparsable: {e}")))?;
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+        })
+    }
+
+    /// The subject as an RFC 4514 string.
+    pub(crate) fn subject(&self) -> String {
+        self.cert.tbs_certificate.subject.to_string()
+    }
+
+    /// The extension with `oid`, if present: (critical, value bytes).
+    pub(crate) fn extension(&self, oid: ObjectIdentifier) -> Option<(bool, &[u8])> {
+        self.cert
+            .tbs_certificate
+            .extensions
+            .as_ref()?
+            .iter()
+            .find(|e| e.extn_id == oid)
+            .map(|e| (e.critical, e.extn_value.as_bytes()))
+    }
+
+    /// The certificate's public key as a COSE key.
+    pub(crate) fn public_key(&self) -> Result<CoseKey, VerifyError> {
+        spki_to_cose(&self.cert.tbs_certificate.subject_public_key_info)
+    }
+
+    /// Whether `now` lies within the validity period.
+    pub(crate) fn valid_at(&self, now: OffsetDateTime) -> bool {
+        valid_at(&self.cert, now)
+    }
+
+    /// Whether this is an X.509 v3 certificate.
+    pub(crate) fn is_v3(&self) -> bool {
+        self.cert.tbs_certificate.version == x509_cert::Version::V3
+    }
+
+    /// The `cA` component of Basic Constraints (`None` if absent).
+    /// With `lenient`, a BER encoding (e.g. an explicit DEFAULT FALSE) is
+    /// read too.
+    pub(crate) fn basic_constraints_ca(&self, lenient: bool) -> Result<Option<bool>, VerifyError> {
+        let Some((_, value)) = self.extension(const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
+        else {
+            return Ok(None);
+        };
+        match x509_cert::ext::pkix::BasicConstraints::from_der(value) {
+            Ok(bc) => Ok(Some(bc.ca)),
+            Err(e) if lenient => {
+                let ca = tlv::read(value)
+                    .filter(|(t, rest)| t.is_universal(tlv::SEQUENCE) && rest.is_empty())
+                    .and_then(|(t, _)| tlv::children(t.value))
+                    .map(|items| {
+                        items
+                            .first()
+                            .is_some_and(|i| i.class == 0 && i.number == 1 && i.value != [0])
+                    });
+                ca.map(Some).ok_or_else(|| {
+                    VerifyError::AttestationCertificateInvalid(format!(
+                        "basic constraints unreadable: {e}"
+                    ))
+                })
+            }
+            Err(e) => Err(VerifyError::AttestationCertificateInvalid(format!(
+                "basic constraints are not DER: {e}"
+            ))),
+        }
+    }
+
+    /// The subject's attribute values of type `oid`, as text.
+    pub(crate) fn subject_attr(&self, oid: ObjectIdentifier) -> Vec<String> {
+        self.cert
+            .tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .filter(|atv| atv.oid == oid)
+            .map(|atv| String::from_utf8_lossy(atv.value.value()).into_owned())
+            .collect()
+    }
+}
+
+fn valid_at(cert: &Certificate, now: OffsetDateTime) -> bool {
+    let v = &cert.tbs_certificate.validity;
+    let t = now.unix_timestamp();
+    let nb = v.not_before.to_unix_duration().as_secs() as i64;
+    let na = v.not_after.to_unix_duration().as_secs() as i64;
+    nb <= t && t <= na
+}
+
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// Converts a SubjectPublicKeyInfo into a COSE key (EC P-256/384/521, RSA,
+/// Ed25519). The COSE `alg` is the usual one for the key type; callers pass
+/// the algorithm to use at verification time.
+pub(crate) fn spki_to_cose(spki: &spki::SubjectPublicKeyInfoOwned) -> Result<CoseKey, VerifyError> {
+    let bad = |what: &str| VerifyError::AttestationCertificateInvalid(what.to_string());
+    let key_bytes = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| bad("public key bit string has unused bits"))?;
+    let alg_oid = spki.algorithm.oid;
+    if alg_oid == OID_EC_PUBLIC_KEY {
+        let curve_oid: ObjectIdentifier = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as().ok())
+            .ok_or_else(|| bad("EC key without a named curve"))?;
+        let (curve, alg, point) = if curve_oid == OID_P256 {
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            let pk = p256::PublicKey::from_sec1_bytes(key_bytes)
+                .map_err(|_| bad("invalid P-256 point"))?;
+            (
+                EcCurve::P256,
+                CoseAlgorithm::Es256,
+                pk.to_encoded_point(false).as_bytes().to_vec(),
+            )
+        } else if curve_oid == OID_P384 {
+            use p384::elliptic_curve::sec1::ToEncodedPoint;
+            let pk = p384::PublicKey::from_sec1_bytes(key_bytes)
+                .map_err(|_| bad("invalid P-384 point"))?;
+            (
+                EcCurve::P384,
+                CoseAlgorithm::Es384,
+                pk.to_encoded_point(false).as_bytes().to_vec(),
+            )
+        } else if curve_oid == OID_P521 {
+            use p521::elliptic_curve::sec1::ToEncodedPoint;
+            let pk = p521::PublicKey::from_sec1_bytes(key_bytes)
+                .map_err(|_| bad("invalid P-521 point"))?;
+            (
+                EcCurve::P521,
+                CoseAlgorithm::Es512,
+                pk.to_encoded_point(false).as_bytes().to_vec(),
+            )
+        } else {
+            return Err(bad("unsupported EC curve"));
+        };
+        let n = curve.coordinate_len();
+        Ok(CoseKey::Ec2 {
+            alg: alg.id(),
+            curve,
+            x: point[1..1 + n].to_vec(),
+            y: point[1 + n..].to_vec(),
+        })
+    } else if alg_oid == OID_RSA {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes)
+            .map_err(|_| bad("invalid RSA public key"))?;
+        Ok(CoseKey::Rsa {
+            alg: CoseAlgorithm::Rs256.id(),
+            n: key.n().to_bytes_be(),
+            e: key.e().to_bytes_be(),
+        })
+    } else if alg_oid == OID_ED25519 {
+        let x: [u8; 32] = key_bytes
+            .try_into()
+            .map_err(|_| bad("invalid Ed25519 key"))?;
+        Ok(CoseKey::Ed25519 {
+            alg: CoseAlgorithm::EdDsa.id(),
+            x,
+        })
+    } else {
+        Err(bad("unsupported public key algorithm"))
+    }
+}
+
+/// Whether two COSE keys are the same public key (ignoring `alg`).
+pub(crate) fn same_public_key(a: &CoseKey, b: &CoseKey) -> bool {
+    fn strip(v: &[u8]) -> &[u8] {
+        let i = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+        &v[i..]
+    }
+    match (a, b) {
+        (
+            CoseKey::Ec2 {
+                curve: c1,
+                x: x1,
+                y: y1,
+                ..
+            },
+            CoseKey::Ec2 {
+                curve: c2,
+                x: x2,
+                y: y2,
+                ..
+            },
+        ) => c1 == c2 && x1 == x2 && y1 == y2,
+        (CoseKey::Ed25519 { x: x1, .. }, CoseKey::Ed25519 { x: x2, .. }) => x1 == x2,
+        (CoseKey::Rsa { n: n1, e: e1, .. }, CoseKey::Rsa { n: n2, e: e2, .. }) => {
+            strip(n1) == strip(n2) && strip(e1) == strip(e2)
+        }
+        _ => false,
+    }
+}
+
+/// The to-be-signed bytes of a certificate exactly as encoded (not
+/// re-encoded: signatures cover the original bytes).
+fn tbs_bytes(der: &[u8]) -> Option<&[u8]> {
+    let (outer, _) = tlv::read(der)?;
+    let (tbs, _) = tlv::read(outer.value)?;
+    Some(tbs.raw)
+}
+
+enum Hash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+fn digest(hash: &Hash, msg: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    match hash {
+        Hash::Sha1 => sha1::Sha1::digest(msg).to_vec(),
+        Hash::Sha256 => sha2::Sha256::digest(msg).to_vec(),
+        Hash::Sha384 => sha2::Sha384::digest(msg).to_vec(),
+        Hash::Sha512 => sha2::Sha512::digest(msg).to_vec(),
+    }
+}
+
+/// Verifies that `issuer_key` signed the certificate `child`.
+pub(crate) fn verify_cert_signature(
+    child: &ParsedCert,
+    issuer_key: &CoseKey,
+) -> Result<(), String> {
+    let tbs = tbs_bytes(&child.der).ok_or("certificate framing unreadable")?;
+    let sig = child.cert.signature.raw_bytes();
+    let oid = child.cert.signature_algorithm.oid.to_string();
+    let rsa = |alg: CoseAlgorithm| {
+        cose::verify_signature(issuer_key, alg.id(), tbs, sig).map_err(|e| e.to_string())
+    };
+    let ecdsa = |hash: Hash| verify_ecdsa_prehash(issuer_key, &digest(&hash, tbs), sig);
+    match oid.as_str() {
+        "1.2.840.113549.1.1.5" => rsa(CoseAlgorithm::Rs1),
+        "1.2.840.113549.1.1.11" => rsa(CoseAlgorithm::Rs256),
+        "1.2.840.113549.1.1.12" => rsa(CoseAlgorithm::Rs384),
+        "1.2.840.113549.1.1.13" => rsa(CoseAlgorithm::Rs512),
+        "1.2.840.10045.4.1" => ecdsa(Hash::Sha1),
+        "1.2.840.10045.4.3.2" => ecdsa(Hash::Sha256),
+        "1.2.840.10045.4.3.3" => ecdsa(Hash::Sha384),
+        "1.2.840.10045.4.3.4" => ecdsa(Hash::Sha512),
+        "1.3.101.112" => cose::verify_signature(issuer_key, CoseAlgorithm::EdDsa.id(), tbs, sig)
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "unsupported certificate signature algorithm {other}"
+        )),
+    }
+}
+
+/// ECDSA over a digest of any length with a key of any NIST curve (a P-384
+/// CA may sign with SHA-256, X.509 allows it).
+fn verify_ecdsa_prehash(key: &CoseKey, prehash: &[u8], sig: &[u8]) -> Result<(), String> {
+    let CoseKey::Ec2 { curve, x, y, .. } = key else {
+        return Err("issuer key is not an EC key".into());
+    };
+    let mut point = vec![4u8];
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    let res = match curve {
+        EcCurve::P256 => {
+            let vk =
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|e| e.to_string())?;
+            let s = p256::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
+            vk.verify_prehash(prehash, &s)
+        }
+        EcCurve::P384 => {
+            let vk =
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|e| e.to_string())?;
+            let s = p384::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
+            vk.verify_prehash(prehash, &s)
+        }
+        EcCurve::P521 => {
+            let vk =
+                p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|e| e.to_string())?;
+            let s = p521::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
+            vk.verify_prehash(prehash, &s)
+        }
+    };
+    res.map_err(|_| "signature does not verify".to_string())
+}
+
+/// Builds and checks the path from `chain[0]` (the attestation
+/// certificate) through the other certificates of `chain` to one of
+/// `anchors`, at `now`. Returns the anchor's subject, or why no path holds.
+pub(crate) fn validate_path(
+    chain: &[ParsedCert],
+    anchors: &[TrustAnchor],
+    now: OffsetDateTime,
+) -> Result<String, String> {
+    if anchors.is_empty() {
+        return Err("no trust anchor is configured".into());
+    }
+    let Some(mut current) = chain.first() else {
+        return Err("empty certificate chain".into());
+    };
+    let mut used = vec![false; chain.len()];
+    used[0] = true;
+    for _ in 0..=chain.len() {
+        if !current.valid_at(now) {
+            return Err(format!(
+                "certificate '{}' is not valid at {now}",
+                current.subject()
+            ));
+        }
+        if let Some(a) = anchors.iter().find(|a| a.der == current.der) {
+            return Ok(a.subject.clone());
+        }
+        let issuer = &current.cert.tbs_certificate.issuer;
+        let mut last_error = None;
+        for a in anchors
+            .iter()
+            .filter(|a| &a.cert.tbs_certificate.subject == issuer)
+        {
+            let key = spki_to_cose(&a.cert.tbs_certificate.subject_public_key_info)
+                .map_err(|e| e.to_string())?;
+            match verify_cert_signature(current, &key) {
+                Ok(()) if valid_at(&a.cert, now) => return Ok(a.subject.clone()),
+                Ok(()) => {
+                    last_error = Some(format!(
+                        "trust anchor '{}' is not valid at {now}",
+                        a.subject
+                    ))
+                }
+                Err(e) => {
+                    last_error = Some(format!("'{}' not signed by anchor: {e}", current.subject()))
+                }
+            }
+        }
+        let next = chain.iter().enumerate().find(|(i, c)| {
+            !used[*i]
+                && &c.cert.tbs_certificate.subject == issuer
+                && c.public_key()
+                    .is_ok_and(|k| verify_cert_signature(current, &k).is_ok())
+        });
+        let Some((i, next)) = next else {
+            return Err(last_error.unwrap_or_else(|| {
+                format!(
+                    "no trust anchor or chain certificate issued '{}'",
+                    current.subject()
+                )
+            }));
+        };
+        // RFC 5280 §6.1.4 (k): an issuer must be a CA (v1 roots predate the
+        // extension and are accepted as such).
+        if next.is_v3() && next.basic_constraints_ca(true).ok().flatten() != Some(true) {
+            return Err(format!("issuer '{}' is not a CA", next.subject()));
+        }
+        used[i] = true;
+        current = next;
+    }
+    Err("certificate chain loops".into())
+}

@@ -1,0 +1,614 @@
+//! Relying-party verification of registrations (WebAuthn L3 §7.1) and
+//! assertions (§7.2).
+//!
+//! The caller passes everything, the clock included; nothing here performs
+//! I/O. Each refusal is a [`VerifyError`] naming the failed check.
+
+use serde::{Deserialize, Deserializer};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::attestation::{self, AttestationType, StatementContext};
+use crate::authdata::{AuthenticatorData, Flags};
+use crate::b64;
+use crate::cbor::{self, Value};
+use crate::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
+use crate::cose::{CoseAlgorithm, CoseKey, EcCurve};
+use crate::error::VerifyError;
+use crate::trust::TrustStore;
+
+/// What a relying party accepts at registration. `Deserialize` reads the
+/// snake_case keys (missing keys take the [`Default`] value), so a policy
+/// can come from a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RegistrationPolicy {
+    /// Refuse registrations without the UV flag (§7.1 step 15).
+    pub require_user_verification: bool,
+    /// COSE algorithm ids offered in `pubKeyCredParams`; `None` accepts
+    /// every algorithm this crate verifies. Accepts ids or names
+    /// (`"ES256"`) when deserialised.
+    #[serde(deserialize_with = "deserialize_algs")]
+    pub allowed_algs: Option<Vec<i64>>,
+    /// Accept `crossOrigin: true` client data (ceremonies in iframes).
+    pub allow_cross_origin: bool,
+    /// Accept TPM attestations whose `alg` hashes with SHA-1 (RS1), which
+    /// most Windows Hello TPMs still produce.
+    pub allow_sha1_tpm_attestation_signature: bool,
+    /// TPM manufacturer ids accepted (`"FFFFF1D0"` or `"id:FFFFF1D0"`);
+    /// `None` accepts the vendors of the TCG registry
+    /// ([`crate::attestation::tpm::TCG_VENDOR_IDS`]).
+    pub tpm_manufacturer_allow: Option<Vec<String>>,
+    /// Refuse `none` and self attestation and chains that do not reach a
+    /// trust anchor (Graph's `isAttestationEnforced`).
+    pub require_trusted_attestation: bool,
+    /// Carried over to [`AssertionPolicy`]: refuse assertions whose counter
+    /// did not increase.
+    pub reject_on_counter_regression: bool,
+    /// Refuse registrations without the UP flag (§7.1 step 14); only
+    /// conditional create may turn this off.
+    pub require_user_presence: bool,
+    /// Also accept origins on sub-domains of an expected origin's host
+    /// (same scheme and port).
+    pub allow_subdomain_origins: bool,
+    /// Check `tokenBinding.status` as WebAuthn Level 2 did (Level 3
+    /// dropped token binding, so the default ignores it).
+    pub validate_token_binding_status: bool,
+    /// android-safetynet: refuse `ctsProfileMatch: false` (§8.5).
+    pub enforce_safetynet_cts_profile_match: bool,
+    /// android-safetynet: do not check that `timestampMs` is recent.
+    pub skip_safetynet_timestamp_freshness: bool,
+    /// android-safetynet: the oldest `timestampMs` accepted, in seconds
+    /// before the verification clock.
+    pub safetynet_max_age_secs: u64,
+    /// android-key: use only the TEE-enforced authorization list (§8.4).
+    pub android_key_require_tee: bool,
+    /// Read attestation certificate extensions that are BER rather than
+    /// DER (seen in virtual authenticators).
+    pub lenient_x509_der: bool,
+}
+
+impl Default for RegistrationPolicy {
+    fn default() -> Self {
+        Self {
+            require_user_verification: false,
+            allowed_algs: None,
+            allow_cross_origin: false,
+            allow_sha1_tpm_attestation_signature: false,
+            tpm_manufacturer_allow: None,
+            require_trusted_attestation: false,
+            reject_on_counter_regression: true,
+            require_user_presence: true,
+            allow_subdomain_origins: false,
+            validate_token_binding_status: false,
+            enforce_safetynet_cts_profile_match: true,
+            skip_safetynet_timestamp_freshness: false,
+            safetynet_max_age_secs: 60,
+            android_key_require_tee: false,
+            lenient_x509_der: false,
+        }
+    }
+}
+
+/// What a relying party accepts at authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AssertionPolicy {
+    /// Refuse assertions without the UV flag (§7.2 step 17).
+    pub require_user_verification: bool,
+    /// Accept `crossOrigin: true` client data.
+    pub allow_cross_origin: bool,
+    /// Refuse an assertion whose counter did not increase (§7.2 step 22);
+    /// otherwise it is accepted with `counter_regressed: true`.
+    pub reject_on_counter_regression: bool,
+    /// Refuse assertions without the UP flag (§7.2 step 16).
+    pub require_user_presence: bool,
+    /// Also accept origins on sub-domains of an expected origin's host.
+    pub allow_subdomain_origins: bool,
+    /// The FIDO AppID requested with the `appid` extension (§10.1.1): an
+    /// rpIdHash equal to SHA-256 of this AppID is then accepted too.
+    pub appid: Option<String>,
+    /// Check `tokenBinding.status` as WebAuthn Level 2 did.
+    pub validate_token_binding_status: bool,
+}
+
+impl Default for AssertionPolicy {
+    fn default() -> Self {
+        Self {
+            require_user_verification: false,
+            allow_cross_origin: false,
+            reject_on_counter_regression: true,
+            require_user_presence: true,
+            allow_subdomain_origins: false,
+            appid: None,
+            validate_token_binding_status: false,
+        }
+    }
+}
+
+impl From<&RegistrationPolicy> for AssertionPolicy {
+    fn from(p: &RegistrationPolicy) -> Self {
+        Self {
+            require_user_verification: p.require_user_verification,
+            allow_cross_origin: p.allow_cross_origin,
+            reject_on_counter_regression: p.reject_on_counter_regression,
+            require_user_presence: p.require_user_presence,
+            allow_subdomain_origins: p.allow_subdomain_origins,
+            appid: None,
+            validate_token_binding_status: p.validate_token_binding_status,
+        }
+    }
+}
+
+fn deserialize_algs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Alg {
+        Id(i64),
+        Name(String),
+    }
+    let list: Option<Vec<Alg>> = Option::deserialize(d)?;
+    list.map(|algs| {
+        algs.into_iter()
+            .map(|a| match a {
+                Alg::Id(id) => Ok(id),
+                Alg::Name(n) => CoseAlgorithm::from_name(&n)
+                    .map(CoseAlgorithm::id)
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown algorithm {n}"))),
+            })
+            .collect()
+    })
+    .transpose()
+}
+
+/// The bytes of one registration response and what the RP expects.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationInput<'a> {
+    /// `response.clientDataJSON`.
+    pub client_data_json: &'a [u8],
+    /// `response.attestationObject`.
+    pub attestation_object: &'a [u8],
+    /// The challenge as issued (base64url text).
+    pub expected_challenge: &'a str,
+    /// Origins accepted (e.g. `https://login.example.com`).
+    pub expected_origins: &'a [String],
+    /// The RP ID.
+    pub rp_id: &'a str,
+}
+
+/// A registration that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedRegistration {
+    /// Attestation statement format.
+    pub fmt: String,
+    /// The authenticator's AAGUID.
+    pub aaguid: [u8; 16],
+    /// The credential id.
+    pub credential_id: Vec<u8>,
+    /// The credential public key.
+    pub public_key: CoseKey,
+    /// The credential public key as the authenticator encoded it.
+    pub public_key_cose: Vec<u8>,
+    /// The initial signature counter.
+    pub sign_count: u32,
+    /// Authenticator data flags.
+    pub flags: Flags,
+    /// The attestation type the statement proved (§6.5.4).
+    pub attestation_type: AttestationType,
+    /// The attestation trust path: DER certificates, leaf first.
+    pub trust_path: Vec<Vec<u8>>,
+    /// Whether the trust path was verified to a trust anchor at the clock.
+    pub trusted: bool,
+    /// Subject of the anchor that the path reached.
+    pub trust_anchor_subject: Option<String>,
+    /// Why the path is not trusted, when it is not.
+    pub untrusted_reason: Option<String>,
+    /// The `credProtect` extension output, if any.
+    pub cred_protect: Option<u8>,
+    /// BE flag: the credential may be backed up (synced passkey).
+    pub backup_eligible: bool,
+    /// BS flag: the credential is backed up.
+    pub backed_up: bool,
+}
+
+/// One assertion response and what the RP knows of the credential.
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionInput<'a> {
+    /// `response.clientDataJSON`.
+    pub client_data_json: &'a [u8],
+    /// `response.authenticatorData`.
+    pub authenticator_data: &'a [u8],
+    /// `response.signature`.
+    pub signature: &'a [u8],
+    /// The stored credential public key.
+    pub credential_public_key: &'a CoseKey,
+    /// The stored signature counter.
+    pub stored_sign_count: u32,
+    /// The challenge as issued (base64url text).
+    pub expected_challenge: &'a str,
+    /// Origins accepted.
+    pub expected_origins: &'a [String],
+    /// The RP ID.
+    pub rp_id: &'a str,
+}
+
+/// An assertion that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// The counter to store.
+    pub new_sign_count: u32,
+    /// Authenticator data flags.
+    pub flags: Flags,
+    /// Whether UV was set.
+    pub user_verified: bool,
+    /// Whether the counter failed to increase (possible cloned key) while
+    /// policy let it pass.
+    pub counter_regressed: bool,
+}
+
+struct ClientDataChecks<'a> {
+    type_: &'static str,
+    expected_challenge: &'a str,
+    expected_origins: &'a [String],
+    allow_cross_origin: bool,
+    allow_subdomain_origins: bool,
+    validate_token_binding_status: bool,
+}
+
+/// §7.1 steps 5–11 / §7.2 steps 9–14.
+fn check_client_data(json: &[u8], c: &ClientDataChecks) -> Result<(), VerifyError> {
+    let cd = CollectedClientData::parse(json)
+        .map_err(|e| VerifyError::ClientDataMalformed(e.to_string()))?;
+    if cd.type_ != c.type_ {
+        return Err(VerifyError::ClientDataTypeMismatch {
+            expected: c.type_,
+            found: cd.type_,
+        });
+    }
+    if !challenge_matches(&cd.challenge, c.expected_challenge) {
+        return Err(VerifyError::ChallengeMismatch);
+    }
+    if !origin_matches(&cd.origin, c.expected_origins, c.allow_subdomain_origins) {
+        return Err(VerifyError::OriginMismatch(cd.origin));
+    }
+    if cd.cross_origin == Some(true) && !c.allow_cross_origin {
+        return Err(VerifyError::CrossOriginNotAllowed);
+    }
+    if c.validate_token_binding_status {
+        if let Some(tb) = &cd.token_binding {
+            // WebAuthn L2 §5.8.1: status is "present" or "supported".
+            match tb.get("status").and_then(|s| s.as_str()) {
+                Some("supported") => {}
+                Some("present") if tb.get("id").is_some_and(|i| i.is_string()) => {}
+                Some("present") => {
+                    return Err(VerifyError::TokenBindingInvalid(
+                        "status 'present' without an id".into(),
+                    ))
+                }
+                other => {
+                    return Err(VerifyError::TokenBindingInvalid(format!(
+                        "unknown status {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The challenge echoed by the client must be the one issued; compare the
+/// text, then the bytes (a client may have re-encoded with padding).
+fn challenge_matches(received: &str, expected: &str) -> bool {
+    if received == expected {
+        return true;
+    }
+    match (b64::decode_lenient(received), b64::decode_lenient(expected)) {
+        (Ok(a), Ok(b)) => !a.is_empty() && subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]).into(),
+        _ => false,
+    }
+}
+
+fn split_origin(origin: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, p),
+        _ => (rest, ""),
+    };
+    Some((scheme, host, port))
+}
+
+fn origin_matches(origin: &str, expected: &[String], allow_subdomains: bool) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if expected.iter().any(|e| e.trim_end_matches('/') == origin) {
+        return true;
+    }
+    if !allow_subdomains {
+        return false;
+    }
+    let Some((scheme, host, port)) = split_origin(origin) else {
+        return false;
+    };
+    expected.iter().any(|e| {
+        split_origin(e.trim_end_matches('/')).is_some_and(|(s, h, p)| {
+            s == scheme && p == port && host.len() > h.len() && host.ends_with(&format!(".{h}"))
+        })
+    })
+}
+
+/// Whether a COSE key is usable with its own declared algorithm.
+fn key_matches_alg(key: &CoseKey) -> bool {
+    let Some(alg) = CoseAlgorithm::from_id(key.alg()) else {
+        return false;
+    };
+    match key {
+        CoseKey::Ec2 { curve, .. } => matches!(
+            (curve, alg),
+            (EcCurve::P256, CoseAlgorithm::Es256)
+                | (EcCurve::P384, CoseAlgorithm::Es384)
+                | (EcCurve::P521, CoseAlgorithm::Es512)
+        ),
+        CoseKey::Ed25519 { .. } => alg == CoseAlgorithm::EdDsa,
+        CoseKey::Rsa { .. } => matches!(
+            alg,
+            CoseAlgorithm::Rs256
+                | CoseAlgorithm::Rs384
+                | CoseAlgorithm::Rs512
+                | CoseAlgorithm::Rs1
+                | CoseAlgorithm::Ps256
+                | CoseAlgorithm::Ps384
+                | CoseAlgorithm::Ps512
+        ),
+    }
+}
+
+/// Verifies a registration ceremony (WebAuthn L3 §7.1) at clock `now`.
+pub fn verify_registration(
+    input: &RegistrationInput,
+    policy: &RegistrationPolicy,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<VerifiedRegistration, VerifyError> {
+    // §7.1 steps 5–11.
+    check_client_data(
+        input.client_data_json,
+        &ClientDataChecks {
+            type_: TYPE_CREATE,
+            expected_challenge: input.expected_challenge,
+            expected_origins: input.expected_origins,
+            allow_cross_origin: policy.allow_cross_origin,
+            allow_subdomain_origins: policy.allow_subdomain_origins,
+            validate_token_binding_status: policy.validate_token_binding_status,
+        },
+    )?;
+    let client_data_hash: [u8; 32] = Sha256::digest(input.client_data_json).into();
+
+    // §7.1 step 12: decode the attestation object.
+    let value = cbor::decode(input.attestation_object)
+        .map_err(|e| VerifyError::AttestationObjectMalformed(e.to_string()))?;
+    let mut obj = cbor::MapReader::new(value, "attestationObject")
+        .map_err(|e| VerifyError::AttestationObjectMalformed(e.to_string()))?;
+    let fmt = obj
+        .text("fmt", "fmt")
+        .map_err(|e| VerifyError::AttestationObjectMalformed(e.to_string()))?;
+    let att_stmt = obj
+        .require("attStmt", "attStmt")
+        .map_err(|e| VerifyError::AttestationObjectMalformed(e.to_string()))?;
+    if !matches!(att_stmt, Value::Map(_)) {
+        return Err(VerifyError::AttestationObjectMalformed(
+            "attStmt is not a map".into(),
+        ));
+    }
+    let auth_data_raw = obj
+        .bytes("authData", "authData")
+        .map_err(|e| VerifyError::AttestationObjectMalformed(e.to_string()))?;
+    let auth_data = AuthenticatorData::parse(&auth_data_raw)
+        .map_err(VerifyError::AuthenticatorDataMalformed)?;
+
+    // §7.1 step 13.
+    let rp_id_hash: [u8; 32] = Sha256::digest(input.rp_id.as_bytes()).into();
+    if auth_data.rp_id_hash != rp_id_hash {
+        return Err(VerifyError::InvalidRpIdHash);
+    }
+    check_flags(
+        auth_data.flags,
+        policy.require_user_presence,
+        policy.require_user_verification,
+    )?;
+    let attested = auth_data
+        .attested
+        .as_ref()
+        .ok_or(VerifyError::AttestedCredentialDataMissing)?;
+
+    // §7.1 step 17: the algorithm must be one offered.
+    let alg = attested.public_key.alg();
+    let offered = match &policy.allowed_algs {
+        Some(list) => list.contains(&alg),
+        None => CoseAlgorithm::from_id(alg).is_some_and(|a| a != CoseAlgorithm::EcdhEsHkdf256),
+    };
+    if !offered {
+        return Err(VerifyError::AlgorithmNotAllowed(alg));
+    }
+    if !key_matches_alg(&attested.public_key) {
+        return Err(VerifyError::CredentialPublicKeyInvalid(format!(
+            "key type cannot be used with algorithm {alg}"
+        )));
+    }
+
+    // §7.1 steps 19–21: the attestation statement.
+    let ctx = StatementContext {
+        auth_data_raw: &auth_data_raw,
+        auth_data: &auth_data,
+        attested,
+        client_data_hash,
+        policy,
+        now,
+    };
+    let outcome = attestation::verify_statement(&fmt, att_stmt, &ctx)?;
+
+    // §7.1 steps 22–23: assess the trust path.
+    let (trusted, trust_anchor_subject, untrusted_reason) = if outcome.chain.is_empty() {
+        (
+            false,
+            None,
+            Some(outcome.attestation_type.untrusted_reason()),
+        )
+    } else {
+        match crate::trust::validate_path(&outcome.chain, trust.anchors_for(&attested.aaguid), now)
+        {
+            Ok(subject) => (true, Some(subject), None),
+            Err(reason) => (false, None, Some(reason)),
+        }
+    };
+    if policy.require_trusted_attestation && !trusted {
+        return Err(VerifyError::AttestationNotTrusted(
+            untrusted_reason.unwrap_or_default(),
+        ));
+    }
+
+    let cred_protect = match auth_data.extension("credProtect") {
+        Some(Value::Integer(i)) => u8::try_from(*i).ok(),
+        _ => None,
+    };
+    Ok(VerifiedRegistration {
+        fmt,
+        aaguid: attested.aaguid,
+        credential_id: attested.credential_id.clone(),
+        public_key: attested.public_key.clone(),
+        public_key_cose: attested.public_key_bytes.clone(),
+        sign_count: auth_data.sign_count,
+        flags: auth_data.flags,
+        attestation_type: outcome.attestation_type,
+        trust_path: outcome.chain.into_iter().map(|c| c.der).collect(),
+        trusted,
+        trust_anchor_subject,
+        untrusted_reason,
+        cred_protect,
+        backup_eligible: auth_data.flags.backup_eligible(),
+        backed_up: auth_data.flags.backed_up(),
+    })
+}
+
+/// §7.1 steps 14–16 / §7.2 steps 16–18.
+fn check_flags(flags: Flags, require_up: bool, require_uv: bool) -> Result<(), VerifyError> {
+    if require_up && !flags.user_present() {
+        return Err(VerifyError::UserNotPresent);
+    }
+    if require_uv && !flags.user_verified() {
+        return Err(VerifyError::UserNotVerified);
+    }
+    // §6.1: BS may only be set when BE is.
+    if flags.backed_up() && !flags.backup_eligible() {
+        return Err(VerifyError::InvalidBackupFlags);
+    }
+    Ok(())
+}
+
+/// Verifies an authentication ceremony (WebAuthn L3 §7.2).
+pub fn verify_assertion(
+    input: &AssertionInput,
+    policy: &AssertionPolicy,
+) -> Result<VerifiedAssertion, VerifyError> {
+    check_client_data(
+        input.client_data_json,
+        &ClientDataChecks {
+            type_: TYPE_GET,
+            expected_challenge: input.expected_challenge,
+            expected_origins: input.expected_origins,
+            allow_cross_origin: policy.allow_cross_origin,
+            allow_subdomain_origins: policy.allow_subdomain_origins,
+            validate_token_binding_status: policy.validate_token_binding_status,
+        },
+    )?;
+    let auth_data = AuthenticatorData::parse(input.authenticator_data)
+        .map_err(VerifyError::AuthenticatorDataMalformed)?;
+
+    // §7.2 step 15; §10.1.1: with the appid extension the hash is of the AppID.
+    let rp_id_hash: [u8; 32] = Sha256::digest(input.rp_id.as_bytes()).into();
+    let appid_hash: Option<[u8; 32]> = policy
+        .appid
+        .as_ref()
+        .map(|a| Sha256::digest(a.as_bytes()).into());
+    if auth_data.rp_id_hash != rp_id_hash && Some(auth_data.rp_id_hash) != appid_hash {
+        return Err(VerifyError::InvalidRpIdHash);
+    }
+    check_flags(
+        auth_data.flags,
+        policy.require_user_presence,
+        policy.require_user_verification,
+    )?;
+
+    // §7.2 steps 19–21: signature over authData || SHA-256(clientDataJSON).
+    let mut signed = Vec::with_capacity(input.authenticator_data.len() + 32);
+    signed.extend_from_slice(input.authenticator_data);
+    signed.extend_from_slice(&Sha256::digest(input.client_data_json));
+    input
+        .credential_public_key
+        .verify(&signed, input.signature)
+        .map_err(|_| VerifyError::SignatureInvalid)?;
+
+    // §7.2 step 22.
+    let new = auth_data.sign_count;
+    let stored = input.stored_sign_count;
+    let counter_regressed = (new != 0 || stored != 0) && new <= stored;
+    if counter_regressed && policy.reject_on_counter_regression {
+        return Err(VerifyError::CounterRegression {
+            stored,
+            received: new,
+        });
+    }
+    Ok(VerifiedAssertion {
+        new_sign_count: new.max(stored),
+        flags: auth_data.flags,
+        user_verified: auth_data.flags.user_verified(),
+        counter_regressed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let exp = vec!["https://idm.example.com:8080".to_string()];
+        assert!(origin_matches("https://idm.example.com:8080", &exp, false));
+        assert!(!origin_matches(
+            "https://sub.idm.example.com:8080",
+            &exp,
+            false
+        ));
+        assert!(origin_matches(
+            "https://sub.idm.example.com:8080",
+            &exp,
+            true
+        ));
+        assert!(!origin_matches("https://sub.idm.example.com", &exp, true));
+        assert!(!origin_matches(
+            "https://evilidm.example.com:8080",
+            &exp,
+            true
+        ));
+        assert!(!origin_matches(
+            "http://sub.idm.example.com:8080",
+            &exp,
+            true
+        ));
+    }
+
+    #[test]
+    fn challenges() {
+        assert!(challenge_matches("AQID", "AQID"));
+        assert!(challenge_matches("AQID", "AQID"));
+        assert!(challenge_matches("AQI", "AQI="));
+        assert!(!challenge_matches("AQID", "AQIE"));
+    }
+
+    #[test]
+    fn policy_from_json_takes_names_or_ids() {
+        let p: RegistrationPolicy =
+            serde_json::from_str(r#"{"allowed_algs":["EdDSA",-7],"trust_anchor":"x"}"#).unwrap();
+        assert_eq!(p.allowed_algs, Some(vec![-8, -7]));
+        assert!(p.require_user_presence);
+        assert!(!p.allow_sha1_tpm_attestation_signature);
+    }
+}
