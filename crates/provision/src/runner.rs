@@ -110,6 +110,8 @@ struct Pending {
     job: UserJob,
     progress: UserProgress,
     attempts: usize,
+    /// Why the last key did not work out: (kind, message, device).
+    last_error: Option<(String, String, String)>,
 }
 
 struct Shared {
@@ -199,6 +201,7 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
                     job,
                     progress,
                     attempts: 0,
+                    last_error: None,
                 })
             }
         }
@@ -263,6 +266,14 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
     // Whoever is left never got a key.
     let leftovers: Vec<Pending> = shared.queue.lock().expect("queue").drain(..).collect();
     for p in leftovers {
+        if let Some((kind, message, device)) = &p.last_error {
+            let mut o = UserOutcome::new(&p.job.user, OutcomeStatus::Failed);
+            o.error_kind = Some(kind.clone());
+            o.error = Some(format!("{message} (and no other key was left to try)"));
+            o.key_device = Some(device.clone());
+            shared.finish(&ctx, o);
+            continue;
+        }
         let mut o = UserOutcome::new(&p.job.user, OutcomeStatus::Skipped);
         o.error = Some(match p.progress.bound_key() {
             Some(k) => format!(
@@ -438,6 +449,11 @@ fn work_on_key(
                         key.identity.device, pending.job.user
                     ),
                 });
+                pending.last_error = Some((
+                    e.kind().to_owned(),
+                    e.to_string(),
+                    key.identity.device.clone(),
+                ));
                 shared.queue.lock().expect("queue").push_front(pending);
                 // This key is unusable for that user; it may suit another.
                 return shared.has_unbound();

@@ -1,9 +1,9 @@
 //! One module per subcommand. Each exposes `XArgs` (clap) and
 //! `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod admin;
 pub mod deprovision;
 pub mod directory_args;
-pub mod admin;
 pub mod key;
 pub mod provision;
 pub mod secret_input;

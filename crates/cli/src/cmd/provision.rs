@@ -445,6 +445,10 @@ impl Progress {
 impl RunObserver for Progress {
     fn event(&self, event: RunEvent) {
         if self.quiet {
+            // Scripts still deserve to know why a key was passed over.
+            if let RunEvent::Warning { message } = event {
+                eprintln!("warning: {message}");
+            }
             return;
         }
         match event {
