@@ -26,7 +26,7 @@ fn provision_env(dir: &Directory, extra: &[String], env: &[(&str, &str)]) -> std
     args.extend(dir.args());
     args.extend(extra.iter().cloned());
     let mut cmd = std::process::Command::new(station::bin());
-    cmd.args(&args);
+    cmd.args(&args).current_dir(std::env::temp_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -510,4 +510,181 @@ fn deprovision_dry_run_then_removes_from_directory_and_key_and_check_reports_blo
         "refused credential removed from the key"
     );
     let _ = RP_ID;
+}
+
+/// How the test double spells excluded credential ids (Entra uses all
+/// three; see GRAPH_FIDO2_API.md §1).
+#[derive(Clone, Copy, Debug)]
+enum IdEncoding {
+    Base64Url,
+    StandardBase64,
+    UrlTokenEncode,
+}
+
+fn encode_id(bytes: &[u8], how: IdEncoding) -> String {
+    use base64::Engine;
+    match how {
+        IdEncoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        IdEncoding::StandardBase64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+        IdEncoding::UrlTokenEncode => {
+            let padded = base64::engine::general_purpose::URL_SAFE.encode(bytes);
+            let pads = padded.bytes().filter(|&b| b == b'=').count();
+            format!("{}{pads}", padded.trim_end_matches('='))
+        }
+    }
+}
+
+/// An HTTP-level test double in front of our server that answers like
+/// Entra for the one quirk we cannot make our server produce: the
+/// encodings of `excludeCredentials[].id`. Everything else is forwarded.
+fn entra_id_proxy(target: String, how: IdEncoding) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                continue;
+            }
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or("GET").to_owned();
+            let path = parts.next().unwrap_or("/").to_owned();
+            let mut headers = Vec::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end().to_owned();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    let (k, v) = (k.trim().to_owned(), v.trim().to_owned());
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.parse().unwrap();
+                    }
+                    headers.push((k, v));
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut req = ureq::request(&method, &format!("{target}{path}"));
+            for (k, v) in &headers {
+                if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("content-type")
+                {
+                    req = req.set(k, v);
+                }
+            }
+            let result = if body.is_empty() {
+                req.call()
+            } else {
+                req.send_bytes(&body)
+            };
+            let (status, text) = match result {
+                Ok(r) => (r.status(), r.into_string().unwrap()),
+                Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+                Err(e) => (
+                    502,
+                    format!("{{\"error\":{{\"code\":\"proxy\",\"message\":\"{e}\"}}}}"),
+                ),
+            };
+            let text = if status == 200 && path.contains("creationOptions") {
+                let mut v: Value = serde_json::from_str(&text).unwrap();
+                for d in v["publicKey"]["excludeCredentials"].as_array_mut().unwrap() {
+                    let raw = webauthn::b64::decode(d["id"].as_str().unwrap()).unwrap();
+                    d["id"] = json!(encode_id(&raw, how));
+                }
+                v.to_string()
+            } else {
+                text
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn graph_mode_through_base_url_override_and_entra_id_encodings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let carol = "carol@contoso.com".to_owned();
+    let dir = Directory::start(tmp.path(), std::slice::from_ref(&carol));
+    let key = Key::start(tmp.path().join("carol.key"), &[]);
+    let pin_out = tmp.path().join("pins.csv");
+    let graph_args = |base: &str| {
+        strings(&[
+            "--graph-url",
+            &format!("{base}/v1.0"),
+            "--token-url",
+            &format!("{}/{}/oauth2/v2.0/token", dir.url, station::TENANT),
+            "--tenant",
+            station::TENANT,
+            "--client-id",
+            &dir.client_id,
+            "--client-secret-file",
+            dir.secret_file.to_str().unwrap(),
+        ])
+    };
+    // Graph mode, pointed at our server by base URL.
+    let mut args = vec!["provision".to_owned()];
+    args.extend(graph_args(&dir.url));
+    args.extend(strings(&[
+        "--user",
+        &carol,
+        "--device",
+        &key.device,
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--json",
+    ]));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&argv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dir.methods(&carol).len(), 1);
+    let pin = pins(&pin_out)[&carol].clone();
+    let pin_file = tmp.path().join("carol.pin");
+    std::fs::write(&pin_file, &pin).unwrap();
+
+    // The same key again, with the excluded id in each of Entra's
+    // encodings: the client must decode it and the key must refuse.
+    for how in [
+        IdEncoding::Base64Url,
+        IdEncoding::StandardBase64,
+        IdEncoding::UrlTokenEncode,
+    ] {
+        let proxy = entra_id_proxy(dir.url.clone(), how);
+        let mut args = vec!["provision".to_owned()];
+        args.extend(graph_args(&proxy));
+        args.extend(strings(&[
+            "--user",
+            &carol,
+            "--device",
+            &key.device,
+            "--current-pin-file",
+            pin_file.to_str().unwrap(),
+            "--json",
+        ]));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&argv);
+        assert!(!out.status.success(), "{how:?}: must be refused");
+        let summary: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{how:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(
+            summary["outcomes"][0]["errorKind"], "alreadyProvisioned",
+            "{how:?}: {summary}"
+        );
+        assert_eq!(dir.methods(&carol).len(), 1, "{how:?}");
+        assert_eq!(key.credentials(&pin).len(), 1, "{how:?}");
+    }
 }

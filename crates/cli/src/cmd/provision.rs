@@ -175,7 +175,7 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         args.current_pin_stdin,
         "current PIN",
     )?;
-    if new_pin.is_none() && args.pin_out.is_none() {
+    if new_pin.is_none() && current_pin.is_none() && args.pin_out.is_none() {
         bail!("PINs will be generated: give --pin-out FILE to receive them (mode 0600), or --new-pin-file to choose one");
     }
     let reset_first = args.reset_first || args.recycle;
@@ -206,13 +206,14 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
             let path = args.journal.clone().unwrap_or_else(|| {
                 let t = time::OffsetDateTime::now_utc();
                 PathBuf::from(format!(
-                    "keysmith-run-{:04}{:02}{:02}-{:02}{:02}{:02}.journal",
+                    "keysmith-run-{:04}{:02}{:02}-{:02}{:02}{:02}-{}.journal",
                     t.year(),
                     t.month() as u8,
                     t.day(),
                     t.hour(),
                     t.minute(),
-                    t.second()
+                    t.second(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..6]
                 ))
             });
             let j = ProvisioningJournal::create(&path)?;

@@ -49,9 +49,12 @@ pub fn spawn_with_line(args: &[&str]) -> (Proc, String) {
     (Proc(child), line.trim().to_owned())
 }
 
+/// Runs in the temp dir, so default output files (journals) don't land
+/// in the source tree.
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
+        .current_dir(std::env::temp_dir())
         .output()
         .expect("run keysmith")
 }
