@@ -98,6 +98,12 @@ pub struct UserOutcome {
     pub error_kind: Option<String>,
     pub error: Option<String>,
     pub seconds: f64,
+    /// Of `seconds`, time spent waiting for the key.
+    #[serde(default)]
+    pub key_seconds: f64,
+    /// Of `seconds`, time spent waiting for the directory.
+    #[serde(default)]
+    pub directory_seconds: f64,
 }
 
 impl UserOutcome {
@@ -117,6 +123,8 @@ impl UserOutcome {
             error_kind: None,
             error: None,
             seconds: 0.0,
+            key_seconds: 0.0,
+            directory_seconds: 0.0,
         }
     }
 }

@@ -103,7 +103,21 @@ pub struct RunSummary {
     pub failed: usize,
     pub skipped: usize,
     pub seconds: f64,
+    /// Per provisioned user, on average: where the time went.
+    pub timing: Timing,
     pub outcomes: Vec<UserOutcome>,
+}
+
+/// Mean milliseconds per provisioned user.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timing {
+    pub users_per_second: f64,
+    pub total_ms: f64,
+    pub key_ms: f64,
+    pub directory_ms: f64,
+    /// What is left: this client's own work per key.
+    pub client_ms: f64,
 }
 
 struct Pending {
@@ -289,13 +303,36 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
     // Report in input order.
     outcomes.sort_by_key(|o| input_order.get(&o.user_principal_name).copied());
     let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count();
+    let done: Vec<&UserOutcome> = outcomes
+        .iter()
+        .filter(|o| o.status == OutcomeStatus::Provisioned)
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let timing = if done.is_empty() {
+        Timing::default()
+    } else {
+        let n = done.len() as f64;
+        let mean =
+            |f: &dyn Fn(&UserOutcome) -> f64| done.iter().map(|o| f(o)).sum::<f64>() * 1000.0 / n;
+        let total_ms = mean(&|o| o.seconds);
+        let key_ms = mean(&|o| o.key_seconds);
+        let directory_ms = mean(&|o| o.directory_seconds);
+        Timing {
+            users_per_second: n / seconds,
+            total_ms,
+            key_ms,
+            directory_ms,
+            client_ms: total_ms - key_ms - directory_ms,
+        }
+    };
     Ok(RunSummary {
+        timing,
         total,
         provisioned: count(OutcomeStatus::Provisioned),
         already_done: count(OutcomeStatus::AlreadyDone),
         failed: count(OutcomeStatus::Failed),
         skipped: count(OutcomeStatus::Skipped),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         outcomes,
     })
 }
@@ -400,9 +437,16 @@ fn work_on_key(
         total: shared.total,
     });
     let started = Instant::now();
+    let key_before = key.client.time_in_key();
+    let directory_before = crate::target::thread_directory_time();
     let result = provision_user(ctx, &mut key, &pending.job, &pending.progress);
+    let key_seconds = (key.client.time_in_key() - key_before).as_secs_f64();
+    let directory_seconds =
+        (crate::target::thread_directory_time() - directory_before).as_secs_f64();
     match result {
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            outcome.key_seconds = key_seconds;
+            outcome.directory_seconds = directory_seconds;
             ctx.observer.event(RunEvent::RemoveKey {
                 device: key.identity.device.clone(),
                 ok: true,

@@ -379,6 +379,17 @@ impl Directory {
         operation: &'static str,
         send: impl Fn() -> std::result::Result<ureq::Response, ureq::Error>,
     ) -> Result<ureq::Response> {
+        let started = Instant::now();
+        let result = self.with_retries_untimed(operation, send);
+        THREAD_DIRECTORY_TIME.with(|t| t.set(t.get() + started.elapsed()));
+        result
+    }
+
+    fn with_retries_untimed(
+        &self,
+        operation: &'static str,
+        send: impl Fn() -> std::result::Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response> {
         let mut backoff = self.config.initial_backoff;
         let mut attempt = 0;
         loop {
@@ -412,6 +423,17 @@ impl Directory {
             }
         }
     }
+}
+
+thread_local! {
+    static THREAD_DIRECTORY_TIME: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+}
+
+/// Time this thread has spent waiting on directory requests (network and
+/// server included): lets a run report its own overhead apart from the
+/// server's. Each user is provisioned on one thread.
+pub fn thread_directory_time() -> Duration {
+    THREAD_DIRECTORY_TIME.with(|t| t.get())
 }
 
 fn retry_after(response: &ureq::Response) -> Option<Duration> {
