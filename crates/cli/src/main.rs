@@ -31,6 +31,8 @@ enum Command {
     Provision(Box<cmd::provision::ProvisionArgs>),
     /// Remove users' passkeys from the directory (and from a key).
     Deprovision(Box<cmd::deprovision::DeprovisionArgs>),
+    /// Sign in with a provisioned key (proves that it works).
+    Signin(cmd::signin::SignInArgs),
     /// Run the identity service (Graph-shaped FIDO2 API, tokens, sign-in).
     Serve(cmd::serve::ServeArgs),
     /// Administer the identity service's database (tenants, apps, users).
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::key::run(args),
         Command::Provision(args) => cmd::provision::run(*args),
         Command::Deprovision(args) => cmd::deprovision::run(*args),
+        Command::Signin(args) => cmd::signin::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Admin(args) => cmd::admin::run(args),
     };

@@ -18,6 +18,7 @@ pub mod pin;
 pub mod preflight;
 pub mod results;
 pub mod runner;
+pub mod signin;
 pub mod target;
 pub mod users;
 

@@ -8,6 +8,7 @@ pub mod key;
 pub mod provision;
 pub mod secret_input;
 pub mod serve;
+pub mod signin;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".
