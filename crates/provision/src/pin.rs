@@ -78,7 +78,7 @@ pub fn triviality(pin: &str) -> Option<&'static str> {
     }
     // A short pattern repeated: 121212, 123123, 12341234.
     for period in 2..=b.len() / 2 {
-        if b.len() % period == 0 && b.chunks(period).all(|c| c == &b[..period]) {
+        if b.len().is_multiple_of(period) && b.chunks(period).all(|c| c == &b[..period]) {
             return Some("it repeats a short pattern");
         }
     }
