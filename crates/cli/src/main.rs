@@ -27,6 +27,8 @@ enum Command {
     VirtualKey(cmd::virtual_key::VirtualKeyArgs),
     /// Manage a FIDO2 security key: info, PIN, credentials, configuration.
     Key(cmd::key::KeyArgs),
+    /// Verify WebAuthn responses offline (attestation, trust path, policy).
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::VirtualKey(args) => cmd::virtual_key::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod key;
 pub mod secret_input;
+pub mod verify;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".
