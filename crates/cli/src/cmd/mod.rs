@@ -5,6 +5,7 @@ pub mod admin;
 pub mod key;
 pub mod secret_input;
 pub mod serve;
+pub mod verify;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".
