@@ -31,6 +31,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Administer the identity service's database (tenants, apps, users).
     Admin(cmd::admin::AdminArgs),
+    /// Measure throughput (server: verify, registration, sign-in).
+    Bench(cmd::bench::BenchArgs),
     /// Verify WebAuthn responses offline (attestation, trust path, policy).
     Verify(cmd::verify::VerifyArgs),
 }
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::key::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Admin(args) => cmd::admin::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Verify(args) => cmd::verify::run(args),
     };
     match result {

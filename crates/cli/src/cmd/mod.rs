@@ -2,6 +2,7 @@
 //! `run(args) -> anyhow::Result<ExitCode>`.
 
 pub mod admin;
+pub mod bench;
 pub mod key;
 pub mod secret_input;
 pub mod serve;
