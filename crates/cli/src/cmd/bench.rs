@@ -396,6 +396,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     drop(srv);
 
     let report = json!({
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
         "count": a.count,
         "rawEs256VerifyPerSec": raw.round(),
@@ -411,6 +412,9 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{report}");
     } else {
+        if cfg!(debug_assertions) {
+            println!("(debug build: workspace crates unoptimised; ratios are indicative)");
+        }
         println!("raw ES256 verify        {raw:>10.0} /s   100.0 %");
         for (name, r) in [
             ("verifier registration", verifier_only),
