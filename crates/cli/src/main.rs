@@ -37,6 +37,10 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Administer the identity service's database (tenants, apps, users).
     Admin(cmd::admin::AdminArgs),
+    /// Measure throughput (server: verify, registration, sign-in).
+    Bench(cmd::bench::BenchArgs),
+    /// Verify WebAuthn responses offline (attestation, trust path, policy).
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Signin(args) => cmd::signin::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Admin(args) => cmd::admin::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

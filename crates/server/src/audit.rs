@@ -71,7 +71,19 @@ fn link(prev_hash: &str, canonical: &[u8]) -> String {
 /// transaction lock).
 pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
     let mut tx = db.write().begin().await?;
-    if db.backend == Backend::Postgres {
+    append(&mut tx, db.backend, ev).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends an event inside the caller's transaction (so a change and its
+/// audit record commit together, with one disk flush).
+pub async fn append(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ev: Event<'_>,
+) -> ApiResult<()> {
+    if backend == Backend::Postgres {
         let lock = i64::from_be_bytes(
             Sha256::digest(ev.tenant_id.as_bytes())[..8]
                 .try_into()
@@ -123,7 +135,6 @@ pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
     .bind(&hash)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub fn random_challenge() -> String {
 /// Stores a challenge under `id` (the challenge itself for registrations,
 /// the flow id for sign-ins).
 pub async fn store(
-    db: &Db,
+    conn: &mut sqlx::AnyConnection,
     id: &str,
     challenge: &str,
     tenant_id: &str,
@@ -47,11 +47,10 @@ pub async fn store(
     expires_at: i64,
 ) -> ApiResult<()> {
     let now = now_unix();
-    let mut tx = db.write().begin().await?;
     // Sweep a few expired rows so the table does not grow without bound.
     sqlx::query("DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)")
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     sqlx::query(
         "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -63,23 +62,39 @@ pub async fn store(
     .bind(purpose.as_str())
     .bind(expires_at)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// Consumes the challenge stored under `id`; unknown, used, expired, or of
-/// the wrong purpose are all 400s.
-pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
+/// Reads the challenge stored under `id` without consuming it (a
+/// registration is verified first, then [`take`] consumes it in the
+/// transaction that stores the result); unknown, expired, or of the wrong
+/// purpose are 400s.
+pub async fn peek(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
     let row = sqlx::query(
-        "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3 RETURNING challenge, user_id, expires_at",
+        "SELECT challenge, user_id, expires_at FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3",
     )
     .bind(id)
     .bind(tenant_id)
     .bind(purpose.as_str())
-    .fetch_optional(db.write())
+    .fetch_optional(db.read())
     .await?;
+    issued(row, purpose)
+}
+
+/// Deletes the challenge `id` inside the caller's transaction; false if
+/// another request consumed it first.
+pub async fn take(conn: &mut sqlx::AnyConnection, id: &str, tenant_id: &str) -> ApiResult<bool> {
+    let done = sqlx::query("DELETE FROM challenges WHERE id = $1 AND tenant_id = $2")
+        .bind(id)
+        .bind(tenant_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn issued(row: Option<sqlx::any::AnyRow>, purpose: Purpose) -> ApiResult<Issued> {
     let Some(row) = row else {
         return Err(ApiError::bad_request(match purpose {
             Purpose::Create => "The challenge is unknown or has already been used.",
@@ -93,4 +108,18 @@ pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> Ap
         challenge: row.try_get("challenge")?,
         user_id: row.try_get("user_id")?,
     })
+}
+
+/// Consumes the challenge stored under `id`; unknown, used, expired, or of
+/// the wrong purpose are all 400s.
+pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
+    let row = sqlx::query(
+        "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3 RETURNING challenge, user_id, expires_at",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(purpose.as_str())
+    .fetch_optional(db.write())
+    .await?;
+    issued(row, purpose)
 }

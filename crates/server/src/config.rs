@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub mds_blob: Option<PathBuf>,
     /// The PEM root the MDS3 blob must chain to.
     pub mds_root_pem: Option<PathBuf>,
+    /// Model names by AAGUID (besides those from the MDS blob).
+    pub models: std::collections::BTreeMap<String, String>,
     /// Token issuer (`iss`); defaults to `https://{rp_id}`.
     pub issuer: Option<String>,
 }
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
             mds_blob: None,
             mds_root_pem: None,
             issuer: None,
+            models: Default::default(),
         }
     }
 }
@@ -69,5 +72,31 @@ impl ServerConfig {
             .clone()
             .unwrap_or_else(|| PathBuf::from("keysmith-data"));
         crate::db::sqlite_url_for_dir(&dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_file() {
+        let c: ServerConfig = toml::from_str(
+            r#"
+listen = "0.0.0.0:9000"
+database_url = "postgres://db/keysmith"
+rp_id = "login.example.com"
+origins = ["https://admin.example.com"]
+trust_anchors_pem = ["/etc/keysmith/yubico.pem"]
+[models]
+"cb69481e-8ff7-4039-93ec-0a2729a154a8" = "YubiKey 5 Series"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.origins.len(), 1);
+        assert_eq!(c.body_limit, 1024 * 1024);
+        assert_eq!(c.models.len(), 1);
+        assert!(toml::from_str::<ServerConfig>("nonsense = 1").is_err());
     }
 }

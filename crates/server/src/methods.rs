@@ -76,7 +76,7 @@ const COLS: &str = "id, tenant_id, user_id, credential_id, public_key, sign_coun
 
 /// Stores a new method; a credential id already present in the tenant is
 /// a 400 (GRAPH_FIDO2_API.md §2: "a credential already registered").
-pub async fn insert(db: &Db, m: &Method) -> ApiResult<()> {
+pub async fn insert(conn: &mut sqlx::AnyConnection, m: &Method) -> ApiResult<()> {
     sqlx::query(&format!(
         "INSERT INTO fido2_methods ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     ))
@@ -95,7 +95,7 @@ pub async fn insert(db: &Db, m: &Method) -> ApiResult<()> {
     .bind(i64::from(m.backup_eligible))
     .bind(m.created_at)
     .bind(m.last_used_at)
-    .execute(db.write())
+    .execute(conn)
     .await
     .map_err(|e| match ApiError::from(e) {
         e if e.code == "conflict" => {
@@ -142,13 +142,18 @@ pub async fn delete(db: &Db, tenant_id: &str, user_id: &str, id: &str) -> ApiRes
 }
 
 /// Records a sign-in: new counter and last-used time.
-pub async fn record_use(db: &Db, m: &Method, sign_count: i64, at: i64) -> ApiResult<()> {
+pub async fn record_use(
+    conn: &mut sqlx::AnyConnection,
+    m: &Method,
+    sign_count: i64,
+    at: i64,
+) -> ApiResult<()> {
     sqlx::query("UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4")
         .bind(sign_count)
         .bind(at)
         .bind(&m.tenant_id)
         .bind(&m.id)
-        .execute(db.write())
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -16,6 +16,8 @@ pub use webauthn::VerifiedRegistration;
 pub struct Verifier {
     trust: webauthn::TrustStore,
     models: HashMap<[u8; 16], String>,
+    /// AAGUIDs whose latest MDS status reports a compromise.
+    compromised: std::collections::HashSet<[u8; 16]>,
 }
 
 /// A registration as the verifier accepted it, with what the API shows.
@@ -48,6 +50,42 @@ impl Verifier {
             v.trust
                 .add_pem(&pem)
                 .map_err(|e| anyhow::anyhow!("trust anchor {item}: {e}"))?;
+        }
+        for (aaguid, name) in &config.models {
+            let id = webauthn::authdata::parse_aaguid(aaguid)
+                .ok_or_else(|| anyhow::anyhow!("models: '{aaguid}' is not an AAGUID"))?;
+            v.add_model(id, name);
+        }
+        if let Some(blob_path) = &config.mds_blob {
+            let root_path = config
+                .mds_root_pem
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("mds_blob needs mds_root_pem"))?;
+            let blob = std::fs::read(blob_path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", blob_path.display()))?;
+            let root = std::fs::read_to_string(root_path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", root_path.display()))?;
+            let mds = webauthn::mds::MetadataBlob::from_jwt(
+                &blob,
+                &root,
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", blob_path.display()))?;
+            let roots = mds.add_roots_to(&mut v.trust);
+            for e in mds.entries() {
+                let Some(aaguid) = e.aaguid else { continue };
+                if let Some(d) = &e.description {
+                    v.models.entry(aaguid).or_insert_with(|| d.clone());
+                }
+                if e.latest_status().is_some_and(|s| s.is_compromise()) {
+                    v.compromised.insert(aaguid);
+                }
+            }
+            tracing::info!(
+                "MDS blob no. {}: {} entries, {roots} attestation roots",
+                mds.no,
+                mds.entries().len()
+            );
         }
         Ok(v)
     }
@@ -100,6 +138,11 @@ impl Verifier {
                 e.code()
             ))
         })?;
+        if self.compromised.contains(&verified.aaguid) {
+            return Err(ApiError::bad_request(
+                "The authenticator model is reported compromised by FIDO metadata.",
+            ));
+        }
         let thumbprints = verified
             .trust_path
             .iter()

@@ -11,6 +11,8 @@ use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// App tokens live this long (Entra's `expires_in`).
 pub const APP_TOKEN_SECONDS: i64 = 3599;
@@ -25,7 +27,13 @@ pub struct TokenKey {
     pub kid: String,
     signing: SigningKey,
     verifying: VerifyingKey,
+    /// Tokens whose signature already verified (an ES256 check per request
+    /// would cost as much as verifying an attestation).
+    verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
+
+/// Most tokens remembered as verified; the cache is cleared when full.
+const VERIFIED_CACHE: usize = 4096;
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,6 +74,7 @@ impl TokenKey {
             kid,
             signing,
             verifying,
+            verified: Arc::default(),
         })
     }
 
@@ -84,6 +93,34 @@ impl TokenKey {
 
     /// Checks signature, expiry and audience.
     pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, &'static str> {
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|c| c.get(token).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signature(token)?;
+                if let Ok(mut cache) = self.verified.lock() {
+                    if cache.len() >= VERIFIED_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(token.to_owned(), c.clone());
+                }
+                c
+            }
+        };
+        if claims.exp <= now_unix() {
+            return Err("The access token has expired.");
+        }
+        if claims.aud != audience {
+            return Err("The access token is not meant for this API.");
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, &'static str> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -100,12 +137,6 @@ impl TokenKey {
         let claims = webauthn::b64::decode(c).map_err(|_| "The access token is malformed.")?;
         let claims: Claims =
             serde_json::from_slice(&claims).map_err(|_| "The access token is malformed.")?;
-        if claims.exp <= now_unix() {
-            return Err("The access token has expired.");
-        }
-        if claims.aud != audience {
-            return Err("The access token is not meant for this API.");
-        }
         Ok(claims)
     }
 }

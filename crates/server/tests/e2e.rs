@@ -71,6 +71,7 @@ fn suite(store: Store) {
     assert_eq!(m["displayName"], "Key one");
     assert_eq!(m["aaGuid"], VIRTUAL_KEY_AAGUID);
     assert_eq!(m["attestationLevel"], "attested");
+    assert_eq!(m["model"], "Keysmith Virtual Key");
     assert_eq!(m["passkeyType"], "deviceBound");
     let certs = m["attestationCertificates"].as_array().unwrap();
     assert!(!certs.is_empty());

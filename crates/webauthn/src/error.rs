@@ -130,6 +130,15 @@ pub enum VerifyError {
     /// A trust anchor given to the store is not a certificate.
     #[error("trust anchor is invalid: {0}")]
     TrustAnchorInvalid(String),
+    /// FIDO MDS3 §3.1.7: the metadata BLOB is not a readable JWT.
+    #[error("metadata BLOB is malformed: {0}")]
+    MetadataBlobMalformed(String),
+    /// FIDO MDS3: the BLOB's x5c chain does not reach the MDS root at the clock.
+    #[error("metadata BLOB signer is not trusted: {0}")]
+    MetadataSignerNotTrusted(String),
+    /// FIDO MDS3: the BLOB's signature does not verify.
+    #[error("metadata BLOB signature does not verify")]
+    MetadataSignatureInvalid,
     /// §7.2 step 21: the assertion signature does not verify.
     #[error("assertion signature does not verify")]
     SignatureInvalid,
@@ -184,6 +193,9 @@ impl VerifyError {
             Self::AppleNonceMismatch => "appleNonceMismatch",
             Self::AttestationNotTrusted(_) => "attestationNotTrusted",
             Self::TrustAnchorInvalid(_) => "trustAnchorInvalid",
+            Self::MetadataBlobMalformed(_) => "metadataBlobMalformed",
+            Self::MetadataSignerNotTrusted(_) => "metadataSignerNotTrusted",
+            Self::MetadataSignatureInvalid => "metadataSignatureInvalid",
             Self::SignatureInvalid => "signatureInvalid",
             Self::CounterRegression { .. } => "counterRegression",
         }

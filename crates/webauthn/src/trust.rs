@@ -479,3 +479,10 @@ pub(crate) fn validate_path(
     }
     Err("certificate chain loops".into())
 }
+
+/// The subject of a DER certificate as an RFC 4514 string, for display.
+pub fn certificate_subject(der: &[u8]) -> Option<String> {
+    Certificate::from_der(der)
+        .ok()
+        .map(|c| c.tbs_certificate.subject.to_string())
+}

@@ -4,11 +4,13 @@
 pub mod admin;
 pub mod deprovision;
 pub mod directory_args;
+pub mod bench;
 pub mod key;
 pub mod provision;
 pub mod secret_input;
 pub mod serve;
 pub mod signin;
+pub mod verify;
 pub mod virtual_key;
 
 /// An error chain as one line: "outer: cause: root cause".

@@ -116,8 +116,9 @@ async fn creation_options(
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
+    let mut tx = state.db.write().begin().await?;
     challenge::store(
-        &state.db,
+        &mut tx,
         &challenge,
         &challenge,
         &tenant.id,
@@ -126,8 +127,9 @@ async fn creation_options(
         expires,
     )
     .await?;
-    audit::record(
-        &state.db,
+    audit::append(
+        &mut tx,
+        state.db.backend,
         Event {
             tenant_id: &tenant.id,
             actor: &caller.actor(),
@@ -140,6 +142,7 @@ async fn creation_options(
         },
     )
     .await?;
+    tx.commit().await?;
     let body = CreationOptionsResponse {
         odata_context: Some(format!(
             "https://{}/v1.0/$metadata#microsoft.graph.webauthnCredentialCreationOptions",
@@ -198,26 +201,77 @@ pub async fn register(
 ) -> ApiResult<Response> {
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
-    let outcome = register_inner(&state, &tenant, &user, &body).await;
-    let (result, reason, target) = match &outcome {
-        Ok(m) => ("success", String::new(), m.id.clone()),
-        Err(e) => ("failure", e.message.clone(), user.id.clone()),
+    let actor = caller.actor();
+    let base = Event {
+        tenant_id: &tenant.id,
+        actor: &actor,
+        activity: "Register passkey",
+        target: &user.id,
+        result: "success",
+        reason: "",
+        request_id: &rid.0,
+        details: serde_json::json!({ "user": user.id }),
     };
-    state.metrics.count("registrations", result);
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &tenant.id,
-            actor: &caller.actor(),
-            activity: "Register passkey",
-            target: &target,
-            result,
-            reason: &reason,
-            request_id: &rid.0,
-            details: serde_json::json!({ "user": user.id, "aaGuid": outcome.as_ref().ok().map(|m| m.aaguid.clone()) }),
+    // Verify first; then consume the challenge, store the method and its
+    // audit record in one transaction (one flush on SQLite).
+    let mut challenge_id: Option<String> = None;
+    let mut outcome = register_inner(&state, &tenant, &user, &body, &mut challenge_id).await;
+    if let Ok(method) = &outcome {
+        let mut tx = state.db.write().begin().await?;
+        let stored = async {
+            if !challenge::take(&mut tx, challenge_id.as_deref().unwrap_or(""), &tenant.id).await? {
+                return Err(ApiError::bad_request(
+                    "The challenge is unknown or has already been used.",
+                ));
+            }
+            methods::insert(&mut tx, method).await?;
+            audit::append(
+                &mut tx,
+                state.db.backend,
+                Event {
+                    target: &method.id,
+                    ..base.clone()
+                },
+            )
+            .await
+        }
+        .await;
+        match stored {
+            Ok(()) => tx.commit().await?,
+            Err(e) => {
+                tx.rollback().await?;
+                outcome = Err(e);
+            }
+        }
+    }
+    if let Err(e) = &outcome {
+        if e.status.is_server_error() {
+            return Err(e.clone());
+        }
+        let mut tx = state.db.write().begin().await?;
+        if let Some(id) = &challenge_id {
+            challenge::take(&mut tx, id, &tenant.id).await?;
+        }
+        audit::append(
+            &mut tx,
+            state.db.backend,
+            Event {
+                result: "failure",
+                reason: &e.message,
+                ..base.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    state.metrics.count(
+        "registrations",
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
         },
-    )
-    .await?;
+    );
     let method = outcome?;
     let location = format!(
         "/v1.0/users/{}/authentication/fido2Methods/{}",
@@ -236,6 +290,7 @@ async fn register_inner(
     tenant: &Tenant,
     user: &User,
     body: &[u8],
+    challenge_id: &mut Option<String>,
 ) -> ApiResult<Method> {
     let req: RegisterRequest = parse_json(body)?;
     let cred = &req.public_key_credential;
@@ -243,8 +298,8 @@ async fn register_inner(
     let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
     let parsed = webauthn::CollectedClientData::parse(&client_data)
         .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
-    let issued =
-        challenge::consume(&state.db, &parsed.challenge, &tenant.id, Purpose::Create).await?;
+    let issued = challenge::peek(&state.db, &parsed.challenge, &tenant.id, Purpose::Create).await?;
+    *challenge_id = Some(parsed.challenge.clone());
     if issued.user_id.as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::bad_request(
             "The challenge was issued for another user.",
@@ -306,7 +361,6 @@ async fn register_inner(
         created_at: time_util::now_unix(),
         last_used_at: None,
     };
-    methods::insert(&state.db, &method).await?;
     Ok(method)
 }
 

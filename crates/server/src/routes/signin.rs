@@ -59,8 +59,9 @@ pub async fn begin(
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let challenge = challenge::random_challenge();
+    let mut tx = state.db.write().begin().await?;
     challenge::store(
-        &state.db,
+        &mut tx,
         &flow_id,
         &challenge,
         &tenant.id,
@@ -69,6 +70,7 @@ pub async fn begin(
         now_unix() + FLOW_SECONDS,
     )
     .await?;
+    tx.commit().await?;
     Ok(Json(json!({
         "flowId": flow_id,
         "publicKey": {
@@ -112,45 +114,96 @@ pub async fn finish(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
-    let outcome = finish_inner(&state, &tenant, &body).await;
-    let (result, reason, target) = match &outcome {
-        Ok((_, target)) => ("success", String::new(), target.clone()),
-        Err(e) => ("failure", e.message.clone(), String::new()),
+    // Verify first; then consume the flow, record the use and audit in one
+    // transaction.
+    let mut flow_id: Option<String> = None;
+    let mut outcome = finish_inner(&state, &tenant, &body, &mut flow_id).await;
+    let base = Event {
+        tenant_id: &tenant.id,
+        actor: "anonymous",
+        activity: "Sign in with passkey",
+        target: "",
+        result: "success",
+        reason: "",
+        request_id: &rid.0,
+        details: json!({}),
     };
-    state.metrics.count("signins", result);
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &tenant.id,
-            actor: if target.is_empty() {
-                "anonymous"
-            } else {
-                &target
+    if let Ok((_, user_id, method, count, at)) = &outcome {
+        let mut tx = state.db.write().begin().await?;
+        let stored = async {
+            if !challenge::take(&mut tx, flow_id.as_deref().unwrap_or(""), &tenant.id).await? {
+                return Err(ApiError::bad_request(
+                    "The sign-in flow is unknown or has already been used.",
+                ));
+            }
+            methods::record_use(&mut tx, method, *count, *at).await?;
+            audit::append(
+                &mut tx,
+                state.db.backend,
+                Event {
+                    actor: user_id,
+                    target: user_id,
+                    ..base.clone()
+                },
+            )
+            .await
+        }
+        .await;
+        match stored {
+            Ok(()) => tx.commit().await?,
+            Err(e) => {
+                tx.rollback().await?;
+                outcome = Err(e);
+            }
+        }
+    }
+    if let Err(e) = &outcome {
+        if e.status.is_server_error() {
+            return Err(e.clone());
+        }
+        let mut tx = state.db.write().begin().await?;
+        if let Some(id) = &flow_id {
+            challenge::take(&mut tx, id, &tenant.id).await?;
+        }
+        audit::append(
+            &mut tx,
+            state.db.backend,
+            Event {
+                result: "failure",
+                reason: &e.message,
+                ..base.clone()
             },
-            activity: "Sign in with passkey",
-            target: &target,
-            result,
-            reason: &reason,
-            request_id: &rid.0,
-            details: json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    state.metrics.count(
+        "signins",
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
         },
-    )
-    .await?;
-    outcome.map(|(v, _)| Json(v))
+    );
+    outcome.map(|(v, ..)| Json(v))
 }
+
+type Finished = (Value, String, methods::Method, i64, i64);
 
 async fn finish_inner(
     state: &AppState,
     tenant: &Tenant,
     body: &[u8],
-) -> ApiResult<(Value, String)> {
+    flow_id: &mut Option<String>,
+) -> ApiResult<Finished> {
     let b: FinishBody = parse_json(body)?;
     let r = &b.credential.response;
     let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
     let auth_data = b64_field("authenticatorData", &r.authenticator_data)?;
     let signature = b64_field("signature", &r.signature)?;
     let cred_id = b64_field("credential.id", &b.credential.id)?;
-    let flow = challenge::consume(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    let flow = challenge::peek(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    *flow_id = Some(b.flow_id.clone());
     let unknown = || ApiError::unauthenticated("The passkey is not registered in this tenant.");
     let method = methods::find(&state.db, &tenant.id, &webauthn::b64::encode(&cred_id))
         .await?
@@ -193,7 +246,6 @@ async fn finish_inner(
     .await
     .map_err(ApiError::internal)??;
     let now = now_unix();
-    methods::record_use(&state.db, &method, i64::from(ok.new_sign_count), now).await?;
     let claims = Claims {
         aud: SIGNIN_AUDIENCE.into(),
         iss: state.issuer(&tenant.id),
@@ -218,6 +270,9 @@ async fn finish_inner(
             "user": user.to_json(),
             "method": m.to_graph(),
         }),
-        user.id,
+        user.id.clone(),
+        method,
+        i64::from(ok.new_sign_count),
+        now,
     ))
 }

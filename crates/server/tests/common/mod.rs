@@ -72,6 +72,10 @@ impl Harness {
             trust_anchors_pem: anchors,
             ..Default::default()
         };
+        config.models.insert(
+            "4b657973-6d69-4e68-a000-766b65790001".into(),
+            "Keysmith Virtual Key".into(),
+        );
         match store {
             Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
             Store::Postgres => config.database_url = Some(postgres_url()?),

@@ -1,0 +1,428 @@
+//! `keysmith bench`: throughput measurements without fuzzing or criterion.
+//!
+//! `bench server` measures, in one run and with the same number of
+//! threads: raw ES256 verifications/s, verifier-only registrations/s,
+//! HTTP registrations/s against an in-process server on SQLite, and HTTP
+//! passkey sign-ins/s — each also as a ratio to the raw verify rate.
+//! Attestations and assertions are produced beforehand by an in-process
+//! virtual key, so only the server side is timed.
+
+use anyhow::{anyhow, Context};
+use authenticator::serve::serve_in_process;
+use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
+use ctap::cmd::get_assertion::GetAssertionRequest;
+use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
+use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
+use ctap::pin::Permissions;
+use ctap::transport::inproc::InProcessTransport;
+use ctap::Ctap2Client;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use webauthn::b64;
+use webauthn::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
+
+/// Measure Keysmith's throughput.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchCommand {
+    /// Server throughput: raw ES256 verify, verifier-only registration,
+    /// HTTP registration (SQLite) and HTTP sign-in.
+    Server(ServerBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServerBenchArgs {
+    /// Client threads (and verify threads).
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Registrations (and sign-ins) to pre-generate and send.
+    #[arg(long, default_value_t = 400)]
+    count: usize,
+    /// Seconds for each CPU-only measurement.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        BenchCommand::Server(a) => server(a),
+    }
+}
+
+const RP_ID: &str = "bench.keysmith.test";
+const PIN: &str = "246810";
+const ROLES: &str = "UserAuthenticationMethod.ReadWrite.All";
+
+/// Runs `work(i)` on `threads` threads for `seconds`; operations per second.
+fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> f64 {
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    work(done.fetch_add(1, Ordering::Relaxed));
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs every item once, thread `t` taking the items `i` with
+/// `i % threads == t` in order; items per second.
+fn rate_over<T: Sync>(
+    threads: usize,
+    items: &[T],
+    work: impl Fn(&T) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let work = &work;
+                s.spawn(move || -> anyhow::Result<()> {
+                    for item in items.iter().skip(t).step_by(threads) {
+                        work(item)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow!("a bench thread panicked"))??;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(items.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+struct Key {
+    client: Ctap2Client<InProcessTransport>,
+    root_pem: String,
+    _stop: Arc<AtomicBool>,
+}
+
+impl Key {
+    fn new() -> anyhow::Result<Key> {
+        let key = Authenticator::open(
+            AuthenticatorConfig {
+                reset_window: None,
+                capacity: 100_000,
+                ..Default::default()
+            },
+            None,
+        )?;
+        let root_pem = key.attestation_root_pem().to_owned();
+        let (host, dev) = ctap::transport::inproc::pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            serve_in_process(
+                dev,
+                &mut HidDevice::new(key, PresenceSettings::default()),
+                &flag,
+            )
+        });
+        let mut client = Ctap2Client::open(host)?;
+        client.set_pin(PIN)?;
+        Ok(Key {
+            client,
+            root_pem,
+            _stop: stop,
+        })
+    }
+
+    /// (registration body, clientDataJSON, attestationObject, challenge).
+    fn register(&mut self, options: &Value) -> anyhow::Result<(Value, Vec<u8>, Vec<u8>, String)> {
+        let pk = &options["publicKey"];
+        let challenge = pk["challenge"].as_str().context("no challenge")?.to_owned();
+        let client_data =
+            CollectedClientData::serialize(TYPE_CREATE, &challenge, &format!("https://{RP_ID}"));
+        let cdh = Sha256::digest(&client_data).to_vec();
+        let token = self
+            .client
+            .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP_ID))?;
+        let req = MakeCredentialRequest {
+            client_data_hash: cdh.clone(),
+            rp: RpEntity {
+                id: RP_ID.into(),
+                name: None,
+            },
+            user: UserEntity {
+                id: b64::decode(pk["user"]["id"].as_str().context("no user id")?)
+                    .map_err(|_| anyhow!("bad user id"))?,
+                name: pk["user"]["name"].as_str().map(str::to_owned),
+                display_name: None,
+            },
+            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
+            exclude_list: vec![],
+            extensions: MakeCredentialExtensions::default(),
+            // Non-resident: the key would otherwise keep one slot per user.
+            options: RequestOptions {
+                rk: Some(false),
+                ..Default::default()
+            },
+            pin_uv_auth_param: Some(token.authenticate(&cdh)),
+            pin_uv_auth_protocol: Some(token.protocol().id()),
+            enterprise_attestation: None,
+        };
+        let resp = self.client.make_credential(&req)?;
+        let ad = webauthn::AuthenticatorData::parse(&resp.auth_data)?;
+        let cred_id = ad.attested.context("no attested data")?.credential_id;
+        let att = resp.attestation_object();
+        let body = json!({"displayName": "bench", "publicKeyCredential": {"id": b64::encode(&cred_id),
+            "response": {"clientDataJSON": b64::encode(&client_data), "attestationObject": b64::encode(&att)}}});
+        Ok((body, client_data, att, challenge))
+    }
+
+    fn sign_in(&mut self, begin: &Value) -> anyhow::Result<Value> {
+        let pk = &begin["publicKey"];
+        let challenge = pk["challenge"].as_str().context("no challenge")?;
+        let client_data =
+            CollectedClientData::serialize(TYPE_GET, challenge, &format!("https://{RP_ID}"));
+        let cdh = Sha256::digest(&client_data).to_vec();
+        let token = self
+            .client
+            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP_ID))?;
+        let allow = pk["allowCredentials"]
+            .as_array()
+            .context("no allowCredentials")?
+            .iter()
+            .filter_map(|c| c["id"].as_str().and_then(|id| b64::decode(id).ok()))
+            .map(CredentialDescriptor::new)
+            .collect();
+        let req = GetAssertionRequest {
+            rp_id: RP_ID.into(),
+            client_data_hash: cdh.clone(),
+            allow_list: allow,
+            extensions: Default::default(),
+            options: RequestOptions::default(),
+            pin_uv_auth_param: Some(token.authenticate(&cdh)),
+            pin_uv_auth_protocol: Some(token.protocol().id()),
+        };
+        let resp = self.client.get_assertions(&req)?.remove(0);
+        Ok(
+            json!({"flowId": begin["flowId"], "credential": {"id": b64::encode(&resp.credential.id), "response": {
+            "clientDataJSON": b64::encode(&client_data), "authenticatorData": b64::encode(&resp.auth_data),
+            "signature": b64::encode(&resp.signature)}}}),
+        )
+    }
+}
+
+fn http(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = agent.request(method, url);
+    if !token.is_empty() {
+        req = req.set("Authorization", &format!("Bearer {token}"));
+    }
+    let r = match body {
+        Some(b) => req.send_json(b.clone()),
+        None => req.call(),
+    };
+    let r = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(anyhow!("{url}: {e}")),
+    };
+    let status = r.status();
+    Ok((status, r.into_json().unwrap_or(Value::Null)))
+}
+
+fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
+    let threads = a.threads.max(1);
+    let users = threads * 4;
+    eprintln!(
+        "bench: {threads} threads, {} registrations and sign-ins",
+        a.count
+    );
+
+    // 1. Raw ES256 verification.
+    use p256::ecdsa::signature::{Signer, Verifier};
+    let sk = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let msg = [7u8; 69];
+    let sig: p256::ecdsa::Signature = sk.sign(&msg);
+    let vk = *sk.verifying_key();
+    let raw = rate_for(threads, a.seconds, |_| {
+        vk.verify(&msg, &sig).expect("valid signature");
+    });
+
+    // Server on SQLite in a temporary directory.
+    let mut key = Key::new()?;
+    let dir = tempfile::tempdir()?;
+    let config = server::ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: Some(dir.path().join("data")),
+        rp_id: RP_ID.into(),
+        trust_anchors_pem: vec![key.root_pem.clone()],
+        ..Default::default()
+    };
+    let srv = server::RunningServer::start(config)?;
+    let base = srv.url();
+    let (app, upns) = srv.block_on(async {
+        server::admin::create_tenant(srv.db(), "bench", Some(RP_ID), None).await?;
+        let app =
+            server::admin::create_app(srv.db(), "bench", "bench", &[ROLES.to_owned()]).await?;
+        let mut upns = Vec::new();
+        for i in 0..users {
+            upns.push(
+                server::admin::create_user(srv.db(), "bench", &format!("user{i}@bench.test"), "")
+                    .await?
+                    .user_principal_name,
+            );
+        }
+        anyhow::Ok((app, upns))
+    })?;
+    let agent = ureq::AgentBuilder::new().build();
+    let token: String = agent
+        .post(&format!("{base}/bench/oauth2/v2.0/token"))
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+        ])?
+        .into_json::<Value>()?["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_owned();
+
+    // Pre-generate registrations (not timed).
+    let mut regs = Vec::with_capacity(a.count);
+    for i in 0..a.count {
+        let upn = &upns[i % users];
+        let (s, options) = http(
+            &agent,
+            "GET",
+            &format!("{base}/v1.0/users/{upn}/authentication/fido2Methods/creationOptions"),
+            &token,
+            None,
+        )?;
+        anyhow::ensure!(s == 200, "creationOptions: {s} {options}");
+        let (body, cd, att, challenge) = key.register(&options)?;
+        regs.push((upn.clone(), body, cd, att, challenge));
+    }
+
+    // 2. Verifier only.
+    let trust = {
+        let mut t = webauthn::TrustStore::new();
+        t.add_pem(&key.root_pem).map_err(|e| anyhow!("{e}"))?;
+        t
+    };
+    let origins = vec![format!("https://{RP_ID}")];
+    let policy = webauthn::RegistrationPolicy {
+        require_user_verification: true,
+        require_trusted_attestation: true,
+        ..Default::default()
+    };
+    let verifier_only = rate_for(threads, a.seconds, |i| {
+        let (_, _, cd, att, challenge) = &regs[i % regs.len()];
+        let input = webauthn::RegistrationInput {
+            client_data_json: cd,
+            attestation_object: att,
+            expected_challenge: challenge,
+            expected_origins: &origins,
+            rp_id: RP_ID,
+        };
+        webauthn::verify_registration(&input, &policy, &trust, time::OffsetDateTime::now_utc())
+            .expect("pre-generated registration verifies");
+    });
+
+    // 3. HTTP registrations.
+    let reg_rate = rate_over(threads, &regs, |(upn, body, ..)| {
+        thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
+        let (s, v) = AGENT.with(|ag| {
+            http(
+                ag,
+                "POST",
+                &format!("{base}/v1.0/users/{upn}/authentication/fido2Methods"),
+                &token,
+                Some(body),
+            )
+        })?;
+        anyhow::ensure!(s == 201, "register: {s} {v}");
+        Ok(())
+    })?;
+
+    // 4. Sign-ins: pre-generated so each user's assertions are finished in
+    // order by one thread (the key's counter is global and increasing).
+    let mut finishes = Vec::with_capacity(a.count);
+    for i in 0..a.count {
+        let upn = &upns[i % users];
+        let (s, begin) = http(
+            &agent,
+            "POST",
+            &format!("{base}/bench/passkey/signin/begin"),
+            "",
+            Some(&json!({"userPrincipalName": upn})),
+        )?;
+        anyhow::ensure!(s == 200, "begin: {s} {begin}");
+        finishes.push(key.sign_in(&begin)?);
+    }
+    // users % threads == 0, so item i (user i % users) goes to thread i % threads consistently.
+    let signin_rate = rate_over(threads, &finishes, |body| {
+        thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
+        let (s, v) = AGENT.with(|ag| {
+            http(
+                ag,
+                "POST",
+                &format!("{base}/bench/passkey/signin/finish"),
+                "",
+                Some(body),
+            )
+        })?;
+        anyhow::ensure!(s == 200, "finish: {s} {v}");
+        Ok(())
+    })?;
+    drop(srv);
+
+    let report = json!({
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "threads": threads,
+        "count": a.count,
+        "rawEs256VerifyPerSec": raw.round(),
+        "verifierRegistrationsPerSec": verifier_only.round(),
+        "httpRegistrationsPerSec": reg_rate.round(),
+        "httpSignInsPerSec": signin_rate.round(),
+        "ratios": {
+            "verifierRegistration": verifier_only / raw,
+            "httpRegistration": reg_rate / raw,
+            "httpSignIn": signin_rate / raw,
+        }
+    });
+    if a.json {
+        println!("{report}");
+    } else {
+        if cfg!(debug_assertions) {
+            println!("(debug build: workspace crates unoptimised; ratios are indicative)");
+        }
+        println!("raw ES256 verify        {raw:>10.0} /s   100.0 %");
+        for (name, r) in [
+            ("verifier registration", verifier_only),
+            ("HTTP registration", reg_rate),
+            ("HTTP sign-in", signin_rate),
+        ] {
+            println!("{name:<22}  {r:>10.0} /s   {:>5.1} %", 100.0 * r / raw);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
