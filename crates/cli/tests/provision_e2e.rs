@@ -134,12 +134,24 @@ fn single_user_with_pin_policy_signs_in_and_is_excluded_the_second_time() {
     // The operator's own proof, username-first and usernameless.
     for user_args in [vec!["--user", alice.as_str()], vec![]] {
         let mut a = vec![
-            "signin", "--server", &dir.url, "--tenant", station::TENANT, "--device", &key.device,
-            "--pin-file", new.to_str().unwrap(), "--json",
+            "signin",
+            "--server",
+            &dir.url,
+            "--tenant",
+            station::TENANT,
+            "--device",
+            &key.device,
+            "--pin-file",
+            new.to_str().unwrap(),
+            "--json",
         ];
         a.extend(user_args);
         let result: Value = serde_json::from_str(&run_ok(&a)).unwrap();
-        assert_eq!(result["user"]["userPrincipalName"], alice.as_str(), "{result}");
+        assert_eq!(
+            result["user"]["userPrincipalName"],
+            alice.as_str(),
+            "{result}"
+        );
     }
 
     // Provisioning alice again on the same key: the key excludes it.

@@ -41,13 +41,21 @@ pub fn sign_in(
         Some(u) => json!({ "userPrincipalName": u }),
         None => json!({}),
     };
-    let begin = post(&format!("{server}/{tenant}/passkey/signin/begin"), &begin_body, "signInBegin")?;
+    let begin = post(
+        &format!("{server}/{tenant}/passkey/signin/begin"),
+        &begin_body,
+        "signInBegin",
+    )?;
     let pk = &begin["publicKey"];
-    let rp_id = pk["rpId"].as_str().ok_or_else(|| transport("signInBegin", "no rpId"))?;
+    let rp_id = pk["rpId"]
+        .as_str()
+        .ok_or_else(|| transport("signInBegin", "no rpId"))?;
     let challenge = pk["challenge"]
         .as_str()
         .ok_or_else(|| transport("signInBegin", "no challenge"))?;
-    let origin = origin.map(str::to_owned).unwrap_or_else(|| format!("https://{rp_id}"));
+    let origin = origin
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("https://{rp_id}"));
     let client_data = CollectedClientData::serialize(TYPE_GET, challenge, &origin);
     let cdh = Sha256::digest(&client_data).to_vec();
     let allow: Vec<CredentialDescriptor> = pk["allowCredentials"]
@@ -116,7 +124,9 @@ fn transport(operation: &'static str, message: &str) -> Error {
 
 fn post(url: &str, body: &Value, operation: &'static str) -> Result<Value> {
     match ureq::post(url).send_json(body) {
-        Ok(r) => r.into_json().map_err(|e| transport(operation, &e.to_string())),
+        Ok(r) => r
+            .into_json()
+            .map_err(|e| transport(operation, &e.to_string())),
         Err(ureq::Error::Status(status, r)) => {
             let v: Value = r.into_json().unwrap_or(Value::Null);
             Err(Error::Directory {
