@@ -15,7 +15,9 @@ pub struct UserJob {
 }
 
 /// Reads a CSV with a header row: `userPrincipalName` (required; `upn` and
-/// `user` are accepted too), optional `displayName`, `pinLength`. Blank
+/// `user` are accepted too), optional `passkeyDisplayName` (the name the
+/// passkey gets; `displayName`, the person's name, is ignored) and
+/// `pinLength`. Blank
 /// lines and lines starting with `#` are skipped; duplicates are refused.
 pub fn read_csv(path: &Path) -> Result<Vec<UserJob>> {
     let mut reader = csv::ReaderBuilder::new()
@@ -40,7 +42,9 @@ pub fn read_csv(path: &Path) -> Result<Vec<UserJob>> {
             headers.iter().collect::<Vec<_>>().join(",")
         ))
     })?;
-    let name_col = find(&["displayName", "passkeyDisplayName"]);
+    // `displayName` is the person's name (as in the directory's own CSVs);
+    // the passkey's name has its own column.
+    let name_col = find(&["passkeyDisplayName", "keyDisplayName"]);
     let pin_col = find(&["pinLength"]);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -98,7 +102,7 @@ mod tests {
         let p = dir.path().join("u.csv");
         std::fs::write(
             &p,
-            "UserPrincipalName,displayName,pinLength\n# comment\nalice@x.com,\"Alice, key 1\",8\n\nbob@x.com,,\n",
+            "UserPrincipalName,displayName,passkeyDisplayName,pinLength\n# comment\nalice@x.com,Alice,\"Alice, key 1\",8\n\nbob@x.com,Bob,,\n",
         )
         .unwrap();
         let users = read_csv(&p).unwrap();

@@ -15,6 +15,7 @@ use provision::preflight::{self, KeyModel, Severity};
 use provision::results::{write_results, OutcomeStatus, PinFile};
 use provision::runner::{self, KeySource, RunEvent, RunObserver, RunPlan};
 use provision::users::{read_csv, UserJob};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -299,7 +300,7 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
             0.0
         };
         eprintln!(
-            "{} users: {} provisioned, {} already done, {} failed, {} skipped in {:.1} s ({rate:.1} users/s){}",
+            "{} users: {} provisioned, {} already done, {} failed, {} skipped in {:.2} s ({rate:.1} users/s){}",
             summary.total,
             summary.provisioned,
             summary.already_done,
@@ -421,6 +422,8 @@ fn check(
 struct Progress {
     bar: ProgressBar,
     quiet: bool,
+    /// stderr is a terminal: lines go above the bar; else plain lines.
+    tty: bool,
 }
 
 impl Progress {
@@ -439,7 +442,19 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         };
-        Self { bar, quiet }
+        Self {
+            bar,
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.tty {
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
+        }
     }
 }
 
@@ -456,7 +471,7 @@ impl RunObserver for Progress {
             RunEvent::Started { already_done, .. } => {
                 self.bar.set_position(already_done as u64);
                 if already_done > 0 {
-                    self.bar.println(format!(
+                    self.line(format!(
                         "{already_done} user(s) already done in the journal"
                     ));
                 }
@@ -501,17 +516,17 @@ impl RunObserver for Progress {
                         o.error.as_deref().unwrap_or("")
                     ),
                 };
-                self.bar.println(line);
+                self.line(line);
             }
             RunEvent::RemoveKey { device, ok } => {
                 if device.starts_with("usb") {
-                    self.bar.println(format!(
+                    self.line(format!(
                         "{} remove the key at {device}",
                         if ok { "done:" } else { "failed:" }
                     ));
                 }
             }
-            RunEvent::Warning { message } => self.bar.println(format!("warning: {message}")),
+            RunEvent::Warning { message } => self.line(format!("warning: {message}")),
         }
     }
 }
