@@ -710,3 +710,56 @@ fn graph_mode_through_base_url_override_and_entra_id_encodings() {
         assert_eq!(key.credentials(&pin).len(), 1, "{how:?}");
     }
 }
+
+#[test]
+fn a_directory_group_is_provisioned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..3).map(|i| format!("g{i}@contoso.com")).collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let members = tmp.path().join("members.csv");
+    std::fs::write(
+        &members,
+        format!("userPrincipalName\n{}\n", users.join("\n")),
+    )
+    .unwrap();
+    let group: Value = serde_json::from_str(&run_ok(&[
+        "admin",
+        "--data-dir",
+        dir.dir.to_str().unwrap(),
+        "--json",
+        "group",
+        "create",
+        "--tenant",
+        station::TENANT,
+        "--name",
+        "new-starters",
+        "--members-csv",
+        members.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let keys: Vec<Key> = (0..3)
+        .map(|i| Key::start(tmp.path().join(format!("g{i}.key")), &[]))
+        .collect();
+    let pin_out = tmp.path().join("pins.csv");
+    let mut args = strings(&[
+        "--group",
+        &group_id,
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--json",
+    ]);
+    for k in &keys {
+        args.push("--device".into());
+        args.push(k.device.clone());
+    }
+    let out = provision(&dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for u in &users {
+        assert_eq!(dir.methods(u).len(), 1, "{u}");
+    }
+}

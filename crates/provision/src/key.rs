@@ -85,23 +85,52 @@ pub struct KeySession {
     pub client: Ctap2Client,
     pub identity: KeyIdentity,
     pub spec: DeviceSpec,
+    /// The USB product string ("YubiKey OTP+FIDO+CCID"), when known.
+    pub product: Option<String>,
 }
 
 impl KeySession {
     pub fn open(spec: &DeviceSpec) -> Result<Self> {
+        let (serial, product) = usb_details(spec);
         let transport = ctap::device::open(spec)?;
         let client = Ctap2Client::open(transport)?;
         let identity = KeyIdentity {
             device: spec.to_string(),
-            serial: None,
+            serial,
             aaguid: webauthn::authdata::format_aaguid(&client.info().aaguid),
         };
         Ok(Self {
             client,
             identity,
             spec: spec.clone(),
+            product,
         })
     }
+}
+
+/// Serial number and product name of a USB key, from the HID descriptor.
+#[cfg(feature = "usb")]
+fn usb_details(spec: &DeviceSpec) -> (Option<String>, Option<String>) {
+    let Ok(keys) = ctap::transport::usb::enumerate() else {
+        return (None, None);
+    };
+    let found = match spec {
+        DeviceSpec::UsbPath(p) => keys.into_iter().find(|k| &k.path == p),
+        DeviceSpec::UsbAuto if keys.len() == 1 => keys.into_iter().next(),
+        _ => None,
+    };
+    match found {
+        Some(k) => (
+            k.serial_number.filter(|s| !s.trim().is_empty()),
+            k.product.filter(|s| !s.trim().is_empty()),
+        ),
+        None => (None, None),
+    }
+}
+
+#[cfg(not(feature = "usb"))]
+fn usb_details(_: &DeviceSpec) -> (Option<String>, Option<String>) {
+    (None, None)
 }
 
 /// Everything a worker shares with the rest of the run.
@@ -195,7 +224,7 @@ pub fn provision_user(
         );
         if settings.require_pin_policy {
             return Err(Error::PinPolicy(format!(
-                "{msg}; use --no-require-pin-policy to provision it anyway"
+                "{msg}; use --require-pin-policy false to provision it anyway"
             )));
         }
         ctx.observer.event(RunEvent::Warning {
@@ -621,7 +650,7 @@ fn create_credential(
     let display_name = job
         .display_name
         .clone()
-        .unwrap_or_else(|| default_display_name(&key.identity));
+        .unwrap_or_else(|| default_display_name(&key.identity, key.product.as_deref()));
     let request = MakeCredentialRequest {
         client_data_hash: client_data_hash.clone(),
         rp: RpEntity {
@@ -786,15 +815,17 @@ fn find_method(
         .find(|m| m.id == credential_id || entra_credential_id_candidates(&m.id).contains(&wanted)))
 }
 
-/// "Security key 4b657973 2026-11-25" — model names come back from the
-/// directory's metadata after registration.
-pub fn default_display_name(key: &KeyIdentity) -> String {
+/// "YubiKey 5 NFC, serial 12345678, 2026-11-25", or with the AAGUID's
+/// first group when the key has no USB serial ("Security key 4b657973,
+/// 2026-11-25"). The directory adds the metadata model name on its side.
+pub fn default_display_name(key: &KeyIdentity, product: Option<&str>) -> String {
     let date = now_rfc3339();
     let date = date.get(..10).unwrap_or(&date);
+    let model = product.unwrap_or("Security key");
     match &key.serial {
-        Some(serial) => format!("Security key, serial {serial}, {date}"),
+        Some(serial) => format!("{model}, serial {serial}, {date}"),
         None => format!(
-            "Security key {}, {date}",
+            "{model} {}, {date}",
             key.aaguid.split('-').next().unwrap_or(&key.aaguid)
         ),
     }

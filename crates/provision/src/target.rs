@@ -489,6 +489,95 @@ pub fn path_segment(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A server that answers the queued (status, body) pairs in turn and
+    /// counts requests.
+    fn scripted_server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for (conn, (status, body)) in listener.incoming().zip(answers) {
+                let mut conn = conn.unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body_in = vec![0; length];
+                reader.read_exact(&mut body_in).unwrap();
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nRetry-After: 0\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+        });
+        (format!("http://{addr}"), count)
+    }
+
+    fn directory(base: &str) -> Directory {
+        let mut c = TargetConfig::graph(
+            Some(base),
+            "t",
+            None,
+            TokenSourceInput::Bearer(Zeroizing::new("token".into())),
+        );
+        c.initial_backoff = Duration::from_millis(1);
+        Directory::new(c)
+    }
+
+    #[test]
+    fn transient_errors_are_retried_and_client_errors_are_not() {
+        let policy = r#"{"id":"Fido2","state":"enabled"}"#;
+        let (base, count) = scripted_server(vec![
+            (429, "{}"),
+            (
+                503,
+                r#"{"error":{"code":"serviceUnavailable","message":"busy"}}"#,
+            ),
+            (200, policy),
+        ]);
+        let p = directory(&base).policy().unwrap();
+        assert_eq!(p.state, "enabled");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let (base, count) = scripted_server(vec![(
+            404,
+            r#"{"error":{"code":"itemNotFound","message":"no such user"}}"#,
+        )]);
+        match directory(&base).user("nobody@x") {
+            Err(Error::Directory { status, code, .. }) => {
+                assert_eq!(status, 404);
+                assert_eq!(code, "itemNotFound");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Retries give up after max_retries.
+        let (base, count) = scripted_server(vec![(500, "{}"); 10]);
+        let mut d = directory(&base);
+        d.config.max_retries = 2;
+        assert!(matches!(
+            d.policy(),
+            Err(Error::Directory { status: 500, .. })
+        ));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
     #[test]
     fn path_segments_are_encoded() {
         assert_eq!(path_segment("alice@example.com"), "alice@example.com");

@@ -110,10 +110,12 @@ pub struct ProvisionArgs {
         help_heading = "PIN"
     )]
     min_pin_length_rp_ids: Vec<String>,
-    /// Provision keys that cannot apply --force-pin-change/--min-pin-length
-    /// anyway (with a warning) instead of refusing them.
-    #[arg(long, help_heading = "PIN")]
-    no_require_pin_policy: bool,
+    /// What to do with a key that cannot apply --force-pin-change or
+    /// --min-pin-length (no CTAP 2.1 setMinPINLength): `true` refuses the
+    /// key (the user moves to the next one), `false` provisions it anyway
+    /// with a warning.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "PIN")]
+    require_pin_policy: bool,
 
     /// The journal of this run (default: keysmith-run-<time>.journal).
     #[arg(
@@ -241,7 +243,7 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         force_pin_change: args.force_pin_change,
         min_pin_length: args.min_pin_length,
         min_pin_length_rp_ids: args.min_pin_length_rp_ids.clone(),
-        require_pin_policy: !args.no_require_pin_policy,
+        require_pin_policy: args.require_pin_policy,
         reset_first,
         challenge_timeout_minutes: args.challenge_timeout,
         origin: args.origin.clone(),
