@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/beta", graph)
         .merge(crate::routes::tenant_routes())
         .merge(crate::routes::ops_routes())
+        .merge(crate::web::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

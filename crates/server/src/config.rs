@@ -30,6 +30,12 @@ pub struct ServerConfig {
     pub mds_root_pem: Option<PathBuf>,
     /// Token issuer (`iss`); defaults to `https://{rp_id}`.
     pub issuer: Option<String>,
+    /// Admin-center session cookies carry `Secure` unless this is set.
+    /// Browsers treat `http://localhost` as secure, so even local tests
+    /// need not set it; it exists for plain-http hosts other than localhost.
+    pub insecure_cookies: bool,
+    /// Lifetime of an admin-center session, minutes.
+    pub session_minutes: i64,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +52,8 @@ impl Default for ServerConfig {
             mds_blob: None,
             mds_root_pem: None,
             issuer: None,
+            insecure_cookies: false,
+            session_minutes: 480,
         }
     }
 }

@@ -46,9 +46,21 @@ pub async fn begin(
     } else {
         parse_json(&body)?
     };
+    Ok(Json(
+        begin_flow(&state, &tenant, b.user_principal_name).await?,
+    ))
+}
+
+/// Opens a sign-in flow (usernameless when `upn` is empty): shared by the
+/// sign-in API and the admin center.
+pub(crate) async fn begin_flow(
+    state: &AppState,
+    tenant: &Tenant,
+    upn: Option<String>,
+) -> ApiResult<Value> {
     let mut allow = Vec::new();
     let mut user_id = None;
-    if let Some(upn) = b.user_principal_name.filter(|u| !u.is_empty()) {
+    if let Some(upn) = upn.filter(|u| !u.is_empty()) {
         let user = directory::find_user(&state.db, &tenant.id, &upn).await?;
         allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
             .await?
@@ -69,16 +81,16 @@ pub async fn begin(
         now_unix() + FLOW_SECONDS,
     )
     .await?;
-    Ok(Json(json!({
+    Ok(json!({
         "flowId": flow_id,
         "publicKey": {
             "challenge": challenge,
-            "rpId": rp_id(&state, &tenant),
+            "rpId": rp_id(state, tenant),
             "allowCredentials": allow,
             "userVerification": "required",
             "timeout": FLOW_SECONDS * 1000,
         }
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -139,11 +151,56 @@ pub async fn finish(
     outcome.map(|(v, _)| Json(v))
 }
 
+/// A verified passkey assertion: who, with which key.
+pub(crate) struct SignedIn {
+    pub user: directory::User,
+    pub method: methods::Method,
+    pub user_verified: bool,
+}
+
 async fn finish_inner(
     state: &AppState,
     tenant: &Tenant,
     body: &[u8],
 ) -> ApiResult<(Value, String)> {
+    let SignedIn {
+        user,
+        method: m,
+        user_verified,
+    } = verify_signin(state, tenant, body).await?;
+    let now = m.last_used_at.unwrap_or_else(now_unix);
+    let claims = Claims {
+        aud: SIGNIN_AUDIENCE.into(),
+        iss: state.issuer(&tenant.id),
+        iat: now,
+        nbf: now,
+        exp: now + SIGNIN_TOKEN_SECONDS,
+        tid: tenant.id.clone(),
+        appid: None,
+        sub: Some(user.id.clone()),
+        roles: Vec::new(),
+        upn: Some(user.upn.clone()),
+    };
+    Ok((
+        json!({
+            "token": state.token_key.sign(&claims),
+            "tokenType": "Bearer",
+            "expiresIn": SIGNIN_TOKEN_SECONDS,
+            "userVerified": user_verified,
+            "user": user.to_json(),
+            "method": m.to_graph(),
+        }),
+        user.id,
+    ))
+}
+
+/// Checks a finish body (flow, credential, policy, signature, counter) and
+/// records the key's use: shared by the sign-in API and the admin center.
+pub(crate) async fn verify_signin(
+    state: &AppState,
+    tenant: &Tenant,
+    body: &[u8],
+) -> ApiResult<SignedIn> {
     let b: FinishBody = parse_json(body)?;
     let r = &b.credential.response;
     let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
@@ -194,30 +251,12 @@ async fn finish_inner(
     .map_err(ApiError::internal)??;
     let now = now_unix();
     methods::record_use(&state.db, &method, i64::from(ok.new_sign_count), now).await?;
-    let claims = Claims {
-        aud: SIGNIN_AUDIENCE.into(),
-        iss: state.issuer(&tenant.id),
-        iat: now,
-        nbf: now,
-        exp: now + SIGNIN_TOKEN_SECONDS,
-        tid: tenant.id.clone(),
-        appid: None,
-        sub: Some(user.id.clone()),
-        roles: Vec::new(),
-        upn: Some(user.upn.clone()),
-    };
-    let mut m = method.clone();
+    let mut m = method;
     m.sign_count = i64::from(ok.new_sign_count);
     m.last_used_at = Some(now);
-    Ok((
-        json!({
-            "token": state.token_key.sign(&claims),
-            "tokenType": "Bearer",
-            "expiresIn": SIGNIN_TOKEN_SECONDS,
-            "userVerified": ok.user_verified,
-            "user": user.to_json(),
-            "method": m.to_graph(),
-        }),
-        user.id,
-    ))
+    Ok(SignedIn {
+        user,
+        method: m,
+        user_verified: ok.user_verified,
+    })
 }
