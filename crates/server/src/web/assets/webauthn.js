@@ -24,6 +24,14 @@ window.KS = (function () {
     o.excludeCredentials = (pk.excludeCredentials || []).map(function (c) {
       return { type: c.type, id: b64urlToBuf(c.id), transports: c.transports };
     });
+    if (pk.extensions) {
+      o.extensions = Object.assign({}, pk.extensions);
+      // Enforcing the weakest credProtect level is a no-op that browsers
+      // reject as incongruent (Chromium: NotSupportedError); drop it.
+      if (o.extensions.credentialProtectionPolicy === "userVerificationOptional") {
+        delete o.extensions.enforceCredentialProtectionPolicy;
+      }
+    }
     return o;
   }
   function requestOptions(pk) {
