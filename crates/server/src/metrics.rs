@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
+    #[allow(clippy::type_complexity)]
     requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
     events: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }

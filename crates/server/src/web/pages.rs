@@ -2,6 +2,9 @@
 //! inline script or style (the CSP forbids them); behaviour is in
 //! `/assets/admin.js` and `/assets/signin.js`.
 
+// Page helpers return a ready response (redirect, error page) as their error.
+#![allow(clippy::result_large_err)]
+
 use super::session::{self, Role, WebSession};
 use super::{esc, html, url_enc};
 use crate::app::AppState;
@@ -159,11 +162,9 @@ fn chooser(kind: &str, title: &str, path: &str, q: &HashMap<String, String>) -> 
                 kind,
                 data: vec![],
             },
-            &format!(
-                "<form method=\"get\" class=\"card\"><label for=\"tenant\">Organisation (tenant name)</label>\
-                 <input id=\"tenant\" name=\"tenant\" required autocomplete=\"organization\" autofocus>\
-                 <button type=\"submit\">Continue</button></form>"
-            ),
+            "<form method=\"get\" class=\"card\"><label for=\"tenant\">Organisation (tenant name)</label>\
+             <input id=\"tenant\" name=\"tenant\" required autocomplete=\"organization\" autofocus>\
+             <button type=\"submit\">Continue</button></form>",
         ),
     )
 }
