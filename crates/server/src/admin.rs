@@ -111,7 +111,7 @@ pub async fn bootstrap_admin(
         enroll_url: format!(
             "{}/{}/admin/enroll?token={token}",
             base_url.trim_end_matches('/'),
-            t.name
+            crate::web::url_enc(&t.name)
         ),
         expires_date_time: crate::time_util::rfc3339(expires),
     })

@@ -147,8 +147,19 @@ impl Http {
 }
 
 #[test]
-fn sessions_csrf_and_roles() {
-    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+fn sessions_csrf_and_roles_sqlite() {
+    sessions_csrf_and_roles(Store::Sqlite);
+}
+
+#[test]
+fn sessions_csrf_and_roles_postgres() {
+    sessions_csrf_and_roles(Store::Postgres);
+}
+
+fn sessions_csrf_and_roles(store: Store) {
+    let Some(h) = Harness::start(store, vec![]) else {
+        return;
+    };
     let http = Http::new(&h);
     let t = h.tenant.clone();
     let bob = h.create_user("bob@example.com");
