@@ -255,3 +255,14 @@ mod tests {
         assert_eq!(format_aaguid(&a), "cb69481e-8ff7-4039-93ec-0a2729a154a8");
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Found by `cargo fuzz run authenticator_data`: extension map keys
+    /// whose old comparison was not a total order made the sort panic.
+    #[test]
+    fn unordered_extension_keys_do_not_panic() {
+        let bytes = include_bytes!("../tests/data/fuzz/authdata-unordered-map-keys.bin");
+        let _ = super::AuthenticatorData::parse(bytes);
+    }
+}

@@ -8,7 +8,7 @@
 //! shortest integer encodings (ciborium's default) and map keys sorted by
 //! their encoded bytes, shorter first.
 
-use ciborium::value::{CanonicalValue, Integer};
+use ciborium::value::Integer;
 pub use ciborium::Value;
 
 /// Deepest nesting accepted from untrusted input. CTAP messages nest at most
@@ -44,21 +44,25 @@ pub fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Sorts every map (recursively) into canonical key order.
+/// Sorts every map (recursively) into canonical key order: by the keys'
+/// encodings, shorter first, then bytewise (CTAP2 §8 canonical CBOR,
+/// RFC 7049 §3.9). Sorting on the encoded bytes is a total order for any
+/// key a peer may send (NaN floats, nested maps), so hostile input cannot
+/// upset the sort.
 pub fn canonicalize(value: Value) -> Value {
     match value {
         Value::Map(entries) => {
-            let mut entries: Vec<(CanonicalValue, Value)> = entries
+            let mut entries: Vec<(Vec<u8>, Value, Value)> = entries
                 .into_iter()
-                .map(|(k, v)| (CanonicalValue::from(canonicalize(k)), canonicalize(v)))
+                .map(|(k, v)| {
+                    let k = canonicalize(k);
+                    let mut encoded = Vec::new();
+                    ciborium::ser::into_writer(&k, &mut encoded).expect("CBOR into Vec");
+                    (encoded, k, canonicalize(v))
+                })
                 .collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (Value::from(k), v))
-                    .collect(),
-            )
+            entries.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
+            Value::Map(entries.into_iter().map(|(_, k, v)| (k, v)).collect())
         }
         Value::Array(items) => Value::Array(items.into_iter().map(canonicalize).collect()),
         Value::Tag(tag, inner) => Value::Tag(tag, Box::new(canonicalize(*inner))),

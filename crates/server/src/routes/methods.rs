@@ -313,7 +313,11 @@ pub(crate) async fn register_for(
     }
     state.metrics.count(
         "registrations",
-        if outcome.is_ok() { "success" } else { "failure" },
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
+        },
     );
     outcome
 }

@@ -211,11 +211,9 @@ pub(crate) async fn verify_signin(
     let mut tx = state.db.write().begin().await?;
     let taken = challenge::take(&mut tx, &b.flow_id, &tenant.id).await?;
     let outcome = match result {
-        Ok(_) if !taken => {
-            Err(ApiError::bad_request(
-                "The sign-in flow is unknown or has already been used.",
-            ))
-        }
+        Ok(_) if !taken => Err(ApiError::bad_request(
+            "The sign-in flow is unknown or has already been used.",
+        )),
         Ok(signed) => {
             methods::record_use(
                 &mut tx,
