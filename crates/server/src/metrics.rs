@@ -6,9 +6,12 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// (route template, method, status) → (count, total seconds).
+type RequestTable = BTreeMap<(String, String, u16), (u64, f64)>;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<RequestTable>,
     events: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
