@@ -116,7 +116,7 @@ async fn creation_options(
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     challenge::store(
         &mut tx,
         &challenge,
@@ -217,7 +217,7 @@ pub async fn register(
     let mut challenge_id: Option<String> = None;
     let mut outcome = register_inner(&state, &tenant, &user, &body, &mut challenge_id).await;
     if let Ok(method) = &outcome {
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         let stored = async {
             if !challenge::take(&mut tx, challenge_id.as_deref().unwrap_or(""), &tenant.id).await? {
                 return Err(ApiError::bad_request(
@@ -248,7 +248,7 @@ pub async fn register(
         if e.status.is_server_error() {
             return Err(e.clone());
         }
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         if let Some(id) = &challenge_id {
             challenge::take(&mut tx, id, &tenant.id).await?;
         }

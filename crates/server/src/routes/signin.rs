@@ -59,7 +59,7 @@ pub async fn begin(
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let challenge = challenge::random_challenge();
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     challenge::store(
         &mut tx,
         &flow_id,
@@ -129,7 +129,7 @@ pub async fn finish(
         details: json!({}),
     };
     if let Ok((_, user_id, method, count, at)) = &outcome {
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         let stored = async {
             if !challenge::take(&mut tx, flow_id.as_deref().unwrap_or(""), &tenant.id).await? {
                 return Err(ApiError::bad_request(
@@ -161,7 +161,7 @@ pub async fn finish(
         if e.status.is_server_error() {
             return Err(e.clone());
         }
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         if let Some(id) = &flow_id {
             challenge::take(&mut tx, id, &tenant.id).await?;
         }

@@ -56,6 +56,7 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct Harness {
     pub server: RunningServer,
+    pub config: ServerConfig,
     pub base: String,
     pub tenant: String,
     pub token: String,
@@ -80,7 +81,7 @@ impl Harness {
             Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
             Store::Postgres => config.database_url = Some(postgres_url()?),
         }
-        let server = RunningServer::start(config).unwrap();
+        let server = RunningServer::start(config.clone()).unwrap();
         let base = server.url();
         let tenant = unique("tenant");
         let roles: Vec<String> = ALL_ROLES.iter().map(|r| r.to_string()).collect();
@@ -100,6 +101,7 @@ impl Harness {
         let token = fetch_token(&base, &tenant, &app.client_id, &app.client_secret).unwrap();
         Some(Harness {
             server,
+            config,
             base,
             tenant,
             token,
