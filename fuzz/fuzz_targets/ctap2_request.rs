@@ -15,8 +15,9 @@ use ctap::cmd::CtapRequest;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{LazyLock, Mutex};
 
-static KEY: LazyLock<Mutex<Authenticator>> =
-    LazyLock::new(|| Mutex::new(Authenticator::open(AuthenticatorConfig::default(), None).unwrap()));
+static KEY: LazyLock<Mutex<Authenticator>> = LazyLock::new(|| {
+    Mutex::new(Authenticator::open(AuthenticatorConfig::default(), None).unwrap())
+});
 
 fuzz_target!(|data: &[u8]| {
     if let Some((_, body)) = data.split_first() {

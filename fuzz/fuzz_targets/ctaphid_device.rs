@@ -31,8 +31,15 @@ fuzz_target!(|data: &[u8]| {
         let mut report = [0u8; REPORT_LEN];
         report[..chunk.len()].copy_from_slice(chunk);
         match Packet::parse(&report) {
-            Packet::Init { cid, cmd, bcnt, data } => {
-                r = Reassembler::start(cid, cmd, bcnt, &data).ok().map(|(r, _)| r);
+            Packet::Init {
+                cid,
+                cmd,
+                bcnt,
+                data,
+            } => {
+                r = Reassembler::start(cid, cmd, bcnt, &data)
+                    .ok()
+                    .map(|(r, _)| r);
             }
             Packet::Cont { seq, data, .. } => {
                 if let Some(re) = r.as_mut() {

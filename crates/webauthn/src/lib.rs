@@ -21,6 +21,8 @@ pub mod error;
 pub mod graph;
 mod jws;
 pub mod mds;
+#[cfg(test)]
+mod testutil;
 mod tlv;
 pub mod trust;
 pub mod verify;

@@ -486,3 +486,61 @@ pub fn certificate_subject(der: &[u8]) -> Option<String> {
         .ok()
         .map(|c| c.tbs_certificate.subject.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{cert, key};
+
+    #[test]
+    fn path_through_intermediate_checks_ca_and_time() {
+        let (rk, ik, lk) = (key(), key(), key());
+        let root_der = cert("CN=R,C=US", &rk, None, &rk, true, None);
+        let root = Certificate::from_der(&root_der).unwrap();
+        let int_der = cert("CN=I,C=US", &ik, Some(&root), &rk, true, None);
+        let int = Certificate::from_der(&int_der).unwrap();
+        let leaf_der = cert("CN=L,C=US", &lk, Some(&int), &ik, false, None);
+        let chain: Vec<ParsedCert> = [&leaf_der, &int_der]
+            .iter()
+            .map(|d| ParsedCert::parse(d).unwrap())
+            .collect();
+        let anchors = vec![TrustAnchor::from_der(&root_der).unwrap()];
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(validate_path(&chain, &anchors, now).unwrap(), "CN=R,C=US");
+        assert!(validate_path(&chain[..1], &anchors, now).is_err());
+        assert!(validate_path(&chain, &anchors, now + time::Duration::days(400)).is_err());
+        assert!(validate_path(&chain, &[], now).is_err());
+        // A leaf (not a CA) cannot issue.
+        let fake_der = cert(
+            "CN=F,C=US",
+            &key(),
+            Some(&Certificate::from_der(&leaf_der).unwrap()),
+            &lk,
+            false,
+            None,
+        );
+        let chain: Vec<ParsedCert> = [&fake_der, &leaf_der, &int_der]
+            .iter()
+            .map(|d| ParsedCert::parse(d).unwrap())
+            .collect();
+        assert!(validate_path(&chain, &anchors, now)
+            .unwrap_err()
+            .contains("not a CA"));
+    }
+
+    #[test]
+    fn pem_with_several_certificates() {
+        use der::EncodePem;
+        let k = key();
+        let a = Certificate::from_der(&cert("CN=A,C=US", &k, None, &k, true, None)).unwrap();
+        let b = Certificate::from_der(&cert("CN=B,C=US", &k, None, &k, true, None)).unwrap();
+        let pem = a.to_pem(der::pem::LineEnding::LF).unwrap()
+            + &b.to_pem(der::pem::LineEnding::LF).unwrap();
+        let mut store = TrustStore::new();
+        assert!(store.is_empty());
+        assert_eq!(store.add_pem(&pem).unwrap(), 2);
+        assert!(!store.is_empty());
+        assert!(matches!(store.add_pem("nonsense"), Ok(0) | Err(_)));
+        assert_eq!(store.anchors_for(&[0; 16]).len(), 2);
+    }
+}

@@ -84,3 +84,105 @@ pub(crate) fn check_certificate_requirements(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::authdata::Flags;
+    use crate::testutil::{self, packed_registration, AAGUID, CHALLENGE, ORIGIN, RP_ID};
+    use crate::{
+        verify_registration, AttestationType, RegistrationInput, RegistrationPolicy, TrustStore,
+        VerifyError,
+    };
+    use time::OffsetDateTime;
+
+    fn run(
+        client_data: &[u8],
+        obj: &[u8],
+        policy: &RegistrationPolicy,
+        trust: &TrustStore,
+    ) -> Result<crate::VerifiedRegistration, VerifyError> {
+        let origins = vec![ORIGIN.to_string()];
+        let input = RegistrationInput {
+            client_data_json: client_data,
+            attestation_object: obj,
+            expected_challenge: CHALLENGE,
+            expected_origins: &origins,
+            rp_id: RP_ID,
+        };
+        verify_registration(&input, policy, trust, OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn x5c_chain_to_anchor_is_trusted() {
+        let pki = testutil::pki(Some(AAGUID));
+        let (cd, obj) = packed_registration(Some((&pki.leaf_der, &pki.leaf_key)), Flags::UP);
+        let mut trust = TrustStore::new();
+        trust.add_der(&pki.root_der).unwrap();
+        let strict = RegistrationPolicy {
+            require_trusted_attestation: true,
+            ..Default::default()
+        };
+        let r = run(&cd, &obj, &strict, &trust).unwrap();
+        assert_eq!(r.attestation_type, AttestationType::Basic);
+        assert!(r.trusted);
+        assert_eq!(
+            r.trust_anchor_subject.as_deref(),
+            Some("CN=Test Root,O=Keysmith,C=US")
+        );
+        // Without the anchor: accepted but untrusted, refused when enforced.
+        let r = run(&cd, &obj, &Default::default(), &TrustStore::new()).unwrap();
+        assert!(!r.trusted);
+        assert_eq!(
+            run(&cd, &obj, &strict, &TrustStore::new())
+                .unwrap_err()
+                .code(),
+            "attestationNotTrusted"
+        );
+        // Per-AAGUID roots replace the global ones for that AAGUID.
+        let other = testutil::pki(None);
+        let mut by_aaguid = TrustStore::new();
+        by_aaguid.add_der(&pki.root_der).unwrap();
+        by_aaguid.add_for_aaguid(AAGUID, &other.root_der).unwrap();
+        assert!(
+            !run(&cd, &obj, &Default::default(), &by_aaguid)
+                .unwrap()
+                .trusted
+        );
+    }
+
+    #[test]
+    fn aaguid_extension_must_match() {
+        let pki = testutil::pki(Some([7; 16]));
+        let (cd, obj) = packed_registration(Some((&pki.leaf_der, &pki.leaf_key)), Flags::UP);
+        assert_eq!(
+            run(&cd, &obj, &Default::default(), &TrustStore::new()).unwrap_err(),
+            VerifyError::AttestationAaguidMismatch
+        );
+    }
+
+    #[test]
+    fn self_attestation_and_flags() {
+        let (cd, obj) = packed_registration(None, Flags::UP);
+        let r = run(&cd, &obj, &Default::default(), &TrustStore::new()).unwrap();
+        assert_eq!(r.attestation_type, AttestationType::SelfAttestation);
+        let uv = RegistrationPolicy {
+            require_user_verification: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&cd, &obj, &uv, &TrustStore::new()).unwrap_err(),
+            VerifyError::UserNotVerified
+        );
+        let (cd, obj) = packed_registration(None, Flags::UP | Flags::BS);
+        assert_eq!(
+            run(&cd, &obj, &Default::default(), &TrustStore::new()).unwrap_err(),
+            VerifyError::InvalidBackupFlags
+        );
+        // A signature by another key.
+        let pki = testutil::pki(None);
+        let (cd, mut obj) = packed_registration(Some((&pki.leaf_der, &pki.leaf_key)), Flags::UP);
+        let n = obj.len();
+        obj[n - 40] ^= 1; // inside authData: breaks the signature
+        assert!(run(&cd, &obj, &Default::default(), &TrustStore::new()).is_err());
+    }
+}
