@@ -97,7 +97,7 @@ fn benches(c: &mut Criterion) {
     // no transport at all.
     use ctap::cmd::CtapRequest;
     let info = direct.get_info();
-    assert!(info.options["clientPin"] == false);
+    assert!(!info.options["clientPin"]);
     let mut req = request_without_pin();
     req.options.rk = Some(false);
     let bytes = req.encode();

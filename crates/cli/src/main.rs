@@ -27,6 +27,12 @@ enum Command {
     VirtualKey(cmd::virtual_key::VirtualKeyArgs),
     /// Manage a FIDO2 security key: info, PIN, credentials, configuration.
     Key(cmd::key::KeyArgs),
+    /// Provision security keys for users: PIN, passkey, registration.
+    Provision(Box<cmd::provision::ProvisionArgs>),
+    /// Remove users' passkeys from the directory (and from a key).
+    Deprovision(Box<cmd::deprovision::DeprovisionArgs>),
+    /// Sign in with a provisioned key (proves that it works).
+    Signin(cmd::signin::SignInArgs),
     /// Run the identity service (Graph-shaped FIDO2 API, tokens, sign-in).
     Serve(cmd::serve::ServeArgs),
     /// Administer the identity service's database (tenants, apps, users).
@@ -43,6 +49,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::VirtualKey(args) => cmd::virtual_key::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Provision(args) => cmd::provision::run(*args),
+        Command::Deprovision(args) => cmd::deprovision::run(*args),
+        Command::Signin(args) => cmd::signin::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Admin(args) => cmd::admin::run(args),
         Command::Bench(args) => cmd::bench::run(args),

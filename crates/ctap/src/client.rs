@@ -30,6 +30,7 @@ pub struct Ctap2Client<T: Transport = Box<dyn Transport>> {
     info: GetInfoResponse,
     on_keepalive: KeepaliveFn,
     forced_protocol: Option<PinUvAuthProtocol>,
+    time_in_key: Duration,
 }
 
 impl<T: Transport> std::fmt::Debug for Ctap2Client<T> {
@@ -109,6 +110,7 @@ impl<T: Transport> Ctap2Client<T> {
             info: GetInfoResponse::default(),
             on_keepalive: Box::new(|_| {}),
             forced_protocol: None,
+            time_in_key: Duration::ZERO,
         };
         client.refresh_info()?;
         Ok(client)
@@ -149,10 +151,19 @@ impl<T: Transport> Ctap2Client<T> {
 
     /// Sends one typed request and decodes its typed response.
     pub fn send<R: CtapRequest>(&mut self, request: &R) -> Result<R::Response> {
+        let started = std::time::Instant::now();
         let frame =
             self.channel
-                .transact(HidCommand::Cbor, &request.encode(), &mut *self.on_keepalive)?;
-        decode_response(&frame)
+                .transact(HidCommand::Cbor, &request.encode(), &mut *self.on_keepalive);
+        self.time_in_key += started.elapsed();
+        decode_response(&frame?)
+    }
+
+    /// Total time spent waiting for the key's answers (transport included)
+    /// since this session opened: lets callers separate their own overhead
+    /// from the key's.
+    pub fn time_in_key(&self) -> Duration {
+        self.time_in_key
     }
 
     /// Makes the key blink.

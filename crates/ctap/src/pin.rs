@@ -167,7 +167,7 @@ impl SharedSecret {
     /// must be a whole number of blocks.
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
         assert!(
-            plaintext.len() % 16 == 0,
+            plaintext.len().is_multiple_of(16),
             "PIN protocol plaintexts are whole AES blocks"
         );
         match self.protocol {

@@ -59,6 +59,64 @@ pub async fn create_user(
     })
 }
 
+/// An admin-center account with its one-time enrollment link.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrappedAdmin {
+    pub id: String,
+    pub user_principal_name: String,
+    pub role: String,
+    pub created: bool,
+    pub enroll_url: String,
+    pub expires_date_time: String,
+}
+
+/// Creates (or reuses) the user `upn` with the admin-center `role`
+/// (`admin` or `helpdesk`) and issues a single-use, expiring link at
+/// `{base_url}/{tenant}/admin/enroll?token=…` where they register their
+/// first passkey. Only the token's hash is stored.
+pub async fn bootstrap_admin(
+    db: &Db,
+    tenant: &str,
+    upn: &str,
+    role: &str,
+    base_url: &str,
+) -> anyhow::Result<BootstrappedAdmin> {
+    let role = crate::web::session::Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be admin or helpdesk"))?;
+    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+    let (user, created) = match directory::create_user(db, &t.id, upn, "").await {
+        Ok(u) => (u, true),
+        Err(e) if e.code == "conflict" => (
+            directory::find_user(db, &t.id, upn).await.map_err(err)?,
+            false,
+        ),
+        Err(e) => return Err(err(e)),
+    };
+    let mut roles = directory::user_roles(db, &user.id).await.map_err(err)?;
+    if !roles.iter().any(|r| r.eq_ignore_ascii_case(role.as_str())) {
+        roles.push(role.as_str().to_owned());
+        directory::set_user_roles(db, &user.id, &roles)
+            .await
+            .map_err(err)?;
+    }
+    let (token, expires) = crate::web::session::create_enrollment(db, &t.id, &user.id)
+        .await
+        .map_err(err)?;
+    Ok(BootstrappedAdmin {
+        id: user.id,
+        user_principal_name: user.upn,
+        role: role.as_str().to_owned(),
+        created,
+        enroll_url: format!(
+            "{}/{}/admin/enroll?token={token}",
+            base_url.trim_end_matches('/'),
+            crate::web::url_enc(&t.name)
+        ),
+        expires_date_time: crate::time_util::rfc3339(expires),
+    })
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedGroup {

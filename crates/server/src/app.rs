@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/beta", graph)
         .merge(crate::routes::tenant_routes())
         .merge(crate::routes::ops_routes())
+        .merge(crate::web::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -106,12 +107,16 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         let (status, code, message) = match marker {
             Some(m) => (status, m.code.to_owned(), m.message),
             None => {
-                let is_json = response
+                let content_type = response
                     .headers()
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("application/json"));
-                if is_json {
+                    .unwrap_or_default();
+                // JSON errors are already enveloped; HTML error pages
+                // (admin center, sign-in page) are meant for people.
+                if content_type.starts_with("application/json")
+                    || (content_type.starts_with("text/html") && status.is_client_error())
+                {
                     (status, String::new(), String::new())
                 } else {
                     // axum's rejections: plain text; 422 (wrong JSON types) is a 400 in Graph.

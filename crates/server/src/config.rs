@@ -32,6 +32,12 @@ pub struct ServerConfig {
     pub models: std::collections::BTreeMap<String, String>,
     /// Token issuer (`iss`); defaults to `https://{rp_id}`.
     pub issuer: Option<String>,
+    /// Admin-center session cookies carry `Secure` unless this is set.
+    /// Browsers treat `http://localhost` as secure, so even local tests
+    /// need not set it; it exists for plain-http hosts other than localhost.
+    pub insecure_cookies: bool,
+    /// Lifetime of an admin-center session, minutes.
+    pub session_minutes: i64,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +55,8 @@ impl Default for ServerConfig {
             mds_root_pem: None,
             issuer: None,
             models: Default::default(),
+            insecure_cookies: false,
+            session_minutes: 480,
         }
     }
 }

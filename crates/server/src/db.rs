@@ -159,7 +159,8 @@ impl Db {
     }
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -254,7 +255,29 @@ CREATE TABLE audit_events (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)
-"#];
+"#,
+    // 2: the admin center: browser sessions and one-time enrollment links
+    // (both stored as SHA-256 hashes of the secret the browser holds).
+    r#"
+CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at {BIGINT} NOT NULL,
+    expires_at {BIGINT} NOT NULL
+);
+CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+CREATE TABLE admin_enrollments (
+    token_hash TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at {BIGINT} NOT NULL,
+    expires_at {BIGINT} NOT NULL
+);
+CREATE INDEX users_tenant_roles ON users (tenant_id, roles)
+"#,
+];
 
 /// Reads an integer column whatever width the backend returned.
 pub fn get_i64(row: &AnyRow, col: &str) -> Result<i64, sqlx::Error> {

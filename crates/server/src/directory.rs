@@ -247,6 +247,57 @@ pub async fn find_user_by_handle(
     Ok(row.as_ref().map(user_from).transpose()?)
 }
 
+/// The directory roles of a user (`admin`, `helpdesk`; comma-separated in
+/// the `roles` column).
+pub async fn user_roles(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
+    let row = sqlx::query("SELECT roles FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.read())
+        .await?;
+    let roles: String = match row {
+        Some(r) => r.try_get(0)?,
+        None => String::new(),
+    };
+    Ok(roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+pub async fn set_user_roles(db: &Db, user_id: &str, roles: &[String]) -> ApiResult<()> {
+    sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
+        .bind(roles.join(","))
+        .bind(user_id)
+        .execute(db.write())
+        .await?;
+    Ok(())
+}
+
+/// Users whose userPrincipalName or display name contains `text`
+/// (case-insensitive), at most `top`.
+pub async fn search_users(db: &Db, tenant_id: &str, text: &str, top: i64) -> ApiResult<Vec<User>> {
+    let pattern = format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 \
+         AND (upn_lower LIKE $2 ESCAPE '\\' OR LOWER(display_name) LIKE $2 ESCAPE '\\') \
+         ORDER BY upn_lower LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(pattern)
+    .bind(top)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+}
+
 pub async fn list_users(db: &Db, tenant_id: &str, top: i64) -> ApiResult<Vec<User>> {
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY upn_lower LIMIT $2"

@@ -1,7 +1,9 @@
 //! Keysmith's identity service: the Graph-shaped FIDO2 provisioning API,
 //! a small directory (tenants, users, groups, app registrations), the
 //! FIDO2 method policy, OAuth client-credential tokens, passkey sign-in and
-//! a hash-chained audit trail, over SQLite or PostgreSQL.
+//! a hash-chained audit trail, over SQLite or PostgreSQL; and the browser
+//! pages: the admin center (`/{tenant}/admin`) and end-user sign-in
+//! (`/{tenant}/signin`).
 //!
 //! The server keeps no state outside its database (challenges and the
 //! token signing key included), so several instances can share one
@@ -25,6 +27,7 @@ pub mod registration;
 mod routes;
 pub mod time_util;
 pub mod token;
+mod web;
 
 pub use config::ServerConfig;
 pub use db::Db;

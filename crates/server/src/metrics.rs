@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// (route template, method, status) → (count, total seconds).
+/// (route, method, status) → (count, seconds in total).
 type RequestTable = BTreeMap<(String, String, u16), (u64, f64)>;
 
 #[derive(Debug, Default)]

@@ -103,6 +103,23 @@ impl Verifier {
         self.models.insert(aaguid, name.to_owned());
     }
 
+    /// The model name of an AAGUID (`xxxxxxxx-xxxx-…`), when known.
+    pub fn model_of(&self, aaguid: &str) -> Option<String> {
+        let raw = webauthn::authdata::parse_aaguid(aaguid)?;
+        self.models.get(&raw).cloned()
+    }
+
+    /// Every AAGUID with a known model name.
+    pub fn known_models(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self
+            .models
+            .iter()
+            .map(|(a, m)| (webauthn::authdata::format_aaguid(a), m.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn verify_registration(
         &self,

@@ -126,7 +126,7 @@ impl Authenticator {
                 .iter()
                 .filter(|c| c.rp_id == req.rp_id)
                 .collect();
-            stored.sort_by(|a, b| b.serial.cmp(&a.serial));
+            stored.sort_by_key(|c| std::cmp::Reverse(c.serial));
             for c in stored {
                 if c.cred_protect > 1 && !uv {
                     continue;

@@ -47,6 +47,21 @@ enum AdminCommand {
     /// Groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Give a user the admin-center role (creating the user if needed) and
+    /// print a one-time link where they register their first passkey.
+    BootstrapAdmin {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        upn: String,
+        /// `admin` (everything) or `helpdesk` (passkeys, not policy).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Base URL browsers use to reach `keysmith serve` (default:
+        /// https://{rp_id} from the configuration).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -127,6 +142,7 @@ fn print(json: bool, value: serde_json::Value, text: String) {
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     let config = super::serve::config_from(args.config.as_ref(), args.data_dir, args.database)?;
     let url = config.resolve_database_url()?;
+    let public_url = format!("https://{}", config.rp_id);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -209,6 +225,23 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     format!(
                         "group {} created (id {}, {} members)",
                         g.display_name, g.id, g.members
+                    ),
+                );
+            }
+            AdminCommand::BootstrapAdmin {
+                tenant,
+                upn,
+                role,
+                url,
+            } => {
+                let base = url.unwrap_or(public_url);
+                let a = server::admin::bootstrap_admin(&db, &tenant, &upn, &role, &base).await?;
+                print(
+                    json,
+                    serde_json::to_value(&a)?,
+                    format!(
+                        "{} ({}) may sign in to the admin center.\nOne-time enrollment link (valid until {}):\n{}",
+                        a.user_principal_name, a.role, a.expires_date_time, a.enroll_url
                     ),
                 );
             }

@@ -3,9 +3,13 @@
 
 pub mod admin;
 pub mod bench;
+pub mod deprovision;
+pub mod directory_args;
 pub mod key;
+pub mod provision;
 pub mod secret_input;
 pub mod serve;
+pub mod signin;
 pub mod verify;
 pub mod virtual_key;
 

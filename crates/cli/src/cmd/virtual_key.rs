@@ -78,8 +78,8 @@ pub fn run(args: VirtualKeyArgs) -> anyhow::Result<ExitCode> {
     let Some(bind) = args.listen.strip_prefix("udp:") else {
         bail!("--listen {}: expected udp:HOST:PORT", args.listen);
     };
-    if args.capacity == 0 || args.capacity > 10_000 {
-        bail!("--capacity must be between 1 and 10000");
+    if args.capacity > 10_000 {
+        bail!("--capacity must be between 0 and 10000");
     }
     if !(args.presence_timeout.is_finite() && args.presence_timeout >= 0.0) {
         bail!("--presence-timeout must be a non-negative number of seconds");

@@ -110,6 +110,30 @@ async fn creation_options(
             })?,
     };
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    let body = creation_options_for(
+        &state,
+        &tenant,
+        &user,
+        minutes,
+        &caller.actor(),
+        &rid,
+        &host_of(&headers),
+    )
+    .await?;
+    Ok(Json(body).into_response())
+}
+
+/// Creation options for `user` (challenge stored, audit written): shared
+/// by the Graph endpoint and the admin center.
+pub(crate) async fn creation_options_for(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    minutes: i64,
+    actor: &str,
+    rid: &RequestId,
+    host: &str,
+) -> ApiResult<CreationOptionsResponse> {
     let policy = policy::load(&state.db, &tenant.id).await?;
     let groups = directory::user_group_ids(&state.db, &user.id).await?;
     policy::check_targets(&policy, &groups)?;
@@ -132,7 +156,7 @@ async fn creation_options(
         state.db.backend,
         Event {
             tenant_id: &tenant.id,
-            actor: &caller.actor(),
+            actor,
             activity: "Get passkey creation options",
             target: &user.id,
             result: "success",
@@ -146,11 +170,11 @@ async fn creation_options(
     let body = CreationOptionsResponse {
         odata_context: Some(format!(
             "https://{}/v1.0/$metadata#microsoft.graph.webauthnCredentialCreationOptions",
-            host_of(&headers)
+            host
         )),
         challenge_timeout_date_time: Some(rfc3339(expires)),
         public_key: PublicKeyCredentialCreationOptions {
-            rp: rp_of(&state, &tenant),
+            rp: rp_of(state, tenant),
             user: UserEntity {
                 id: webauthn::b64::encode(&user.user_handle),
                 name: user.upn.clone(),
@@ -188,7 +212,7 @@ async fn creation_options(
             }),
         },
     };
-    Ok(Json(body).into_response())
+    Ok(body)
 }
 
 /// `POST …/fido2Methods`.
@@ -201,10 +225,32 @@ pub async fn register(
 ) -> ApiResult<Response> {
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
-    let actor = caller.actor();
+    let method = register_for(&state, &tenant, &user, &body, &caller.actor(), &rid).await?;
+    let location = format!(
+        "/v1.0/users/{}/authentication/fido2Methods/{}",
+        user.id, method.id
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(method.to_graph()),
+    )
+        .into_response())
+}
+
+/// Verifies and stores a registration for `user`, with its audit event:
+/// shared by the Graph endpoint and the admin center.
+pub(crate) async fn register_for(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    body: &[u8],
+    actor: &str,
+    rid: &RequestId,
+) -> ApiResult<Method> {
     let base = Event {
         tenant_id: &tenant.id,
-        actor: &actor,
+        actor,
         activity: "Register passkey",
         target: &user.id,
         result: "success",
@@ -215,7 +261,7 @@ pub async fn register(
     // Verify first; then consume the challenge, store the method and its
     // audit record in one transaction (one flush on SQLite).
     let mut challenge_id: Option<String> = None;
-    let mut outcome = register_inner(&state, &tenant, &user, &body, &mut challenge_id).await;
+    let mut outcome = register_inner(state, tenant, user, body, &mut challenge_id).await;
     if let Ok(method) = &outcome {
         let mut tx = state.db.begin_write().await?;
         let stored = async {
@@ -230,6 +276,7 @@ pub async fn register(
                 state.db.backend,
                 Event {
                     target: &method.id,
+                    details: serde_json::json!({ "user": user.id, "aaGuid": method.aaguid }),
                     ..base.clone()
                 },
             )
@@ -272,17 +319,7 @@ pub async fn register(
             "failure"
         },
     );
-    let method = outcome?;
-    let location = format!(
-        "/v1.0/users/{}/authentication/fido2Methods/{}",
-        user.id, method.id
-    );
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(method.to_graph()),
-    )
-        .into_response())
+    outcome
 }
 
 async fn register_inner(
@@ -389,7 +426,21 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
-    if !methods::delete(&state.db, &tenant.id, &user.id, &id).await? {
+    delete_for(&state, &tenant, &user, &id, &caller.actor(), &rid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of `user`'s methods, with its audit event: shared by the
+/// Graph endpoint and the admin center.
+pub(crate) async fn delete_for(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    id: &str,
+    actor: &str,
+    rid: &RequestId,
+) -> ApiResult<()> {
+    if !methods::delete(&state.db, &tenant.id, &user.id, id).await? {
         return Err(ApiError::not_found(format!(
             "The FIDO2 method '{id}' does not exist."
         )));
@@ -398,9 +449,9 @@ pub async fn delete(
         &state.db,
         Event {
             tenant_id: &tenant.id,
-            actor: &caller.actor(),
+            actor,
             activity: "Delete passkey",
-            target: &id,
+            target: id,
             result: "success",
             reason: "",
             request_id: &rid.0,
@@ -408,5 +459,5 @@ pub async fn delete(
         },
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -3,11 +3,11 @@
 
 mod audit;
 mod directory;
-mod methods;
+pub(crate) mod methods;
 mod oauth;
 mod ops;
 mod policy;
-mod signin;
+pub(crate) mod signin;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -68,7 +68,7 @@ pub fn ops_routes() -> Router<AppState> {
 }
 
 /// Parses a JSON body with a precise 400 on failure.
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.is_empty() {
         return Err(ApiError::bad_request("The request body is empty."));
     }

@@ -46,9 +46,21 @@ pub async fn begin(
     } else {
         parse_json(&body)?
     };
+    Ok(Json(
+        begin_flow(&state, &tenant, b.user_principal_name).await?,
+    ))
+}
+
+/// Opens a sign-in flow (usernameless when `upn` is empty): shared by the
+/// sign-in API and the admin center.
+pub(crate) async fn begin_flow(
+    state: &AppState,
+    tenant: &Tenant,
+    upn: Option<String>,
+) -> ApiResult<Value> {
     let mut allow = Vec::new();
     let mut user_id = None;
-    if let Some(upn) = b.user_principal_name.filter(|u| !u.is_empty()) {
+    if let Some(upn) = upn.filter(|u| !u.is_empty()) {
         let user = directory::find_user(&state.db, &tenant.id, &upn).await?;
         allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
             .await?
@@ -71,16 +83,16 @@ pub async fn begin(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(json!({
+    Ok(json!({
         "flowId": flow_id,
         "publicKey": {
             "challenge": challenge,
-            "rpId": rp_id(&state, &tenant),
+            "rpId": rp_id(state, tenant),
             "allowCredentials": allow,
             "userVerification": "required",
             "timeout": FLOW_SECONDS * 1000,
         }
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -114,96 +126,121 @@ pub async fn finish(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
-    // Verify first; then consume the flow, record the use and audit in one
-    // transaction.
-    let mut flow_id: Option<String> = None;
-    let mut outcome = finish_inner(&state, &tenant, &body, &mut flow_id).await;
-    let base = Event {
-        tenant_id: &tenant.id,
-        actor: "anonymous",
-        activity: "Sign in with passkey",
-        target: "",
-        result: "success",
-        reason: "",
-        request_id: &rid.0,
-        details: json!({}),
+    let outcome = finish_inner(&state, &tenant, &body).await;
+    let (result, reason, target) = match &outcome {
+        Ok((_, target)) => ("success", String::new(), target.clone()),
+        Err(e) => ("failure", e.message.clone(), String::new()),
     };
-    if let Ok((_, user_id, method, count, at)) = &outcome {
-        let mut tx = state.db.begin_write().await?;
-        let stored = async {
-            if !challenge::take(&mut tx, flow_id.as_deref().unwrap_or(""), &tenant.id).await? {
-                return Err(ApiError::bad_request(
-                    "The sign-in flow is unknown or has already been used.",
-                ));
-            }
-            methods::record_use(&mut tx, method, *count, *at).await?;
-            audit::append(
-                &mut tx,
-                state.db.backend,
-                Event {
-                    actor: user_id,
-                    target: user_id,
-                    ..base.clone()
-                },
-            )
-            .await
-        }
-        .await;
-        match stored {
-            Ok(()) => tx.commit().await?,
-            Err(e) => {
-                tx.rollback().await?;
-                outcome = Err(e);
-            }
-        }
-    }
-    if let Err(e) = &outcome {
-        if e.status.is_server_error() {
-            return Err(e.clone());
-        }
-        let mut tx = state.db.begin_write().await?;
-        if let Some(id) = &flow_id {
-            challenge::take(&mut tx, id, &tenant.id).await?;
-        }
-        audit::append(
-            &mut tx,
-            state.db.backend,
-            Event {
-                result: "failure",
-                reason: &e.message,
-                ..base.clone()
+    state.metrics.count("signins", result);
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: if target.is_empty() {
+                "anonymous"
+            } else {
+                &target
             },
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    state.metrics.count(
-        "signins",
-        if outcome.is_ok() {
-            "success"
-        } else {
-            "failure"
+            activity: "Sign in with passkey",
+            target: &target,
+            result,
+            reason: &reason,
+            request_id: &rid.0,
+            details: json!({}),
         },
-    );
-    outcome.map(|(v, ..)| Json(v))
+    )
+    .await?;
+    outcome.map(|(v, _)| Json(v))
 }
 
-type Finished = (Value, String, methods::Method, i64, i64);
+/// A verified passkey assertion: who, with which key.
+pub(crate) struct SignedIn {
+    pub user: directory::User,
+    pub method: methods::Method,
+    pub user_verified: bool,
+}
 
 async fn finish_inner(
     state: &AppState,
     tenant: &Tenant,
     body: &[u8],
-    flow_id: &mut Option<String>,
-) -> ApiResult<Finished> {
+) -> ApiResult<(Value, String)> {
+    let SignedIn {
+        user,
+        method: m,
+        user_verified,
+    } = verify_signin(state, tenant, body).await?;
+    let now = m.last_used_at.unwrap_or_else(now_unix);
+    let claims = Claims {
+        aud: SIGNIN_AUDIENCE.into(),
+        iss: state.issuer(&tenant.id),
+        iat: now,
+        nbf: now,
+        exp: now + SIGNIN_TOKEN_SECONDS,
+        tid: tenant.id.clone(),
+        appid: None,
+        sub: Some(user.id.clone()),
+        roles: Vec::new(),
+        upn: Some(user.upn.clone()),
+    };
+    Ok((
+        json!({
+            "token": state.token_key.sign(&claims),
+            "tokenType": "Bearer",
+            "expiresIn": SIGNIN_TOKEN_SECONDS,
+            "userVerified": user_verified,
+            "user": user.to_json(),
+            "method": m.to_graph(),
+        }),
+        user.id,
+    ))
+}
+
+/// Checks a finish body (flow, credential, policy, signature, counter) and
+/// records the key's use: shared by the sign-in API and the admin center.
+pub(crate) async fn verify_signin(
+    state: &AppState,
+    tenant: &Tenant,
+    body: &[u8],
+) -> ApiResult<SignedIn> {
     let b: FinishBody = parse_json(body)?;
+    let flow = challenge::peek(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    let result = verify_peeked(state, tenant, &b, flow).await;
+    // The flow is single-use whatever the outcome: consume it together
+    // with the key's new counter (one flush).
+    let mut tx = state.db.begin_write().await?;
+    let taken = challenge::take(&mut tx, &b.flow_id, &tenant.id).await?;
+    let outcome = match result {
+        Ok(_) if !taken => Err(ApiError::bad_request(
+            "The sign-in flow is unknown or has already been used.",
+        )),
+        Ok(signed) => {
+            methods::record_use(
+                &mut tx,
+                &signed.method,
+                signed.method.sign_count,
+                signed.method.last_used_at.unwrap_or_else(now_unix),
+            )
+            .await?;
+            Ok(signed)
+        }
+        Err(e) => Err(e),
+    };
+    tx.commit().await?;
+    outcome
+}
+
+async fn verify_peeked(
+    state: &AppState,
+    tenant: &Tenant,
+    b: &FinishBody,
+    flow: challenge::Issued,
+) -> ApiResult<SignedIn> {
     let r = &b.credential.response;
     let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
     let auth_data = b64_field("authenticatorData", &r.authenticator_data)?;
     let signature = b64_field("signature", &r.signature)?;
     let cred_id = b64_field("credential.id", &b.credential.id)?;
-    let flow = challenge::peek(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
-    *flow_id = Some(b.flow_id.clone());
     let unknown = || ApiError::unauthenticated("The passkey is not registered in this tenant.");
     let method = methods::find(&state.db, &tenant.id, &webauthn::b64::encode(&cred_id))
         .await?
@@ -246,33 +283,12 @@ async fn finish_inner(
     .await
     .map_err(ApiError::internal)??;
     let now = now_unix();
-    let claims = Claims {
-        aud: SIGNIN_AUDIENCE.into(),
-        iss: state.issuer(&tenant.id),
-        iat: now,
-        nbf: now,
-        exp: now + SIGNIN_TOKEN_SECONDS,
-        tid: tenant.id.clone(),
-        appid: None,
-        sub: Some(user.id.clone()),
-        roles: Vec::new(),
-        upn: Some(user.upn.clone()),
-    };
-    let mut m = method.clone();
+    let mut m = method;
     m.sign_count = i64::from(ok.new_sign_count);
     m.last_used_at = Some(now);
-    Ok((
-        json!({
-            "token": state.token_key.sign(&claims),
-            "tokenType": "Bearer",
-            "expiresIn": SIGNIN_TOKEN_SECONDS,
-            "userVerified": ok.user_verified,
-            "user": user.to_json(),
-            "method": m.to_graph(),
-        }),
-        user.id.clone(),
-        method,
-        i64::from(ok.new_sign_count),
-        now,
-    ))
+    Ok(SignedIn {
+        user,
+        method: m,
+        user_verified: ok.user_verified,
+    })
 }

@@ -1,0 +1,534 @@
+//! `keysmith provision`: put a working passkey on a security key for each
+//! user — one user, a CSV or a directory group; several keys at once; PIN
+//! set and PIN policy applied; every step journaled so a killed run resumes.
+
+use super::directory_args::DirectoryArgs;
+use super::secret_input::{confirm, PinSource};
+use anyhow::{bail, Context};
+use clap::Args;
+use ctap::device::DeviceSpec;
+use indicatif::{ProgressBar, ProgressStyle};
+use provision::journal::{JournalState, ProvisioningJournal};
+use provision::key::{KeySession, ProvisionSettings, RunContext};
+use provision::pin::{Pin, PinAlphabet};
+use provision::preflight::{self, KeyModel, Severity};
+use provision::results::{write_results, OutcomeStatus, PinFile};
+use provision::runner::{self, KeySource, RunEvent, RunObserver, RunPlan};
+use provision::users::{read_csv, UserJob};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Provision FIDO2 security keys for users: creation options from the
+/// directory, PIN and passkey on the key (CTAP 2.1), registration.
+///
+/// Examples:
+///   keysmith provision --server http://127.0.0.1:8080 --tenant contoso \
+///     --client-id ID --client-secret-file secret.txt \
+///     --user alice@contoso.com --pin-out pins.csv --device udp:127.0.0.1:8111
+///   keysmith provision … --csv users.csv --pin-out pins.csv --out results.csv
+///   keysmith provision … --resume keysmith-run-….journal
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    directory: DirectoryArgs,
+
+    /// One user (userPrincipalName or object id).
+    #[arg(long, help_heading = "Users", conflicts_with_all = ["csv", "group"])]
+    user: Option<String>,
+    /// Display name of the passkey (with --user); default: key model,
+    /// serial or AAGUID, and date.
+    #[arg(long, help_heading = "Users", requires = "user")]
+    display_name: Option<String>,
+    /// CSV of users: userPrincipalName[,displayName][,pinLength].
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Users",
+        conflicts_with = "group"
+    )]
+    csv: Option<PathBuf>,
+    /// Every member of this directory group.
+    #[arg(long, value_name = "GROUP_ID", help_heading = "Users")]
+    group: Option<String>,
+
+    /// A key to use (repeatable): udp:HOST:PORT, usb:PATH. Each is one
+    /// user's key. Without --device, keys are taken as they are plugged in
+    /// over USB (station mode).
+    #[arg(long = "device", value_name = "SPEC", help_heading = "Keys")]
+    devices: Vec<String>,
+    /// Treat each --device as a station slot whose key is factory-reset
+    /// and reused for every user (recycled keys, test farms, benchmarks).
+    #[arg(long, help_heading = "Keys", requires = "devices")]
+    recycle: bool,
+    /// Keys worked on at the same time.
+    #[arg(long, default_value_t = 4, help_heading = "Keys")]
+    parallel: usize,
+    /// Factory-reset each key first (asks for confirmation unless --yes).
+    #[arg(long, help_heading = "Keys")]
+    reset_first: bool,
+    /// Answer yes to confirmations (reset).
+    #[arg(long, short = 'y')]
+    yes: bool,
+
+    /// Length of generated PINs.
+    #[arg(long, default_value_t = 6, help_heading = "PIN")]
+    pin_length: usize,
+    /// Characters of generated PINs: digits or alphanumeric.
+    #[arg(long, default_value = "digits", help_heading = "PIN")]
+    pin_alphabet: PinAlphabet,
+    /// Set this PIN (first line of the file) instead of a random one.
+    #[arg(long, value_name = "FILE", help_heading = "PIN")]
+    new_pin_file: Option<PathBuf>,
+    /// Read the PIN to set from stdin instead of generating one.
+    #[arg(long, help_heading = "PIN")]
+    new_pin_stdin: bool,
+    /// The PIN of keys that already have one (first line of the file).
+    #[arg(long, value_name = "FILE", help_heading = "PIN")]
+    current_pin_file: Option<PathBuf>,
+    /// Read the current PIN of the keys from stdin.
+    #[arg(long, help_heading = "PIN")]
+    current_pin_stdin: bool,
+    /// Where PINs set by this run are written (CSV, mode 0600) for PIN
+    /// mailers. Required when PINs are generated. PINs go nowhere else.
+    #[arg(long, value_name = "FILE", help_heading = "PIN")]
+    pin_out: Option<PathBuf>,
+    /// Make each user change the PIN before first use (CTAP 2.1).
+    #[arg(long, help_heading = "PIN")]
+    force_pin_change: bool,
+    /// Minimum PIN length to set on each key (CTAP 2.1).
+    #[arg(long, value_name = "N", help_heading = "PIN")]
+    min_pin_length: Option<u64>,
+    /// RP ID allowed to read the key's minimum PIN length (repeatable).
+    #[arg(
+        long = "min-pin-length-rp-id",
+        value_name = "RP_ID",
+        help_heading = "PIN"
+    )]
+    min_pin_length_rp_ids: Vec<String>,
+    /// What to do with a key that cannot apply --force-pin-change or
+    /// --min-pin-length (no CTAP 2.1 setMinPINLength): `true` refuses the
+    /// key (the user moves to the next one), `false` provisions it anyway
+    /// with a warning.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "PIN")]
+    require_pin_policy: bool,
+
+    /// The journal of this run (default: keysmith-run-<time>.journal).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Run",
+        conflicts_with = "resume"
+    )]
+    journal: Option<PathBuf>,
+    /// Continue a run that was interrupted, from its journal.
+    #[arg(long, value_name = "JOURNAL", help_heading = "Run")]
+    resume: Option<PathBuf>,
+    /// Results file: .json or .csv (user, method id, AAGUID, model, key,
+    /// status, error). Never contains PINs.
+    #[arg(long, value_name = "FILE", help_heading = "Run")]
+    out: Option<PathBuf>,
+    /// Challenge lifetime to ask the directory for, in minutes (5..=43200).
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "MINUTES",
+        help_heading = "Run"
+    )]
+    challenge_timeout: u32,
+    /// WebAuthn origin for clientDataJSON (default https://{rp.id}).
+    #[arg(long, value_name = "URL", help_heading = "Run")]
+    origin: Option<String>,
+    /// Only check the directory's policy, the users and the inserted keys;
+    /// touch nothing.
+    #[arg(long, help_heading = "Run")]
+    check: bool,
+    /// Print the summary as JSON on stdout (no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
+    if !(5..=43200).contains(&args.challenge_timeout) {
+        bail!("--challenge-timeout must be 5..=43200 minutes");
+    }
+    let directory = Arc::new(args.directory.connect()?);
+    let resume_state = match &args.resume {
+        Some(p) => Some(JournalState::read(p)?),
+        None => None,
+    };
+    let users = collect_users(&args, &directory, resume_state.as_ref())?;
+    let devices: Vec<DeviceSpec> = args
+        .devices
+        .iter()
+        .map(|d| d.parse::<DeviceSpec>())
+        .collect::<Result<_, _>>()?;
+
+    if args.check {
+        return check(&args, &directory, &users, &devices);
+    }
+
+    let new_pin = read_pin(&args.new_pin_file, args.new_pin_stdin, "new PIN")?;
+    let current_pin = read_pin(
+        &args.current_pin_file,
+        args.current_pin_stdin,
+        "current PIN",
+    )?;
+    if new_pin.is_none() && current_pin.is_none() && args.pin_out.is_none() {
+        bail!("PINs will be generated: give --pin-out FILE to receive them (mode 0600), or --new-pin-file to choose one");
+    }
+    let reset_first = args.reset_first || args.recycle;
+    if reset_first {
+        confirm(
+            &format!(
+                "This factory-resets {}: every passkey on {} is destroyed.",
+                if devices.is_empty() {
+                    "each inserted key".to_owned()
+                } else {
+                    format!("{} key(s)", devices.len())
+                },
+                if devices.len() == 1 { "it" } else { "them" }
+            ),
+            args.yes,
+        )?;
+    }
+    let pin_file = match &args.pin_out {
+        Some(p) => Some(Arc::new(PinFile::open(p)?)),
+        None => None,
+    };
+    let (journal, resume) = match &args.resume {
+        Some(p) => {
+            let (j, s) = ProvisioningJournal::resume(p)?;
+            (j, Some(s))
+        }
+        None => {
+            let path = args.journal.clone().unwrap_or_else(|| {
+                let t = time::OffsetDateTime::now_utc();
+                PathBuf::from(format!(
+                    "keysmith-run-{:04}{:02}{:02}-{:02}{:02}{:02}-{}.journal",
+                    t.year(),
+                    t.month() as u8,
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..6]
+                ))
+            });
+            let j = ProvisioningJournal::create(&path)?;
+            j.append(provision::journal::JournalEvent::RunStarted {
+                run_id: uuid::Uuid::new_v4().to_string(),
+                directory: directory.base_url().to_owned(),
+            })?;
+            (j, None)
+        }
+    };
+    if !args.json {
+        eprintln!(
+            "journal: {} (if interrupted: keysmith provision --resume {} …)",
+            journal.path().display(),
+            journal.path().display()
+        );
+    }
+    let observer = Arc::new(Progress::new(users.len(), args.json));
+    let settings = ProvisionSettings {
+        pin_length: args.pin_length,
+        pin_alphabet: args.pin_alphabet,
+        new_pin,
+        current_pin,
+        force_pin_change: args.force_pin_change,
+        min_pin_length: args.min_pin_length,
+        min_pin_length_rp_ids: args.min_pin_length_rp_ids.clone(),
+        require_pin_policy: args.require_pin_policy,
+        reset_first,
+        challenge_timeout_minutes: args.challenge_timeout,
+        origin: args.origin.clone(),
+        pin_file: args.pin_out.clone(),
+    };
+    let ctx = Arc::new(RunContext {
+        directory,
+        journal: Some(Arc::new(journal)),
+        pin_file,
+        settings,
+        observer: observer.clone(),
+    });
+    let source = if devices.is_empty() {
+        KeySource::UsbStation {
+            poll: Duration::from_millis(400),
+        }
+    } else if args.recycle {
+        KeySource::Recycle(devices)
+    } else {
+        KeySource::Devices(devices)
+    };
+    let plan = RunPlan {
+        users,
+        source,
+        parallel: args.parallel,
+        resume,
+        max_keys_per_user: 3,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let summary = runner::run(ctx, plan)?;
+    observer.bar.finish_and_clear();
+    if let Some(out) = &args.out {
+        write_results(out, &summary.outcomes)?;
+    }
+    let ok = summary.failed == 0 && summary.skipped == 0;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        for o in summary.outcomes.iter().filter(|o| {
+            o.status != OutcomeStatus::Provisioned && o.status != OutcomeStatus::AlreadyDone
+        }) {
+            eprintln!(
+                "  {} {}: {}",
+                if o.status == OutcomeStatus::Failed {
+                    "FAILED "
+                } else {
+                    "SKIPPED"
+                },
+                o.user_principal_name,
+                o.error.as_deref().unwrap_or("")
+            );
+        }
+        let rate = if summary.seconds > 0.0 {
+            summary.provisioned as f64 / summary.seconds
+        } else {
+            0.0
+        };
+        eprintln!(
+            "{} users: {} provisioned, {} already done, {} failed, {} skipped in {:.2} s ({rate:.1} users/s){}",
+            summary.total,
+            summary.provisioned,
+            summary.already_done,
+            summary.failed,
+            summary.skipped,
+            summary.seconds,
+            args.out.as_ref().map(|p| format!("; results in {}", p.display())).unwrap_or_default()
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn read_pin(file: &Option<PathBuf>, stdin: bool, label: &str) -> anyhow::Result<Option<Pin>> {
+    if file.is_none() && !stdin {
+        return Ok(None);
+    }
+    let source = PinSource {
+        file: file.clone(),
+        stdin,
+    };
+    Ok(Some(Pin::new(source.read(label)?.as_str())))
+}
+
+fn collect_users(
+    args: &ProvisionArgs,
+    directory: &provision::target::Directory,
+    resume: Option<&JournalState>,
+) -> anyhow::Result<Vec<UserJob>> {
+    if let Some(u) = &args.user {
+        return Ok(vec![UserJob {
+            user: u.clone(),
+            display_name: args.display_name.clone(),
+            pin_length: None,
+        }]);
+    }
+    if let Some(csv) = &args.csv {
+        return Ok(read_csv(csv)?);
+    }
+    if let Some(group) = &args.group {
+        let members = directory
+            .group_members(group)
+            .with_context(|| format!("reading the members of group {group}"))?;
+        let users: Vec<UserJob> = members
+            .into_iter()
+            .map(|m| UserJob {
+                user: m.user_principal_name.unwrap_or(m.id),
+                display_name: None,
+                pin_length: None,
+            })
+            .collect();
+        if users.is_empty() {
+            bail!("group {group} has no members");
+        }
+        return Ok(users);
+    }
+    if let Some(state) = resume {
+        return Ok(state
+            .order
+            .iter()
+            .map(|u| UserJob {
+                user: u.clone(),
+                display_name: None,
+                pin_length: None,
+            })
+            .collect());
+    }
+    bail!("no users: give --user UPN, --csv FILE or --group ID")
+}
+
+fn check(
+    args: &ProvisionArgs,
+    directory: &provision::target::Directory,
+    users: &[UserJob],
+    devices: &[DeviceSpec],
+) -> anyhow::Result<ExitCode> {
+    let mut keys = Vec::new();
+    for d in devices {
+        let k = KeySession::open(d).with_context(|| format!("reading {d}"))?;
+        keys.push(KeyModel {
+            device: k.identity.device.clone(),
+            aaguid: k.identity.aaguid.clone(),
+        });
+    }
+    let report = preflight::check(directory, users, &keys)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &report.findings {
+            let tag = match f.severity {
+                Severity::Blocker => "BLOCKER",
+                Severity::Warning => "warning",
+                Severity::Info => "info   ",
+            };
+            match &f.user {
+                Some(u) => println!("{tag} {u}: {}", f.message),
+                None => println!("{tag} {}", f.message),
+            }
+        }
+        println!(
+            "checked {} user(s), {} key(s): {} blocker(s)",
+            report.users_checked,
+            report.keys_checked,
+            report.blockers()
+        );
+    }
+    Ok(if report.blockers() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Draws the run: a progress bar with ETA and one line per finished user
+/// (on stderr; nothing but the summary with --json).
+struct Progress {
+    bar: ProgressBar,
+    quiet: bool,
+    /// stderr is a terminal: lines go above the bar; else plain lines.
+    tty: bool,
+}
+
+impl Progress {
+    fn new(total: usize, quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} users  {per_sec}  ETA {eta}  {wide_msg}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        };
+        Self {
+            bar,
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.tty {
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+impl RunObserver for Progress {
+    fn event(&self, event: RunEvent) {
+        if self.quiet {
+            // Scripts still deserve to know why a key was passed over.
+            if let RunEvent::Warning { message } = event {
+                eprintln!("warning: {message}");
+            }
+            return;
+        }
+        match event {
+            RunEvent::Started { already_done, .. } => {
+                self.bar.set_position(already_done as u64);
+                if already_done > 0 {
+                    self.line(format!(
+                        "{already_done} user(s) already done in the journal"
+                    ));
+                }
+            }
+            RunEvent::WaitingForKey { next_user } => self.bar.set_message(match next_user {
+                Some(u) => format!("insert a key for {u}"),
+                None => "insert a key".into(),
+            }),
+            RunEvent::KeyInserted { .. } => {}
+            RunEvent::UserStarted {
+                user,
+                device,
+                index,
+                total,
+            } => self
+                .bar
+                .set_message(format!("{user} on {device} ({index}/{total})")),
+            RunEvent::Step { .. } => {}
+            RunEvent::TouchKey { device } => {
+                self.bar.set_message(format!("touch the key at {device}"))
+            }
+            RunEvent::UserFinished(o) => {
+                self.bar.inc(1);
+                let line = match o.status {
+                    OutcomeStatus::Provisioned => format!(
+                        "ok      {} on {} ({:.2} s)",
+                        o.user_principal_name,
+                        o.key_device.as_deref().unwrap_or("?"),
+                        o.seconds
+                    ),
+                    OutcomeStatus::AlreadyDone => {
+                        format!("done    {} (earlier run)", o.user_principal_name)
+                    }
+                    OutcomeStatus::Failed => format!(
+                        "FAILED  {}: {}",
+                        o.user_principal_name,
+                        o.error.as_deref().unwrap_or("")
+                    ),
+                    OutcomeStatus::Skipped => format!(
+                        "skipped {}: {}",
+                        o.user_principal_name,
+                        o.error.as_deref().unwrap_or("")
+                    ),
+                };
+                self.line(line);
+            }
+            RunEvent::RemoveKey { device, ok } => {
+                if device.starts_with("usb") {
+                    self.line(format!(
+                        "{} remove the key at {device}",
+                        if ok { "done:" } else { "failed:" }
+                    ));
+                }
+            }
+            RunEvent::Warning { message } => self.line(format!("warning: {message}")),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! `keysmith provision --check`: read the directory's FIDO2 policy and the
+//! users before any key is touched, and say what would block the run.
+
+use crate::error::{Error, Result};
+use crate::target::Directory;
+use crate::users::UserJob;
+use serde::Serialize;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// The run would fail for this user (or for everyone).
+    Blocker,
+    /// Worth knowing; the run can go on.
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightReport {
+    pub findings: Vec<Finding>,
+    pub users_checked: usize,
+    pub keys_checked: usize,
+}
+
+impl PreflightReport {
+    pub fn blockers(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Blocker)
+            .count()
+    }
+}
+
+/// A key's model as the check sees it (from getInfo, no PIN needed).
+#[derive(Debug, Clone)]
+pub struct KeyModel {
+    pub device: String,
+    pub aaguid: String,
+}
+
+/// Checks policy, users and (when given) the inserted keys' AAGUIDs.
+pub fn check(
+    directory: &Directory,
+    users: &[UserJob],
+    keys: &[KeyModel],
+) -> Result<PreflightReport> {
+    let mut findings = Vec::new();
+    let mut add = |severity, user: Option<&str>, message: String| {
+        findings.push(Finding {
+            severity,
+            user: user.map(str::to_owned),
+            message,
+        })
+    };
+    let policy = match directory.policy() {
+        Ok(p) => Some(p),
+        Err(Error::Directory { status: 403, .. }) => {
+            add(
+                Severity::Warning,
+                None,
+                "the app may not read the FIDO2 policy (grant Policy.Read.All to check it)".into(),
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut include_members: Option<HashSet<String>> = None;
+    let mut exclude_members: HashSet<String> = HashSet::new();
+    if let Some(p) = &policy {
+        if p.state != "enabled" {
+            add(
+                Severity::Blocker,
+                None,
+                format!("the FIDO2 method is `{}` in the directory's policy: no passkey can be registered", p.state),
+            );
+        }
+        if p.is_attestation_enforced {
+            add(
+                Severity::Info,
+                None,
+                "attestation is enforced: each key model must have a trusted attestation root (metadata) in the directory".into(),
+            );
+        }
+        let kr = &p.key_restrictions;
+        if kr.is_enforced {
+            let listed: HashSet<String> =
+                kr.aa_guids.iter().map(|a| a.to_ascii_lowercase()).collect();
+            for k in keys {
+                let in_list = listed.contains(&k.aaguid.to_ascii_lowercase());
+                let blocked = if kr.enforcement_type == "block" {
+                    in_list
+                } else {
+                    !in_list
+                };
+                if blocked {
+                    add(
+                        Severity::Blocker,
+                        None,
+                        format!(
+                            "key {} (AAGUID {}) is {} by the policy's key restrictions",
+                            k.device,
+                            k.aaguid,
+                            if kr.enforcement_type == "block" {
+                                "blocked"
+                            } else {
+                                "not allowed"
+                            }
+                        ),
+                    );
+                }
+            }
+            if keys.is_empty() {
+                add(
+                    Severity::Info,
+                    None,
+                    format!(
+                        "key restrictions: {} list of {} AAGUID(s); insert keys (or pass --device) to check them",
+                        kr.enforcement_type,
+                        kr.aa_guids.len()
+                    ),
+                );
+            }
+        }
+        let includes_all = p
+            .include_targets
+            .iter()
+            .any(|t| t.id == "all_users" || t.target_type == "all_users");
+        if !includes_all {
+            let mut members = HashSet::new();
+            for t in &p.include_targets {
+                for m in directory.group_members(&t.id)? {
+                    members.insert(m.id.to_ascii_lowercase());
+                    if let Some(u) = m.user_principal_name {
+                        members.insert(u.to_ascii_lowercase());
+                    }
+                }
+            }
+            include_members = Some(members);
+        }
+        for t in &p.exclude_targets {
+            for m in directory.group_members(&t.id)? {
+                exclude_members.insert(m.id.to_ascii_lowercase());
+                if let Some(u) = m.user_principal_name {
+                    exclude_members.insert(u.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    for job in users {
+        let found = match directory.user(&job.user) {
+            Ok(u) => u,
+            Err(Error::Directory { status: 404, .. }) => {
+                add(
+                    Severity::Blocker,
+                    Some(&job.user),
+                    "no such user in the directory".into(),
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let names = [
+            found.id.to_ascii_lowercase(),
+            found
+                .user_principal_name
+                .clone()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+        ];
+        if let Some(members) = &include_members {
+            if !names.iter().any(|n| members.contains(n)) {
+                add(
+                    Severity::Blocker,
+                    Some(&job.user),
+                    "the user is not in a group the FIDO2 policy targets".into(),
+                );
+            }
+        }
+        if names.iter().any(|n| exclude_members.contains(n)) {
+            add(
+                Severity::Blocker,
+                Some(&job.user),
+                "the user is in a group the FIDO2 policy excludes".into(),
+            );
+        }
+        match directory.list_methods(&job.user) {
+            Ok(m) if !m.is_empty() => add(
+                Severity::Info,
+                Some(&job.user),
+                format!("already has {} passkey(s) registered", m.len()),
+            ),
+            Ok(_) => {}
+            Err(Error::Directory { status: 403, .. }) => add(
+                Severity::Blocker,
+                Some(&job.user),
+                "the app may not read this user's authentication methods (needs UserAuthenticationMethod.ReadWrite.All)".into(),
+            ),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(PreflightReport {
+        findings,
+        users_checked: users.len(),
+        keys_checked: keys.len(),
+    })
+}

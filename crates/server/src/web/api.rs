@@ -1,0 +1,356 @@
+//! JSON endpoints the admin-center scripts call. Every state-changing call
+//! made with a session checks the CSRF token and the role on the server;
+//! registration, deletion, sign-in and policy go through the same code as
+//! the Graph API and the sign-in API.
+
+use super::session::{self, Role, WebSession};
+use crate::app::{AppState, RequestId};
+use crate::audit::{self, Event};
+use crate::directory::{self, Tenant};
+use crate::error::{ApiError, ApiResult};
+use crate::methods;
+use crate::policy;
+use crate::routes::{methods as graph_methods, parse_json, signin};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Most UPNs one bulk deprovisioning takes.
+const BULK_MAX: usize = 1000;
+
+async fn tenant_of(state: &AppState, key: &str) -> ApiResult<Tenant> {
+    directory::find_tenant(&state.db, key).await
+}
+
+/// Page APIs take JSON only: a cross-site form cannot post it, and a
+/// cross-origin script cannot send it without a CORS preflight we refuse.
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> ApiResult<T> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "badRequest",
+            "The request body must be application/json.",
+        ));
+    }
+    parse_json(body)
+}
+
+/// The session of a state-changing request: present, CSRF token matching,
+/// role sufficient.
+async fn acting(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    role: Role,
+) -> ApiResult<WebSession> {
+    let s = session::required(state, headers, tenant).await?;
+    s.check_csrf(headers)?;
+    s.require(role)?;
+    Ok(s)
+}
+
+fn with_cookie(cookie: axum::http::HeaderValue, body: Value) -> Response {
+    let mut r = Json(body).into_response();
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    r
+}
+
+pub async fn login_begin(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    Ok(Json(signin::begin_flow(&state, &tenant, None).await?))
+}
+
+pub async fn login_finish(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let _: Value = json_body(&headers, &body)?;
+    let outcome = async {
+        let signed = signin::verify_signin(&state, &tenant, &body).await?;
+        let roles = directory::user_roles(&state.db, &signed.user.id).await?;
+        let role = session::role_of(&roles).ok_or_else(|| {
+            ApiError::forbidden(format!(
+                "{} is not an administrator of this tenant (needs the admin or helpdesk role).",
+                signed.user.upn
+            ))
+        })?;
+        Ok::<_, ApiError>((signed, role))
+    }
+    .await;
+    let (result, reason, target) = match &outcome {
+        Ok((s, _)) => ("success", String::new(), s.user.id.clone()),
+        Err(e) => ("failure", e.message.clone(), String::new()),
+    };
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: if target.is_empty() {
+                "anonymous"
+            } else {
+                &target
+            },
+            activity: "Sign in to admin center",
+            target: &target,
+            result,
+            reason: &reason,
+            request_id: &rid.0,
+            details: json!({}),
+        },
+    )
+    .await?;
+    let (signed, role) = outcome?;
+    let cookie = session::create(&state, &tenant, &signed.user).await?;
+    Ok(with_cookie(
+        cookie,
+        json!({
+            "user": signed.user.to_json(),
+            "role": role.as_str(),
+            "method": signed.method.to_graph(),
+            "next": format!("/{}/admin", super::url_enc(&tenant.name)),
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EnrollBody {
+    token: String,
+}
+
+pub async fn enroll_begin(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let b: EnrollBody = json_body(&headers, &body)?;
+    let user_id = session::peek_enrollment(&state.db, &tenant.id, &b.token).await?;
+    let user = directory::find_user(&state.db, &tenant.id, &user_id).await?;
+    let options = graph_methods::creation_options_for(
+        &state,
+        &tenant,
+        &user,
+        5,
+        &format!("enrollment:{}", user.upn),
+        &rid,
+        &super::pages::host(&headers),
+    )
+    .await?;
+    Ok(Json(json!({
+        "user": user.to_json(),
+        "publicKey": options.public_key,
+    })))
+}
+
+pub async fn enroll_finish(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let b: EnrollBody = json_body(&headers, &body)?;
+    let taken = session::take_enrollment(&state.db, &tenant.id, &b.token).await?;
+    let user = directory::find_user(&state.db, &tenant.id, &taken.user_id).await?;
+    let actor = format!("enrollment:{}", user.upn);
+    let method =
+        match graph_methods::register_for(&state, &tenant, &user, &body, &actor, &rid).await {
+            Ok(m) => m,
+            Err(e) => {
+                session::restore_enrollment(&state.db, &taken).await?;
+                return Err(e);
+            }
+        };
+    let cookie = session::create(&state, &tenant, &user).await?;
+    Ok(with_cookie(
+        cookie,
+        json!({
+            "user": user.to_json(),
+            "method": method.to_graph(),
+            "next": format!("/{}/admin", super::url_enc(&tenant.name)),
+        }),
+    ))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    acting(&state, &headers, &tenant, Role::Helpdesk).await?;
+    session::destroy(&state, &headers).await?;
+    let mut r = Json(json!({ "next": format!("/{}/admin/login", super::url_enc(&tenant.name)) }))
+        .into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session::clearing_cookie(&state));
+    Ok(r)
+}
+
+pub async fn creation_options(
+    State(state): State<AppState>,
+    Path((tenant, user)): Path<(String, String)>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
+    let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    let options = graph_methods::creation_options_for(
+        &state,
+        &tenant,
+        &user,
+        5,
+        &s.actor(),
+        &rid,
+        &super::pages::host(&headers),
+    )
+    .await?;
+    Ok(Json(json!({ "publicKey": options.public_key })))
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    Path((tenant, user)): Path<(String, String)>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
+    let _: Value = json_body(&headers, &body)?;
+    let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    let method =
+        graph_methods::register_for(&state, &tenant, &user, &body, &s.actor(), &rid).await?;
+    Ok((StatusCode::CREATED, Json(method.to_graph())).into_response())
+}
+
+pub async fn delete_passkey(
+    State(state): State<AppState>,
+    Path((tenant, user, id)): Path<(String, String, String)>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
+    let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    graph_methods::delete_for(&state, &tenant, &user, &id, &s.actor(), &rid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn save_policy(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<webauthn::graph::Fido2Policy>> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let s = acting(&state, &headers, &tenant, Role::Admin).await?;
+    let patch: Value = json_body(&headers, &body)?;
+    let updated = policy::patch(&state.db, &tenant.id, &patch).await?;
+    audit::record(
+        &state.db,
+        Event {
+            tenant_id: &tenant.id,
+            actor: &s.actor(),
+            activity: "Update FIDO2 policy",
+            target: "Fido2",
+            result: "success",
+            reason: "",
+            request_id: &rid.0,
+            details: serde_json::to_value(&updated).unwrap_or_default(),
+        },
+    )
+    .await?;
+    Ok(Json(updated))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeprovisionBody {
+    user_principal_names: Vec<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Deletes every passkey of each listed user (or, on a dry run, says
+/// what would be deleted).
+pub async fn deprovision(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_of(&state, &tenant).await?;
+    let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
+    let b: DeprovisionBody = json_body(&headers, &body)?;
+    let upns: Vec<&str> = b
+        .user_principal_names
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if upns.len() > BULK_MAX {
+        return Err(ApiError::bad_request(format!(
+            "At most {BULK_MAX} users per request."
+        )));
+    }
+    let mut results = Vec::new();
+    let (mut users, mut keys) = (0, 0);
+    for upn in upns {
+        let user = match directory::find_user(&state.db, &tenant.id, upn).await {
+            Ok(u) => u,
+            Err(e) if e.code == "itemNotFound" => {
+                results
+                    .push(json!({ "userPrincipalName": upn, "status": "notFound", "passkeys": 0 }));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+        if !b.dry_run {
+            for m in &all {
+                graph_methods::delete_for(&state, &tenant, &user, &m.id, &s.actor(), &rid).await?;
+            }
+        }
+        users += 1;
+        keys += all.len();
+        results.push(json!({
+            "userPrincipalName": user.upn,
+            "status": if b.dry_run { "wouldDelete" } else { "deleted" },
+            "passkeys": all.len(),
+            "methods": all.iter().map(|m| json!({
+                "id": m.id,
+                "displayName": m.display_name,
+                "aaGuid": m.aaguid,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(json!({
+        "dryRun": b.dry_run,
+        "users": users,
+        "passkeys": keys,
+        "value": results,
+    })))
+}

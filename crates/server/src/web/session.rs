@@ -1,0 +1,320 @@
+//! Admin-center sessions and one-time enrollment links. Both live in the
+//! database (the server stays stateless) as SHA-256 hashes of the secret
+//! only the browser holds; a session carries its own CSRF token, compared
+//! in constant time on every state-changing request.
+
+use crate::app::AppState;
+use crate::db::{get_i64, Db};
+use crate::directory::{self, Tenant, User};
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::now_unix;
+use axum::http::{header, HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use subtle::ConstantTimeEq;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "ks_session";
+/// Header carrying the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long an enrollment link stays valid.
+pub const ENROLL_SECONDS: i64 = 24 * 3600;
+
+/// What an admin-center user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// View users, provision and delete passkeys, bulk deprovision.
+    Helpdesk,
+    /// Everything a helpdesk may, and edit the FIDO2 policy.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "admin" => Some(Role::Admin),
+            "helpdesk" => Some(Role::Helpdesk),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Helpdesk => "helpdesk",
+        }
+    }
+}
+
+/// The strongest admin-center role among a user's directory roles.
+pub fn role_of(roles: &[String]) -> Option<Role> {
+    let parsed: Vec<Role> = roles.iter().filter_map(|r| Role::parse(r)).collect();
+    if parsed.contains(&Role::Admin) {
+        Some(Role::Admin)
+    } else if parsed.contains(&Role::Helpdesk) {
+        Some(Role::Helpdesk)
+    } else {
+        None
+    }
+}
+
+/// A signed-in admin-center user.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub user: User,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl WebSession {
+    /// Succeeds if the session's role covers `needed` (checked on the
+    /// server for every action, whatever the page showed).
+    pub fn require(&self, needed: Role) -> ApiResult<()> {
+        match (needed, self.role) {
+            (Role::Helpdesk, _) | (Role::Admin, Role::Admin) => Ok(()),
+            _ => Err(ApiError::forbidden(
+                "This action requires the admin role; a helpdesk account may not perform it.",
+            )),
+        }
+    }
+
+    /// Checks the `X-CSRF-Token` header against the session's token.
+    pub fn check_csrf(&self, headers: &HeaderMap) -> ApiResult<()> {
+        let given = headers
+            .get(CSRF_HEADER)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if !given.is_empty() && bool::from(given.ct_eq(self.csrf.as_bytes())) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "The CSRF token is missing or does not match the session.",
+            ))
+        }
+    }
+
+    /// `user:<upn>` for audit records.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.upn)
+    }
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_secret() -> String {
+    webauthn::b64::encode(rand::random::<[u8; 32]>())
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Creates a session for `user`; returns the `Set-Cookie` value.
+pub async fn create(state: &AppState, tenant: &Tenant, user: &User) -> ApiResult<HeaderValue> {
+    let secret = random_secret();
+    let now = now_unix();
+    let lifetime = state.config.session_minutes.clamp(1, 7 * 24 * 60) * 60;
+    let mut tx = state.db.write().begin().await?;
+    sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO web_sessions (id_hash, tenant_id, user_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(hash(&secret))
+    .bind(&tenant.id)
+    .bind(&user.id)
+    .bind(random_secret())
+    .bind(now)
+    .bind(now + lifetime)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let secure = if state.config.insecure_cookies {
+        ""
+    } else {
+        "; Secure"
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={lifetime}{secure}"
+    ))
+    .map_err(ApiError::internal)
+}
+
+/// The cookie that clears the session in the browser.
+pub fn clearing_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.config.insecure_cookies {
+        ""
+    } else {
+        "; Secure"
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+    ))
+    .expect("static cookie text")
+}
+
+/// The session of this request for `tenant`, if any (expired, unknown,
+/// other tenant's, or no longer privileged: none).
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+) -> ApiResult<Option<WebSession>> {
+    let Some(secret) = cookie_value(headers) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT user_id, csrf_token, expires_at FROM web_sessions WHERE id_hash = $1 AND tenant_id = $2",
+    )
+    .bind(hash(&secret))
+    .bind(&tenant.id)
+    .fetch_optional(state.db.read())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if get_i64(&row, "expires_at")? < now_unix() {
+        return Ok(None);
+    }
+    let user_id: String = row.try_get("user_id")?;
+    let user = match directory::find_user(&state.db, &tenant.id, &user_id).await {
+        Ok(u) => u,
+        Err(e) if e.code == "itemNotFound" => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Roles are read on every request: revoking a role ends its powers now.
+    let Some(role) = role_of(&directory::user_roles(&state.db, &user.id).await?) else {
+        return Ok(None);
+    };
+    if !user.account_enabled {
+        return Ok(None);
+    }
+    Ok(Some(WebSession {
+        user,
+        role,
+        csrf: row.try_get("csrf_token")?,
+    }))
+}
+
+/// As [`current`], but a 401 when there is no session.
+pub async fn required(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+) -> ApiResult<WebSession> {
+    current(state, headers, tenant).await?.ok_or_else(|| {
+        ApiError::unauthenticated("Sign in to the admin center first (no valid session).")
+    })
+}
+
+/// Ends the session of this request.
+pub async fn destroy(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    if let Some(secret) = cookie_value(headers) {
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+            .bind(hash(&secret))
+            .execute(state.db.write())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a one-time enrollment token for `user_id`; returns the token.
+pub async fn create_enrollment(
+    db: &Db,
+    tenant_id: &str,
+    user_id: &str,
+) -> ApiResult<(String, i64)> {
+    let token = random_secret();
+    let now = now_unix();
+    let expires = now + ENROLL_SECONDS;
+    sqlx::query(
+        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash(&token))
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(now)
+    .bind(expires)
+    .execute(db.write())
+    .await?;
+    Ok((token, expires))
+}
+
+fn bad_link() -> ApiError {
+    ApiError::bad_request("The enrollment link is unknown, expired or already used.")
+}
+
+/// The user an enrollment token is for, without using it up.
+pub async fn peek_enrollment(db: &Db, tenant_id: &str, token: &str) -> ApiResult<String> {
+    let row = sqlx::query(
+        "SELECT user_id, expires_at FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2",
+    )
+    .bind(hash(token))
+    .bind(tenant_id)
+    .fetch_optional(db.read())
+    .await?
+    .ok_or_else(bad_link)?;
+    if get_i64(&row, "expires_at")? < now_unix() {
+        return Err(bad_link());
+    }
+    Ok(row.try_get("user_id")?)
+}
+
+/// An enrollment token taken out of the store (single use: one
+/// `DELETE … RETURNING`, so two requests can never both use it).
+pub struct TakenEnrollment {
+    pub user_id: String,
+    token_hash: String,
+    tenant_id: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+pub async fn take_enrollment(db: &Db, tenant_id: &str, token: &str) -> ApiResult<TakenEnrollment> {
+    let row = sqlx::query(
+        "DELETE FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2 \
+         RETURNING user_id, created_at, expires_at",
+    )
+    .bind(hash(token))
+    .bind(tenant_id)
+    .fetch_optional(db.write())
+    .await?
+    .ok_or_else(bad_link)?;
+    let taken = TakenEnrollment {
+        user_id: row.try_get("user_id")?,
+        token_hash: hash(token),
+        tenant_id: tenant_id.to_owned(),
+        created_at: get_i64(&row, "created_at")?,
+        expires_at: get_i64(&row, "expires_at")?,
+    };
+    if taken.expires_at < now_unix() {
+        return Err(bad_link());
+    }
+    Ok(taken)
+}
+
+/// Puts a token back after a registration that failed, so the admin can
+/// retry with the same link.
+pub async fn restore_enrollment(db: &Db, t: &TakenEnrollment) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.tenant_id)
+    .bind(&t.user_id)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(db.write())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,478 @@
+//! The admin center's security checks over plain HTTP (no browser):
+//! enrollment links, session cookies, CSRF, roles, expiry, logout, and
+//! Graph-style errors from the page APIs. The browser flows themselves are
+//! tested in headless Chromium (tests/browser).
+
+mod common;
+
+use common::{assert_graph_error, Harness, Store, VirtualKey};
+use keysmith_server::admin::bootstrap_admin;
+use serde_json::{json, Value};
+
+struct Http {
+    agent: ureq::Agent,
+    base: String,
+    tenant: String,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Http {
+    fn new(h: &Harness) -> Http {
+        Http {
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            base: h.base.clone(),
+            tenant: h.tenant.clone(),
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        csrf: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.set("Cookie", c);
+        }
+        if let Some(t) = csrf {
+            req = req.set("X-CSRF-Token", t);
+        }
+        let r = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let r = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport: {e}"),
+        };
+        let status = r.status();
+        let headers = r
+            .headers_names()
+            .into_iter()
+            .flat_map(|n| {
+                r.all(&n)
+                    .into_iter()
+                    .map(|v| (n.clone(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let text = r.into_string().unwrap();
+        let reply = Reply {
+            status,
+            headers,
+            text,
+        };
+        assert!(status < 500, "{method} {path}: {status} {}", reply.text);
+        if status >= 400
+            && !reply
+                .header("content-type")
+                .unwrap_or("")
+                .starts_with("text/html")
+        {
+            assert_graph_error(&reply.json());
+        }
+        reply
+    }
+
+    fn api(&self, rest: &str) -> String {
+        format!("/{}/admin/api{rest}", self.tenant)
+    }
+
+    /// Enrolls through a one-time link; returns the session cookie pair.
+    fn enroll(&self, link: &str, key: &mut VirtualKey) -> String {
+        let token = link.split("token=").nth(1).unwrap();
+        let begun = self.send(
+            "POST",
+            &self.api("/enroll/begin"),
+            None,
+            None,
+            Some(&json!({ "token": token })),
+        );
+        assert_eq!(begun.status, 200, "{}", begun.text);
+        let mut body = key.register(&begun.json(), "Admin key");
+        body["token"] = json!(token);
+        let done = self.send("POST", &self.api("/enroll/finish"), None, None, Some(&body));
+        assert_eq!(done.status, 200, "{}", done.text);
+        let cookie = done.header("set-cookie").unwrap().to_owned();
+        for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+        }
+        // Single use.
+        let again = self.send(
+            "POST",
+            &self.api("/enroll/begin"),
+            None,
+            None,
+            Some(&json!({ "token": token })),
+        );
+        assert_eq!(again.status, 400);
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// The CSRF token a page gives a session.
+    fn csrf(&self, cookie: &str) -> String {
+        let page = self.send(
+            "GET",
+            &format!("/{}/admin", self.tenant),
+            Some(cookie),
+            None,
+            None,
+        );
+        assert_eq!(page.status, 200, "{}", page.text);
+        let at = page.text.find("name=\"csrf-token\" content=\"").unwrap();
+        let rest = &page.text[at + "name=\"csrf-token\" content=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+#[test]
+fn sessions_csrf_and_roles_sqlite() {
+    sessions_csrf_and_roles(Store::Sqlite);
+}
+
+#[test]
+fn sessions_csrf_and_roles_postgres() {
+    sessions_csrf_and_roles(Store::Postgres);
+}
+
+fn sessions_csrf_and_roles(store: Store) {
+    let Some(h) = Harness::start(store, vec![]) else {
+        return;
+    };
+    let http = Http::new(&h);
+    let t = h.tenant.clone();
+    let bob = h.create_user("bob@example.com");
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let link = |upn: &str, role: &str| {
+        h.server
+            .block_on(bootstrap_admin(h.server.db(), &t, upn, role, &h.base))
+            .unwrap()
+            .enroll_url
+    };
+    assert!(h
+        .server
+        .block_on(bootstrap_admin(
+            h.server.db(),
+            &t,
+            "x@example.com",
+            "root",
+            &h.base
+        ))
+        .is_err());
+
+    // No session: pages redirect to the login page, APIs answer 401.
+    let r = http.send("GET", &format!("/{t}/admin"), None, None, None);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/{t}/admin/login").as_str())
+    );
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains(
+        "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'"
+    ));
+    let r = http.send(
+        "POST",
+        &http.api("/policy"),
+        None,
+        Some("x"),
+        Some(&json!({})),
+    );
+    assert_eq!(r.status, 401);
+
+    // Bad enrollment tokens and bodies: 4xx with Graph's envelope.
+    let r = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({"token": "nope"})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("enrollment link"));
+    let r = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({"tok": 1})),
+    );
+    assert_eq!(r.status, 400);
+    let plain = http
+        .agent
+        .post(&format!("{}{}", h.base, http.api("/enroll/begin")))
+        .set("Content-Type", "text/plain")
+        .send_string("{\"token\":\"x\"}");
+    match plain {
+        Err(ureq::Error::Status(s, _)) => assert_eq!(s, 415),
+        other => panic!("text/plain accepted: {:?}", other.map(|r| r.status())),
+    }
+    let r = http.send(
+        "GET",
+        &format!("/{t}/admin/enroll?token=nope"),
+        None,
+        None,
+        None,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("enrollment link is unknown"), "{}", r.text);
+
+    // The admin enrolls and gets a session.
+    let mut admin_key = VirtualKey::new();
+    let admin = http.enroll(&link("alice@example.com", "admin"), &mut admin_key);
+    let csrf = http.csrf(&admin);
+
+    // CSRF: missing or wrong token → 403; right token → 200.
+    let options = http.api(&format!("/users/{bob_id}/passkeys/options"));
+    let r = http.send("POST", &options, Some(&admin), None, None);
+    assert_eq!(r.status, 403);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("CSRF"));
+    let r = http.send("POST", &options, Some(&admin), Some("forged"), None);
+    assert_eq!(r.status, 403);
+    let r = http.send("POST", &options, Some(&admin), Some(&csrf), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Provision bob's passkey through the page API (the Graph code path).
+    let mut bob_key = VirtualKey::new();
+    let body = bob_key.register(&r.json(), "Bob's key");
+    let r = http.send(
+        "POST",
+        &http.api(&format!("/users/{bob_id}/passkeys")),
+        Some(&admin),
+        Some(&csrf),
+        Some(&body),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let method_id = r.json()["id"].as_str().unwrap().to_owned();
+    let page = http.send(
+        "GET",
+        &format!("/{t}/admin/users/{bob_id}"),
+        Some(&admin),
+        None,
+        None,
+    );
+    assert!(page.text.contains("Bob&#39;s key"), "{}", page.text);
+
+    // A user without an admin-center role cannot sign in to it.
+    let begin = http.send(
+        "POST",
+        &http.api("/login/begin"),
+        None,
+        None,
+        Some(&json!({})),
+    );
+    let r = http.send(
+        "POST",
+        &http.api("/login/finish"),
+        None,
+        None,
+        Some(&bob_key.sign_in(&begin.json())),
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not an administrator"));
+
+    // The admin can sign in again with their passkey.
+    let begin = http.send(
+        "POST",
+        &http.api("/login/begin"),
+        None,
+        None,
+        Some(&json!({})),
+    );
+    let r = http.send(
+        "POST",
+        &http.api("/login/finish"),
+        None,
+        None,
+        Some(&admin_key.sign_in(&begin.json())),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["role"], "admin");
+    let admin2 = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Helpdesk: may delete passkeys, may not edit policy.
+    let mut desk_key = VirtualKey::new();
+    let desk = http.enroll(&link("hank@example.com", "helpdesk"), &mut desk_key);
+    let desk_csrf = http.csrf(&desk);
+    let patch = json!({"isAttestationEnforced": false});
+    let r = http.send(
+        "POST",
+        &http.api("/policy"),
+        Some(&desk),
+        Some(&desk_csrf),
+        Some(&patch),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "accessDenied");
+    // Another session's CSRF token does not work either.
+    let r = http.send(
+        "POST",
+        &http.api("/policy"),
+        Some(&admin),
+        Some(&desk_csrf),
+        Some(&patch),
+    );
+    assert_eq!(r.status, 403);
+    let r = http.send(
+        "POST",
+        &http.api("/policy"),
+        Some(&admin),
+        Some(&csrf),
+        Some(&patch),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = http.send(
+        "POST",
+        &http.api("/policy"),
+        Some(&admin),
+        Some(&csrf),
+        Some(&json!({"bogus": 1})),
+    );
+    assert_eq!(r.status, 400);
+    let del = http.api(&format!("/users/{bob_id}/passkeys/{method_id}"));
+    let r = http.send("DELETE", &del, Some(&desk), None, None);
+    assert_eq!(r.status, 403);
+    let r = http.send("DELETE", &del, Some(&desk), Some(&desk_csrf), None);
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = http.send("DELETE", &del, Some(&desk), Some(&desk_csrf), None);
+    assert_eq!(r.status, 404);
+
+    // Bulk deprovision: dry run changes nothing.
+    let r = http.send(
+        "POST",
+        &http.api("/deprovision"),
+        Some(&desk),
+        Some(&desk_csrf),
+        Some(&json!({"userPrincipalNames": ["alice@example.com", "ghost@example.com"], "dryRun": true})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["passkeys"], 1);
+    assert_eq!(r.json()["value"][1]["status"], "notFound");
+    assert_eq!(
+        http.csrf(&admin2).len(),
+        43,
+        "alice still has her passkey and session"
+    );
+
+    // Revoking the role ends the session's powers at once.
+    let hank = h
+        .server
+        .block_on(keysmith_server::directory::find_user(
+            h.server.db(),
+            &tenant_id(&h),
+            "hank@example.com",
+        ))
+        .unwrap();
+    h.server
+        .block_on(keysmith_server::directory::set_user_roles(
+            h.server.db(),
+            &hank.id,
+            &[],
+        ))
+        .unwrap();
+    let r = http.send("GET", &format!("/{t}/admin"), Some(&desk), None, None);
+    assert_eq!(r.status, 303);
+
+    // Expired sessions are refused.
+    h.server
+        .block_on(
+            sqlx::query("UPDATE web_sessions SET expires_at = 0 WHERE user_id <> $1")
+                .bind(&hank.id)
+                .execute(h.server.db().write()),
+        )
+        .unwrap();
+    let r = http.send("POST", &options, Some(&admin), Some(&csrf), None);
+    assert_eq!(r.status, 401);
+
+    // Logout deletes the session.
+    let begin = http.send(
+        "POST",
+        &http.api("/login/begin"),
+        None,
+        None,
+        Some(&json!({})),
+    );
+    let r = http.send(
+        "POST",
+        &http.api("/login/finish"),
+        None,
+        None,
+        Some(&admin_key.sign_in(&begin.json())),
+    );
+    let s3 = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let c3 = http.csrf(&s3);
+    let r = http.send("POST", &http.api("/logout"), Some(&s3), None, None);
+    assert_eq!(r.status, 403, "logout needs the CSRF token too");
+    let r = http.send("POST", &http.api("/logout"), Some(&s3), Some(&c3), None);
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = http.send("POST", &options, Some(&s3), Some(&c3), None);
+    assert_eq!(r.status, 401);
+
+    // Static assets: embedded, with the same CSP.
+    let r = http.send("GET", "/assets/admin.js", None, None, None);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert_eq!(
+        http.send("GET", "/assets/nope.js", None, None, None).status,
+        404
+    );
+    let r = http.send("GET", &format!("/{t}/signin"), None, None, None);
+    assert_eq!(r.status, 200);
+    assert!(!r.text.contains("<script>") && !r.text.contains("style="));
+}
+
+fn tenant_id(h: &Harness) -> String {
+    h.server
+        .block_on(keysmith_server::directory::find_tenant(
+            h.server.db(),
+            &h.tenant,
+        ))
+        .unwrap()
+        .id
+}
