@@ -66,17 +66,22 @@ pub struct Harness {
 impl Harness {
     /// `None` when the store is PostgreSQL and no URL is configured.
     pub fn start(store: Store, anchors: Vec<String>) -> Option<Harness> {
+        Self::start_with(store, |c| c.trust_anchors_pem = anchors)
+    }
+
+    /// As [`Harness::start`], letting the test adjust the configuration.
+    pub fn start_with(store: Store, adjust: impl FnOnce(&mut ServerConfig)) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".into(),
             rp_id: RP_ID.into(),
-            trust_anchors_pem: anchors,
             ..Default::default()
         };
         config.models.insert(
             "4b657973-6d69-4e68-a000-766b65790001".into(),
             "Keysmith Virtual Key".into(),
         );
+        adjust(&mut config);
         match store {
             Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
             Store::Postgres => config.database_url = Some(postgres_url()?),
