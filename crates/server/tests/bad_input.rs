@@ -67,8 +67,19 @@ fn raw(h: &Harness, method: &str, path: &str, body: &[u8], token: &str) -> (u16,
 }
 
 #[test]
-fn bad_input_matrix() {
-    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+fn bad_input_matrix_sqlite() {
+    bad_input_matrix(Store::Sqlite);
+}
+
+#[test]
+fn bad_input_matrix_postgres() {
+    bad_input_matrix(Store::Postgres);
+}
+
+fn bad_input_matrix(store: Store) {
+    let Some(h) = Harness::start(store, vec![]) else {
+        return;
+    };
     h.create_user("carol@example.com");
     let origin = format!("https://{RP_ID}");
     let tok = h.token.clone();
