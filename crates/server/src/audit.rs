@@ -70,7 +70,7 @@ fn link(prev_hash: &str, canonical: &[u8]) -> String {
 /// SQLite writer pool has one connection; PostgreSQL takes an advisory
 /// transaction lock).
 pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
-    let mut tx = db.write().begin().await?;
+    let mut tx = db.begin_write().await?;
     append(&mut tx, db.backend, ev).await?;
     tx.commit().await?;
     Ok(())

@@ -90,6 +90,16 @@ impl Db {
         &self.read
     }
 
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so a
+    /// transaction that reads before it writes cannot fail to upgrade its
+    /// lock when another process (a second instance) writes meanwhile.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
+    }
+
     /// Pool for statements that write.
     pub fn write(&self) -> &AnyPool {
         &self.write

@@ -337,7 +337,7 @@ pub async fn update_user(
 }
 
 pub async fn delete_user(db: &Db, user: &User) -> ApiResult<()> {
-    let mut tx = db.write().begin().await?;
+    let mut tx = db.begin_write().await?;
     for sql in [
         "DELETE FROM group_members WHERE user_id = $1",
         "DELETE FROM fido2_methods WHERE user_id = $1",

@@ -256,6 +256,40 @@ fn suite(store: Store) {
     assert_eq!(s, 200);
     assert_eq!(chain["valid"], true, "{chain}");
     assert!(chain["events"].as_u64().unwrap() >= 10);
+
+    // Operations endpoints.
+    assert_eq!(
+        call(ureq::get(&h.url("/healthz")), "", None).1["status"],
+        "ok"
+    );
+    let metrics = ureq::get(&h.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains("keysmith_registrations_total{result=\"success\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keysmith_signins_total{result=\"success\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("route=\"/v1.0/users/{user}/authentication/fido2Methods\",method=\"POST\",status=\"201\""), "{metrics}");
+    let (s, api) = call(ureq::get(&h.url("/openapi.json")), "", None);
+    assert_eq!(s, 200);
+    assert!(api["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1.0/users/{user}/authentication/fido2Methods",
+        "/beta/users/{user}/authentication/fido2Methods/creationOptions",
+        "/{tenant}/oauth2/v2.0/token",
+        "/{tenant}/passkey/signin/finish",
+    ] {
+        assert!(
+            api["paths"].get(path).is_some(),
+            "{path} missing from openapi.json"
+        );
+    }
 }
 
 impl Harness {

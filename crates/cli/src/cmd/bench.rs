@@ -348,6 +348,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     });
 
     // 3. HTTP registrations.
+    eprintln!("bench: timing HTTP registrations");
     let reg_rate = rate_over(threads, &regs, |(upn, body, ..)| {
         thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
         let (s, v) = AGENT.with(|ag| {
@@ -378,6 +379,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(s == 200, "begin: {s} {begin}");
         finishes.push(key.sign_in(&begin)?);
     }
+    eprintln!("bench: timing HTTP sign-ins");
     // users % threads == 0, so item i (user i % users) goes to thread i % threads consistently.
     let signin_rate = rate_over(threads, &finishes, |body| {
         thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());

@@ -83,12 +83,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
         tracing::info!("listening on http://{addr}");
-        server
-            .serve(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        server.serve(listener, shutdown_signal()).await?;
+        tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish requests in flight.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -140,7 +140,7 @@ pub(crate) async fn creation_options_for(
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     challenge::store(
         &mut tx,
         &challenge,
@@ -263,7 +263,7 @@ pub(crate) async fn register_for(
     let mut challenge_id: Option<String> = None;
     let mut outcome = register_inner(state, tenant, user, body, &mut challenge_id).await;
     if let Ok(method) = &outcome {
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         let stored = async {
             if !challenge::take(&mut tx, challenge_id.as_deref().unwrap_or(""), &tenant.id).await? {
                 return Err(ApiError::bad_request(
@@ -295,7 +295,7 @@ pub(crate) async fn register_for(
         if e.status.is_server_error() {
             return Err(e.clone());
         }
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = state.db.begin_write().await?;
         if let Some(id) = &challenge_id {
             challenge::take(&mut tx, id, &tenant.id).await?;
         }

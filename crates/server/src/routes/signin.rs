@@ -71,7 +71,7 @@ pub(crate) async fn begin_flow(
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let challenge = challenge::random_challenge();
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     challenge::store(
         &mut tx,
         &flow_id,
@@ -208,7 +208,7 @@ pub(crate) async fn verify_signin(
     let result = verify_peeked(state, tenant, &b, flow).await;
     // The flow is single-use whatever the outcome: consume it together
     // with the key's new counter (one flush).
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let taken = challenge::take(&mut tx, &b.flow_id, &tenant.id).await?;
     let outcome = match result {
         Ok(_) if !taken => Err(ApiError::bad_request(

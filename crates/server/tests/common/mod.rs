@@ -56,6 +56,7 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct Harness {
     pub server: RunningServer,
+    pub config: ServerConfig,
     pub base: String,
     pub tenant: String,
     pub token: String,
@@ -65,22 +66,27 @@ pub struct Harness {
 impl Harness {
     /// `None` when the store is PostgreSQL and no URL is configured.
     pub fn start(store: Store, anchors: Vec<String>) -> Option<Harness> {
+        Self::start_with(store, |c| c.trust_anchors_pem = anchors)
+    }
+
+    /// As [`Harness::start`], letting the test adjust the configuration.
+    pub fn start_with(store: Store, adjust: impl FnOnce(&mut ServerConfig)) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".into(),
             rp_id: RP_ID.into(),
-            trust_anchors_pem: anchors,
             ..Default::default()
         };
         config.models.insert(
             "4b657973-6d69-4e68-a000-766b65790001".into(),
             "Keysmith Virtual Key".into(),
         );
+        adjust(&mut config);
         match store {
             Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
             Store::Postgres => config.database_url = Some(postgres_url()?),
         }
-        let server = RunningServer::start(config).unwrap();
+        let server = RunningServer::start(config.clone()).unwrap();
         let base = server.url();
         let tenant = unique("tenant");
         let roles: Vec<String> = ALL_ROLES.iter().map(|r| r.to_string()).collect();
@@ -100,6 +106,7 @@ impl Harness {
         let token = fetch_token(&base, &tenant, &app.client_id, &app.client_secret).unwrap();
         Some(Harness {
             server,
+            config,
             base,
             tenant,
             token,
