@@ -64,8 +64,25 @@ impl RunObserver for Quiet {
     fn event(&self, _: RunEvent) {}
 }
 
+/// What a provisioning station can see: the keys plugged in right now.
+pub trait KeyWatcher: Send + Sync {
+    fn present(&self) -> Vec<DeviceSpec>;
+}
+
+/// The FIDO keys on USB (HID usage page 0xF1D0).
+pub struct UsbWatcher;
+
+impl KeyWatcher for UsbWatcher {
+    fn present(&self) -> Vec<DeviceSpec> {
+        enumerate_usb()
+            .into_iter()
+            .map(DeviceSpec::UsbPath)
+            .collect()
+    }
+}
+
 /// Where the keys come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum KeySource {
     /// Each listed device is one key for one user, taken in order,
     /// `parallel` at a time (virtual key farms, or keys on known ports).
@@ -73,9 +90,25 @@ pub enum KeySource {
     /// Each listed device is a station slot whose key is factory-reset and
     /// provisioned again for every user (recycled keys, benchmarks).
     Recycle(Vec<DeviceSpec>),
-    /// A USB station: every newly inserted FIDO key gets the next user;
-    /// the operator removes it when told. Several keys may be in at once.
-    UsbStation { poll: Duration },
+    /// A station: every newly inserted key gets the next user; the
+    /// operator removes it when told (the slot is free once it is gone).
+    /// Several keys may be in at once. [`UsbWatcher`] watches USB.
+    Station {
+        watcher: Arc<dyn KeyWatcher>,
+        poll: Duration,
+    },
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Devices(d) => f.debug_tuple("Devices").field(d).finish(),
+            KeySource::Recycle(d) => f.debug_tuple("Recycle").field(d).finish(),
+            KeySource::Station { poll, .. } => {
+                f.debug_struct("Station").field("poll", poll).finish()
+            }
+        }
+    }
 }
 
 /// One bulk run.
@@ -270,9 +303,9 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
                 }
             });
         }
-        KeySource::UsbStation { poll } => {
-            usb_station(&ctx, &shared, parallel, max_keys, poll, &plan.stop)
-        }
+        KeySource::Station { watcher, poll } => station(
+            &ctx, &shared, parallel, max_keys, poll, &plan.stop, &*watcher,
+        ),
     }
     if let Some(e) = shared.fatal.lock().expect("fatal").take() {
         return Err(e);
@@ -526,42 +559,43 @@ fn enumerate_usb() -> Vec<String> {
     Vec::new()
 }
 
-/// The USB station loop: watch for keys, give each new one a worker,
-/// wait for removal before the slot counts as free.
-fn usb_station(
+/// The station loop: watch for keys, give each new one a worker, wait for
+/// its removal before the slot counts as free.
+fn station(
     ctx: &RunContext,
     shared: &Shared,
     parallel: usize,
     max_keys: usize,
     poll: Duration,
     stop: &AtomicBool,
+    watcher: &dyn KeyWatcher,
 ) {
     let busy: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-    // Keys present at start are treated as freshly inserted.
     let mut announced_wait = false;
     std::thread::scope(|s| loop {
         if shared.is_empty() || shared.is_fatal() || stop.load(Ordering::SeqCst) {
             break;
         }
-        let present = enumerate_usb();
         let mut started_one = false;
-        for path in present {
+        for spec in watcher.present() {
+            let name = spec.to_string();
             let mut b = busy.lock().expect("busy");
-            if b.contains(&path) || b.len() >= parallel {
+            if b.contains(&name) || b.len() >= parallel {
                 continue;
             }
-            b.insert(path.clone());
+            b.insert(name.clone());
             drop(b);
             started_one = true;
             let busy = &busy;
             s.spawn(move || {
-                let spec = DeviceSpec::UsbPath(path.clone());
                 work_on_key(ctx, shared, &spec, max_keys, false);
-                // Wait until the key is taken out before its port is free.
-                while enumerate_usb().contains(&path) && !stop.load(Ordering::SeqCst) {
+                // The slot frees up when the key is taken out.
+                while watcher.present().iter().any(|p| p.to_string() == name)
+                    && !stop.load(Ordering::SeqCst)
+                {
                     std::thread::sleep(poll);
                 }
-                busy.lock().expect("busy").remove(&path);
+                busy.lock().expect("busy").remove(&name);
             });
         }
         if started_one {

@@ -257,7 +257,8 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         observer: observer.clone(),
     });
     let source = if devices.is_empty() {
-        KeySource::UsbStation {
+        KeySource::Station {
+            watcher: Arc::new(provision::runner::UsbWatcher),
             poll: Duration::from_millis(400),
         }
     } else if args.recycle {
