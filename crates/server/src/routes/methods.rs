@@ -31,9 +31,7 @@ async fn tenant_and_user(
     caller: &Caller,
     user: &str,
 ) -> ApiResult<(Tenant, User)> {
-    let tenant = directory::find_tenant(&state.db, &caller.tenant_id).await?;
-    let user = directory::find_user(&state.db, &tenant.id, user).await?;
-    Ok((tenant, user))
+    directory::find_tenant_and_user(&state.db, &caller.tenant_id, user).await
 }
 
 fn rp_of(state: &AppState, tenant: &Tenant) -> RelyingParty {
@@ -135,8 +133,7 @@ pub(crate) async fn creation_options_for(
     host: &str,
 ) -> ApiResult<CreationOptionsResponse> {
     let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
@@ -338,16 +335,17 @@ async fn register_inner(
     let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
     let parsed = webauthn::CollectedClientData::parse(&client_data)
         .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
-    let issued = challenge::peek(&state.db, &parsed.challenge, &tenant.id, Purpose::Create).await?;
+    // The challenge and the tenant's policy in one query.
+    let (issued, policy) =
+        challenge::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
+            .await?;
     *challenge_id = Some(parsed.challenge.clone());
     if issued.user_id.as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::bad_request(
             "The challenge was issued for another user.",
         ));
     }
-    let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     let rp = rp_of(state, tenant);
     let verifier = state.verifier.clone();
     let origins = state.origins(&rp.id);

@@ -210,8 +210,9 @@ pub(crate) async fn verify_signin(
     body: &[u8],
 ) -> ApiResult<SignedIn> {
     let b: FinishBody = parse_json(body)?;
-    let flow = challenge::peek(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
-    let result = verify_peeked(state, tenant, &b, flow).await;
+    let (flow, policy) =
+        challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    let result = verify_peeked(state, tenant, &b, flow, policy).await;
     // The flow is single-use whatever the outcome: consume it together
     // with the key's new counter (one group-commit job, so one flush).
     let (flow_id, tenant_id) = (b.flow_id.clone(), tenant.id.clone());
@@ -244,6 +245,7 @@ async fn verify_peeked(
     tenant: &Tenant,
     b: &FinishBody,
     flow: challenge::Issued,
+    policy: webauthn::graph::Fido2Policy,
 ) -> ApiResult<SignedIn> {
     let r = &b.credential.response;
     let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
@@ -268,9 +270,7 @@ async fn verify_peeked(
     if !user.account_enabled {
         return Err(ApiError::forbidden("The account is disabled."));
     }
-    let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     policy::check_aaguid(&policy, &method.aaguid)?;
     let rp_id = rp_id(state, tenant);
     let origins = state.origins(&rp_id);
