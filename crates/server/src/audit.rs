@@ -5,6 +5,7 @@
 use crate::db::{get_i64, Backend, Db};
 use crate::error::ApiResult;
 use crate::time_util::{now_unix, rfc3339};
+use crate::writer::JobCtx;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -70,10 +71,86 @@ fn link(prev_hash: &str, canonical: &[u8]) -> String {
 /// SQLite writer pool has one connection; PostgreSQL takes an advisory
 /// transaction lock).
 pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
-    let mut tx = db.begin_write().await?;
-    append(&mut tx, db.backend, ev).await?;
-    tx.commit().await?;
+    let ev = OwnedEvent::from(ev);
+    let tenant = ev.tenant_id.clone();
+    db.write_job(Some(&tenant), move |ctx| {
+        Box::pin(async move { append_in(ctx, ev.as_event()).await })
+    })
+    .await
+}
+
+/// An [`Event`] that owns its text (to hand to the writer task).
+#[derive(Debug, Clone)]
+pub struct OwnedEvent {
+    pub tenant_id: String,
+    pub actor: String,
+    pub activity: String,
+    pub target: String,
+    pub result: String,
+    pub reason: String,
+    pub request_id: String,
+    pub details: serde_json::Value,
+}
+
+impl From<Event<'_>> for OwnedEvent {
+    fn from(e: Event<'_>) -> Self {
+        OwnedEvent {
+            tenant_id: e.tenant_id.to_owned(),
+            actor: e.actor.to_owned(),
+            activity: e.activity.to_owned(),
+            target: e.target.to_owned(),
+            result: e.result.to_owned(),
+            reason: e.reason.to_owned(),
+            request_id: e.request_id.to_owned(),
+            details: e.details,
+        }
+    }
+}
+
+impl OwnedEvent {
+    pub fn as_event(&self) -> Event<'_> {
+        Event {
+            tenant_id: &self.tenant_id,
+            actor: &self.actor,
+            activity: &self.activity,
+            target: &self.target,
+            result: &self.result,
+            reason: &self.reason,
+            request_id: &self.request_id,
+            details: self.details.clone(),
+        }
+    }
+}
+
+/// Appends an event inside a group-commit job: the chain's head is read
+/// once per batch (the batch's transaction holds the write lock, so no one
+/// else can append meanwhile) and the PostgreSQL advisory lock taken once.
+pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
+    if ctx.backend == Backend::Postgres && !ctx.holds_lock(ev.tenant_id) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::writer::audit_lock_key(ev.tenant_id))
+            .execute(ctx.conn())
+            .await?;
+        ctx.note_lock(ev.tenant_id);
+    }
+    let prev = match ctx.audit_head(ev.tenant_id) {
+        Some(h) => h.to_owned(),
+        None => head(ctx.conn(), ev.tenant_id).await?,
+    };
+    let hash = insert(ctx.conn(), &prev, &ev).await?;
+    ctx.set_audit_head(ev.tenant_id, hash);
     Ok(())
+}
+
+async fn head(tx: &mut sqlx::AnyConnection, tenant_id: &str) -> ApiResult<String> {
+    let prev: Option<String> =
+        sqlx::query("SELECT hash FROM audit_events WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()?;
+    Ok(prev.unwrap_or_else(|| GENESIS.to_owned()))
 }
 
 /// Appends an event inside the caller's transaction (so a change and its
@@ -94,18 +171,17 @@ pub async fn append(
             .execute(&mut *tx)
             .await?;
     }
-    let prev: Option<String> =
-        sqlx::query("SELECT hash FROM audit_events WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(ev.tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get::<String, _>(0))
-            .transpose()?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
+    let prev = head(&mut *tx, ev.tenant_id).await?;
+    insert(tx, &prev, &ev).await?;
+    Ok(())
+}
+
+/// Inserts `ev` linked to `prev`; returns its hash.
+async fn insert(tx: &mut sqlx::AnyConnection, prev: &str, ev: &Event<'_>) -> ApiResult<String> {
     let at = now_unix();
     let details = ev.details.to_string();
     let hash = link(
-        &prev,
+        prev,
         &canonical(
             ev.tenant_id,
             at,
@@ -131,11 +207,11 @@ pub async fn append(
     .bind(ev.reason)
     .bind(ev.request_id)
     .bind(&details)
-    .bind(&prev)
+    .bind(prev)
     .bind(&hash)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(hash)
 }
 
 fn row_from(r: &AnyRow) -> Result<Row_, sqlx::Error> {

@@ -83,6 +83,31 @@ pub async fn peek(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiRe
     issued(row, purpose)
 }
 
+/// [`peek`], and the tenant's stored FIDO2 policy read by the same query.
+pub async fn peek_with_policy(
+    db: &Db,
+    id: &str,
+    tenant_id: &str,
+    purpose: Purpose,
+) -> ApiResult<(Issued, webauthn::graph::Fido2Policy)> {
+    let row = sqlx::query(
+        "SELECT challenge, user_id, expires_at, \
+         (SELECT fido2 FROM policies WHERE tenant_id = $2) AS fido2 \
+         FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(purpose.as_str())
+    .fetch_optional(db.read())
+    .await?;
+    let policy = match &row {
+        Some(r) => Some(r.try_get::<Option<String>, _>("fido2")?),
+        None => None,
+    };
+    let issued = issued(row, purpose)?;
+    Ok((issued, crate::policy::from_stored(policy.flatten())?))
+}
+
 /// Deletes the challenge `id` inside the caller's transaction; false if
 /// another request consumed it first.
 pub async fn take(conn: &mut sqlx::AnyConnection, id: &str, tenant_id: &str) -> ApiResult<bool> {

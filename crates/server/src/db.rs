@@ -8,6 +8,9 @@ use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::error::ApiResult;
+use crate::writer::{BoxFuture, JobCtx, Writer};
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -22,6 +25,7 @@ pub struct Db {
     pub backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    writer: Writer,
 }
 
 /// The URL of the SQLite database inside a data directory (created here).
@@ -65,6 +69,7 @@ impl Db {
                 Db {
                     backend,
                     read,
+                    writer: Writer::new(backend, write.clone()),
                     write,
                 }
             }
@@ -77,6 +82,7 @@ impl Db {
                 Db {
                     backend,
                     read: pool.clone(),
+                    writer: Writer::new(backend, pool.clone()),
                     write: pool,
                 }
             }
@@ -98,6 +104,18 @@ impl Db {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.write.begin().await,
         }
+    }
+
+    /// Runs `f` as one job of the next group commit (see
+    /// [`crate::writer`]): its own savepoint inside a shared transaction,
+    /// answered after the commit. `audit_tenant` is the tenant whose audit
+    /// chain `f` appends to, if any.
+    pub async fn write_job<T, F>(&self, audit_tenant: Option<&str>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+    {
+        self.writer.run(audit_tenant, f).await
     }
 
     /// Pool for statements that write.

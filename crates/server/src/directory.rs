@@ -231,6 +231,44 @@ pub async fn find_user(db: &Db, tenant_id: &str, key: &str) -> ApiResult<User> {
     }
 }
 
+/// A tenant (by id or name) and one of its users (by object id or
+/// userPrincipalName) in one query: the hot path of every
+/// `/users/{user}/…` request.
+pub async fn find_tenant_and_user(
+    db: &Db,
+    tenant_key: &str,
+    user_key: &str,
+) -> ApiResult<(Tenant, User)> {
+    let row = sqlx::query(
+        "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
+         u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at \
+         FROM tenants t LEFT JOIN users u ON u.tenant_id = t.id AND (u.id = $2 OR u.upn_lower = $3) \
+         WHERE t.id = $1 OR t.name = $1",
+    )
+    .bind(tenant_key)
+    .bind(user_key)
+    .bind(user_key.to_lowercase())
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiError::not_found(format!(
+            "Tenant '{tenant_key}' does not exist."
+        )));
+    };
+    let tenant = Tenant {
+        id: row.try_get("t_id")?,
+        name: row.try_get("t_name")?,
+        rp_id: row.try_get("t_rp_id")?,
+        rp_name: row.try_get("t_rp_name")?,
+    };
+    if row.try_get::<Option<String>, _>("id")?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "User '{user_key}' does not exist."
+        )));
+    }
+    Ok((tenant, user_from(&row)?))
+}
+
 /// A user by WebAuthn user handle.
 pub async fn find_user_by_handle(
     db: &Db,

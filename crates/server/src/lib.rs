@@ -28,6 +28,7 @@ mod routes;
 pub mod time_util;
 pub mod token;
 mod web;
+pub mod writer;
 
 pub use config::ServerConfig;
 pub use db::Db;

@@ -37,12 +37,37 @@ pub async fn load(db: &Db, tenant_id: &str) -> ApiResult<Fido2Policy> {
         .fetch_optional(db.read())
         .await?;
     match row {
-        Some(r) => {
-            let text: String = r.try_get(0)?;
-            serde_json::from_str(&text).map_err(ApiError::internal)
-        }
+        Some(r) => from_stored(r.try_get(0)?),
         None => Ok(default_policy()),
     }
+}
+
+/// The policy from its stored JSON (`None`: the tenant never set one).
+pub fn from_stored(text: Option<String>) -> ApiResult<Fido2Policy> {
+    match text {
+        Some(text) => serde_json::from_str(&text).map_err(ApiError::internal),
+        None => Ok(default_policy()),
+    }
+}
+
+/// Whether [`check_targets`] depends on the user's groups (a target other
+/// than `all_users`); when it does not, they need not be read.
+pub fn needs_groups(p: &Fido2Policy) -> bool {
+    p.include_targets
+        .iter()
+        .chain(&p.exclude_targets)
+        .any(|t| t.id != "all_users")
+}
+
+/// [`check_targets`] for `user_id`, reading the user's groups only when
+/// the policy targets groups.
+pub async fn check_user(db: &Db, p: &Fido2Policy, user_id: &str) -> ApiResult<()> {
+    let groups = if needs_groups(p) {
+        crate::directory::user_group_ids(db, user_id).await?
+    } else {
+        Vec::new()
+    };
+    check_targets(p, &groups)
 }
 
 /// Applies a PATCH body (a partial policy object) and stores the result.

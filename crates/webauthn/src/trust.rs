@@ -4,6 +4,7 @@
 //! certificate is valid at the caller's clock, issuers are CAs).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
@@ -21,6 +22,8 @@ pub struct TrustAnchor {
     der: Vec<u8>,
     cert: Certificate,
     subject: String,
+    /// SHA-256 of `der`: the anchor's identity in the path cache.
+    fingerprint: [u8; 32],
 }
 
 impl TrustAnchor {
@@ -29,10 +32,12 @@ impl TrustAnchor {
         let cert = Certificate::from_der(der)
             .map_err(|e| VerifyError::TrustAnchorInvalid(e.to_string()))?;
         let subject = cert.tbs_certificate.subject.to_string();
+        use sha2::Digest;
         Ok(Self {
             der: der.to_vec(),
             cert,
             subject,
+            fingerprint: sha2::Sha256::digest(der).into(),
         })
     }
 
@@ -50,10 +55,118 @@ impl TrustAnchor {
 /// The certificates a relying party trusts as attestation roots: a global
 /// set, and per-AAGUID sets (typically from FIDO metadata) that replace the
 /// global set for credentials of that AAGUID.
+///
+/// The store remembers (bounded, least recently used out first) which
+/// certificate chains it has already validated to which anchor set, with
+/// the validity window of the path: a batch attestation certificate is
+/// shared by every key of a model, so its chain is checked once. A cached
+/// path is reused only for the same chain bytes and the same anchor set,
+/// and only while the caller's clock lies inside the window; otherwise the
+/// path is validated afresh. (The attestation signature itself is always
+/// verified; only the certificate path is cached.)
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     global: Vec<TrustAnchor>,
     by_aaguid: HashMap<[u8; 16], Vec<TrustAnchor>>,
+    cache: PathCache,
+}
+
+/// How many validated paths a store remembers.
+pub const PATH_CACHE_CAPACITY: usize = 1024;
+
+/// Validated paths: key = SHA-256 over the anchor set and the chain DERs.
+#[derive(Default)]
+struct PathCache {
+    inner: Mutex<PathCacheInner>,
+}
+
+#[derive(Default)]
+struct PathCacheInner {
+    map: HashMap<[u8; 32], CachedPath>,
+    tick: u64,
+}
+
+struct CachedPath {
+    anchor_subject: String,
+    /// The latest notBefore and earliest notAfter of the path's
+    /// certificates (anchor included), as Unix seconds.
+    not_before: i64,
+    not_after: i64,
+    last_used: u64,
+}
+
+impl Clone for PathCache {
+    /// A clone starts empty (anchors may be added to it independently).
+    fn clone(&self) -> Self {
+        PathCache::default()
+    }
+}
+
+impl std::fmt::Debug for PathCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PathCache")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl PathCache {
+    fn key(chain: &[ParsedCert], anchors: &[TrustAnchor]) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update((anchors.len() as u64).to_be_bytes());
+        for a in anchors {
+            h.update(a.fingerprint);
+        }
+        h.update((chain.len() as u64).to_be_bytes());
+        for c in chain {
+            h.update((c.der.len() as u64).to_be_bytes());
+            h.update(&c.der);
+        }
+        h.finalize().into()
+    }
+
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<String> {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        c.tick += 1;
+        let tick = c.tick;
+        let e = c.map.get_mut(key)?;
+        if e.not_before <= now && now <= e.not_after {
+            e.last_used = tick;
+            Some(e.anchor_subject.clone())
+        } else {
+            None
+        }
+    }
+
+    fn put(&self, key: [u8; 32], anchor_subject: String, not_before: i64, not_after: i64) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        c.tick += 1;
+        let last_used = c.tick;
+        if c.map.len() >= PATH_CACHE_CAPACITY && !c.map.contains_key(&key) {
+            if let Some(oldest) = c
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| *k)
+            {
+                c.map.remove(&oldest);
+            }
+        }
+        c.map.insert(
+            key,
+            CachedPath {
+                anchor_subject,
+                not_before,
+                not_after,
+                last_used,
+            },
+        );
+    }
+
+    fn len(&self) -> usize {
+        self.inner.lock().map(|c| c.map.len()).unwrap_or(0)
+    }
 }
 
 impl TrustStore {
@@ -104,6 +217,39 @@ impl TrustStore {
             Some(list) if *aaguid != [0; 16] && !list.is_empty() => list,
             _ => &self.global,
         }
+    }
+
+    /// [`validate_path`] against the anchors for `aaguid`, through the
+    /// store's cache of already validated paths. Only successes are
+    /// cached; a cached path outside its validity window at `now` is
+    /// validated again (and fails as it would uncached).
+    pub(crate) fn validate_path_cached(
+        &self,
+        chain: &[ParsedCert],
+        aaguid: &[u8; 16],
+        now: OffsetDateTime,
+    ) -> Result<String, String> {
+        let anchors = self.anchors_for(aaguid);
+        if anchors.is_empty() || chain.is_empty() {
+            return validate_path(chain, anchors, now);
+        }
+        let key = PathCache::key(chain, anchors);
+        if let Some(subject) = self.cache.get(&key, now.unix_timestamp()) {
+            return Ok(subject);
+        }
+        let path = validate_path_windowed(chain, anchors, now)?;
+        self.cache.put(
+            key,
+            path.anchor_subject.clone(),
+            path.not_before,
+            path.not_after,
+        );
+        Ok(path.anchor_subject)
+    }
+
+    /// How many validated paths the cache holds (diagnostics, tests).
+    pub fn cached_paths(&self) -> usize {
+        self.cache.len()
     }
 }
 
@@ -202,11 +348,18 @@ impl ParsedCert {
 }
 
 fn valid_at(cert: &Certificate, now: OffsetDateTime) -> bool {
-    let v = &cert.tbs_certificate.validity;
+    let (nb, na) = window(cert);
     let t = now.unix_timestamp();
-    let nb = v.not_before.to_unix_duration().as_secs() as i64;
-    let na = v.not_after.to_unix_duration().as_secs() as i64;
     nb <= t && t <= na
+}
+
+/// notBefore and notAfter as Unix seconds.
+fn window(cert: &Certificate) -> (i64, i64) {
+    let v = &cert.tbs_certificate.validity;
+    (
+        v.not_before.to_unix_duration().as_secs() as i64,
+        v.not_after.to_unix_duration().as_secs() as i64,
+    )
 }
 
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -416,6 +569,28 @@ pub(crate) fn validate_path(
     anchors: &[TrustAnchor],
     now: OffsetDateTime,
 ) -> Result<String, String> {
+    validate_path_windowed(chain, anchors, now).map(|p| p.anchor_subject)
+}
+
+/// A validated path: the anchor's subject and the intersection of the
+/// validity periods of every certificate on it (anchor included).
+struct ValidPath {
+    anchor_subject: String,
+    not_before: i64,
+    not_after: i64,
+}
+
+fn validate_path_windowed(
+    chain: &[ParsedCert],
+    anchors: &[TrustAnchor],
+    now: OffsetDateTime,
+) -> Result<ValidPath, String> {
+    let (mut not_before, mut not_after) = (i64::MIN, i64::MAX);
+    let within = |cert: &Certificate, not_before: &mut i64, not_after: &mut i64| {
+        let (nb, na) = window(cert);
+        *not_before = (*not_before).max(nb);
+        *not_after = (*not_after).min(na);
+    };
     if anchors.is_empty() {
         return Err("no trust anchor is configured".into());
     }
@@ -431,8 +606,13 @@ pub(crate) fn validate_path(
                 current.subject()
             ));
         }
+        within(&current.cert, &mut not_before, &mut not_after);
         if let Some(a) = anchors.iter().find(|a| a.der == current.der) {
-            return Ok(a.subject.clone());
+            return Ok(ValidPath {
+                anchor_subject: a.subject.clone(),
+                not_before,
+                not_after,
+            });
         }
         let issuer = &current.cert.tbs_certificate.issuer;
         let mut last_error = None;
@@ -443,7 +623,14 @@ pub(crate) fn validate_path(
             let key = spki_to_cose(&a.cert.tbs_certificate.subject_public_key_info)
                 .map_err(|e| e.to_string())?;
             match verify_cert_signature(current, &key) {
-                Ok(()) if valid_at(&a.cert, now) => return Ok(a.subject.clone()),
+                Ok(()) if valid_at(&a.cert, now) => {
+                    within(&a.cert, &mut not_before, &mut not_after);
+                    return Ok(ValidPath {
+                        anchor_subject: a.subject.clone(),
+                        not_before,
+                        not_after,
+                    });
+                }
                 Ok(()) => {
                     last_error = Some(format!(
                         "trust anchor '{}' is not valid at {now}",
@@ -526,6 +713,58 @@ mod tests {
         assert!(validate_path(&chain, &anchors, now)
             .unwrap_err()
             .contains("not a CA"));
+    }
+
+    #[test]
+    fn cached_path_rechecks_time_window_and_anchor_set() {
+        let (rk, lk, other) = (key(), key(), key());
+        let root_der = cert("CN=R,C=US", &rk, None, &rk, true, None);
+        let root = Certificate::from_der(&root_der).unwrap();
+        let leaf_der = cert("CN=L,C=US", &lk, Some(&root), &rk, false, None);
+        // Same subject as the real root, different key.
+        let impostor_der = cert("CN=R,C=US", &other, None, &other, true, None);
+        let chain = vec![ParsedCert::parse(&leaf_der).unwrap()];
+        let mut store = TrustStore::new();
+        store.add_der(&root_der).unwrap();
+        let other_aaguid = [7u8; 16];
+        store.add_for_aaguid(other_aaguid, &impostor_der).unwrap();
+        let now = OffsetDateTime::now_utc();
+
+        assert_eq!(
+            store.validate_path_cached(&chain, &[0; 16], now).unwrap(),
+            "CN=R,C=US"
+        );
+        assert_eq!(store.cached_paths(), 1);
+        // Cached: still fine now, still rejected outside the window.
+        assert!(store.validate_path_cached(&chain, &[0; 16], now).is_ok());
+        let later = now + time::Duration::days(400);
+        assert!(store.validate_path_cached(&chain, &[0; 16], later).is_err());
+        let earlier = now - time::Duration::days(3);
+        assert!(store
+            .validate_path_cached(&chain, &[0; 16], earlier)
+            .is_err());
+        assert_eq!(store.cached_paths(), 1);
+        // Another anchor set (the AAGUID's own roots) does not reuse it.
+        assert!(store
+            .validate_path_cached(&chain, &other_aaguid, now)
+            .is_err());
+        assert_eq!(store.cached_paths(), 1);
+        // A clone starts empty; the original keeps answering.
+        assert_eq!(store.clone().cached_paths(), 0);
+        assert!(store.validate_path_cached(&chain, &[0; 16], now).is_ok());
+    }
+
+    #[test]
+    fn path_cache_is_bounded() {
+        let c = PathCache::default();
+        for i in 0..PATH_CACHE_CAPACITY + 10 {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            c.put(k, "s".into(), 0, i64::MAX);
+        }
+        assert_eq!(c.len(), PATH_CACHE_CAPACITY);
+        // The oldest went first.
+        assert!(c.get(&[0u8; 32], 1).is_none());
     }
 
     #[test]

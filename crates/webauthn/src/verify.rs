@@ -453,8 +453,7 @@ pub fn verify_registration(
             Some(outcome.attestation_type.untrusted_reason()),
         )
     } else {
-        match crate::trust::validate_path(&outcome.chain, trust.anchors_for(&attested.aaguid), now)
-        {
+        match trust.validate_path_cached(&outcome.chain, &attested.aaguid, now) {
             Ok(subject) => (true, Some(subject), None),
             Err(reason) => (false, None, Some(reason)),
         }

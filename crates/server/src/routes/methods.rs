@@ -31,9 +31,7 @@ async fn tenant_and_user(
     caller: &Caller,
     user: &str,
 ) -> ApiResult<(Tenant, User)> {
-    let tenant = directory::find_tenant(&state.db, &caller.tenant_id).await?;
-    let user = directory::find_user(&state.db, &tenant.id, user).await?;
-    Ok((tenant, user))
+    directory::find_tenant_and_user(&state.db, &caller.tenant_id, user).await
 }
 
 fn rp_of(state: &AppState, tenant: &Tenant) -> RelyingParty {
@@ -135,38 +133,39 @@ pub(crate) async fn creation_options_for(
     host: &str,
 ) -> ApiResult<CreationOptionsResponse> {
     let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
-    let mut tx = state.db.begin_write().await?;
-    challenge::store(
-        &mut tx,
-        &challenge,
-        &challenge,
-        &tenant.id,
-        Some(&user.id),
-        Purpose::Create,
-        expires,
-    )
-    .await?;
-    audit::append(
-        &mut tx,
-        state.db.backend,
-        Event {
-            tenant_id: &tenant.id,
-            actor,
-            activity: "Get passkey creation options",
-            target: &user.id,
-            result: "success",
-            reason: "",
-            request_id: &rid.0,
-            details: serde_json::json!({ "challengeTimeoutInMinutes": minutes }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let ev = audit::OwnedEvent::from(Event {
+        tenant_id: &tenant.id,
+        actor,
+        activity: "Get passkey creation options",
+        target: &user.id,
+        result: "success",
+        reason: "",
+        request_id: &rid.0,
+        details: serde_json::json!({ "challengeTimeoutInMinutes": minutes }),
+    });
+    let (stored, user_id) = (challenge.clone(), user.id.clone());
+    state
+        .db
+        .write_job(Some(&tenant.id), move |ctx| {
+            Box::pin(async move {
+                challenge::store(
+                    ctx.conn(),
+                    &stored,
+                    &stored,
+                    &ev.tenant_id,
+                    Some(&user_id),
+                    Purpose::Create,
+                    expires,
+                )
+                .await?;
+                audit::append_in(ctx, ev.as_event()).await
+            })
+        })
+        .await?;
     let body = CreationOptionsResponse {
         odata_context: Some(format!(
             "https://{}/v1.0/$metadata#microsoft.graph.webauthnCredentialCreationOptions",
@@ -259,57 +258,58 @@ pub(crate) async fn register_for(
         details: serde_json::json!({ "user": user.id }),
     };
     // Verify first; then consume the challenge, store the method and its
-    // audit record in one transaction (one flush on SQLite).
+    // audit record as one job of the next group commit (one transaction
+    // and one flush for every registration queued meanwhile; a job that
+    // fails is rolled back alone).
     let mut challenge_id: Option<String> = None;
     let mut outcome = register_inner(state, tenant, user, body, &mut challenge_id).await;
     if let Ok(method) = &outcome {
-        let mut tx = state.db.begin_write().await?;
-        let stored = async {
-            if !challenge::take(&mut tx, challenge_id.as_deref().unwrap_or(""), &tenant.id).await? {
-                return Err(ApiError::bad_request(
-                    "The challenge is unknown or has already been used.",
-                ));
-            }
-            methods::insert(&mut tx, method).await?;
-            audit::append(
-                &mut tx,
-                state.db.backend,
-                Event {
-                    target: &method.id,
-                    details: serde_json::json!({ "user": user.id, "aaGuid": method.aaguid }),
-                    ..base.clone()
-                },
-            )
-            .await
-        }
-        .await;
-        match stored {
-            Ok(()) => tx.commit().await?,
-            Err(e) => {
-                tx.rollback().await?;
-                outcome = Err(e);
-            }
+        let method = method.clone();
+        let challenge = challenge_id.clone().unwrap_or_default();
+        let ev = audit::OwnedEvent::from(Event {
+            target: &method.id,
+            details: serde_json::json!({ "user": user.id, "aaGuid": method.aaguid }),
+            ..base.clone()
+        });
+        let stored = state
+            .db
+            .write_job(Some(&tenant.id), move |ctx| {
+                Box::pin(async move {
+                    if !challenge::take(ctx.conn(), &challenge, &ev.tenant_id).await? {
+                        return Err(ApiError::bad_request(
+                            "The challenge is unknown or has already been used.",
+                        ));
+                    }
+                    methods::insert(ctx.conn(), &method).await?;
+                    audit::append_in(ctx, ev.as_event()).await
+                })
+            })
+            .await;
+        if let Err(e) = stored {
+            outcome = Err(e);
         }
     }
     if let Err(e) = &outcome {
         if e.status.is_server_error() {
             return Err(e.clone());
         }
-        let mut tx = state.db.begin_write().await?;
-        if let Some(id) = &challenge_id {
-            challenge::take(&mut tx, id, &tenant.id).await?;
-        }
-        audit::append(
-            &mut tx,
-            state.db.backend,
-            Event {
-                result: "failure",
-                reason: &e.message,
-                ..base.clone()
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        let challenge = challenge_id.clone();
+        let ev = audit::OwnedEvent::from(Event {
+            result: "failure",
+            reason: &e.message,
+            ..base.clone()
+        });
+        state
+            .db
+            .write_job(Some(&tenant.id), move |ctx| {
+                Box::pin(async move {
+                    if let Some(id) = &challenge {
+                        challenge::take(ctx.conn(), id, &ev.tenant_id).await?;
+                    }
+                    audit::append_in(ctx, ev.as_event()).await
+                })
+            })
+            .await?;
     }
     state.metrics.count(
         "registrations",
@@ -335,16 +335,17 @@ async fn register_inner(
     let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
     let parsed = webauthn::CollectedClientData::parse(&client_data)
         .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
-    let issued = challenge::peek(&state.db, &parsed.challenge, &tenant.id, Purpose::Create).await?;
+    // The challenge and the tenant's policy in one query.
+    let (issued, policy) =
+        challenge::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
+            .await?;
     *challenge_id = Some(parsed.challenge.clone());
     if issued.user_id.as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::bad_request(
             "The challenge was issued for another user.",
         ));
     }
-    let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     let rp = rp_of(state, tenant);
     let verifier = state.verifier.clone();
     let origins = state.origins(&rp.id);

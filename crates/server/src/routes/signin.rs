@@ -71,18 +71,24 @@ pub(crate) async fn begin_flow(
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let challenge = challenge::random_challenge();
-    let mut tx = state.db.begin_write().await?;
-    challenge::store(
-        &mut tx,
-        &flow_id,
-        &challenge,
-        &tenant.id,
-        user_id.as_deref(),
-        Purpose::Get,
-        now_unix() + FLOW_SECONDS,
-    )
-    .await?;
-    tx.commit().await?;
+    let (id, stored, tenant_id) = (flow_id.clone(), challenge.clone(), tenant.id.clone());
+    state
+        .db
+        .write_job(None, move |ctx| {
+            Box::pin(async move {
+                challenge::store(
+                    ctx.conn(),
+                    &id,
+                    &stored,
+                    &tenant_id,
+                    user_id.as_deref(),
+                    Purpose::Get,
+                    now_unix() + FLOW_SECONDS,
+                )
+                .await
+            })
+        })
+        .await?;
     Ok(json!({
         "flowId": flow_id,
         "publicKey": {
@@ -204,30 +210,34 @@ pub(crate) async fn verify_signin(
     body: &[u8],
 ) -> ApiResult<SignedIn> {
     let b: FinishBody = parse_json(body)?;
-    let flow = challenge::peek(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
-    let result = verify_peeked(state, tenant, &b, flow).await;
+    let (flow, policy) =
+        challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    let result = verify_peeked(state, tenant, &b, flow, policy).await;
     // The flow is single-use whatever the outcome: consume it together
-    // with the key's new counter (one flush).
-    let mut tx = state.db.begin_write().await?;
-    let taken = challenge::take(&mut tx, &b.flow_id, &tenant.id).await?;
-    let outcome = match result {
+    // with the key's new counter (one group-commit job, so one flush).
+    let (flow_id, tenant_id) = (b.flow_id.clone(), tenant.id.clone());
+    let used = result
+        .as_ref()
+        .ok()
+        .map(|s| (s.method.clone(), s.method.sign_count, s.method.last_used_at));
+    let taken = state
+        .db
+        .write_job(None, move |ctx| {
+            Box::pin(async move {
+                let taken = challenge::take(ctx.conn(), &flow_id, &tenant_id).await?;
+                if let (true, Some((m, count, at))) = (taken, used) {
+                    methods::record_use(ctx.conn(), &m, count, at.unwrap_or_else(now_unix)).await?;
+                }
+                Ok(taken)
+            })
+        })
+        .await?;
+    match result {
         Ok(_) if !taken => Err(ApiError::bad_request(
             "The sign-in flow is unknown or has already been used.",
         )),
-        Ok(signed) => {
-            methods::record_use(
-                &mut tx,
-                &signed.method,
-                signed.method.sign_count,
-                signed.method.last_used_at.unwrap_or_else(now_unix),
-            )
-            .await?;
-            Ok(signed)
-        }
-        Err(e) => Err(e),
-    };
-    tx.commit().await?;
-    outcome
+        other => other,
+    }
 }
 
 async fn verify_peeked(
@@ -235,6 +245,7 @@ async fn verify_peeked(
     tenant: &Tenant,
     b: &FinishBody,
     flow: challenge::Issued,
+    policy: webauthn::graph::Fido2Policy,
 ) -> ApiResult<SignedIn> {
     let r = &b.credential.response;
     let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
@@ -259,9 +270,7 @@ async fn verify_peeked(
     if !user.account_enabled {
         return Err(ApiError::forbidden("The account is disabled."));
     }
-    let policy = policy::load(&state.db, &tenant.id).await?;
-    let groups = directory::user_group_ids(&state.db, &user.id).await?;
-    policy::check_targets(&policy, &groups)?;
+    policy::check_user(&state.db, &policy, &user.id).await?;
     policy::check_aaguid(&policy, &method.aaguid)?;
     let rp_id = rp_id(state, tenant);
     let origins = state.origins(&rp_id);

@@ -1,0 +1,290 @@
+//! Group commit: one writer task per [`Db`](crate::db::Db) takes every
+//! write job queued at that moment, runs them in ONE transaction with a
+//! savepoint per job (a job that fails is rolled back to its savepoint,
+//! alone), commits once, and only then answers each job with its own
+//! result. An answer therefore still means "durable" (SQLite stays at
+//! `synchronous=FULL`), and each job keeps its own all-or-nothing
+//! semantics; what is shared is the `BEGIN`/`COMMIT`, the disk flush and,
+//! for the audit trail, the lookup of the chain's head.
+//!
+//! Inside the batch's transaction the database's write lock is held
+//! (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL the advisory lock of every
+//! tenant the batch declares, taken up front in sorted order so that two
+//! instances' batches cannot deadlock), so the audit head a job appended is
+//! the head the next job of the batch must link to: it is remembered in
+//! [`JobCtx`] instead of read again.
+
+use crate::db::Backend;
+use crate::error::{ApiError, ApiResult};
+use sqlx::{AnyPool, Executor};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// A boxed future (jobs are closures returning one).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most jobs in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// What a job sees: the batch's transaction, and the audit heads.
+pub struct JobCtx {
+    pub backend: Backend,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// Audit chain heads appended by released (kept) jobs of this batch.
+    heads: HashMap<String, String>,
+    /// … and by the running job (dropped if it is rolled back).
+    pending_heads: HashMap<String, String>,
+    /// Tenants whose PostgreSQL advisory lock the transaction holds.
+    locked: HashSet<String>,
+    pending_locked: HashSet<String>,
+}
+
+impl JobCtx {
+    /// The connection, inside the batch's transaction.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// The hash of the newest audit event of `tenant` written in this
+    /// transaction, if any.
+    pub(crate) fn audit_head(&self, tenant: &str) -> Option<&str> {
+        self.pending_heads
+            .get(tenant)
+            .or_else(|| self.heads.get(tenant))
+            .map(String::as_str)
+    }
+
+    pub(crate) fn set_audit_head(&mut self, tenant: &str, hash: String) {
+        self.pending_heads.insert(tenant.to_owned(), hash);
+    }
+
+    pub(crate) fn holds_lock(&self, tenant: &str) -> bool {
+        self.locked.contains(tenant) || self.pending_locked.contains(tenant)
+    }
+
+    pub(crate) fn note_lock(&mut self, tenant: &str) {
+        self.pending_locked.insert(tenant.to_owned());
+    }
+
+    fn keep(&mut self) {
+        self.heads.extend(self.pending_heads.drain());
+        self.locked.extend(self.pending_locked.drain());
+    }
+
+    fn discard(&mut self) {
+        self.pending_heads.clear();
+        self.pending_locked.clear();
+    }
+}
+
+/// Called once the batch is over: `None` if it committed.
+type Completion = Box<dyn FnOnce(Option<ApiError>) + Send>;
+/// Runs the job; true if it succeeded (its savepoint is kept).
+type JobFn = Box<dyn for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, bool> + Send>;
+
+struct Job {
+    tenant: Option<String>,
+    run: JobFn,
+    finish: Completion,
+}
+
+/// The handle that queues jobs for the writer task (started on first use,
+/// on the runtime of the caller; restarted if that runtime went away).
+#[derive(Clone)]
+pub struct Writer {
+    backend: Backend,
+    pool: AnyPool,
+    queue: Arc<Mutex<Option<mpsc::UnboundedSender<Job>>>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Writer {
+    pub fn new(backend: Backend, pool: AnyPool) -> Writer {
+        Writer {
+            backend,
+            pool,
+            queue: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs `f` in the next batch's transaction (under its own savepoint)
+    /// and returns its result once the batch has committed. An `Err` from
+    /// `f` rolls back what `f` did, and only that. `tenant` names the
+    /// tenant whose audit chain `f` appends to, if any (PostgreSQL locks it
+    /// before the batch's first job).
+    pub async fn run<T, F>(&self, tenant: Option<&str>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<ApiResult<T>>();
+        let slot: Arc<Mutex<Option<ApiResult<T>>>> = Arc::new(Mutex::new(None));
+        let filled = slot.clone();
+        let run: JobFn = Box::new(move |ctx: &mut JobCtx| {
+            Box::pin(async move {
+                let result = f(ctx).await;
+                let ok = result.is_ok();
+                *filled.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                ok
+            })
+        });
+        let finish: Completion = Box::new(move |batch_error: Option<ApiError>| {
+            let result = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let _ = answer.send(match (batch_error, result) {
+                (Some(e), _) => Err(e),
+                (None, Some(r)) => r,
+                (None, None) => Err(ApiError::internal("the write job did not run")),
+            });
+        });
+        let job = Job {
+            tenant: tenant.map(str::to_owned),
+            run,
+            finish,
+        };
+        self.sender()
+            .send(job)
+            .map_err(|_| ApiError::internal("the database writer has stopped"))?;
+        answered
+            .await
+            .map_err(|_| ApiError::internal("the database writer dropped a job"))?
+    }
+
+    fn sender(&self) -> mpsc::UnboundedSender<Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match q.as_ref() {
+            Some(s) if !s.is_closed() => s.clone(),
+            _ => {
+                let (s, r) = mpsc::unbounded_channel();
+                tokio::spawn(writer_task(self.backend, self.pool.clone(), r));
+                *q = Some(s.clone());
+                s
+            }
+        }
+    }
+}
+
+async fn writer_task(backend: Backend, pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_batch(backend, &pool, jobs).await;
+    }
+}
+
+async fn begin(
+    backend: Backend,
+    pool: &AnyPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
+/// The advisory lock key of a tenant's audit chain (PostgreSQL).
+pub(crate) fn audit_lock_key(tenant: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    i64::from_be_bytes(
+        Sha256::digest(tenant.as_bytes())[..8]
+            .try_into()
+            .expect("8 bytes"),
+    )
+}
+
+async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
+    let fail_all = |e: ApiError, finishes: Vec<Completion>| {
+        for f in finishes {
+            f(Some(e.clone()));
+        }
+    };
+    let (runs, finishes): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .map(|j| ((j.tenant, j.run), j.finish))
+        .unzip();
+    let tx = match begin(backend, pool).await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e.into(), finishes),
+    };
+    let mut ctx = JobCtx {
+        backend,
+        tx,
+        heads: HashMap::new(),
+        pending_heads: HashMap::new(),
+        locked: HashSet::new(),
+        pending_locked: HashSet::new(),
+    };
+    if backend == Backend::Postgres {
+        let tenants: BTreeSet<&str> = runs.iter().filter_map(|j| j.0.as_deref()).collect();
+        // Sorted by key: the order every batch of every instance locks in.
+        let mut keys: Vec<(i64, &str)> = tenants.iter().map(|t| (audit_lock_key(t), *t)).collect();
+        keys.sort();
+        for (key, tenant) in keys {
+            if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *ctx.tx)
+                .await
+            {
+                let _ = ctx.tx.rollback().await;
+                return fail_all(e.into(), finishes);
+            }
+            ctx.locked.insert(tenant.to_owned());
+        }
+    }
+    if let Err(e) = ctx.tx.execute("SAVEPOINT job").await {
+        let _ = ctx.tx.rollback().await;
+        return fail_all(e.into(), finishes);
+    }
+    let n = runs.len();
+    for (i, (_, run)) in runs.into_iter().enumerate() {
+        let ok = run(&mut ctx).await;
+        let last = i + 1 == n;
+        let step = match (ok, last) {
+            // COMMIT releases the last savepoint.
+            (true, true) => Ok(()),
+            (true, false) => ctx
+                .tx
+                .execute("RELEASE SAVEPOINT job; SAVEPOINT job")
+                .await
+                .map(drop),
+            (false, true) => ctx.tx.execute("ROLLBACK TO SAVEPOINT job").await.map(drop),
+            (false, false) => ctx
+                .tx
+                .execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job")
+                .await
+                .map(drop),
+        };
+        if ok {
+            ctx.keep();
+        } else {
+            ctx.discard();
+        }
+        if let Err(e) = step {
+            // The transaction is unusable: nothing of the batch commits.
+            let _ = ctx.tx.rollback().await;
+            return fail_all(e.into(), finishes);
+        }
+    }
+    match ctx.tx.commit().await {
+        Ok(()) => {
+            for f in finishes {
+                f(None);
+            }
+        }
+        Err(e) => fail_all(e.into(), finishes),
+    }
+}
