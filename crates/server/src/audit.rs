@@ -79,6 +79,39 @@ pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
     .await
 }
 
+/// Records a passkey sign-in attempt: `user_id` is who signed in, or
+/// `Err(reason)` when it failed (the actor is then `anonymous`).
+pub async fn record_sign_in(
+    db: &Db,
+    tenant_id: &str,
+    activity: &str,
+    outcome: Result<&str, &str>,
+    request_id: &str,
+) -> ApiResult<()> {
+    let (result, reason, target) = match outcome {
+        Ok(user_id) => ("success", "", user_id),
+        Err(reason) => ("failure", reason, ""),
+    };
+    record(
+        db,
+        Event {
+            tenant_id,
+            actor: if target.is_empty() {
+                "anonymous"
+            } else {
+                target
+            },
+            activity,
+            target,
+            result,
+            reason,
+            request_id,
+            details: serde_json::json!({}),
+        },
+    )
+    .await
+}
+
 /// An [`Event`] that owns its text (to hand to the writer task).
 #[derive(Debug, Clone)]
 pub struct OwnedEvent {

@@ -3,7 +3,7 @@
 
 use super::{b64_field, parse_json};
 use crate::app::{AppState, RequestId};
-use crate::audit::{self, Event};
+use crate::audit;
 use crate::challenge::{self, Purpose};
 use crate::directory::{self, Tenant};
 use crate::error::{ApiError, ApiResult};
@@ -133,27 +133,23 @@ pub async fn finish(
 ) -> ApiResult<Json<Value>> {
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
     let outcome = finish_inner(&state, &tenant, &body).await;
-    let (result, reason, target) = match &outcome {
-        Ok((_, target)) => ("success", String::new(), target.clone()),
-        Err(e) => ("failure", e.message.clone(), String::new()),
-    };
-    state.metrics.count("signins", result);
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &tenant.id,
-            actor: if target.is_empty() {
-                "anonymous"
-            } else {
-                &target
-            },
-            activity: "Sign in with passkey",
-            target: &target,
-            result,
-            reason: &reason,
-            request_id: &rid.0,
-            details: json!({}),
+    state.metrics.count(
+        "signins",
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
         },
+    );
+    audit::record_sign_in(
+        &state.db,
+        &tenant.id,
+        "Sign in with passkey",
+        match &outcome {
+            Ok((_, user_id)) => Ok(user_id.as_str()),
+            Err(e) => Err(e.message.as_str()),
+        },
+        &rid.0,
     )
     .await?;
     outcome.map(|(v, _)| Json(v))

@@ -93,26 +93,15 @@ pub async fn login_finish(
         Ok::<_, ApiError>((signed, role))
     }
     .await;
-    let (result, reason, target) = match &outcome {
-        Ok((s, _)) => ("success", String::new(), s.user.id.clone()),
-        Err(e) => ("failure", e.message.clone(), String::new()),
-    };
-    audit::record(
+    audit::record_sign_in(
         &state.db,
-        Event {
-            tenant_id: &tenant.id,
-            actor: if target.is_empty() {
-                "anonymous"
-            } else {
-                &target
-            },
-            activity: "Sign in to admin center",
-            target: &target,
-            result,
-            reason: &reason,
-            request_id: &rid.0,
-            details: json!({}),
+        &tenant.id,
+        "Sign in to admin center",
+        match &outcome {
+            Ok((s, _)) => Ok(s.user.id.as_str()),
+            Err(e) => Err(e.message.as_str()),
         },
+        &rid.0,
     )
     .await?;
     let (signed, role) = outcome?;
