@@ -5,7 +5,7 @@
 use crate::db::{get_i64, Backend, Db};
 use crate::error::ApiResult;
 use crate::time_util::{now_unix, rfc3339};
-use crate::writer::JobCtx;
+use crate::writer::{Conn, JobCtx};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -160,29 +160,94 @@ impl OwnedEvent {
 /// else can append meanwhile) and the PostgreSQL advisory lock taken once.
 pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
     if ctx.backend == Backend::Postgres && !ctx.holds_lock(ev.tenant_id) {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(crate::writer::audit_lock_key(ev.tenant_id))
-            .execute(ctx.conn())
-            .await?;
+        if let Conn::Sqlx(conn) = ctx.conn() {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(crate::writer::audit_lock_key(ev.tenant_id))
+                .execute(conn)
+                .await?;
+        }
         ctx.note_lock(ev.tenant_id);
     }
     let prev = match ctx.audit_head(ev.tenant_id) {
         Some(h) => h.to_owned(),
-        None => head(ctx.conn(), ev.tenant_id).await?,
+        None => match ctx.conn() {
+            Conn::Sqlx(conn) => head(conn, ev.tenant_id).await?,
+            Conn::Lite(c) => c
+                .prepare_cached(HEAD)?
+                .query_row(rusqlite::params![ev.tenant_id], |r| r.get::<_, String>(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?
+                .unwrap_or_else(|| GENESIS.to_owned()),
+        },
     };
-    let hash = insert(ctx.conn(), &prev, &ev).await?;
+    let hash = match ctx.conn() {
+        Conn::Sqlx(conn) => insert(conn, &prev, &ev).await?,
+        Conn::Lite(c) => {
+            let row = Linked::new(&prev, &ev);
+            c.prepare_cached(INSERT)?.execute(rusqlite::params![
+                ev.tenant_id,
+                row.at,
+                ev.actor,
+                ev.activity,
+                ev.target,
+                ev.result,
+                ev.reason,
+                ev.request_id,
+                row.details,
+                prev,
+                row.hash
+            ])?;
+            row.hash
+        }
+    };
     ctx.set_audit_head(ev.tenant_id, hash);
     Ok(())
 }
 
+const HEAD: &str = "SELECT hash FROM audit_events WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1";
+const INSERT: &str = "INSERT INTO audit_events (tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// The stored form of an event linked to `prev`: its time, its details as
+/// text, and its hash (the same whichever connection stores it).
+struct Linked {
+    at: i64,
+    details: String,
+    hash: String,
+}
+
+impl Linked {
+    fn new(prev: &str, ev: &Event<'_>) -> Linked {
+        let at = now_unix();
+        let details = ev.details.to_string();
+        let hash = link(
+            prev,
+            &canonical(
+                ev.tenant_id,
+                at,
+                ev.actor,
+                ev.activity,
+                ev.target,
+                ev.result,
+                ev.reason,
+                ev.request_id,
+                &details,
+            ),
+        );
+        Linked { at, details, hash }
+    }
+}
+
 async fn head(tx: &mut sqlx::AnyConnection, tenant_id: &str) -> ApiResult<String> {
-    let prev: Option<String> =
-        sqlx::query("SELECT hash FROM audit_events WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get::<String, _>(0))
-            .transpose()?;
+    let prev: Option<String> = sqlx::query(HEAD)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get::<String, _>(0))
+        .transpose()?;
     Ok(prev.unwrap_or_else(|| GENESIS.to_owned()))
 }
 
@@ -211,39 +276,21 @@ pub async fn append(
 
 /// Inserts `ev` linked to `prev`; returns its hash.
 async fn insert(tx: &mut sqlx::AnyConnection, prev: &str, ev: &Event<'_>) -> ApiResult<String> {
-    let at = now_unix();
-    let details = ev.details.to_string();
-    let hash = link(
-        prev,
-        &canonical(
-            ev.tenant_id,
-            at,
-            ev.actor,
-            ev.activity,
-            ev.target,
-            ev.result,
-            ev.reason,
-            ev.request_id,
-            &details,
-        ),
-    );
-    sqlx::query(
-        "INSERT INTO audit_events (tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(ev.tenant_id)
-    .bind(at)
-    .bind(ev.actor)
-    .bind(ev.activity)
-    .bind(ev.target)
-    .bind(ev.result)
-    .bind(ev.reason)
-    .bind(ev.request_id)
-    .bind(&details)
-    .bind(prev)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await?;
+    let Linked { at, details, hash } = Linked::new(prev, ev);
+    sqlx::query(INSERT)
+        .bind(ev.tenant_id)
+        .bind(at)
+        .bind(ev.actor)
+        .bind(ev.activity)
+        .bind(ev.target)
+        .bind(ev.result)
+        .bind(ev.reason)
+        .bind(ev.request_id)
+        .bind(&details)
+        .bind(prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
     Ok(hash)
 }
 

@@ -5,6 +5,7 @@
 use crate::db::{get_i64, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::time_util::now_unix;
+use crate::writer::{Conn, JobCtx};
 use sqlx::Row;
 
 /// What a challenge was issued for.
@@ -38,7 +39,7 @@ pub fn random_challenge() -> String {
 /// Stores a challenge under `id` (the challenge itself for registrations,
 /// the flow id for sign-ins).
 pub async fn store(
-    conn: &mut sqlx::AnyConnection,
+    ctx: &mut JobCtx,
     id: &str,
     challenge: &str,
     tenant_id: &str,
@@ -48,22 +49,35 @@ pub async fn store(
 ) -> ApiResult<()> {
     let now = now_unix();
     // Sweep a few expired rows so the table does not grow without bound.
-    sqlx::query("DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)")
+    const SWEEP: &str = "DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)";
+    const INSERT: &str = "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let conn = match ctx.conn() {
+        Conn::Lite(c) => {
+            c.prepare_cached(SWEEP)?.execute(rusqlite::params![now])?;
+            c.prepare_cached(INSERT)?.execute(rusqlite::params![
+                id,
+                challenge,
+                tenant_id,
+                user_id,
+                purpose.as_str(),
+                expires_at,
+                now
+            ])?;
+            return Ok(());
+        }
+        Conn::Sqlx(conn) => conn,
+    };
+    sqlx::query(SWEEP).bind(now).execute(&mut *conn).await?;
+    sqlx::query(INSERT)
+        .bind(id)
+        .bind(challenge)
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(expires_at)
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
-        "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(challenge)
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(purpose.as_str())
-    .bind(expires_at)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
@@ -110,8 +124,18 @@ pub async fn peek_with_policy(
 
 /// Deletes the challenge `id` inside the caller's transaction; false if
 /// another request consumed it first.
-pub async fn take(conn: &mut sqlx::AnyConnection, id: &str, tenant_id: &str) -> ApiResult<bool> {
-    let done = sqlx::query("DELETE FROM challenges WHERE id = $1 AND tenant_id = $2")
+pub async fn take(ctx: &mut JobCtx, id: &str, tenant_id: &str) -> ApiResult<bool> {
+    const TAKE: &str = "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2";
+    let conn = match ctx.conn() {
+        Conn::Lite(c) => {
+            return Ok(c
+                .prepare_cached(TAKE)?
+                .execute(rusqlite::params![id, tenant_id])?
+                == 1)
+        }
+        Conn::Sqlx(conn) => conn,
+    };
+    let done = sqlx::query(TAKE)
         .bind(id)
         .bind(tenant_id)
         .execute(conn)

@@ -66,10 +66,20 @@ impl Db {
                 };
                 let write = opts().max_connections(1).connect(url).await?;
                 let read = opts().max_connections(4).connect(url).await?;
+                // The database file, for the writer thread's own connection
+                // (empty for an in-memory database: that keeps the sqlx
+                // writer, as a second connection would not see it).
+                let file: Option<String> =
+                    sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_optional(&write)
+                        .await?
+                        .map(|r| r.try_get::<String, _>(0))
+                        .transpose()?
+                        .filter(|f| !f.is_empty());
                 Db {
                     backend,
                     read,
-                    writer: Writer::new(backend, write.clone()),
+                    writer: Writer::new(backend, write.clone(), file),
                     write,
                 }
             }
@@ -82,7 +92,7 @@ impl Db {
                 Db {
                     backend,
                     read: pool.clone(),
-                    writer: Writer::new(backend, pool.clone()),
+                    writer: Writer::new(backend, pool.clone(), None),
                     write: pool,
                 }
             }

@@ -3,6 +3,7 @@
 use crate::db::{get_i64, get_opt_i64, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::time_util::rfc3339;
+use crate::writer::{Conn, JobCtx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use webauthn::graph::Fido2Method;
@@ -76,34 +77,66 @@ const COLS: &str = "id, tenant_id, user_id, credential_id, public_key, sign_coun
 
 /// Stores a new method; a credential id already present in the tenant is
 /// a 400 (GRAPH_FIDO2_API.md §2: "a credential already registered").
-pub async fn insert(conn: &mut sqlx::AnyConnection, m: &Method) -> ApiResult<()> {
-    sqlx::query(&format!(
+pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
+    let sql = format!(
         "INSERT INTO fido2_methods ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    ))
-    .bind(&m.id)
-    .bind(&m.tenant_id)
-    .bind(&m.user_id)
-    .bind(&m.credential_id)
-    .bind(&m.public_key)
-    .bind(m.sign_count)
-    .bind(&m.aaguid)
-    .bind(&m.fmt)
-    .bind(&m.attestation_level)
-    .bind(serde_json::to_string(&m.cert_thumbprints).expect("strings serialise"))
-    .bind(&m.model)
-    .bind(&m.display_name)
-    .bind(i64::from(m.backup_eligible))
-    .bind(m.created_at)
-    .bind(m.last_used_at)
-    .execute(conn)
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        e if e.code == "conflict" => {
-            ApiError::bad_request("The credential is already registered.")
+    );
+    let thumbprints = serde_json::to_string(&m.cert_thumbprints).expect("strings serialise");
+    let conn = match ctx.conn() {
+        Conn::Lite(c) => {
+            return c
+                .prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.execute(rusqlite::params![
+                        m.id,
+                        m.tenant_id,
+                        m.user_id,
+                        m.credential_id,
+                        m.public_key,
+                        m.sign_count,
+                        m.aaguid,
+                        m.fmt,
+                        m.attestation_level,
+                        thumbprints,
+                        m.model,
+                        m.display_name,
+                        i64::from(m.backup_eligible),
+                        m.created_at,
+                        m.last_used_at
+                    ])
+                })
+                .map(drop)
+                .map_err(|e| already_registered(e.into()));
         }
-        e => e,
-    })?;
+        Conn::Sqlx(conn) => conn,
+    };
+    sqlx::query(&sql)
+        .bind(&m.id)
+        .bind(&m.tenant_id)
+        .bind(&m.user_id)
+        .bind(&m.credential_id)
+        .bind(&m.public_key)
+        .bind(m.sign_count)
+        .bind(&m.aaguid)
+        .bind(&m.fmt)
+        .bind(&m.attestation_level)
+        .bind(thumbprints)
+        .bind(&m.model)
+        .bind(&m.display_name)
+        .bind(i64::from(m.backup_eligible))
+        .bind(m.created_at)
+        .bind(m.last_used_at)
+        .execute(conn)
+        .await
+        .map_err(|e| already_registered(e.into()))?;
     Ok(())
+}
+
+fn already_registered(e: ApiError) -> ApiError {
+    match e {
+        e if e.code == "conflict" => ApiError::bad_request("The credential is already registered."),
+        e => e,
+    }
 }
 
 pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
@@ -142,13 +175,18 @@ pub async fn delete(db: &Db, tenant_id: &str, user_id: &str, id: &str) -> ApiRes
 }
 
 /// Records a sign-in: new counter and last-used time.
-pub async fn record_use(
-    conn: &mut sqlx::AnyConnection,
-    m: &Method,
-    sign_count: i64,
-    at: i64,
-) -> ApiResult<()> {
-    sqlx::query("UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4")
+pub async fn record_use(ctx: &mut JobCtx, m: &Method, sign_count: i64, at: i64) -> ApiResult<()> {
+    const SQL: &str =
+        "UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4";
+    let conn = match ctx.conn() {
+        Conn::Lite(c) => {
+            c.prepare_cached(SQL)?
+                .execute(rusqlite::params![sign_count, at, m.tenant_id, m.id])?;
+            return Ok(());
+        }
+        Conn::Sqlx(conn) => conn,
+    };
+    sqlx::query(SQL)
         .bind(sign_count)
         .bind(at)
         .bind(&m.tenant_id)

@@ -13,6 +13,15 @@
 //! instances' batches cannot deadlock), so the audit head a job appended is
 //! the head the next job of the batch must link to: it is remembered in
 //! [`JobCtx`] instead of read again.
+//!
+//! On SQLite (a database file) the batches run on ONE dedicated OS thread
+//! that owns a `rusqlite` connection: every statement of a batch executes
+//! synchronously on that thread, with no hop to another thread per
+//! statement (sqlx's SQLite driver sends each statement to a per-connection
+//! worker thread). Same transaction shape (`BEGIN IMMEDIATE`, a savepoint
+//! per job, one `COMMIT`), same pragmas (WAL, `synchronous=FULL`,
+//! `busy_timeout`, foreign keys). PostgreSQL (and an in-memory SQLite
+//! database, which a second connection could not see) keeps the sqlx task.
 
 use crate::db::Backend;
 use crate::error::{ApiError, ApiResult};
@@ -29,10 +38,23 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 128;
 
+/// The batch's connection: a sqlx transaction, or the SQLite writer
+/// thread's `rusqlite` connection (inside its `BEGIN IMMEDIATE`).
+enum Tx {
+    Sqlx(sqlx::Transaction<'static, sqlx::Any>),
+    Lite(rusqlite::Connection),
+}
+
+/// What a job's statements run on.
+pub(crate) enum Conn<'a> {
+    Sqlx(&'a mut sqlx::AnyConnection),
+    Lite(&'a rusqlite::Connection),
+}
+
 /// What a job sees: the batch's transaction, and the audit heads.
 pub struct JobCtx {
     pub backend: Backend,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    tx: Tx,
     /// Audit chain heads appended by released (kept) jobs of this batch.
     heads: HashMap<String, String>,
     /// … and by the running job (dropped if it is rolled back).
@@ -44,8 +66,25 @@ pub struct JobCtx {
 
 impl JobCtx {
     /// The connection, inside the batch's transaction.
-    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match &mut self.tx {
+            Tx::Sqlx(tx) => Conn::Sqlx(&mut **tx),
+            Tx::Lite(c) => Conn::Lite(c),
+        }
+    }
+
+    fn into_sqlx(self) -> sqlx::Transaction<'static, sqlx::Any> {
+        match self.tx {
+            Tx::Sqlx(tx) => tx,
+            Tx::Lite(_) => unreachable!("the sqlx writer runs sqlx transactions"),
+        }
+    }
+
+    fn sqlx(&mut self) -> &mut sqlx::Transaction<'static, sqlx::Any> {
+        match &mut self.tx {
+            Tx::Sqlx(tx) => tx,
+            Tx::Lite(_) => unreachable!("the sqlx writer runs sqlx transactions"),
+        }
     }
 
     /// The hash of the newest audit event of `tenant` written in this
@@ -97,6 +136,8 @@ struct Job {
 pub struct Writer {
     backend: Backend,
     pool: AnyPool,
+    /// The SQLite database file, run by a `rusqlite` writer thread.
+    lite_path: Option<String>,
     queue: Arc<Mutex<Option<mpsc::UnboundedSender<Job>>>>,
 }
 
@@ -109,10 +150,11 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub fn new(backend: Backend, pool: AnyPool) -> Writer {
+    pub fn new(backend: Backend, pool: AnyPool, lite_path: Option<String>) -> Writer {
         Writer {
             backend,
             pool,
+            lite_path,
             queue: Arc::new(Mutex::new(None)),
         }
     }
@@ -165,7 +207,20 @@ impl Writer {
             Some(s) if !s.is_closed() => s.clone(),
             _ => {
                 let (s, r) = mpsc::unbounded_channel();
-                tokio::spawn(writer_task(self.backend, self.pool.clone(), r));
+                match &self.lite_path {
+                    Some(path) => {
+                        let path = path.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("keysmith-sqlite-writer".into())
+                            .spawn(move || lite_thread(&path, r));
+                        if let Err(e) = spawned {
+                            tracing::error!("cannot start the SQLite writer thread: {e}");
+                        }
+                    }
+                    None => {
+                        tokio::spawn(writer_task(self.backend, self.pool.clone(), r));
+                    }
+                }
                 *q = Some(s.clone());
                 s
             }
@@ -222,7 +277,7 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
     };
     let mut ctx = JobCtx {
         backend,
-        tx,
+        tx: Tx::Sqlx(tx),
         heads: HashMap::new(),
         pending_heads: HashMap::new(),
         locked: HashSet::new(),
@@ -236,17 +291,17 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
         for (key, tenant) in keys {
             if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
-                .execute(&mut *ctx.tx)
+                .execute(&mut **ctx.sqlx())
                 .await
             {
-                let _ = ctx.tx.rollback().await;
+                let _ = ctx.into_sqlx().rollback().await;
                 return fail_all(e.into(), finishes);
             }
             ctx.locked.insert(tenant.to_owned());
         }
     }
-    if let Err(e) = ctx.tx.execute("SAVEPOINT job").await {
-        let _ = ctx.tx.rollback().await;
+    if let Err(e) = ctx.sqlx().execute("SAVEPOINT job").await {
+        let _ = ctx.into_sqlx().rollback().await;
         return fail_all(e.into(), finishes);
     }
     let n = runs.len();
@@ -257,13 +312,17 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
             // COMMIT releases the last savepoint.
             (true, true) => Ok(()),
             (true, false) => ctx
-                .tx
+                .sqlx()
                 .execute("RELEASE SAVEPOINT job; SAVEPOINT job")
                 .await
                 .map(drop),
-            (false, true) => ctx.tx.execute("ROLLBACK TO SAVEPOINT job").await.map(drop),
+            (false, true) => ctx
+                .sqlx()
+                .execute("ROLLBACK TO SAVEPOINT job")
+                .await
+                .map(drop),
             (false, false) => ctx
-                .tx
+                .sqlx()
                 .execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job")
                 .await
                 .map(drop),
@@ -275,16 +334,144 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
         }
         if let Err(e) = step {
             // The transaction is unusable: nothing of the batch commits.
-            let _ = ctx.tx.rollback().await;
+            let _ = ctx.into_sqlx().rollback().await;
             return fail_all(e.into(), finishes);
         }
     }
-    match ctx.tx.commit().await {
+    match ctx.into_sqlx().commit().await {
         Ok(()) => {
             for f in finishes {
                 f(None);
             }
         }
         Err(e) => fail_all(e.into(), finishes),
+    }
+}
+
+/// The SQLite writer thread: owns the `rusqlite` connection and runs every
+/// batch on it, synchronously.
+fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let conn = match open_lite(path) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = ApiError::from(e);
+            while let Some(job) = rx.blocking_recv() {
+                (job.finish)(Some(e.clone()));
+            }
+            return;
+        }
+    };
+    let mut ctx = JobCtx {
+        backend: Backend::Sqlite,
+        tx: Tx::Lite(conn),
+        heads: HashMap::new(),
+        pending_heads: HashMap::new(),
+        locked: HashSet::new(),
+        pending_locked: HashSet::new(),
+    };
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_lite_batch(&mut ctx, jobs);
+    }
+}
+
+/// Opens the writer thread's connection with the pragmas of the sqlx pools.
+fn open_lite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn run_lite_batch(ctx: &mut JobCtx, jobs: Vec<Job>) {
+    ctx.heads.clear();
+    ctx.pending_heads.clear();
+    let lite = |ctx: &mut JobCtx, sql: &str| -> rusqlite::Result<()> {
+        match &ctx.tx {
+            Tx::Lite(c) => c.execute_batch(sql),
+            Tx::Sqlx(_) => unreachable!("the SQLite writer thread runs rusqlite"),
+        }
+    };
+    let fail_all = |ctx: &mut JobCtx, e: rusqlite::Error, finishes: Vec<Completion>| {
+        // The transaction is unusable: nothing of the batch commits.
+        let _ = lite(ctx, "ROLLBACK");
+        let e = ApiError::from(e);
+        for f in finishes {
+            f(Some(e.clone()));
+        }
+    };
+    let (runs, finishes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.run, j.finish)).unzip();
+    if let Err(e) = lite(ctx, "BEGIN IMMEDIATE") {
+        let e = ApiError::from(e);
+        for f in finishes {
+            f(Some(e.clone()));
+        }
+        return;
+    }
+    if let Err(e) = lite(ctx, "SAVEPOINT job") {
+        return fail_all(ctx, e, finishes);
+    }
+    let n = runs.len();
+    for (i, run) in runs.into_iter().enumerate() {
+        let ok = block_on(run(ctx));
+        let last = i + 1 == n;
+        let step = match (ok, last) {
+            (true, true) => Ok(()),
+            (true, false) => lite(ctx, "RELEASE SAVEPOINT job; SAVEPOINT job"),
+            (false, true) => lite(ctx, "ROLLBACK TO SAVEPOINT job"),
+            (false, false) => lite(
+                ctx,
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job",
+            ),
+        };
+        if ok {
+            ctx.keep();
+        } else {
+            ctx.discard();
+        }
+        if let Err(e) = step {
+            return fail_all(ctx, e, finishes);
+        }
+    }
+    match lite(ctx, "COMMIT") {
+        Ok(()) => {
+            for f in finishes {
+                f(None);
+            }
+        }
+        Err(e) => fail_all(ctx, e, finishes),
+    }
+}
+
+/// Polls a job's future to completion on this thread. On the SQLite writer
+/// thread a job's statements run synchronously, so its future is ready at
+/// the first poll; should it ever wait, the thread parks until woken.
+fn block_on<T>(fut: BoxFuture<'_, T>) -> T {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut fut = fut;
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }

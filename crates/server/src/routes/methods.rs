@@ -153,7 +153,7 @@ pub(crate) async fn creation_options_for(
         .write_job(Some(&tenant.id), move |ctx| {
             Box::pin(async move {
                 challenge::store(
-                    ctx.conn(),
+                    ctx,
                     &stored,
                     &stored,
                     &ev.tenant_id,
@@ -275,12 +275,12 @@ pub(crate) async fn register_for(
             .db
             .write_job(Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
-                    if !challenge::take(ctx.conn(), &challenge, &ev.tenant_id).await? {
+                    if !challenge::take(ctx, &challenge, &ev.tenant_id).await? {
                         return Err(ApiError::bad_request(
                             "The challenge is unknown or has already been used.",
                         ));
                     }
-                    methods::insert(ctx.conn(), &method).await?;
+                    methods::insert(ctx, &method).await?;
                     audit::append_in(ctx, ev.as_event()).await
                 })
             })
@@ -304,7 +304,7 @@ pub(crate) async fn register_for(
             .write_job(Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
                     if let Some(id) = &challenge {
-                        challenge::take(ctx.conn(), id, &ev.tenant_id).await?;
+                        challenge::take(ctx, id, &ev.tenant_id).await?;
                     }
                     audit::append_in(ctx, ev.as_event()).await
                 })

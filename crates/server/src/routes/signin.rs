@@ -77,7 +77,7 @@ pub(crate) async fn begin_flow(
         .write_job(None, move |ctx| {
             Box::pin(async move {
                 challenge::store(
-                    ctx.conn(),
+                    ctx,
                     &id,
                     &stored,
                     &tenant_id,
@@ -220,9 +220,9 @@ pub(crate) async fn verify_signin(
         .db
         .write_job(None, move |ctx| {
             Box::pin(async move {
-                let taken = challenge::take(ctx.conn(), &flow_id, &tenant_id).await?;
+                let taken = challenge::take(ctx, &flow_id, &tenant_id).await?;
                 if let (true, Some((m, count, at))) = (taken, used) {
-                    methods::record_use(ctx.conn(), &m, count, at.unwrap_or_else(now_unix)).await?;
+                    methods::record_use(ctx, &m, count, at.unwrap_or_else(now_unix)).await?;
                 }
                 Ok(taken)
             })
