@@ -68,7 +68,7 @@ impl JobCtx {
     /// The connection, inside the batch's transaction.
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match &mut self.tx {
-            Tx::Sqlx(tx) => Conn::Sqlx(&mut **tx),
+            Tx::Sqlx(tx) => Conn::Sqlx(tx),
             Tx::Lite(c) => Conn::Lite(c),
         }
     }
