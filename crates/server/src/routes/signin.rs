@@ -273,20 +273,18 @@ async fn verify_peeked(
     let verifier = state.verifier.clone();
     let public_key = method.public_key.clone();
     let stored = u32::try_from(method.sign_count).unwrap_or(u32::MAX);
-    let ok = tokio::task::spawn_blocking(move || {
-        verifier.verify_assertion(
-            &client_data,
-            &auth_data,
-            &signature,
-            &public_key,
-            stored,
-            &flow.challenge,
-            &origins,
-            &rp_id,
-        )
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    // One ES256 verification (~0.1 ms): cheaper inline than a hop to the
+    // blocking pool and back.
+    let ok = verifier.verify_assertion(
+        &client_data,
+        &auth_data,
+        &signature,
+        &public_key,
+        stored,
+        &flow.challenge,
+        &origins,
+        &rp_id,
+    )?;
     let now = now_unix();
     let mut m = method;
     m.sign_count = i64::from(ok.new_sign_count);
