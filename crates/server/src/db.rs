@@ -1,7 +1,9 @@
 //! Storage: one sqlx `Any` pool over SQLite (default) or PostgreSQL, and the
 //! schema migrations. SQLite runs in WAL mode with `synchronous=FULL`, so a
 //! write that was answered survives a crash; its writes go through a
-//! one-connection pool so transactions never fight over the write lock.
+//! one-connection pool so transactions never fight over the write lock,
+//! except the group commit's, which runs on the writer thread's own
+//! `rusqlite` connection (see [`crate::writer`]).
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
