@@ -173,7 +173,7 @@ pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
         None => match ctx.conn() {
             Conn::Sqlx(conn) => head(conn, ev.tenant_id).await?,
             Conn::Lite(c) => c
-                .prepare_cached(HEAD)?
+                .prepare_cached(&crate::db::lite_sql(HEAD))?
                 .query_row(rusqlite::params![ev.tenant_id], |r| r.get::<_, String>(0))
                 .map(Some)
                 .or_else(|e| match e {
@@ -187,19 +187,20 @@ pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
         Conn::Sqlx(conn) => insert(conn, &prev, &ev).await?,
         Conn::Lite(c) => {
             let row = Linked::new(&prev, &ev);
-            c.prepare_cached(INSERT)?.execute(rusqlite::params![
-                ev.tenant_id,
-                row.at,
-                ev.actor,
-                ev.activity,
-                ev.target,
-                ev.result,
-                ev.reason,
-                ev.request_id,
-                row.details,
-                prev,
-                row.hash
-            ])?;
+            c.prepare_cached(&crate::db::lite_sql(INSERT))?
+                .execute(rusqlite::params![
+                    ev.tenant_id,
+                    row.at,
+                    ev.actor,
+                    ev.activity,
+                    ev.target,
+                    ev.result,
+                    ev.reason,
+                    ev.request_id,
+                    row.details,
+                    prev,
+                    row.hash
+                ])?;
             row.hash
         }
     };

@@ -53,16 +53,18 @@ pub async fn store(
     const INSERT: &str = "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     let conn = match ctx.conn() {
         Conn::Lite(c) => {
-            c.prepare_cached(SWEEP)?.execute(rusqlite::params![now])?;
-            c.prepare_cached(INSERT)?.execute(rusqlite::params![
-                id,
-                challenge,
-                tenant_id,
-                user_id,
-                purpose.as_str(),
-                expires_at,
-                now
-            ])?;
+            c.prepare_cached(&crate::db::lite_sql(SWEEP))?
+                .execute(rusqlite::params![now])?;
+            c.prepare_cached(&crate::db::lite_sql(INSERT))?
+                .execute(rusqlite::params![
+                    id,
+                    challenge,
+                    tenant_id,
+                    user_id,
+                    purpose.as_str(),
+                    expires_at,
+                    now
+                ])?;
             return Ok(());
         }
         Conn::Sqlx(conn) => conn,
@@ -104,16 +106,40 @@ pub async fn peek_with_policy(
     tenant_id: &str,
     purpose: Purpose,
 ) -> ApiResult<(Issued, webauthn::graph::Fido2Policy)> {
-    let row = sqlx::query(
-        "SELECT challenge, user_id, expires_at, \
+    const SQL: &str = "SELECT challenge, user_id, expires_at, \
          (SELECT fido2 FROM policies WHERE tenant_id = $2) AS fido2 \
-         FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3",
-    )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(purpose.as_str())
-    .fetch_optional(db.read())
-    .await?;
+         FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3";
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        let row = c
+            .prepare_cached(&crate::db::lite_sql(SQL))?
+            .query_row(rusqlite::params![id, tenant_id, purpose.as_str()], |r| {
+                Ok((
+                    Issued {
+                        challenge: r.get("challenge")?,
+                        user_id: r.get("user_id")?,
+                    },
+                    r.get::<_, i64>("expires_at")?,
+                    r.get::<_, Option<String>>("fido2")?,
+                ))
+            })
+            .optional()?;
+        let Some((issued, expires_at, policy)) = row else {
+            return Err(unknown(purpose));
+        };
+        if expires_at < now_unix() {
+            return Err(ApiError::bad_request("The challenge has expired."));
+        }
+        Ok((issued, crate::policy::from_stored(policy)?))
+    }) {
+        return found;
+    }
+    let row = sqlx::query(SQL)
+        .bind(id)
+        .bind(tenant_id)
+        .bind(purpose.as_str())
+        .fetch_optional(db.read())
+        .await?;
     let policy = match &row {
         Some(r) => Some(r.try_get::<Option<String>, _>("fido2")?),
         None => None,
@@ -129,7 +155,7 @@ pub async fn take(ctx: &mut JobCtx, id: &str, tenant_id: &str) -> ApiResult<bool
     let conn = match ctx.conn() {
         Conn::Lite(c) => {
             return Ok(c
-                .prepare_cached(TAKE)?
+                .prepare_cached(&crate::db::lite_sql(TAKE))?
                 .execute(rusqlite::params![id, tenant_id])?
                 == 1)
         }
@@ -143,12 +169,16 @@ pub async fn take(ctx: &mut JobCtx, id: &str, tenant_id: &str) -> ApiResult<bool
     Ok(done.rows_affected() == 1)
 }
 
+fn unknown(purpose: Purpose) -> ApiError {
+    ApiError::bad_request(match purpose {
+        Purpose::Create => "The challenge is unknown or has already been used.",
+        Purpose::Get => "The sign-in flow is unknown or has already been used.",
+    })
+}
+
 fn issued(row: Option<sqlx::any::AnyRow>, purpose: Purpose) -> ApiResult<Issued> {
     let Some(row) = row else {
-        return Err(ApiError::bad_request(match purpose {
-            Purpose::Create => "The challenge is unknown or has already been used.",
-            Purpose::Get => "The sign-in flow is unknown or has already been used.",
-        }));
+        return Err(unknown(purpose));
     };
     if get_i64(&row, "expires_at")? < now_unix() {
         return Err(ApiError::bad_request("The challenge has expired."));

@@ -8,6 +8,7 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ApiResult;
@@ -28,6 +29,24 @@ pub struct Db {
     read: AnyPool,
     write: AnyPool,
     writer: Writer,
+    /// SQLite file: idle `rusqlite` connections for the hot path's reads.
+    lite_readers: Option<Arc<LiteReaders>>,
+}
+
+/// `rusqlite` connections for reads run inline on the caller's thread
+/// (a WAL read never waits for the writer): one per thread reading at
+/// that moment, kept for reuse.
+struct LiteReaders {
+    path: String,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl std::fmt::Debug for LiteReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiteReaders")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 /// The URL of the SQLite database inside a data directory (created here).
@@ -81,6 +100,12 @@ impl Db {
                 Db {
                     backend,
                     read,
+                    lite_readers: file.clone().map(|path| {
+                        Arc::new(LiteReaders {
+                            path,
+                            idle: Mutex::new(Vec::new()),
+                        })
+                    }),
                     writer: Writer::new(backend, write.clone(), file),
                     write,
                 }
@@ -94,6 +119,7 @@ impl Db {
                 Db {
                     backend,
                     read: pool.clone(),
+                    lite_readers: None,
                     writer: Writer::new(backend, pool.clone(), None),
                     write: pool,
                 }
@@ -101,6 +127,29 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// Runs the read `f` inline on a `rusqlite` connection (no thread hop)
+    /// when the database is a SQLite file; `None` otherwise (use sqlx).
+    pub(crate) fn lite_read<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> ApiResult<T>,
+    ) -> Option<ApiResult<T>> {
+        let readers = self.lite_readers.as_ref()?;
+        let idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => match open_reader(&readers.path) {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e.into())),
+            },
+        };
+        let result = f(&conn);
+        let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < 16 {
+            idle.push(conn);
+        }
+        Some(result)
     }
 
     /// Pool for queries that only read.
@@ -308,6 +357,23 @@ CREATE TABLE admin_enrollments (
 CREATE INDEX users_tenant_roles ON users (tenant_id, roles)
 "#,
 ];
+
+/// The SQLite spelling of a statement written for both backends: `$N`
+/// becomes `?N`. (SQLite would take `$1` as a *named* parameter, numbered
+/// by first appearance, which differs from N when `$2` comes before `$1`.)
+pub(crate) fn lite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn open_reader(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
 
 /// Reads an integer column whatever width the backend returned.
 pub fn get_i64(row: &AnyRow, col: &str) -> Result<i64, sqlx::Error> {

@@ -239,17 +239,55 @@ pub async fn find_tenant_and_user(
     tenant_key: &str,
     user_key: &str,
 ) -> ApiResult<(Tenant, User)> {
-    let row = sqlx::query(
-        "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
+    const SQL: &str = "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
          u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at \
          FROM tenants t LEFT JOIN users u ON u.tenant_id = t.id AND (u.id = $2 OR u.upn_lower = $3) \
-         WHERE t.id = $1 OR t.name = $1",
-    )
-    .bind(tenant_key)
-    .bind(user_key)
-    .bind(user_key.to_lowercase())
-    .fetch_optional(db.read())
-    .await?;
+         WHERE t.id = $1 OR t.name = $1";
+    let no_tenant = || ApiError::not_found(format!("Tenant '{tenant_key}' does not exist."));
+    let no_user = || ApiError::not_found(format!("User '{user_key}' does not exist."));
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        let row = c
+            .prepare_cached(&crate::db::lite_sql(SQL))?
+            .query_row(
+                rusqlite::params![tenant_key, user_key, user_key.to_lowercase()],
+                |r| {
+                    let tenant = Tenant {
+                        id: r.get("t_id")?,
+                        name: r.get("t_name")?,
+                        rp_id: r.get("t_rp_id")?,
+                        rp_name: r.get("t_rp_name")?,
+                    };
+                    let user = match r.get::<_, Option<String>>("id")? {
+                        None => None,
+                        Some(id) => Some(User {
+                            id,
+                            tenant_id: r.get("tenant_id")?,
+                            upn: r.get("upn")?,
+                            display_name: r.get("display_name")?,
+                            user_handle: r.get("user_handle")?,
+                            account_enabled: r.get::<_, i64>("account_enabled")? != 0,
+                            created_at: r.get("created_at")?,
+                        }),
+                    };
+                    Ok((tenant, user))
+                },
+            )
+            .optional()?;
+        match row {
+            None => Err(no_tenant()),
+            Some((_, None)) => Err(no_user()),
+            Some((t, Some(u))) => Ok((t, u)),
+        }
+    }) {
+        return found;
+    }
+    let row = sqlx::query(SQL)
+        .bind(tenant_key)
+        .bind(user_key)
+        .bind(user_key.to_lowercase())
+        .fetch_optional(db.read())
+        .await?;
     let Some(row) = row else {
         return Err(ApiError::not_found(format!(
             "Tenant '{tenant_key}' does not exist."

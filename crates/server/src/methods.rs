@@ -85,7 +85,7 @@ pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
     let conn = match ctx.conn() {
         Conn::Lite(c) => {
             return c
-                .prepare_cached(&sql)
+                .prepare_cached(&crate::db::lite_sql(&sql))
                 .and_then(|mut st| {
                     st.execute(rusqlite::params![
                         m.id,
@@ -180,7 +180,7 @@ pub async fn record_use(ctx: &mut JobCtx, m: &Method, sign_count: i64, at: i64) 
         "UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4";
     let conn = match ctx.conn() {
         Conn::Lite(c) => {
-            c.prepare_cached(SQL)?
+            c.prepare_cached(&crate::db::lite_sql(SQL))?
                 .execute(rusqlite::params![sign_count, at, m.tenant_id, m.id])?;
             return Ok(());
         }
