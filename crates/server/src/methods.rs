@@ -51,6 +51,28 @@ impl Method {
     }
 }
 
+/// [`from_row`] for a `rusqlite` row of [`COLS`].
+fn lite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Method> {
+    let thumbs: String = r.get("cert_thumbprints")?;
+    Ok(Method {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        user_id: r.get("user_id")?,
+        credential_id: r.get("credential_id")?,
+        public_key: r.get("public_key")?,
+        sign_count: r.get("sign_count")?,
+        aaguid: r.get("aaguid")?,
+        fmt: r.get("fmt")?,
+        attestation_level: r.get("attestation_level")?,
+        cert_thumbprints: serde_json::from_str(&thumbs).unwrap_or_default(),
+        model: r.get("model")?,
+        display_name: r.get("display_name")?,
+        backup_eligible: r.get::<_, i64>("backup_eligible")? != 0,
+        created_at: r.get("created_at")?,
+        last_used_at: r.get("last_used_at")?,
+    })
+}
+
 fn from_row(r: &AnyRow) -> Result<Method, sqlx::Error> {
     let thumbs: String = r.try_get("cert_thumbprints")?;
     Ok(Method {
@@ -140,13 +162,21 @@ fn already_registered(e: ApiError) -> ApiError {
 }
 
 pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
-    let rows = sqlx::query(&format!(
+    let sql = format!(
         "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
-    ))
-    .bind(tenant_id)
-    .bind(user_id)
-    .fetch_all(db.read())
-    .await?;
+    );
+    if let Some(found) = db.lite_read(|c| {
+        let mut st = c.prepare_cached(&crate::db::lite_sql(&sql))?;
+        let rows = st.query_map(rusqlite::params![tenant_id, user_id], lite_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }) {
+        return found;
+    }
+    let rows = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_all(db.read())
+        .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 

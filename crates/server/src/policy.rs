@@ -32,7 +32,20 @@ pub fn default_policy() -> Fido2Policy {
 }
 
 pub async fn load(db: &Db, tenant_id: &str) -> ApiResult<Fido2Policy> {
-    let row = sqlx::query("SELECT fido2 FROM policies WHERE tenant_id = $1")
+    const SQL: &str = "SELECT fido2 FROM policies WHERE tenant_id = $1";
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        let text = c
+            .prepare_cached(&crate::db::lite_sql(SQL))?
+            .query_row(rusqlite::params![tenant_id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?;
+        from_stored(text.flatten())
+    }) {
+        return found;
+    }
+    let row = sqlx::query(SQL)
         .bind(tenant_id)
         .fetch_optional(db.read())
         .await?;
