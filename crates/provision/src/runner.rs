@@ -238,19 +238,14 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
     let mut queue = VecDeque::new();
     for job in plan.users {
         let progress = resume.users.get(&job.user).cloned().unwrap_or_default();
-        match settle_from_journal(&ctx, &job, &progress)? {
-            Some(outcome) => outcomes.push(outcome),
-            None => {
-                // Registered already (pending credential just went through)?
-                let progress =
-                    JournalState::read_user(ctx.journal.as_deref(), &job.user)?.unwrap_or(progress);
-                queue.push_back(Pending {
-                    job,
-                    progress,
-                    attempts: 0,
-                    last_error: None,
-                })
-            }
+        match settle_from_journal(&ctx, &job, progress)? {
+            Settled::Done(outcome) => outcomes.push(*outcome),
+            Settled::NeedsKey(progress) => queue.push_back(Pending {
+                job,
+                progress: *progress,
+                attempts: 0,
+                last_error: None,
+            }),
         }
     }
     ctx.observer.event(RunEvent::Started {
@@ -371,7 +366,7 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
 }
 
 impl JournalState {
-    /// Re-reads one user's progress (after the pre-pass appended to it).
+    /// Re-reads one user's progress (after a failed attempt appended to it).
     fn read_user(
         journal: Option<&crate::journal::ProvisioningJournal>,
         user: &str,
@@ -383,13 +378,21 @@ impl JournalState {
     }
 }
 
+/// What the journal settles before any key is taken.
+enum Settled {
+    Done(Box<UserOutcome>),
+    /// The user still needs a key; their progress as of now (including a
+    /// pending credential just registered).
+    NeedsKey(Box<UserProgress>),
+}
+
 /// Settles what needs no key: users finished earlier, and credentials
 /// created but not registered whose challenge is still valid.
 fn settle_from_journal(
     ctx: &RunContext,
     job: &UserJob,
-    progress: &UserProgress,
-) -> Result<Option<UserOutcome>> {
+    mut progress: UserProgress,
+) -> Result<Settled> {
     let done = |p: &UserProgress| {
         let mut o = UserOutcome::new(&job.user, OutcomeStatus::AlreadyDone);
         if let Some(r) = &p.registered {
@@ -401,10 +404,9 @@ fn settle_from_journal(
         o
     };
     if progress.done {
-        return Ok(Some(done(progress)));
+        return Ok(Settled::Done(Box::new(done(&progress))));
     }
     let wants_policy = ctx.settings.force_pin_change || ctx.settings.min_pin_length.is_some();
-    let mut progress = progress.clone();
     if progress.registered.is_none() && progress.pending_credential.is_some() {
         match register_pending(ctx, &job.user, &progress) {
             Ok(Some(r)) => {
@@ -429,9 +431,9 @@ fn settle_from_journal(
                 user: job.user.clone(),
             })?;
         }
-        return Ok(Some(done(&progress)));
+        return Ok(Settled::Done(Box::new(done(&progress))));
     }
-    Ok(None)
+    Ok(Settled::NeedsKey(Box::new(progress)))
 }
 
 /// Opens `spec`, provisions users on it, and reports. Returns false when
