@@ -468,6 +468,10 @@ fn remove_leftovers(
             }
         }
     }
+    let pending_id = progress
+        .pending_credential
+        .as_ref()
+        .map(|p| p.credential_id.clone());
     for id in doomed {
         key.client.delete_credential(&token, &id)?;
         ctx.journal(JournalEvent::CredentialRemoved {
@@ -477,14 +481,17 @@ fn remove_leftovers(
             reason: "left by an interrupted attempt".into(),
         })?;
     }
-    if progress.pending_credential.is_some() || progress.creating.is_some() {
-        // Even when the key no longer had it, the journal is now clear.
-        if let Some(p) = &progress.pending_credential {
+    // A pending credential the key no longer holds: clear it in the
+    // journal all the same (removing it twice would add nothing).
+    if let Some(id) = pending_id {
+        let removed =
+            b64::decode(&id).is_ok_and(|raw| stored.iter().any(|c| c.credential_id == raw));
+        if !removed {
             ctx.journal(JournalEvent::CredentialRemoved {
                 user: user.to_owned(),
                 key: key.identity.clone(),
-                credential_id: p.credential_id.clone(),
-                reason: "superseded".into(),
+                credential_id: id,
+                reason: "no longer on the key".into(),
             })?;
         }
     }
