@@ -264,7 +264,18 @@ impl Directory {
             let page: Collection<T> = self.request(operation, "GET", &url, Body::None)?;
             out.extend(page.value);
             match page.next_link {
-                Some(next) => url = next,
+                // The next page gets our bearer token: follow it only to
+                // the directory we were configured for.
+                Some(next) if same_origin(&next, &self.config.base_url) => url = next,
+                Some(next) => {
+                    return Err(Error::DirectoryTransport {
+                        operation,
+                        message: format!(
+                            "refusing to follow @odata.nextLink to another host ({})",
+                            origin_of(&next).unwrap_or("?")
+                        ),
+                    })
+                }
                 None => return Ok(out),
             }
         }
@@ -471,6 +482,20 @@ fn directory_error(operation: &'static str, status: u16, response: ureq::Respons
     }
 }
 
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&url[..scheme.len() + 3 + end])
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    match (origin_of(a), origin_of(b)) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => false,
+    }
+}
+
 /// Percent-encodes one path segment (RFC 3986 unreserved characters and
 /// `@` stay as they are: UPNs appear verbatim in Graph URLs).
 pub fn path_segment(text: &str) -> String {
@@ -576,6 +601,32 @@ mod tests {
             Err(Error::Directory { status: 500, .. })
         ));
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn next_links_to_other_hosts_are_refused() {
+        assert!(same_origin(
+            "https://graph.microsoft.com/beta/groups/x/members?$skiptoken=1",
+            "https://graph.microsoft.com/beta"
+        ));
+        assert!(!same_origin(
+            "https://graph.microsoft.com.evil.example/beta",
+            "https://graph.microsoft.com/beta"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:9/x",
+            "http://127.0.0.1:8/beta"
+        ));
+        let (base, _) = scripted_server(vec![(
+            200,
+            r#"{"value":[{"id":"u1"}],"@odata.nextLink":"http://evil.example/steal"}"#,
+        )]);
+        match directory(&base).group_members("g") {
+            Err(Error::DirectoryTransport { message, .. }) => {
+                assert!(message.contains("another host"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
