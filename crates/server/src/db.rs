@@ -50,10 +50,52 @@ impl std::fmt::Debug for LiteReaders {
 }
 
 /// The URL of the SQLite database inside a data directory (created here).
+///
+/// The database holds the token-signing key and hashed secrets, so a new
+/// data directory is created 0700 and the database file 0600 (SQLite gives
+/// its `-wal`/`-shm` files the database file's mode).
 pub fn sqlite_url_for_dir(dir: &Path) -> std::io::Result<String> {
-    std::fs::create_dir_all(dir)?;
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir)?;
+    }
     let file = dir.join("keysmith.db");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let handle = options.open(&file)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        handle.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    drop(handle);
     Ok(format!("sqlite://{}?mode=rwc", file.display()))
+}
+
+#[cfg(all(test, unix))]
+mod file_mode_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn data_dir_and_database_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        super::sqlite_url_for_dir(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("keysmith.db")), 0o600);
+    }
 }
 
 impl Db {
