@@ -194,12 +194,13 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
         if let Some(group) = row.get(2).filter(|g| !g.is_empty()) {
             let g = match directory::find_group(db, &t.id, group).await {
                 Ok(g) => g,
-                Err(_) => {
+                Err(e) if e.code == "itemNotFound" => {
                     report.groups_created += 1;
                     directory::create_group(db, &t.id, group, None)
                         .await
                         .map_err(err)?
                 }
+                Err(e) => return Err(err(e)),
             };
             directory::add_member(db, &g.id, &user.id)
                 .await

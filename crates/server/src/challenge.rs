@@ -83,22 +83,6 @@ pub async fn store(
     Ok(())
 }
 
-/// Reads the challenge stored under `id` without consuming it (a
-/// registration is verified first, then [`take`] consumes it in the
-/// transaction that stores the result); unknown, expired, or of the wrong
-/// purpose are 400s.
-pub async fn peek(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
-    let row = sqlx::query(
-        "SELECT challenge, user_id, expires_at FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3",
-    )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(purpose.as_str())
-    .fetch_optional(db.read())
-    .await?;
-    issued(row, purpose)
-}
-
 /// [`peek`], and the tenant's stored FIDO2 policy read by the same query.
 pub async fn peek_with_policy(
     db: &Db,

@@ -164,6 +164,16 @@ pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
     }
 }
 
+/// A userPrincipalName must be usable in `/users/{upn}` paths and links.
+fn validate_upn(upn: &str) -> ApiResult<()> {
+    if upn.is_empty() || upn.len() > 256 || upn.chars().any(|c| c.is_control() || c == '/') {
+        return Err(ApiError::bad_request(
+            "userPrincipalName is missing or invalid.",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create_user(
     db: &Db,
     tenant_id: &str,
@@ -171,11 +181,7 @@ pub async fn create_user(
     display_name: &str,
 ) -> ApiResult<User> {
     let upn = upn.trim();
-    if upn.is_empty() || upn.len() > 256 || upn.chars().any(|c| c.is_control() || c == '/') {
-        return Err(ApiError::bad_request(
-            "userPrincipalName is missing or invalid.",
-        ));
-    }
+    validate_upn(upn)?;
     let handle = {
         let mut rng = rand::thread_rng();
         let mut handle = vec![0u8; rng.gen_range(32..=64)];
@@ -393,11 +399,7 @@ pub async fn update_user(
     account_enabled: Option<bool>,
 ) -> ApiResult<()> {
     let upn = upn.map(str::trim).unwrap_or(&user.upn);
-    if upn.is_empty() {
-        return Err(ApiError::bad_request(
-            "userPrincipalName must not be empty.",
-        ));
-    }
+    validate_upn(upn)?;
     sqlx::query(
         "UPDATE users SET upn = $1, upn_lower = $2, display_name = $3, account_enabled = $4 WHERE id = $5 AND tenant_id = $6",
     )
