@@ -171,7 +171,6 @@ pub struct UserProgress {
     pub registered: Option<RegisteredMethod>,
     pub pin_policy_applied: bool,
     pub done: bool,
-    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +273,8 @@ impl UserProgress {
             }
             PinPolicyApplied { .. } => self.pin_policy_applied = true,
             UserDone { .. } => self.done = true,
-            UserFailed { message, .. } => self.last_error = Some(message.clone()),
+            // Failures are reported in the results; a later attempt decides.
+            UserFailed { .. } => {}
         }
     }
 }

@@ -84,7 +84,6 @@ impl ProvisionSettings {
 pub struct KeySession {
     pub client: Ctap2Client,
     pub identity: KeyIdentity,
-    pub spec: DeviceSpec,
     /// The USB product string ("YubiKey OTP+FIDO+CCID"), when known.
     pub product: Option<String>,
 }
@@ -102,7 +101,6 @@ impl KeySession {
         Ok(Self {
             client,
             identity,
-            spec: spec.clone(),
             product,
         })
     }
@@ -454,7 +452,7 @@ fn remove_leftovers(
     let stored = key.client.list_credentials(&token)?;
     let mut doomed: Vec<Vec<u8>> = Vec::new();
     if let Some((handle, rp_id)) = &progress.creating {
-        let handle = b64::decode_lenient(handle).unwrap_or_default();
+        let handle = journaled_bytes(handle, "user handle")?;
         for c in &stored {
             if c.rp.id == *rp_id && c.user.id == handle {
                 doomed.push(c.credential_id.clone());
@@ -506,7 +504,7 @@ fn delete_from_key(
     credential_id: &str,
     reason: &str,
 ) -> Result<()> {
-    let id = b64::decode(credential_id).unwrap_or_default();
+    let id = journaled_bytes(credential_id, "credential id")?;
     if key.client.info().option("credMgmt") == Some(true) {
         let token =
             key.client
@@ -820,6 +818,15 @@ fn find_method(
         .list_methods(user)?
         .into_iter()
         .find(|m| m.id == credential_id || entra_credential_id_candidates(&m.id).contains(&wanted)))
+}
+
+/// Bytes this run wrote as base64url (into the journal); anything else
+/// means the journal was edited or damaged.
+fn journaled_bytes(text: &str, what: &str) -> Result<Vec<u8>> {
+    b64::decode_lenient(text).map_err(|_| Error::Journal {
+        path: "(journal)".into(),
+        message: format!("{what} `{text}` is not base64url"),
+    })
 }
 
 /// "YubiKey 5 NFC, serial 12345678, 2026-11-25", or with the AAGUID's

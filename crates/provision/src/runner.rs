@@ -122,7 +122,9 @@ pub struct RunPlan {
     /// How many keys a user may go through (excluded/full keys) before the
     /// user is reported failed.
     pub max_keys_per_user: usize,
-    /// Set to stop taking new users (Ctrl-C).
+    /// Set (from another thread) to stop taking new users; users in work
+    /// finish. The CLI does not set it: an interrupted run is resumed from
+    /// its journal instead.
     pub stop: Arc<AtomicBool>,
 }
 
