@@ -112,23 +112,30 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
     }
 }
 
-/// Renders the envelope.
+/// Renders the envelope with the wire types the client side reads too.
 pub fn envelope(
     code: &str,
     message: &str,
     request_id: &str,
     client_request_id: Option<&str>,
-) -> serde_json::Value {
+) -> webauthn::graph::ErrorResponse {
+    use webauthn::graph::{ErrorBody, ErrorResponse, InnerError};
     let date = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     let date = date
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let mut inner =
-        serde_json::json!({ "date": date.trim_end_matches('Z'), "request-id": request_id });
-    if let Some(c) = client_request_id {
-        inner["client-request-id"] = serde_json::Value::String(c.to_owned());
+    ErrorResponse {
+        error: ErrorBody {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            inner_error: Some(InnerError {
+                // Graph's own format: no zone designator.
+                date: Some(date.trim_end_matches('Z').to_owned()),
+                request_id: Some(request_id.to_owned()),
+                client_request_id: client_request_id.map(str::to_owned),
+            }),
+        },
     }
-    serde_json::json!({ "error": { "code": code, "message": message, "innerError": inner } })
 }
