@@ -211,39 +211,23 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
     Ok(report)
 }
 
-/// A minimal CSV reader: commas, double-quoted fields with `""` escapes.
+/// Reads a CSV file (RFC 4180 quoting) into trimmed rows.
 pub fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(parse_csv(&text))
+    parse_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut fields = Vec::new();
-        let mut cur = String::new();
-        let mut quoted = false;
-        let mut chars = line.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (c, quoted) {
-                ('"', true) if chars.peek() == Some(&'"') => {
-                    cur.push('"');
-                    chars.next();
-                }
-                ('"', _) => quoted = !quoted,
-                (',', false) => fields.push(std::mem::take(&mut cur).trim().to_owned()),
-                (c, _) => cur.push(c),
-            }
-        }
-        fields.push(cur.trim().to_owned());
-        rows.push(fields);
-    }
-    rows
+/// Parses CSV text into trimmed rows; blank lines are skipped.
+pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, csv::Error> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.map(|row| row.iter().map(str::to_owned).collect()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,7 +236,8 @@ mod tests {
     fn csv_quotes() {
         let rows = super::parse_csv(
             "userPrincipalName,displayName\n\"a@x\",\"Smith, \"\"Al\"\"\"\n\nb@x,B,g1\r\n",
-        );
+        )
+        .unwrap();
         assert_eq!(rows[1], vec!["a@x", "Smith, \"Al\""]);
         assert_eq!(rows[2], vec!["b@x", "B", "g1"]);
     }
