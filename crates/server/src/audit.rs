@@ -79,8 +79,35 @@ pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
     .await
 }
 
-/// Records a passkey sign-in attempt: `user_id` is who signed in, or
-/// `Err(reason)` when it failed (the actor is then `anonymous`).
+/// The audit event of a passkey sign-in attempt: `outcome` is who signed
+/// in, or `Err(reason)` when it failed (the actor is then `anonymous`).
+pub fn sign_in_event(
+    tenant_id: &str,
+    activity: &str,
+    outcome: Result<&str, &str>,
+    request_id: &str,
+) -> OwnedEvent {
+    let (result, reason, target) = match outcome {
+        Ok(user_id) => ("success", "", user_id),
+        Err(reason) => ("failure", reason, ""),
+    };
+    OwnedEvent::from(Event {
+        tenant_id,
+        actor: if target.is_empty() {
+            "anonymous"
+        } else {
+            target
+        },
+        activity,
+        target,
+        result,
+        reason,
+        request_id,
+        details: serde_json::json!({}),
+    })
+}
+
+/// Records a passkey sign-in attempt (see [`sign_in_event`]).
 pub async fn record_sign_in(
     db: &Db,
     tenant_id: &str,
@@ -88,27 +115,10 @@ pub async fn record_sign_in(
     outcome: Result<&str, &str>,
     request_id: &str,
 ) -> ApiResult<()> {
-    let (result, reason, target) = match outcome {
-        Ok(user_id) => ("success", "", user_id),
-        Err(reason) => ("failure", reason, ""),
-    };
-    record(
-        db,
-        Event {
-            tenant_id,
-            actor: if target.is_empty() {
-                "anonymous"
-            } else {
-                target
-            },
-            activity,
-            target,
-            result,
-            reason,
-            request_id,
-            details: serde_json::json!({}),
-        },
-    )
+    let ev = sign_in_event(tenant_id, activity, outcome, request_id);
+    db.write_job(Some(tenant_id), move |ctx| {
+        Box::pin(async move { append_in(ctx, ev.as_event()).await })
+    })
     .await
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ApiResult;
-use crate::writer::{BoxFuture, JobCtx, Writer};
+use crate::writer::{BoxFuture, JobCtx, WriteIntent, Writer};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +218,28 @@ impl Db {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
     {
-        self.writer.run(audit_tenant, f).await
+        self.writer.run(None, audit_tenant, f).await
+    }
+
+    /// Announces a write job this request will queue (see
+    /// [`crate::writer`]): the writer may wait a moment for it before it
+    /// begins a batch, so that concurrent requests share one commit.
+    pub fn announce_write(&self) -> WriteIntent {
+        self.writer.announce()
+    }
+
+    /// [`Db::write_job`] for a job announced with [`Db::announce_write`].
+    pub async fn write_announced<T, F>(
+        &self,
+        intent: WriteIntent,
+        audit_tenant: Option<&str>,
+        f: F,
+    ) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+    {
+        self.writer.run(Some(intent), audit_tenant, f).await
     }
 
     /// Pool for statements that write.

@@ -14,6 +14,15 @@
 //! the head the next job of the batch must link to: it is remembered in
 //! [`JobCtx`] instead of read again.
 //!
+//! A batch is only as large as the queue when the writer looks, and under
+//! load the writer would look as soon as the first job arrives: one commit
+//! (one flush, one write of every dirty page) per job. So handlers that
+//! will write *announce* it when they start ([`Writer::announce`]), and a
+//! writer that finds fewer jobs queued than announced gathers for at most
+//! [`GATHER_WAIT`] before it begins, so that the commit is shared by the
+//! requests already being verified. With nothing announced (an idle
+//! server, one request at a time) it begins at once.
+//!
 //! On SQLite (a database file) the batches run on ONE dedicated OS thread
 //! that owns a `rusqlite` connection: every statement of a batch executes
 //! synchronously on that thread, with no hop to another thread per
@@ -29,7 +38,9 @@ use sqlx::{AnyPool, Executor};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// A boxed future (jobs are closures returning one).
@@ -37,6 +48,55 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 128;
+
+/// Longest a writer waits for announced jobs before it begins a batch.
+pub const GATHER_WAIT: Duration = Duration::from_millis(1);
+
+/// What a writer that gathers a batch waits on.
+#[derive(Default)]
+struct Gather {
+    /// Writes announced and not yet queued.
+    announced: AtomicUsize,
+    /// Set while the SQLite writer thread is parked waiting for them.
+    parked: AtomicBool,
+    /// That thread.
+    thread: Mutex<Option<std::thread::Thread>>,
+}
+
+impl Gather {
+    /// Wakes the SQLite writer thread if it is waiting (a job was queued,
+    /// or an announcement withdrawn).
+    fn nudge(&self) {
+        if self.parked.load(Ordering::SeqCst) {
+            if let Some(t) = self
+                .thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// A write announced by a handler that is still working towards it (see
+/// [`Writer::announce`]). Passed to [`Writer::run`] with the job, or
+/// dropped if the handler ends without writing.
+pub struct WriteIntent(Arc<Gather>);
+
+impl std::fmt::Debug for WriteIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteIntent")
+    }
+}
+
+impl Drop for WriteIntent {
+    fn drop(&mut self) {
+        self.0.announced.fetch_sub(1, Ordering::SeqCst);
+        self.0.nudge();
+    }
+}
 
 /// The batch's connection: a sqlx transaction, or the SQLite writer
 /// thread's `rusqlite` connection (inside its `BEGIN IMMEDIATE`).
@@ -139,6 +199,7 @@ pub struct Writer {
     /// The SQLite database file, run by a `rusqlite` writer thread.
     lite_path: Option<String>,
     queue: Arc<Mutex<Option<mpsc::UnboundedSender<Job>>>>,
+    gather: Arc<Gather>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -156,7 +217,15 @@ impl Writer {
             pool,
             lite_path,
             queue: Arc::new(Mutex::new(None)),
+            gather: Arc::new(Gather::default()),
         }
+    }
+
+    /// Announces a job this handler is about to queue (once it has done its
+    /// reading and verifying), so that the writer may wait for it.
+    pub fn announce(&self) -> WriteIntent {
+        self.gather.announced.fetch_add(1, Ordering::SeqCst);
+        WriteIntent(self.gather.clone())
     }
 
     /// Runs `f` in the next batch's transaction (under its own savepoint)
@@ -164,7 +233,15 @@ impl Writer {
     /// `f` rolls back what `f` did, and only that. `tenant` names the
     /// tenant whose audit chain `f` appends to, if any (PostgreSQL locks it
     /// before the batch's first job).
-    pub async fn run<T, F>(&self, tenant: Option<&str>, f: F) -> ApiResult<T>
+    ///
+    /// `intent` is this job's announcement, if it made one: it ends once
+    /// the job is queued.
+    pub async fn run<T, F>(
+        &self,
+        intent: Option<WriteIntent>,
+        tenant: Option<&str>,
+        f: F,
+    ) -> ApiResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut JobCtx) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
@@ -193,9 +270,12 @@ impl Writer {
             run,
             finish,
         };
-        self.sender()
-            .send(job)
-            .map_err(|_| ApiError::internal("the database writer has stopped"))?;
+        let sent = self.sender().send(job);
+        match intent {
+            Some(intent) => drop(intent),
+            None => self.gather.nudge(),
+        }
+        sent.map_err(|_| ApiError::internal("the database writer has stopped"))?;
         answered
             .await
             .map_err(|_| ApiError::internal("the database writer dropped a job"))?
@@ -210,15 +290,21 @@ impl Writer {
                 match &self.lite_path {
                     Some(path) => {
                         let path = path.clone();
+                        let gather = self.gather.clone();
                         let spawned = std::thread::Builder::new()
                             .name("keysmith-sqlite-writer".into())
-                            .spawn(move || lite_thread(&path, r));
+                            .spawn(move || lite_thread(&path, r, &gather));
                         if let Err(e) = spawned {
                             tracing::error!("cannot start the SQLite writer thread: {e}");
                         }
                     }
                     None => {
-                        tokio::spawn(writer_task(self.backend, self.pool.clone(), r));
+                        tokio::spawn(writer_task(
+                            self.backend,
+                            self.pool.clone(),
+                            r,
+                            self.gather.clone(),
+                        ));
                     }
                 }
                 *q = Some(s.clone());
@@ -228,13 +314,28 @@ impl Writer {
     }
 }
 
-async fn writer_task(backend: Backend, pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn writer_task(
+    backend: Backend,
+    pool: AnyPool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    gather: Arc<Gather>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
+        let deadline = tokio::time::Instant::now() + GATHER_WAIT;
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if gather.announced.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(j)) => jobs.push(j),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
             }
         }
         run_batch(backend, &pool, jobs).await;
@@ -350,7 +451,8 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
 
 /// The SQLite writer thread: owns the `rusqlite` connection and runs every
 /// batch on it, synchronously.
-fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather) {
+    *gather.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
     let conn = match open_lite(path) {
         Ok(c) => c,
         Err(e) => {
@@ -371,10 +473,34 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>) {
     };
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
+        let deadline = Instant::now() + GATHER_WAIT;
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if gather.announced.load(Ordering::SeqCst) == 0 || now >= deadline {
+                        break;
+                    }
+                    // Park until a job is queued or an announcement ends
+                    // (both nudge), or the deadline; the queue is looked at
+                    // again after `parked` is set, so no nudge is missed.
+                    gather.parked.store(true, Ordering::SeqCst);
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            if gather.announced.load(Ordering::SeqCst) > 0 {
+                                std::thread::park_timeout(deadline - now);
+                            }
+                        }
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            gather.parked.store(false, Ordering::SeqCst);
+                            break;
+                        }
+                    }
+                    gather.parked.store(false, Ordering::SeqCst);
+                }
             }
         }
         run_lite_batch(&mut ctx, jobs);

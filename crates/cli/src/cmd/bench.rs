@@ -65,8 +65,42 @@ const RP_ID: &str = "bench.keysmith.test";
 const PIN: &str = "246810";
 const ROLES: &str = "UserAuthenticationMethod.ReadWrite.All";
 
-/// Runs `work(i)` on `threads` threads for `seconds`; operations per second.
-fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> f64 {
+/// CPU time used so far by this whole process (every thread, user and
+/// system), from `/proc/self/stat`; `None` where that file does not exist.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th, in USER_HZ (100 on Linux) ticks.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// A measured phase: operations per second, and process CPU time (all
+/// threads: server, client, writer) per operation.
+#[derive(Clone, Copy)]
+struct Phase {
+    rate: f64,
+    cpu_per_op: Option<Duration>,
+}
+
+/// Runs `f`, which performs some operations and returns their rate and
+/// count, and accounts the process's CPU time to them.
+fn measured(f: impl FnOnce() -> anyhow::Result<(f64, usize)>) -> anyhow::Result<Phase> {
+    let before = process_cpu();
+    let (rate, ops) = f()?;
+    let cpu_per_op = match (before, process_cpu()) {
+        (Some(b), Some(a)) if ops > 0 => Some(a.saturating_sub(b) / ops as u32),
+        _ => None,
+    };
+    Ok(Phase { rate, cpu_per_op })
+}
+
+/// Runs `work(i)` on `threads` threads for `seconds`; operations per second
+/// and their number.
+fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> (f64, usize) {
     let done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let start = Instant::now();
@@ -81,16 +115,17 @@ fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> f64 {
         std::thread::sleep(Duration::from_secs_f64(seconds));
         stop.store(true, Ordering::Relaxed);
     });
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let n = done.load(Ordering::Relaxed);
+    (n as f64 / start.elapsed().as_secs_f64(), n)
 }
 
 /// Runs every item once, thread `t` taking the items `i` with
-/// `i % threads == t` in order; items per second.
+/// `i % threads == t` in order; items per second, and their number.
 fn rate_over<T: Sync>(
     threads: usize,
     items: &[T],
     work: impl Fn(&T) -> anyhow::Result<()> + Sync,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, usize)> {
     let start = Instant::now();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -109,7 +144,10 @@ fn rate_over<T: Sync>(
         }
         anyhow::Ok(())
     })?;
-    Ok(items.len() as f64 / start.elapsed().as_secs_f64())
+    Ok((
+        items.len() as f64 / start.elapsed().as_secs_f64(),
+        items.len(),
+    ))
 }
 
 struct Key {
@@ -249,11 +287,35 @@ fn http(
     Ok((status, r.into_json().unwrap_or(Value::Null)))
 }
 
+/// POSTs a pre-serialised JSON body; the status and, when it is not the
+/// expected one, the body (for the error). Used in the timed phases, so the
+/// client does as little as a load generator would.
+fn post_raw(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let mut req = agent.post(url).set("Content-Type", "application/json");
+    if !token.is_empty() {
+        req = req.set("Authorization", &format!("Bearer {token}"));
+    }
+    let r = match req.send_string(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(anyhow!("{url}: {e}")),
+    };
+    let status = r.status();
+    Ok((status, r.into_string().unwrap_or_default()))
+}
+
 fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     let threads = a.threads.max(1);
-    let users = threads * 4;
+    // A multiple of `threads` (see the sign-in timing), and enough users
+    // that one user's allowCredentials list stays small for the key.
+    let users = threads * (4 + a.count / (threads * 16));
     eprintln!(
-        "bench: {threads} threads, {} registrations and sign-ins",
+        "bench: {threads} threads, {} registrations and sign-ins, {users} users",
         a.count
     );
 
@@ -263,9 +325,16 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     let msg = [7u8; 69];
     let sig: p256::ecdsa::Signature = sk.sign(&msg);
     let vk = *sk.verifying_key();
-    let raw = rate_for(threads, a.seconds, |_| {
-        vk.verify(&msg, &sig).expect("valid signature");
-    });
+    let raw_verify = || {
+        measured(|| {
+            Ok(rate_for(threads, a.seconds, |_| {
+                vk.verify(&msg, &sig).expect("valid signature");
+            }))
+        })
+    };
+    // Measured before and after the other phases; their mean is the
+    // reference (a shared machine's speed drifts during a run).
+    let raw_before = raw_verify()?;
 
     // Server on SQLite in a temporary directory.
     let mut key = Key::new()?;
@@ -307,6 +376,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         .to_owned();
 
     // Pre-generate registrations (not timed).
+    eprintln!("bench: generating registrations");
     let mut regs = Vec::with_capacity(a.count);
     for i in 0..a.count {
         let upn = &upns[i % users];
@@ -319,7 +389,8 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         )?;
         anyhow::ensure!(s == 200, "creationOptions: {s} {options}");
         let (body, cd, att, challenge) = key.register(&options)?;
-        regs.push((upn.clone(), body, cd, att, challenge));
+        let url = format!("{base}/v1.0/users/{upn}/authentication/fido2Methods");
+        regs.push((url, body.to_string(), cd, att, challenge));
     }
 
     // 2. Verifier only.
@@ -334,38 +405,35 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         require_trusted_attestation: true,
         ..Default::default()
     };
-    let verifier_only = rate_for(threads, a.seconds, |i| {
-        let (_, _, cd, att, challenge) = &regs[i % regs.len()];
-        let input = webauthn::RegistrationInput {
-            client_data_json: cd,
-            attestation_object: att,
-            expected_challenge: challenge,
-            expected_origins: &origins,
-            rp_id: RP_ID,
-        };
-        webauthn::verify_registration(&input, &policy, &trust, time::OffsetDateTime::now_utc())
-            .expect("pre-generated registration verifies");
-    });
+    let verifier_only = measured(|| {
+        Ok(rate_for(threads, a.seconds, |i| {
+            let (_, _, cd, att, challenge) = &regs[i % regs.len()];
+            let input = webauthn::RegistrationInput {
+                client_data_json: cd,
+                attestation_object: att,
+                expected_challenge: challenge,
+                expected_origins: &origins,
+                rp_id: RP_ID,
+            };
+            webauthn::verify_registration(&input, &policy, &trust, time::OffsetDateTime::now_utc())
+                .expect("pre-generated registration verifies");
+        }))
+    })?;
 
     // 3. HTTP registrations.
     eprintln!("bench: timing HTTP registrations");
-    let reg_rate = rate_over(threads, &regs, |(upn, body, ..)| {
-        thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
-        let (s, v) = AGENT.with(|ag| {
-            http(
-                ag,
-                "POST",
-                &format!("{base}/v1.0/users/{upn}/authentication/fido2Methods"),
-                &token,
-                Some(body),
-            )
-        })?;
-        anyhow::ensure!(s == 201, "register: {s} {v}");
-        Ok(())
+    let reg = measured(|| {
+        rate_over(threads, &regs, |(url, body, ..)| {
+            thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
+            let (s, v) = AGENT.with(|ag| post_raw(ag, url, &token, body))?;
+            anyhow::ensure!(s == 201, "register: {s} {v}");
+            Ok(())
+        })
     })?;
 
     // 4. Sign-ins: pre-generated so each user's assertions are finished in
     // order by one thread (the key's counter is global and increasing).
+    eprintln!("bench: generating sign-ins");
     let mut finishes = Vec::with_capacity(a.count);
     for i in 0..a.count {
         let upn = &upns[i % users];
@@ -377,38 +445,60 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             Some(&json!({"userPrincipalName": upn})),
         )?;
         anyhow::ensure!(s == 200, "begin: {s} {begin}");
-        finishes.push(key.sign_in(&begin)?);
+        finishes.push(key.sign_in(&begin)?.to_string());
     }
     eprintln!("bench: timing HTTP sign-ins");
     // users % threads == 0, so item i (user i % users) goes to thread i % threads consistently.
-    let signin_rate = rate_over(threads, &finishes, |body| {
-        thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
-        let (s, v) = AGENT.with(|ag| {
-            http(
-                ag,
-                "POST",
-                &format!("{base}/bench/passkey/signin/finish"),
-                "",
-                Some(body),
-            )
-        })?;
-        anyhow::ensure!(s == 200, "finish: {s} {v}");
-        Ok(())
+    let finish_url = format!("{base}/bench/passkey/signin/finish");
+    let signin = measured(|| {
+        rate_over(threads, &finishes, |body| {
+            thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
+            let (s, v) = AGENT.with(|ag| post_raw(ag, &finish_url, "", body))?;
+            anyhow::ensure!(s == 200, "finish: {s} {v}");
+            Ok(())
+        })
     })?;
     drop(srv);
+    let raw_after = raw_verify()?;
+    let raw = (raw_before.rate + raw_after.rate) / 2.0;
+    let raw_cpu = match (raw_before.cpu_per_op, raw_after.cpu_per_op) {
+        (Some(b), Some(a)) => Some((b + a) / 2),
+        _ => None,
+    };
+    let micros = |p: &Phase| p.cpu_per_op.map(|d| d.as_secs_f64() * 1e6);
+    // CPU per raw verify over CPU per operation: the rate ratio the phase
+    // would reach with every core busy and nothing else on the machine.
+    let cpu_ratio = |p: &Phase| match (raw_cpu, p.cpu_per_op) {
+        (Some(r), Some(c)) if !c.is_zero() => Some(r.as_secs_f64() / c.as_secs_f64()),
+        _ => None,
+    };
+    let (raw_before, raw_after) = (raw_before.rate, raw_after.rate);
 
     let report = json!({
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
         "count": a.count,
         "rawEs256VerifyPerSec": raw.round(),
-        "verifierRegistrationsPerSec": verifier_only.round(),
-        "httpRegistrationsPerSec": reg_rate.round(),
-        "httpSignInsPerSec": signin_rate.round(),
+        "rawEs256VerifyPerSecBefore": raw_before.round(),
+        "rawEs256VerifyPerSecAfter": raw_after.round(),
+        "verifierRegistrationsPerSec": verifier_only.rate.round(),
+        "httpRegistrationsPerSec": reg.rate.round(),
+        "httpSignInsPerSec": signin.rate.round(),
         "ratios": {
-            "verifierRegistration": verifier_only / raw,
-            "httpRegistration": reg_rate / raw,
-            "httpSignIn": signin_rate / raw,
+            "verifierRegistration": verifier_only.rate / raw,
+            "httpRegistration": reg.rate / raw,
+            "httpSignIn": signin.rate / raw,
+        },
+        "cpuMicrosPerOp": {
+            "rawEs256Verify": raw_cpu.map(|d| d.as_secs_f64() * 1e6),
+            "verifierRegistration": micros(&verifier_only),
+            "httpRegistration": micros(&reg),
+            "httpSignIn": micros(&signin),
+        },
+        "cpuRatios": {
+            "verifierRegistration": cpu_ratio(&verifier_only),
+            "httpRegistration": cpu_ratio(&reg),
+            "httpSignIn": cpu_ratio(&signin),
         }
     });
     if a.json {
@@ -417,14 +507,33 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         if cfg!(debug_assertions) {
             println!("(debug build: workspace crates unoptimised; ratios are indicative)");
         }
-        println!("raw ES256 verify        {raw:>10.0} /s   100.0 %");
-        for (name, r) in [
+        let cpu = |d: Option<Duration>| match d {
+            Some(d) => format!("{:>8.0} µs", d.as_secs_f64() * 1e6),
+            None => format!("{:>11}", "-"),
+        };
+        let pct = |r: Option<f64>| match r {
+            Some(r) => format!("{:>5.1} %", 100.0 * r),
+            None => format!("{:>7}", "-"),
+        };
+        println!("                          rate          of raw   CPU/op (all threads)  of raw");
+        println!(
+            "raw ES256 verify        {raw:>10.0} /s   100.0 %   {}            100.0 %",
+            cpu(raw_cpu)
+        );
+        for (name, p) in [
             ("verifier registration", verifier_only),
-            ("HTTP registration", reg_rate),
-            ("HTTP sign-in", signin_rate),
+            ("HTTP registration", reg),
+            ("HTTP sign-in", signin),
         ] {
-            println!("{name:<22}  {r:>10.0} /s   {:>5.1} %", 100.0 * r / raw);
+            println!(
+                "{name:<22}  {:>10.0} /s   {:>5.1} %   {}            {}",
+                p.rate,
+                100.0 * p.rate / raw,
+                cpu(p.cpu_per_op),
+                pct(cpu_ratio(&p))
+            );
         }
+        println!("(raw verify before {raw_before:.0} /s, after {raw_after:.0} /s; the mean is the reference)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -132,6 +132,7 @@ pub(crate) async fn creation_options_for(
     rid: &RequestId,
     host: &str,
 ) -> ApiResult<CreationOptionsResponse> {
+    let intent = state.db.announce_write();
     let policy = policy::load(&state.db, &tenant.id).await?;
     policy::check_user(&state.db, &policy, &user.id).await?;
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
@@ -150,7 +151,7 @@ pub(crate) async fn creation_options_for(
     let (stored, user_id) = (challenge.clone(), user.id.clone());
     state
         .db
-        .write_job(Some(&tenant.id), move |ctx| {
+        .write_announced(intent, Some(&tenant.id), move |ctx| {
             Box::pin(async move {
                 challenge::store(
                     ctx,
@@ -261,6 +262,8 @@ pub(crate) async fn register_for(
     // audit record as one job of the next group commit (one transaction
     // and one flush for every registration queued meanwhile; a job that
     // fails is rolled back alone).
+    // Either outcome writes (the method, or the failure's audit record).
+    let mut intent = Some(state.db.announce_write());
     let mut challenge_id: Option<String> = None;
     let mut outcome = register_inner(state, tenant, user, body, &mut challenge_id).await;
     if let Ok(method) = &outcome {
@@ -271,9 +274,10 @@ pub(crate) async fn register_for(
             details: serde_json::json!({ "user": user.id, "aaGuid": method.aaguid }),
             ..base.clone()
         });
+        let intent = intent.take().expect("announced above");
         let stored = state
             .db
-            .write_job(Some(&tenant.id), move |ctx| {
+            .write_announced(intent, Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
                     if !challenge::take(ctx, &challenge, &ev.tenant_id).await? {
                         return Err(ApiError::bad_request(
@@ -299,9 +303,10 @@ pub(crate) async fn register_for(
             reason: &e.message,
             ..base.clone()
         });
+        let intent = intent.take().unwrap_or_else(|| state.db.announce_write());
         state
             .db
-            .write_job(Some(&tenant.id), move |ctx| {
+            .write_announced(intent, Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
                     if let Some(id) = &challenge {
                         challenge::take(ctx, id, &ev.tenant_id).await?;

@@ -58,6 +58,7 @@ pub(crate) async fn begin_flow(
     tenant: &Tenant,
     upn: Option<String>,
 ) -> ApiResult<Value> {
+    let intent = state.db.announce_write();
     let mut allow = Vec::new();
     let mut user_id = None;
     if let Some(upn) = upn.filter(|u| !u.is_empty()) {
@@ -74,7 +75,7 @@ pub(crate) async fn begin_flow(
     let (id, stored, tenant_id) = (flow_id.clone(), challenge.clone(), tenant.id.clone());
     state
         .db
-        .write_job(None, move |ctx| {
+        .write_announced(intent, None, move |ctx| {
             Box::pin(async move {
                 challenge::store(
                     ctx,
@@ -132,7 +133,11 @@ pub async fn finish(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
-    let outcome = finish_inner(&state, &tenant, &body).await;
+    let audit = SignInAudit {
+        activity: "Sign in with passkey",
+        request_id: &rid.0,
+    };
+    let outcome = finish_inner(&state, &tenant, &body, audit).await;
     state.metrics.count(
         "signins",
         if outcome.is_ok() {
@@ -141,18 +146,14 @@ pub async fn finish(
             "failure"
         },
     );
-    audit::record_sign_in(
-        &state.db,
-        &tenant.id,
-        "Sign in with passkey",
-        match &outcome {
-            Ok((_, user_id)) => Ok(user_id.as_str()),
-            Err(e) => Err(e.message.as_str()),
-        },
-        &rid.0,
-    )
-    .await?;
-    outcome.map(|(v, _)| Json(v))
+    outcome.map(Json)
+}
+
+/// The audit record [`verify_signin`] writes for the attempt, whatever its
+/// outcome, in the same transaction as the flow's consumption.
+pub(crate) struct SignInAudit<'a> {
+    pub activity: &'a str,
+    pub request_id: &'a str,
 }
 
 /// A verified passkey assertion: who, with which key.
@@ -166,12 +167,13 @@ async fn finish_inner(
     state: &AppState,
     tenant: &Tenant,
     body: &[u8],
-) -> ApiResult<(Value, String)> {
+    audit: SignInAudit<'_>,
+) -> ApiResult<Value> {
     let SignedIn {
         user,
         method: m,
         user_verified,
-    } = verify_signin(state, tenant, body).await?;
+    } = verify_signin(state, tenant, body, Some(audit)).await?;
     let now = m.last_used_at.unwrap_or_else(now_unix);
     let claims = Claims {
         aud: SIGNIN_AUDIENCE.into(),
@@ -185,56 +187,97 @@ async fn finish_inner(
         roles: Vec::new(),
         upn: Some(user.upn.clone()),
     };
-    Ok((
-        json!({
-            "token": state.token_key.sign(&claims),
-            "tokenType": "Bearer",
-            "expiresIn": SIGNIN_TOKEN_SECONDS,
-            "userVerified": user_verified,
-            "user": user.to_json(),
-            "method": m.to_graph(),
-        }),
-        user.id,
-    ))
+    Ok(json!({
+        "token": state.token_key.sign(&claims),
+        "tokenType": "Bearer",
+        "expiresIn": SIGNIN_TOKEN_SECONDS,
+        "userVerified": user_verified,
+        "user": user.to_json(),
+        "method": m.to_graph(),
+    }))
 }
 
 /// Checks a finish body (flow, credential, policy, signature, counter) and
 /// records the key's use: shared by the sign-in API and the admin center.
+/// With `audit`, the attempt's audit record (success or failure) is written
+/// too, in the same group-commit job as the flow's consumption.
 pub(crate) async fn verify_signin(
     state: &AppState,
     tenant: &Tenant,
     body: &[u8],
+    audit: Option<SignInAudit<'_>>,
 ) -> ApiResult<SignedIn> {
-    let b: FinishBody = parse_json(body)?;
-    let (flow, policy) =
-        challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+    let intent = state.db.announce_write();
+    let early = async {
+        let b: FinishBody = parse_json(body)?;
+        let (flow, policy) =
+            challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+        Ok::<_, ApiError>((b, flow, policy))
+    }
+    .await;
+    let (b, flow, policy) = match early {
+        Ok(v) => v,
+        Err(e) => {
+            drop(intent);
+            if let Some(a) = audit {
+                audit::record_sign_in(
+                    &state.db,
+                    &tenant.id,
+                    a.activity,
+                    Err(&e.message),
+                    a.request_id,
+                )
+                .await?;
+            }
+            return Err(e);
+        }
+    };
     let result = verify_peeked(state, tenant, &b, flow, policy).await;
     // The flow is single-use whatever the outcome: consume it together
-    // with the key's new counter (one group-commit job, so one flush).
+    // with the key's new counter and the audit record (one group-commit
+    // job, so one flush).
     let (flow_id, tenant_id) = (b.flow_id.clone(), tenant.id.clone());
     let used = result
         .as_ref()
         .ok()
         .map(|s| (s.method.clone(), s.method.sign_count, s.method.last_used_at));
+    let audited = audit.map(|a| {
+        let outcome = match &result {
+            Ok(s) => Ok(s.user.id.clone()),
+            Err(e) => Err(e.message.clone()),
+        };
+        (a.activity.to_owned(), a.request_id.to_owned(), outcome)
+    });
     let taken = state
         .db
-        .write_job(None, move |ctx| {
+        .write_announced(intent, Some(&tenant.id), move |ctx| {
             Box::pin(async move {
                 let taken = challenge::take(ctx, &flow_id, &tenant_id).await?;
-                if let (true, Some((m, count, at))) = (taken, used) {
-                    methods::record_use(ctx, &m, count, at.unwrap_or_else(now_unix)).await?;
+                if let (true, Some((m, count, at))) = (taken, &used) {
+                    methods::record_use(ctx, m, *count, at.unwrap_or_else(now_unix)).await?;
+                }
+                if let Some((activity, request_id, outcome)) = &audited {
+                    // What the caller is answered.
+                    let outcome = match outcome {
+                        Ok(_) if !taken => Err(FLOW_USED),
+                        Ok(user) => Ok(user.as_str()),
+                        Err(reason) => Err(reason.as_str()),
+                    };
+                    let ev = audit::sign_in_event(&tenant_id, activity, outcome, request_id);
+                    audit::append_in(ctx, ev.as_event()).await?;
                 }
                 Ok(taken)
             })
         })
         .await?;
     match result {
-        Ok(_) if !taken => Err(ApiError::bad_request(
-            "The sign-in flow is unknown or has already been used.",
-        )),
+        Ok(_) if !taken => Err(ApiError::bad_request(FLOW_USED)),
         other => other,
     }
 }
+
+/// Why a flow that was consumed meanwhile is refused.
+const FLOW_USED: &str = "The sign-in flow is unknown or has already been used.";
 
 async fn verify_peeked(
     state: &AppState,

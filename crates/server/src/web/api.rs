@@ -82,7 +82,7 @@ pub async fn login_finish(
     let tenant = tenant_of(&state, &tenant).await?;
     let _: Value = json_body(&headers, &body)?;
     let outcome = async {
-        let signed = signin::verify_signin(&state, &tenant, &body).await?;
+        let signed = signin::verify_signin(&state, &tenant, &body, None).await?;
         let roles = directory::user_roles(&state.db, &signed.user.id).await?;
         let role = session::role_of(&roles).ok_or_else(|| {
             ApiError::forbidden(format!(
