@@ -221,6 +221,16 @@ impl Db {
         self.writer.run(None, audit_tenant, f).await
     }
 
+    /// Sets how long the group commit waits for announced writes.
+    pub fn set_commit_gather(&self, wait: Duration) {
+        self.writer.set_gather_wait(wait);
+    }
+
+    /// Group commits run so far, and the write jobs they held.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.writer.stats()
+    }
+
     /// Announces a write job this request will queue (see
     /// [`crate::writer`]): the writer may wait a moment for it before it
     /// begins a batch, so that concurrent requests share one commit.

@@ -60,6 +60,7 @@ impl Server {
         let db = Db::connect(&url)
             .await
             .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
+        db.set_commit_gather(std::time::Duration::from_micros(config.commit_gather_us));
         let token_key = token::TokenKey::load_or_create(&db)
             .await
             .map_err(|e| anyhow::anyhow!("loading the token signing key: {e}"))?;

@@ -18,10 +18,10 @@
 //! load the writer would look as soon as the first job arrives: one commit
 //! (one flush, one write of every dirty page) per job. So handlers that
 //! will write *announce* it when they start ([`Writer::announce`]), and a
-//! writer that finds fewer jobs queued than announced gathers for at most
-//! [`GATHER_WAIT`] before it begins, so that the commit is shared by the
-//! requests already being verified. With nothing announced (an idle
-//! server, one request at a time) it begins at once.
+//! writer that has announced jobs still to come waits for them, for at most
+//! [`GATHER_WAIT`] (configurable), before it begins, so that the commit is
+//! shared by the requests already being verified. With nothing announced
+//! (an idle server, one request at a time) it begins at once.
 //!
 //! On SQLite (a database file) the batches run on ONE dedicated OS thread
 //! that owns a `rusqlite` connection: every statement of a batch executes
@@ -38,7 +38,7 @@ use sqlx::{AnyPool, Executor};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -49,21 +49,50 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 128;
 
-/// Longest a writer waits for announced jobs before it begins a batch.
+/// Longest a writer waits, by default, for announced jobs before it
+/// begins a batch (`commit_gather_us` in the server's configuration).
 pub const GATHER_WAIT: Duration = Duration::from_millis(1);
 
-/// What a writer that gathers a batch waits on.
-#[derive(Default)]
+/// What a writer that gathers a batch waits on, and what it counts.
 struct Gather {
-    /// Writes announced and not yet queued.
+    /// Announcements not yet ended (each ends just after its job is
+    /// queued, or when the handler gives up).
     announced: AtomicUsize,
+    /// The longest wait for them, microseconds.
+    wait_us: AtomicU64,
+    /// Batches run (committed or not) and jobs they held.
+    batches: AtomicU64,
+    jobs: AtomicU64,
     /// Set while the SQLite writer thread is parked waiting for them.
     parked: AtomicBool,
     /// That thread.
     thread: Mutex<Option<std::thread::Thread>>,
 }
 
+impl Default for Gather {
+    fn default() -> Gather {
+        Gather {
+            announced: AtomicUsize::new(0),
+            wait_us: AtomicU64::new(GATHER_WAIT.as_micros() as u64),
+            batches: AtomicU64::new(0),
+            jobs: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+}
+
 impl Gather {
+    /// When a batch whose first job arrives now stops waiting.
+    fn deadline(&self) -> Duration {
+        Duration::from_micros(self.wait_us.load(Ordering::Relaxed))
+    }
+
+    fn counted(&self, jobs: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs as u64, Ordering::Relaxed);
+    }
+
     /// Wakes the SQLite writer thread if it is waiting (a job was queued,
     /// or an announcement withdrawn).
     fn nudge(&self) {
@@ -221,6 +250,22 @@ impl Writer {
         }
     }
 
+    /// Sets the longest wait for announced jobs (zero: never wait).
+    pub fn set_gather_wait(&self, wait: Duration) {
+        self.gather
+            .wait_us
+            .store(wait.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Batches run so far and the jobs they held (their ratio is the mean
+    /// number of writes sharing one commit).
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.gather.batches.load(Ordering::Relaxed),
+            self.gather.jobs.load(Ordering::Relaxed),
+        )
+    }
+
     /// Announces a job this handler is about to queue (once it has done its
     /// reading and verifying), so that the writer may wait for it.
     pub fn announce(&self) -> WriteIntent {
@@ -322,7 +367,7 @@ async fn writer_task(
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
-        let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+        let deadline = tokio::time::Instant::now() + gather.deadline();
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
@@ -338,6 +383,7 @@ async fn writer_task(
                 }
             }
         }
+        gather.counted(jobs.len());
         run_batch(backend, &pool, jobs).await;
     }
 }
@@ -473,7 +519,7 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather
     };
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        let deadline = Instant::now() + GATHER_WAIT;
+        let deadline = Instant::now() + gather.deadline();
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
@@ -503,6 +549,7 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather
                 }
             }
         }
+        gather.counted(jobs.len());
         run_lite_batch(&mut ctx, jobs);
     }
 }
@@ -599,5 +646,69 @@ fn block_on<T>(fut: BoxFuture<'_, T>) -> T {
             Poll::Ready(v) => return v,
             Poll::Pending => std::thread::park(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::Db;
+    use std::time::{Duration, Instant};
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = crate::db::sqlite_url_for_dir(dir.path()).expect("data dir");
+        (dir, Db::connect(&url).await.expect("database"))
+    }
+
+    /// Two announced writes, the second queued 50 ms after the first:
+    /// how many commits they took.
+    async fn commits_for_two(db: &Db) -> u64 {
+        let (before, _) = db.commit_stats();
+        let (a, b) = (db.announce_write(), db.announce_write());
+        let first = db.write_announced(a, None, |_| Box::pin(async { Ok(()) }));
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            db.write_announced(b, None, |_| Box::pin(async { Ok(()) }))
+                .await
+        };
+        let (x, y) = tokio::join!(first, second);
+        x.expect("first write");
+        y.expect("second write");
+        db.commit_stats().0 - before
+    }
+
+    #[tokio::test]
+    async fn announced_writes_share_one_commit() {
+        let (_dir, db) = db().await;
+        db.set_commit_gather(Duration::from_secs(5));
+        assert_eq!(commits_for_two(&db).await, 1);
+        db.set_commit_gather(Duration::ZERO);
+        assert_eq!(commits_for_two(&db).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_announcement_ends_the_wait() {
+        let (_dir, db) = db().await;
+        db.set_commit_gather(Duration::from_secs(30));
+        let never = db.announce_write();
+        let started = Instant::now();
+        let write = db.write_job(None, |_| Box::pin(async { Ok(()) }));
+        let withdraw = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(never);
+        };
+        let (written, ()) = tokio::join!(write, withdraw);
+        written.expect("write");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited {:?}",
+            started.elapsed()
+        );
+        // Nothing announced: no wait at all.
+        let started = Instant::now();
+        db.write_job(None, |_| Box::pin(async { Ok(()) }))
+            .await
+            .expect("write");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

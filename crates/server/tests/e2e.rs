@@ -276,6 +276,22 @@ fn suite(store: Store) {
         "{metrics}"
     );
     assert!(metrics.contains("route=\"/v1.0/users/{user}/authentication/fido2Methods\",method=\"POST\",status=\"201\""), "{metrics}");
+    // Every write so far went through the group commit: at least one job
+    // per commit, and both counters exported.
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let (commits, jobs) = (
+        counter("keysmith_db_commits_total "),
+        counter("keysmith_db_write_jobs_total "),
+    );
+    assert!(
+        commits > 0 && jobs >= commits,
+        "{commits} commits, {jobs} jobs"
+    );
     let (s, api) = call(ureq::get(&h.url("/openapi.json")), "", None);
     assert_eq!(s, 200);
     assert!(api["openapi"].as_str().unwrap().starts_with("3."));

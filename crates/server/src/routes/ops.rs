@@ -24,7 +24,20 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &commit_metrics(state.db.commit_stats()),
+    )
+}
+
+/// The group commit's counters: their ratio is how many writes share a
+/// flush.
+fn commit_metrics((batches, jobs): (u64, u64)) -> String {
+    format!(
+        "# HELP keysmith_db_commits_total Group commits (transactions) run by the writer.\n\
+         # TYPE keysmith_db_commits_total counter\n\
+         keysmith_db_commits_total {batches}\n\
+         # HELP keysmith_db_write_jobs_total Write jobs run in group commits.\n\
+         # TYPE keysmith_db_write_jobs_total counter\n\
+         keysmith_db_write_jobs_total {jobs}\n"
     )
 }
 
