@@ -107,6 +107,19 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
+/// [`user_from`] for a `rusqlite` row of [`USER_COLS`].
+fn lite_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        upn: r.get("upn")?,
+        display_name: r.get("display_name")?,
+        user_handle: r.get("user_handle")?,
+        account_enabled: r.get::<_, i64>("account_enabled")? != 0,
+        created_at: r.get("created_at")?,
+    })
+}
+
 fn group_from(row: &AnyRow) -> Result<Group, sqlx::Error> {
     Ok(Group {
         id: row.try_get("id")?,
@@ -151,16 +164,28 @@ pub async fn create_tenant(
 
 /// A tenant by id or name.
 pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
-    let row =
-        sqlx::query("SELECT id, name, rp_id, rp_name FROM tenants WHERE id = $1 OR name = $1")
-            .bind(key)
-            .fetch_optional(db.read())
-            .await?;
+    const SQL: &str = "SELECT id, name, rp_id, rp_name FROM tenants WHERE id = $1 OR name = $1";
+    let missing = || ApiError::not_found(format!("Tenant '{key}' does not exist."));
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        c.prepare_cached(&crate::db::lite_sql(SQL))?
+            .query_row(rusqlite::params![key], |r| {
+                Ok(Tenant {
+                    id: r.get("id")?,
+                    name: r.get("name")?,
+                    rp_id: r.get("rp_id")?,
+                    rp_name: r.get("rp_name")?,
+                })
+            })
+            .optional()?
+            .ok_or_else(missing)
+    }) {
+        return found;
+    }
+    let row = sqlx::query(SQL).bind(key).fetch_optional(db.read()).await?;
     match row {
         Some(r) => Ok(tenant_from(&r)?),
-        None => Err(ApiError::not_found(format!(
-            "Tenant '{key}' does not exist."
-        ))),
+        None => Err(missing()),
     }
 }
 
@@ -223,17 +248,31 @@ pub async fn create_user(
 
 /// A user by object id or userPrincipalName (case-insensitive).
 pub async fn find_user(db: &Db, tenant_id: &str, key: &str) -> ApiResult<User> {
-    let row = sqlx::query(&format!(
+    let sql = format!(
         "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND (id = $2 OR upn_lower = $3)"
-    ))
-    .bind(tenant_id)
-    .bind(key)
-    .bind(key.to_lowercase())
-    .fetch_optional(db.read())
-    .await?;
+    );
+    let missing = || ApiError::not_found(format!("User '{key}' does not exist."));
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        c.prepare_cached(&crate::db::lite_sql(&sql))?
+            .query_row(
+                rusqlite::params![tenant_id, key, key.to_lowercase()],
+                lite_user,
+            )
+            .optional()?
+            .ok_or_else(missing)
+    }) {
+        return found;
+    }
+    let row = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(key)
+        .bind(key.to_lowercase())
+        .fetch_optional(db.read())
+        .await?;
     match row {
         Some(r) => Ok(user_from(&r)?),
-        None => Err(ApiError::not_found(format!("User '{key}' does not exist."))),
+        None => Err(missing()),
     }
 }
 

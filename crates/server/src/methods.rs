@@ -182,13 +182,20 @@ pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult
 
 /// A method by id within a tenant.
 pub async fn find(db: &Db, tenant_id: &str, id: &str) -> ApiResult<Option<Method>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(db.read())
-    .await?;
+    let sql = format!("SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2");
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        Ok(c.prepare_cached(&crate::db::lite_sql(&sql))?
+            .query_row(rusqlite::params![tenant_id, id], lite_row)
+            .optional()?)
+    }) {
+        return found;
+    }
+    let row = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(db.read())
+        .await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 

@@ -246,6 +246,39 @@ fn suite(store: Store) {
     ] {
         assert!(acts.contains(&a), "missing {a} in {acts:?}");
     }
+    // Each sign-in attempt is audited once, with the outcome its caller got:
+    // alice (named), the replayed flow, the discoverable one, the blocked key.
+    let (_, signins) =
+        h.get("/v1.0/auditLogs/directoryAudits?activity=Sign%20in%20with%20passkey&$top=500");
+    let mut outcomes: Vec<(String, String, String)> = signins["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["result"].as_str().unwrap().to_owned(),
+                e["targetResources"][0]["id"].as_str().unwrap().to_owned(),
+                e["resultReason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    assert!(
+        outcomes[..2]
+            .iter()
+            .all(|(r, _, why)| r == "failure" && !why.is_empty()),
+        "{outcomes:?}"
+    );
+    assert!(outcomes[..2]
+        .iter()
+        .any(|(_, _, why)| why.contains("already been used")));
+    assert!(
+        outcomes[2..]
+            .iter()
+            .all(|(r, target, why)| r == "success" && *target == alice_id && why.is_empty()),
+        "{outcomes:?}"
+    );
     let (_, regs) = h.get("/v1.0/auditLogs/directoryAudits?activity=Register%20passkey");
     assert!(regs["value"]
         .as_array()
