@@ -75,8 +75,9 @@ pub struct App {
     pub roles: Vec<String>,
 }
 
-/// A freshly created app: the secret is shown once and never stored.
-#[derive(Debug, Clone, Serialize)]
+/// A freshly created app: the secret is shown once and never stored (nor
+/// printed by `{:?}`).
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewApp {
     pub client_id: String,
@@ -84,6 +85,18 @@ pub struct NewApp {
     pub tenant: String,
     pub name: String,
     pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for NewApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApp")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("tenant", &self.tenant)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish()
+    }
 }
 
 fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
@@ -639,4 +652,21 @@ pub async fn authenticate_app(
             .map(str::to_owned)
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_new_apps_secret_is_not_in_its_debug_output() {
+        let app = super::NewApp {
+            client_id: "c1".into(),
+            client_secret: "s3cr3t-value".into(),
+            tenant: "acme".into(),
+            name: "provisioner".into(),
+            roles: vec!["UserAuthenticationMethod.ReadWrite.All".into()],
+        };
+        let shown = format!("{app:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(shown.contains("c1") && shown.contains("redacted"), "{shown}");
+    }
 }

@@ -32,6 +32,10 @@ pub struct TokenKey {
     verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
 
+/// Seconds a token's `nbf` may lie in the future (clocks of instances
+/// sharing the signing key differ a little).
+pub const CLOCK_SKEW: i64 = 60;
+
 /// Most tokens remembered as verified; the cache is cleared when full.
 const VERIFIED_CACHE: usize = 4096;
 
@@ -91,7 +95,8 @@ impl TokenKey {
         text
     }
 
-    /// Checks signature, expiry and audience.
+    /// Checks signature, validity window (`nbf`, with [`CLOCK_SKEW`]
+    /// seconds of leeway for another instance's clock; `exp`) and audience.
     pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, &'static str> {
         let cached = self
             .verified
@@ -111,8 +116,12 @@ impl TokenKey {
                 c
             }
         };
-        if claims.exp <= now_unix() {
+        let now = now_unix();
+        if claims.exp <= now {
             return Err("The access token has expired.");
+        }
+        if claims.nbf > now + CLOCK_SKEW {
+            return Err("The access token is not valid yet.");
         }
         if claims.aud != audience {
             return Err("The access token is not meant for this API.");
@@ -254,5 +263,66 @@ impl FromRequestParts<crate::app::AppState> for Caller {
             app_id,
             roles: claims.roles,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn key() -> (tempfile::TempDir, TokenKey) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = crate::db::sqlite_url_for_dir(dir.path()).expect("data dir");
+        let db = Db::connect(&url).await.expect("database");
+        (dir, TokenKey::load_or_create(&db).await.expect("key"))
+    }
+
+    fn claims(nbf_from_now: i64, exp_from_now: i64) -> Claims {
+        let now = now_unix();
+        Claims {
+            aud: GRAPH_AUDIENCE.into(),
+            iss: "https://keysmith.test".into(),
+            iat: now,
+            nbf: now + nbf_from_now,
+            exp: now + exp_from_now,
+            tid: "t".into(),
+            appid: Some("a".into()),
+            sub: None,
+            roles: vec![],
+            upn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn validity_window_and_audience() {
+        let (_dir, key) = key().await;
+        let ok = key.sign(&claims(0, 600));
+        assert!(key.verify(&ok, GRAPH_AUDIENCE).is_ok());
+        assert_eq!(
+            key.verify(&ok, SIGNIN_AUDIENCE).unwrap_err(),
+            "The access token is not meant for this API."
+        );
+        // Within the clock-skew leeway, and beyond it.
+        assert!(key
+            .verify(&key.sign(&claims(CLOCK_SKEW / 2, 600)), GRAPH_AUDIENCE)
+            .is_ok());
+        assert_eq!(
+            key.verify(&key.sign(&claims(CLOCK_SKEW + 300, 600)), GRAPH_AUDIENCE)
+                .unwrap_err(),
+            "The access token is not valid yet."
+        );
+        assert_eq!(
+            key.verify(&key.sign(&claims(-600, -1)), GRAPH_AUDIENCE)
+                .unwrap_err(),
+            "The access token has expired."
+        );
+        // A signature over other claims does not verify.
+        let mut parts: Vec<&str> = ok.split('.').collect();
+        let other = webauthn::b64::encode(serde_json::to_vec(&claims(0, 7200)).unwrap());
+        parts[1] = &other;
+        assert_eq!(
+            key.verify(&parts.join("."), GRAPH_AUDIENCE).unwrap_err(),
+            "The access token signature is invalid."
+        );
     }
 }
