@@ -667,6 +667,9 @@ mod tests {
         };
         let shown = format!("{app:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
-        assert!(shown.contains("c1") && shown.contains("redacted"), "{shown}");
+        assert!(
+            shown.contains("c1") && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 }

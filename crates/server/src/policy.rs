@@ -2,7 +2,7 @@
 //! `fido2AuthenticationMethodConfiguration`) and what it means at
 //! registration and sign-in.
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::time_util::now_unix;
 use sqlx::Row;
@@ -84,13 +84,37 @@ pub async fn check_user(db: &Db, p: &Fido2Policy, user_id: &str) -> ApiResult<()
 }
 
 /// Applies a PATCH body (a partial policy object) and stores the result.
+/// The read, merge and write are one transaction holding the policy row
+/// (SQLite: the write lock of `BEGIN IMMEDIATE`; PostgreSQL: the row lock
+/// of `SELECT … FOR UPDATE`, the row being created first if the tenant has
+/// none), so two concurrent PATCHes of different fields both land.
 pub async fn patch(db: &Db, tenant_id: &str, body: &serde_json::Value) -> ApiResult<Fido2Policy> {
     let serde_json::Value::Object(patch) = body else {
         return Err(ApiError::bad_request(
             "The request body must be a JSON object.",
         ));
     };
-    let current = load(db, tenant_id).await?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO policies (tenant_id, fido2, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(serde_json::to_string(&default_policy()).expect("policy serialises"))
+    .bind(now_unix())
+    .execute(&mut *tx)
+    .await?;
+    let lock = match db.backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT fido2 FROM policies WHERE tenant_id = $1{lock}"
+    ))
+    .bind(tenant_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let current = from_stored(row.try_get(0)?)?;
     let mut merged = serde_json::to_value(&current).expect("policy serialises");
     for (k, v) in patch {
         if k == "id" || k == "@odata.type" {
@@ -104,15 +128,13 @@ pub async fn patch(db: &Db, tenant_id: &str, body: &serde_json::Value) -> ApiRes
     let policy: Fido2Policy = serde_json::from_value(merged)
         .map_err(|e| ApiError::bad_request(format!("Invalid policy: {e}")))?;
     validate(&policy)?;
-    sqlx::query(
-        "INSERT INTO policies (tenant_id, fido2, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant_id) DO UPDATE SET fido2 = excluded.fido2, updated_at = excluded.updated_at",
-    )
-    .bind(tenant_id)
-    .bind(serde_json::to_string(&policy).expect("policy serialises"))
-    .bind(now_unix())
-    .execute(db.write())
-    .await?;
+    sqlx::query("UPDATE policies SET fido2 = $2, updated_at = $3 WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .bind(serde_json::to_string(&policy).expect("policy serialises"))
+        .bind(now_unix())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(policy)
 }
 

@@ -40,6 +40,36 @@ fn two_instances(store: Store) {
         None,
     );
     assert_eq!(chain["valid"], true, "{chain}");
+
+    // Policy PATCHes of different fields raced to both instances: each
+    // read-modify-write holds the row, so no update is lost.
+    let policy =
+        "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+    let urls = [h.url(policy), format!("{}{policy}", other.url())];
+    for round in 0..10 {
+        let enforced = round % 2 == 0;
+        let aaguid = format!("00000000-0000-0000-0000-{round:012}");
+        let bodies = [
+            serde_json::json!({ "isAttestationEnforced": enforced }),
+            serde_json::json!({ "keyRestrictions": {
+                "isEnforced": false, "enforcementType": "block", "aaGuids": [aaguid] } }),
+        ];
+        std::thread::scope(|sc| {
+            for (u, b) in urls.iter().zip(&bodies) {
+                let token = &h.token;
+                sc.spawn(move || {
+                    let (s, v) = call(ureq::patch(u), token, Some(b));
+                    assert_eq!(s, 204, "{v}");
+                });
+            }
+        });
+        let (_, p) = h.get(policy);
+        assert_eq!(p["isAttestationEnforced"], enforced, "round {round}: {p}");
+        assert_eq!(
+            p["keyRestrictions"]["aaGuids"][0], aaguid,
+            "round {round}: {p}"
+        );
+    }
 }
 
 #[test]
