@@ -763,3 +763,110 @@ fn a_directory_group_is_provisioned() {
         assert_eq!(dir.methods(u).len(), 1, "{u}");
     }
 }
+
+/// Ctrl-C (SIGINT) during a bulk run: no new user starts, the users in
+/// work finish, the summary is printed (exit 130), and `--resume` does the
+/// rest, each user ending with exactly one passkey.
+#[test]
+fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..12).map(|i| format!("intr{i:02}@contoso.com")).collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let csv = tmp.path().join("users.csv");
+    let mut text = String::from("userPrincipalName\n");
+    for u in &users {
+        text.push_str(&format!("{u}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let keys: Vec<Key> = (0..users.len())
+        .map(|i| Key::start(tmp.path().join(format!("i{i}.key")), &[]))
+        .collect();
+    let journal = tmp.path().join("run.journal");
+    let pin_out = tmp.path().join("pins.csv");
+    let mut args = vec!["provision".to_owned()];
+    args.extend(dir.args());
+    args.extend(strings(&[
+        "--csv",
+        csv.to_str().unwrap(),
+        "--parallel",
+        "1",
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ]));
+    for k in &keys {
+        args.push("--device".into());
+        args.push(k.device.clone());
+    }
+    let child = std::process::Command::new(station::bin())
+        .args(&args)
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first user is done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains("\"userDone\"")
+    {
+        assert!(std::time::Instant::now() < deadline, "no user finished");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let done = summary["provisioned"].as_u64().unwrap();
+    assert!(done >= 1 && done < users.len() as u64, "{summary}");
+    let stopped = summary["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["error"].as_str() == Some("the run was stopped"))
+        .count() as u64;
+    assert_eq!(done + stopped, users.len() as u64, "{summary}");
+
+    let mut resume = vec!["provision".to_owned()];
+    resume.extend(dir.args());
+    resume.extend(strings(&[
+        "--csv",
+        csv.to_str().unwrap(),
+        "--parallel",
+        "1",
+        "--pin-out",
+        pin_out.to_str().unwrap(),
+        "--resume",
+        journal.to_str().unwrap(),
+        "--json",
+    ]));
+    for k in &keys {
+        resume.push("--device".into());
+        resume.push(k.device.clone());
+    }
+    let argv: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let out = run(&argv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["provisioned"].as_u64().unwrap(),
+        users.len() as u64 - done,
+        "{summary}"
+    );
+    for u in &users {
+        assert_eq!(dir.methods(u).len(), 1, "{u} has exactly one passkey");
+    }
+}

@@ -123,8 +123,9 @@ pub struct RunPlan {
     /// user is reported failed.
     pub max_keys_per_user: usize,
     /// Set (from another thread) to stop taking new users; users in work
-    /// finish. The CLI does not set it: an interrupted run is resumed from
-    /// its journal instead.
+    /// finish. The CLI sets it on the first Ctrl-C; the users not started
+    /// are reported skipped ("the run was stopped") and `--resume` does
+    /// them.
     pub stop: Arc<AtomicBool>,
 }
 

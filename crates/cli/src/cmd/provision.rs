@@ -18,7 +18,7 @@ use provision::users::{read_csv, UserJob};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,6 +234,7 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
             journal.path().display()
         );
     }
+    let journal_path = journal.path().to_path_buf();
     let observer = Arc::new(Progress::new(users.len(), args.json));
     let settings = ProvisionSettings {
         pin_length: args.pin_length,
@@ -272,8 +273,9 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         parallel: args.parallel,
         resume,
         max_keys_per_user: 3,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: stop_on_ctrl_c(journal_path.clone()),
     };
+    let stop = plan.stop.clone();
     let summary = runner::run(ctx, plan)?;
     observer.bar.finish_and_clear();
     if let Some(out) = &args.out {
@@ -313,11 +315,76 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
             args.out.as_ref().map(|p| format!("; results in {}", p.display())).unwrap_or_default()
         );
     }
+    if stop.load(Ordering::SeqCst) {
+        eprintln!(
+            "stopped by Ctrl-C: continue with keysmith provision --resume {} …",
+            journal_path.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The run's stop flag, set by the first Ctrl-C (SIGINT): no new user is
+/// started, the keys in work finish their users, and the summary and
+/// results are written as usual (exit status 130). A second Ctrl-C exits at
+/// once. Either way the journal lets `--resume` continue.
+fn stop_on_ctrl_c(journal: PathBuf) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return stop;
+    };
+    // The handler is installed here, before the run starts (not later on
+    // the watcher thread), so an early Ctrl-C is not lost.
+    #[cfg(unix)]
+    let interrupts = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    });
+    #[cfg(unix)]
+    let Ok(mut interrupts) = interrupts
+    else {
+        return stop;
+    };
+    let watcher = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            rt.block_on(async {
+                #[cfg(unix)]
+                let first = interrupts.recv().await.is_some();
+                #[cfg(not(unix))]
+                let first = tokio::signal::ctrl_c().await.is_ok();
+                if !first {
+                    return;
+                }
+                flag.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "\nstopping: the keys in work finish their users, no new user starts (Ctrl-C again to quit now)"
+                );
+                #[cfg(unix)]
+                let second = interrupts.recv().await.is_some();
+                #[cfg(not(unix))]
+                let second = tokio::signal::ctrl_c().await.is_ok();
+                if second {
+                    eprintln!(
+                        "interrupted: continue with keysmith provision --resume {} …",
+                        journal.display()
+                    );
+                    std::process::exit(130);
+                }
+            });
+        });
+    if let Err(e) = watcher {
+        tracing::debug!("no Ctrl-C handling: {e}");
+    }
+    stop
 }
 
 fn read_pin(file: &Option<PathBuf>, stdin: bool, label: &str) -> anyhow::Result<Option<Pin>> {
