@@ -50,6 +50,10 @@ struct ServerBenchArgs {
     /// Seconds for each CPU-only measurement.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// The server's `commit_gather_us` (longest wait of the group commit
+    /// for announced writes; 0: none).
+    #[arg(long, default_value_t = server::writer::GATHER_WAIT.as_micros() as u64)]
+    commit_gather_us: u64,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -344,6 +348,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         data_dir: Some(dir.path().join("data")),
         rp_id: RP_ID.into(),
         trust_anchors_pem: vec![key.root_pem.clone()],
+        commit_gather_us: a.commit_gather_us,
         ..Default::default()
     };
     let srv = server::RunningServer::start(config)?;
@@ -478,6 +483,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
         "count": a.count,
+        "commitGatherMicros": a.commit_gather_us,
         "rawEs256VerifyPerSec": raw.round(),
         "rawEs256VerifyPerSecBefore": raw_before.round(),
         "rawEs256VerifyPerSecAfter": raw_after.round(),
