@@ -180,6 +180,34 @@ pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
+/// How many passkeys each of `user_ids` has (users with none are absent),
+/// in one query.
+pub async fn counts_for_users(
+    db: &Db,
+    tenant_id: &str,
+    user_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, i64>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT user_id, COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 \
+         AND user_id IN ({}) GROUP BY user_id",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(tenant_id);
+    for id in user_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(db.read()).await?;
+    let mut counts = std::collections::HashMap::new();
+    for r in &rows {
+        counts.insert(r.try_get::<String, _>("user_id")?, get_i64(r, "n")?);
+    }
+    Ok(counts)
+}
+
 /// A method by id within a tenant.
 pub async fn find(db: &Db, tenant_id: &str, id: &str) -> ApiResult<Option<Method>> {
     let sql = format!("SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2");

@@ -280,6 +280,30 @@ fn sessions_csrf_and_roles(store: Store) {
     );
     assert!(page.text.contains("Bob&#39;s key"), "{}", page.text);
 
+    // The user search shows each user's passkey count (one query for the
+    // page): alice and bob have one, carol none.
+    h.create_user("carol@example.com");
+    let dash = http.send(
+        "GET",
+        &format!("/{t}/admin?q=example.com"),
+        Some(&admin),
+        None,
+        None,
+    );
+    assert_eq!(dash.status, 200);
+    let count_of = |upn: &str| -> String {
+        let row = dash
+            .text
+            .split("<tr>")
+            .find(|r| r.contains(&format!(">{upn}</a>")))
+            .unwrap_or_else(|| panic!("no row for {upn}: {}", dash.text));
+        let cells: Vec<&str> = row.split("<td>").collect();
+        cells[3].split("</td>").next().unwrap().to_owned()
+    };
+    assert_eq!(count_of("alice@example.com"), "1");
+    assert_eq!(count_of("bob@example.com"), "1");
+    assert_eq!(count_of("carol@example.com"), "0");
+
     // A user without an admin-center role cannot sign in to it.
     let begin = http.send(
         "POST",

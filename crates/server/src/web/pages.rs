@@ -293,12 +293,13 @@ pub async fn dashboard(
     )
     .await));
     let base = format!("/{}/admin", url_enc(&tenant.name));
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let counts = try_page!(api(
+        methods::counts_for_users(&state.db, &tenant.id, &ids).await
+    ));
     let mut rows = String::new();
     for u in &users {
-        let n = try_page!(api(
-            methods::list_for_user(&state.db, &tenant.id, &u.id).await
-        ))
-        .len();
+        let n = counts.get(&u.id).copied().unwrap_or(0);
         rows.push_str(&format!(
             "<tr><td><a href=\"{base}/users/{id}\">{upn}</a></td><td>{name}</td><td>{n}</td><td>{enabled}</td></tr>",
             id = url_enc(&u.id),
