@@ -33,6 +33,18 @@ fn provision_env(dir: &Directory, extra: &[String], env: &[(&str, &str)]) -> std
     cmd.output().unwrap()
 }
 
+/// A users CSV (`userPrincipalName` only) at `path`.
+fn users_csv(path: &Path, users: &[String]) {
+    std::fs::write(path, format!("userPrincipalName\n{}\n", users.join("\n"))).unwrap();
+}
+
+/// `--device D` for each key, in order.
+fn device_args(keys: &[Key]) -> Vec<String> {
+    keys.iter()
+        .flat_map(|k| ["--device".to_owned(), k.device.clone()])
+        .collect()
+}
+
 fn assert_pin_nowhere(pin: &str, texts: &[(&str, &[u8])]) {
     for (what, bytes) in texts {
         assert!(
@@ -227,10 +239,7 @@ fn bulk_fifty_users_on_four_keys_at_once_then_each_signs_in() {
         "--device",
         &full.device,
     ]);
-    for k in &keys {
-        args.push("--device".into());
-        args.push(k.device.clone());
-    }
+    args.extend(device_args(&keys));
     let started = std::time::Instant::now();
     let out = provision(&dir, &args);
     let elapsed = started.elapsed();
@@ -717,11 +726,7 @@ fn a_directory_group_is_provisioned() {
     let users: Vec<String> = (0..3).map(|i| format!("g{i}@contoso.com")).collect();
     let dir = Directory::start(tmp.path(), &users);
     let members = tmp.path().join("members.csv");
-    std::fs::write(
-        &members,
-        format!("userPrincipalName\n{}\n", users.join("\n")),
-    )
-    .unwrap();
+    users_csv(&members, &users);
     let group: Value = serde_json::from_str(&run_ok(&[
         "admin",
         "--data-dir",
@@ -749,10 +754,7 @@ fn a_directory_group_is_provisioned() {
         pin_out.to_str().unwrap(),
         "--json",
     ]);
-    for k in &keys {
-        args.push("--device".into());
-        args.push(k.device.clone());
-    }
+    args.extend(device_args(&keys));
     let out = provision(&dir, &args);
     assert!(
         out.status.success(),
@@ -773,11 +775,7 @@ fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
     let users: Vec<String> = (0..12).map(|i| format!("intr{i:02}@contoso.com")).collect();
     let dir = Directory::start(tmp.path(), &users);
     let csv = tmp.path().join("users.csv");
-    let mut text = String::from("userPrincipalName\n");
-    for u in &users {
-        text.push_str(&format!("{u}\n"));
-    }
-    std::fs::write(&csv, text).unwrap();
+    users_csv(&csv, &users);
     let keys: Vec<Key> = (0..users.len())
         .map(|i| Key::start(tmp.path().join(format!("i{i}.key")), &[]))
         .collect();
@@ -796,10 +794,7 @@ fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
         journal.to_str().unwrap(),
         "--json",
     ]));
-    for k in &keys {
-        args.push("--device".into());
-        args.push(k.device.clone());
-    }
+    args.extend(device_args(&keys));
     let child = std::process::Command::new(station::bin())
         .args(&args)
         .current_dir(std::env::temp_dir())
@@ -836,9 +831,7 @@ fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
         .count() as u64;
     assert_eq!(done + stopped, users.len() as u64, "{summary}");
 
-    let mut resume = vec!["provision".to_owned()];
-    resume.extend(dir.args());
-    resume.extend(strings(&[
+    let mut resume = strings(&[
         "--csv",
         csv.to_str().unwrap(),
         "--parallel",
@@ -848,13 +841,9 @@ fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
         "--resume",
         journal.to_str().unwrap(),
         "--json",
-    ]));
-    for k in &keys {
-        resume.push("--device".into());
-        resume.push(k.device.clone());
-    }
-    let argv: Vec<&str> = resume.iter().map(String::as_str).collect();
-    let out = run(&argv);
+    ]);
+    resume.extend(device_args(&keys));
+    let out = provision(&dir, &resume);
     assert!(
         out.status.success(),
         "{}",

@@ -153,11 +153,16 @@ pub async fn take(ctx: &mut JobCtx, id: &str, tenant_id: &str) -> ApiResult<bool
     Ok(done.rows_affected() == 1)
 }
 
-fn unknown(purpose: Purpose) -> ApiError {
-    ApiError::bad_request(match purpose {
+/// Why a challenge (or sign-in flow) that is not stored is refused.
+pub(crate) fn unknown_message(purpose: Purpose) -> &'static str {
+    match purpose {
         Purpose::Create => "The challenge is unknown or has already been used.",
         Purpose::Get => "The sign-in flow is unknown or has already been used.",
-    })
+    }
+}
+
+fn unknown(purpose: Purpose) -> ApiError {
+    ApiError::bad_request(unknown_message(purpose))
 }
 
 fn issued(row: Option<sqlx::any::AnyRow>, purpose: Purpose) -> ApiResult<Issued> {

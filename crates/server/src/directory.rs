@@ -318,15 +318,7 @@ pub async fn find_tenant_and_user(
                     };
                     let user = match r.get::<_, Option<String>>("id")? {
                         None => None,
-                        Some(id) => Some(User {
-                            id,
-                            tenant_id: r.get("tenant_id")?,
-                            upn: r.get("upn")?,
-                            display_name: r.get("display_name")?,
-                            user_handle: r.get("user_handle")?,
-                            account_enabled: r.get::<_, i64>("account_enabled")? != 0,
-                            created_at: r.get("created_at")?,
-                        }),
+                        Some(_) => Some(lite_user(r)?),
                     };
                     Ok((tenant, user))
                 },
@@ -347,9 +339,7 @@ pub async fn find_tenant_and_user(
         .fetch_optional(db.read())
         .await?;
     let Some(row) = row else {
-        return Err(ApiError::not_found(format!(
-            "Tenant '{tenant_key}' does not exist."
-        )));
+        return Err(no_tenant());
     };
     let tenant = Tenant {
         id: row.try_get("t_id")?,
@@ -358,9 +348,7 @@ pub async fn find_tenant_and_user(
         rp_name: row.try_get("t_rp_name")?,
     };
     if row.try_get::<Option<String>, _>("id")?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "User '{user_key}' does not exist."
-        )));
+        return Err(no_user());
     }
     Ok((tenant, user_from(&row)?))
 }

@@ -54,6 +54,7 @@ const MAX_BATCH: usize = 128;
 pub const GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// What a writer that gathers a batch waits on, and what it counts.
+#[derive(Debug)]
 struct Gather {
     /// Announcements not yet ended (each ends just after its job is
     /// queued, or when the handler gives up).
@@ -112,13 +113,8 @@ impl Gather {
 /// A write announced by a handler that is still working towards it (see
 /// [`Writer::announce`]). Passed to [`Writer::run`] with the job, or
 /// dropped if the handler ends without writing.
+#[derive(Debug)]
 pub struct WriteIntent(Arc<Gather>);
-
-impl std::fmt::Debug for WriteIntent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriteIntent")
-    }
-}
 
 impl Drop for WriteIntent {
     fn drop(&mut self) {

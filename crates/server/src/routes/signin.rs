@@ -259,7 +259,7 @@ pub(crate) async fn verify_signin(
                 if let Some((activity, request_id, outcome)) = &audited {
                     // What the caller is answered.
                     let outcome = match outcome {
-                        Ok(_) if !taken => Err(FLOW_USED),
+                        Ok(_) if !taken => Err(challenge::unknown_message(Purpose::Get)),
                         Ok(user) => Ok(user.as_str()),
                         Err(reason) => Err(reason.as_str()),
                     };
@@ -271,13 +271,12 @@ pub(crate) async fn verify_signin(
         })
         .await?;
     match result {
-        Ok(_) if !taken => Err(ApiError::bad_request(FLOW_USED)),
+        Ok(_) if !taken => Err(ApiError::bad_request(challenge::unknown_message(
+            Purpose::Get,
+        ))),
         other => other,
     }
 }
-
-/// Why a flow that was consumed meanwhile is refused.
-const FLOW_USED: &str = "The sign-in flow is unknown or has already been used.";
 
 async fn verify_peeked(
     state: &AppState,
