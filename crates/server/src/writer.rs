@@ -84,9 +84,14 @@ impl Default for Gather {
 }
 
 impl Gather {
-    /// When a batch whose first job arrives now stops waiting.
-    fn deadline(&self) -> Duration {
+    /// The longest wait for announced jobs.
+    fn wait(&self) -> Duration {
         Duration::from_micros(self.wait_us.load(Ordering::Relaxed))
+    }
+
+    /// Whether announced jobs are still to come.
+    fn expecting(&self) -> bool {
+        self.announced.load(Ordering::SeqCst) > 0
     }
 
     fn counted(&self, jobs: usize) {
@@ -363,13 +368,13 @@ async fn writer_task(
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
-        let deadline = tokio::time::Instant::now() + gather.deadline();
+        let deadline = tokio::time::Instant::now() + gather.wait();
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    if gather.announced.load(Ordering::SeqCst) == 0 {
+                    if !gather.expecting() {
                         break;
                     }
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -515,35 +520,28 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather
     };
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        let deadline = Instant::now() + gather.deadline();
+        let deadline = Instant::now() + gather.wait();
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if gather.announced.load(Ordering::SeqCst) == 0 || now >= deadline {
-                        break;
-                    }
-                    // Park until a job is queued or an announcement ends
-                    // (both nudge), or the deadline; the queue is looked at
-                    // again after `parked` is set, so no nudge is missed.
-                    gather.parked.store(true, Ordering::SeqCst);
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(mpsc::error::TryRecvError::Empty) => {
-                            if gather.announced.load(Ordering::SeqCst) > 0 {
-                                std::thread::park_timeout(deadline - now);
-                            }
-                        }
-                        Err(mpsc::error::TryRecvError::Disconnected) => {
-                            gather.parked.store(false, Ordering::SeqCst);
-                            break;
-                        }
-                    }
-                    gather.parked.store(false, Ordering::SeqCst);
+                Ok(j) => {
+                    jobs.push(j);
+                    continue;
                 }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
             }
+            let now = Instant::now();
+            if now >= deadline || !gather.expecting() {
+                break;
+            }
+            // Park until a job is queued or an announcement ends (both
+            // nudge), or the deadline. `parked` is set before the queue is
+            // looked at again, so no nudge is missed.
+            gather.parked.store(true, Ordering::SeqCst);
+            if rx.is_empty() && gather.expecting() {
+                std::thread::park_timeout(deadline - now);
+            }
+            gather.parked.store(false, Ordering::SeqCst);
         }
         gather.counted(jobs.len());
         run_lite_batch(&mut ctx, jobs);

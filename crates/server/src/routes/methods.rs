@@ -303,6 +303,7 @@ pub(crate) async fn register_for(
             reason: &e.message,
             ..base.clone()
         });
+        // The announcement is already spent if it was the store that failed.
         let intent = intent.take().unwrap_or_else(|| state.db.announce_write());
         state
             .db
