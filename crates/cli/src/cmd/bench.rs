@@ -7,6 +7,7 @@
 //! Attestations and assertions are produced beforehand by an in-process
 //! virtual key, so only the server side is timed.
 
+use super::load;
 use anyhow::{anyhow, Context};
 use authenticator::serve::serve_in_process;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
@@ -18,6 +19,7 @@ use ctap::transport::inproc::InProcessTransport;
 use ctap::Ctap2Client;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -41,9 +43,16 @@ enum BenchCommand {
 
 #[derive(Debug, clap::Args)]
 struct ServerBenchArgs {
-    /// Client threads (and verify threads).
-    #[arg(long, default_value_t = 4)]
-    threads: usize,
+    /// Threads of the CPU-only phases (raw verify, verifier only);
+    /// default: one per CPU.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Keep-alive connections the HTTP phases keep busy, each with one
+    /// request in flight (the load generator is one event loop, like wrk
+    /// or oha). Every request waits for its commit's flush, so it takes
+    /// a few dozen in flight to keep every core of the server busy.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
     /// Registrations (and sign-ins) to pre-generate and send.
     #[arg(long, default_value_t = 400)]
     count: usize,
@@ -82,24 +91,68 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-/// A measured phase: operations per second, and process CPU time (all
-/// threads: server, client, writer) per operation.
-#[derive(Clone, Copy)]
+/// CPU time used so far by each live thread of this process, by thread
+/// id, with the thread's name (tokio's server workers, the SQLite writer,
+/// the load generator on the main thread, …); empty where `/proc` does not
+/// exist.
+fn thread_cpu() -> BTreeMap<u32, (String, Duration)> {
+    let mut threads = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread has exited
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut fields = stat[close + 2..].split_whitespace().skip(11);
+        let ticks = |f: Option<&str>| f.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let used = Duration::from_millis((ticks(fields.next()) + ticks(fields.next())) * 10);
+        threads.insert(tid, (stat[open + 1..close].to_owned(), used));
+    }
+    threads
+}
+
+/// A measured phase: operations per second, process CPU time (all
+/// threads: server, client, writer) per operation, and that time split by
+/// thread name.
+#[derive(Clone)]
 struct Phase {
     rate: f64,
     cpu_per_op: Option<Duration>,
+    by_thread: BTreeMap<String, Duration>,
 }
 
 /// Runs `f`, which performs some operations and returns their rate and
 /// count, and accounts the process's CPU time to them.
 fn measured(f: impl FnOnce() -> anyhow::Result<(f64, usize)>) -> anyhow::Result<Phase> {
-    let before = process_cpu();
+    let (before, threads_before) = (process_cpu(), thread_cpu());
     let (rate, ops) = f()?;
     let cpu_per_op = match (before, process_cpu()) {
         (Some(b), Some(a)) if ops > 0 => Some(a.saturating_sub(b) / ops as u32),
         _ => None,
     };
-    Ok(Phase { rate, cpu_per_op })
+    // Each thread's own difference (a thread that exited meanwhile is not
+    // counted), summed by name.
+    let mut by_thread = BTreeMap::new();
+    for (tid, (name, used)) in thread_cpu() {
+        let earlier = threads_before.get(&tid).map_or(Duration::ZERO, |t| t.1);
+        *by_thread.entry(name).or_insert(Duration::ZERO) += used.saturating_sub(earlier);
+    }
+    by_thread.retain(|_, d| !d.is_zero());
+    if ops > 0 {
+        by_thread.values_mut().for_each(|d| *d /= ops as u32);
+    }
+    Ok(Phase {
+        rate,
+        cpu_per_op,
+        by_thread,
+    })
 }
 
 /// Runs `work(i)` on `threads` threads for `seconds`; operations per second
@@ -121,37 +174,6 @@ fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> (f64, 
     });
     let n = done.load(Ordering::Relaxed);
     (n as f64 / start.elapsed().as_secs_f64(), n)
-}
-
-/// Runs every item once, thread `t` taking the items `i` with
-/// `i % threads == t` in order; items per second, and their number.
-fn rate_over<T: Sync>(
-    threads: usize,
-    items: &[T],
-    work: impl Fn(&T) -> anyhow::Result<()> + Sync,
-) -> anyhow::Result<(f64, usize)> {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let work = &work;
-                s.spawn(move || -> anyhow::Result<()> {
-                    for item in items.iter().skip(t).step_by(threads) {
-                        work(item)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow!("a bench thread panicked"))??;
-        }
-        anyhow::Ok(())
-    })?;
-    Ok((
-        items.len() as f64 / start.elapsed().as_secs_f64(),
-        items.len(),
-    ))
 }
 
 struct Key {
@@ -291,35 +313,17 @@ fn http(
     Ok((status, r.into_json().unwrap_or(Value::Null)))
 }
 
-/// POSTs a pre-serialised JSON body; the status and, when it is not the
-/// expected one, the body (for the error). Used in the timed phases, so the
-/// client does as little as a load generator would.
-fn post_raw(
-    agent: &ureq::Agent,
-    url: &str,
-    token: &str,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    let mut req = agent.post(url).set("Content-Type", "application/json");
-    if !token.is_empty() {
-        req = req.set("Authorization", &format!("Bearer {token}"));
-    }
-    let r = match req.send_string(body) {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => return Err(anyhow!("{url}: {e}")),
-    };
-    let status = r.status();
-    Ok((status, r.into_string().unwrap_or_default()))
-}
-
 fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
-    let threads = a.threads.max(1);
-    // A multiple of `threads` (see the sign-in timing), and enough users
-    // that one user's allowCredentials list stays small for the key.
-    let users = threads * (4 + a.count / (threads * 16));
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let connections = a.connections.max(1);
+    // A multiple of `connections` (see the sign-in timing), and enough
+    // users that one user's allowCredentials list stays small for the key.
+    let users = connections * (4 + a.count / (connections * 16));
     eprintln!(
-        "bench: {threads} threads, {} registrations and sign-ins, {users} users",
+        "bench: {threads} verify threads, {connections} connections, {} registrations and sign-ins, {users} users",
         a.count
     );
 
@@ -394,8 +398,11 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         )?;
         anyhow::ensure!(s == 200, "creationOptions: {s} {options}");
         let (body, cd, att, challenge) = key.register(&options)?;
-        let url = format!("{base}/v1.0/users/{upn}/authentication/fido2Methods");
-        regs.push((url, body.to_string(), cd, att, challenge));
+        let shot = load::Shot {
+            path: format!("/v1.0/users/{upn}/authentication/fido2Methods"),
+            body: body.to_string().into(),
+        };
+        regs.push((shot, cd, att, challenge));
     }
 
     // 2. Verifier only.
@@ -412,7 +419,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     };
     let verifier_only = measured(|| {
         Ok(rate_for(threads, a.seconds, |i| {
-            let (_, _, cd, att, challenge) = &regs[i % regs.len()];
+            let (_, cd, att, challenge) = &regs[i % regs.len()];
             let input = webauthn::RegistrationInput {
                 client_data_json: cd,
                 attestation_object: att,
@@ -427,14 +434,8 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
 
     // 3. HTTP registrations.
     eprintln!("bench: timing HTTP registrations");
-    let reg = measured(|| {
-        rate_over(threads, &regs, |(url, body, ..)| {
-            thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
-            let (s, v) = AGENT.with(|ag| post_raw(ag, url, &token, body))?;
-            anyhow::ensure!(s == 201, "register: {s} {v}");
-            Ok(())
-        })
-    })?;
+    let shots: Vec<load::Shot> = regs.iter().map(|r| r.0.clone()).collect();
+    let reg = measured(|| load::fire(srv.addr(), connections, Some(&token), &shots, 201))?;
 
     // 4. Sign-ins: pre-generated so each user's assertions are finished in
     // order by one thread (the key's counter is global and increasing).
@@ -450,19 +451,15 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             Some(&json!({"userPrincipalName": upn})),
         )?;
         anyhow::ensure!(s == 200, "begin: {s} {begin}");
-        finishes.push(key.sign_in(&begin)?.to_string());
+        finishes.push(load::Shot {
+            path: "/bench/passkey/signin/finish".into(),
+            body: key.sign_in(&begin)?.to_string().into(),
+        });
     }
     eprintln!("bench: timing HTTP sign-ins");
-    // users % threads == 0, so item i (user i % users) goes to thread i % threads consistently.
-    let finish_url = format!("{base}/bench/passkey/signin/finish");
-    let signin = measured(|| {
-        rate_over(threads, &finishes, |body| {
-            thread_local!(static AGENT: ureq::Agent = ureq::AgentBuilder::new().build());
-            let (s, v) = AGENT.with(|ag| post_raw(ag, &finish_url, "", body))?;
-            anyhow::ensure!(s == 200, "finish: {s} {v}");
-            Ok(())
-        })
-    })?;
+    // users % connections == 0, so every sign-in of a user goes, in
+    // order, over the same connection.
+    let signin = measured(|| load::fire(srv.addr(), connections, None, &finishes, 200))?;
     drop(srv);
     let raw_after = raw_verify()?;
     let raw = (raw_before.rate + raw_after.rate) / 2.0;
@@ -478,10 +475,17 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let (raw_before, raw_after) = (raw_before.rate, raw_after.rate);
+    let by_thread = |p: &Phase| -> serde_json::Map<String, Value> {
+        p.by_thread
+            .iter()
+            .map(|(name, d)| (name.clone(), json!((d.as_secs_f64() * 1e6).round())))
+            .collect()
+    };
 
     let report = json!({
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
+        "connections": connections,
         "count": a.count,
         "commitGatherMicros": a.commit_gather_us,
         "rawEs256VerifyPerSec": raw.round(),
@@ -505,6 +509,10 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             "verifierRegistration": cpu_ratio(&verifier_only),
             "httpRegistration": cpu_ratio(&reg),
             "httpSignIn": cpu_ratio(&signin),
+        },
+        "cpuMicrosPerOpByThread": {
+            "httpRegistration": by_thread(&reg),
+            "httpSignIn": by_thread(&signin),
         }
     });
     if a.json {
@@ -527,17 +535,27 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             cpu(raw_cpu)
         );
         for (name, p) in [
-            ("verifier registration", verifier_only),
-            ("HTTP registration", reg),
-            ("HTTP sign-in", signin),
+            ("verifier registration", &verifier_only),
+            ("HTTP registration", &reg),
+            ("HTTP sign-in", &signin),
         ] {
             println!(
                 "{name:<22}  {:>10.0} /s   {:>5.1} %   {}            {}",
                 p.rate,
                 100.0 * p.rate / raw,
                 cpu(p.cpu_per_op),
-                pct(cpu_ratio(&p))
+                pct(cpu_ratio(p))
             );
+        }
+        for (name, p) in [("registration", &reg), ("sign-in", &signin)] {
+            let split: Vec<String> = p
+                .by_thread
+                .iter()
+                .map(|(thread, d)| format!("{thread} {:.0} µs", d.as_secs_f64() * 1e6))
+                .collect();
+            if !split.is_empty() {
+                println!("CPU per HTTP {name} by thread: {}", split.join(", "));
+            }
         }
         println!("(raw verify before {raw_before:.0} /s, after {raw_after:.0} /s; the mean is the reference)");
     }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod deprovision;
 pub mod directory_args;
 pub mod key;
+pub mod load;
 pub mod provision;
 pub mod secret_input;
 pub mod serve;

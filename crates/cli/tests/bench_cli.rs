@@ -1,0 +1,39 @@
+//! `keysmith bench server` end to end on a small count: every phase runs
+//! (the HTTP phases through the load generator must get 201 and 200 for
+//! every request, or the command fails) and the JSON report is complete.
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn bench_server_runs_every_phase_and_reports_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .args(["bench", "server", "--count", "24", "--connections", "4"])
+        .args(["--threads", "2", "--seconds", "0.2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["count"], 24);
+    assert_eq!(report["connections"], 4);
+    for rate in [
+        "rawEs256VerifyPerSec",
+        "verifierRegistrationsPerSec",
+        "httpRegistrationsPerSec",
+        "httpSignInsPerSec",
+    ] {
+        assert!(report[rate].as_f64().unwrap() > 0.0, "{rate}: {report}");
+    }
+    for ratio in ["verifierRegistration", "httpRegistration", "httpSignIn"] {
+        let r = report["ratios"][ratio].as_f64().unwrap();
+        assert!(r > 0.0 && r.is_finite(), "{ratio}: {report}");
+    }
+    // Progress goes to stderr, one line per phase.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("timing HTTP registrations"), "{progress}");
+    assert!(progress.contains("timing HTTP sign-ins"), "{progress}");
+}
