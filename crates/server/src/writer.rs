@@ -724,4 +724,48 @@ mod tests {
             .expect("write");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+
+    /// The writer thread's own connection: durable WAL commits, its large
+    /// page cache, the longer checkpoint interval, the in-memory savepoint
+    /// journal.
+    #[tokio::test]
+    async fn the_writer_connection_has_its_pragmas() {
+        let (_dir, db) = db().await;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = seen.clone();
+        db.write_job(None, move |ctx| {
+            Box::pin(async move {
+                let super::Conn::Lite(c) = ctx.conn() else {
+                    panic!("a file database's writer runs rusqlite");
+                };
+                let mut values = Vec::new();
+                for p in [
+                    "journal_mode",
+                    "synchronous",
+                    "cache_size",
+                    "wal_autocheckpoint",
+                    "temp_store",
+                ] {
+                    let v: rusqlite::types::Value =
+                        c.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?;
+                    values.push(format!("{p}={v:?}"));
+                }
+                *out.lock().expect("lock") = values;
+                Ok(())
+            })
+        })
+        .await
+        .expect("job");
+        let expected = [
+            "journal_mode=Text(\"wal\")".to_owned(),
+            "synchronous=Integer(2)".to_owned(), // FULL
+            format!("cache_size=Integer(-{})", super::WRITER_CACHE_KIB),
+            format!(
+                "wal_autocheckpoint=Integer({})",
+                super::WAL_CHECKPOINT_PAGES
+            ),
+            "temp_store=Integer(2)".to_owned(), // MEMORY
+        ];
+        assert_eq!(*seen.lock().expect("lock"), expected);
+    }
 }

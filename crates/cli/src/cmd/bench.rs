@@ -50,8 +50,9 @@ struct ServerBenchArgs {
     /// Keep-alive connections the HTTP phases keep busy, each with one
     /// request in flight (the load generator is one event loop, like wrk
     /// or oha). Every request waits for its commit's flush, so it takes
-    /// a few dozen in flight to keep every core of the server busy.
-    #[arg(long, default_value_t = 32)]
+    /// dozens in flight to keep every core of the server busy (the CPU
+    /// ratio shows how close the rate ratio is to that).
+    #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Registrations (and sign-ins) to pre-generate and send.
     #[arg(long, default_value_t = 400)]
