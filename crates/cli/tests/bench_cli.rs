@@ -1,5 +1,5 @@
-//! `keysmith bench server` end to end on a small count: every phase runs
-//! (the HTTP phases through the load generator must get 201 and 200 for
+//! `keysmith bench server` end to end on a small count, with each load
+//! generator: every phase runs (the HTTP phases must get 201 and 200 for
 //! every request, or the command fails) and the JSON report is complete.
 
 use serde_json::Value;
@@ -7,9 +7,21 @@ use std::process::Command;
 
 #[test]
 fn bench_server_runs_every_phase_and_reports_json() {
+    bench_with("builtin");
+}
+
+/// The same with `wrk` as the load generator (`.ci/run` installs Debian's
+/// `wrk`): its script must send each request once and see every answer.
+#[test]
+fn bench_server_runs_with_wrk_as_the_load_generator() {
+    bench_with("wrk");
+}
+
+fn bench_with(generator: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
         .args(["bench", "server", "--count", "24", "--connections", "4"])
         .args(["--threads", "2", "--seconds", "0.2", "--json"])
+        .args(["--load-generator", generator])
         .output()
         .unwrap();
     assert!(
@@ -20,6 +32,7 @@ fn bench_server_runs_every_phase_and_reports_json() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["count"], 24);
     assert_eq!(report["connections"], 4);
+    assert_eq!(report["loadGenerator"], generator);
     for rate in [
         "rawEs256VerifyPerSec",
         "verifierRegistrationsPerSec",

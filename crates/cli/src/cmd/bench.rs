@@ -54,6 +54,9 @@ struct ServerBenchArgs {
     /// ratio shows how close the rate ratio is to that).
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// The load generator of the HTTP phases.
+    #[arg(long, value_enum, default_value_t = load::Generator::Builtin)]
+    load_generator: load::Generator,
     /// Registrations (and sign-ins) to pre-generate and send.
     #[arg(long, default_value_t = 400)]
     count: usize,
@@ -436,7 +439,11 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     // 3. HTTP registrations.
     eprintln!("bench: timing HTTP registrations");
     let shots: Vec<load::Shot> = regs.iter().map(|r| r.0.clone()).collect();
-    let reg = measured(|| load::fire(srv.addr(), connections, Some(&token), &shots, 201))?;
+    let fire = match a.load_generator {
+        load::Generator::Builtin => load::fire,
+        load::Generator::Wrk => load::fire_wrk,
+    };
+    let reg = measured(|| fire(srv.addr(), connections, Some(&token), &shots, 201))?;
 
     // 4. Sign-ins: pre-generated so each user's assertions are finished in
     // order by one thread (the key's counter is global and increasing).
@@ -460,7 +467,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     eprintln!("bench: timing HTTP sign-ins");
     // users % connections == 0, so every sign-in of a user goes, in
     // order, over the same connection.
-    let signin = measured(|| load::fire(srv.addr(), connections, None, &finishes, 200))?;
+    let signin = measured(|| fire(srv.addr(), connections, None, &finishes, 200))?;
     drop(srv);
     let raw_after = raw_verify()?;
     let raw = (raw_before.rate + raw_after.rate) / 2.0;
@@ -487,6 +494,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
         "connections": connections,
+        "loadGenerator": format!("{:?}", a.load_generator).to_lowercase(),
         "count": a.count,
         "commitGatherMicros": a.commit_gather_us,
         "rawEs256VerifyPerSec": raw.round(),

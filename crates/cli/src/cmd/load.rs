@@ -101,3 +101,164 @@ pub fn fire(
         ))
     })
 }
+
+/// Which load generator drives the HTTP phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generator {
+    /// The one above, in this process.
+    Builtin,
+    /// `wrk` (an independent load generator, in its own process; its CPU
+    /// time is then not in the process's figures), with a Lua script that
+    /// sends each pre-built request once.
+    Wrk,
+}
+
+/// The Lua side of [`fire_wrk`]: reads the requests (one `path<TAB>body`
+/// per line), sends each once, and counts the answers. When every request
+/// has been sent, the connections still asking get a cheap request that
+/// answers 405 (`DELETE /healthz`), which is not counted. Prints one result line at the end.
+const WRK_SCRIPT: &str = r#"
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  reqs, n, sent, ok, bad, first_bad = {}, 0, 0, 0, 0, ""
+  marker = args[2]
+  local lines = io.lines(args[1])
+  local auth = lines()
+  expect = tonumber(lines())
+  for line in lines do
+    local path, body = line:match("^([^\t]*)\t(.*)$")
+    local headers = { ["Content-Type"] = "application/json" }
+    if auth ~= "" then headers["Authorization"] = auth end
+    n = n + 1
+    reqs[n] = wrk.format("POST", path, headers, body)
+  end
+  spare = wrk.format("DELETE", "/healthz")
+end
+function request()
+  -- wrk calls this once before the run to check the request (wrk.c,
+  -- script_verify_request), and drops what it gets: give it the spare.
+  if not checked then checked = true; return spare end
+  sent = sent + 1
+  if sent <= n then return reqs[sent] end
+  return spare
+end
+function response(status, headers, body)
+  if status == 405 then return end
+  if status == expect then ok = ok + 1 else
+    bad = bad + 1
+    if first_bad == "" then first_bad = status .. " " .. body end
+  end
+  if ok + bad >= n and not finished then
+    -- wrk's main thread sleeps for the whole -d duration: tell the bench,
+    -- which interrupts it (SIGINT) and so ends the run.
+    finished = true
+    local f = assert(io.open(marker, "w"))
+    f:write("done\n")
+    f:close()
+    wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local t = threads[1]
+  io.write(string.format("keysmith-wrk ok=%d bad=%d first_bad=%s\n",
+    t:get("ok"), t:get("bad"), (t:get("first_bad"):gsub("\n", " "))))
+end
+"#;
+
+/// Like [`fire`], but with `wrk` (which must be on `PATH`) as the load
+/// generator, one wrk thread keeping `connections` connections busy.
+/// The rate is the requests over the time from starting wrk to the last
+/// answer (so wrk's start-up counts against it).
+pub fn fire_wrk(
+    addr: SocketAddr,
+    connections: usize,
+    bearer: Option<&str>,
+    shots: &[Shot],
+    expect: u16,
+) -> anyhow::Result<(f64, usize)> {
+    let dir = tempfile::tempdir()?;
+    // The token and the expected status lead the file (not the command
+    // line, where other users could read the token).
+    let mut lines = format!(
+        "{}\n{expect}\n",
+        bearer.map(|t| format!("Bearer {t}")).unwrap_or_default()
+    );
+    for shot in shots {
+        let body = std::str::from_utf8(&shot.body).context("request body is not UTF-8")?;
+        anyhow::ensure!(
+            !shot.path.contains(['\t', '\n']) && !body.contains(['\t', '\n']),
+            "a request has a tab or newline, which the wrk script cannot read"
+        );
+        lines.push_str(&format!("{}\t{body}\n", shot.path));
+    }
+    let requests = dir.path().join("requests.tsv");
+    let script = dir.path().join("send-each-once.lua");
+    // 0600: the file holds the token.
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    std::io::Write::write_all(&mut file.open(&requests)?, lines.as_bytes())?;
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let marker = dir.path().join("finished");
+    let started = Instant::now();
+    let mut child = std::process::Command::new("wrk")
+        .args(["-t", "1", "-c", &connections.max(1).to_string()])
+        .args(["-d", "600s", "--timeout", "60s", "-s"])
+        .arg(&script)
+        .arg(format!("http://{addr}"))
+        .arg("--")
+        .arg(&requests)
+        .arg(&marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running wrk (is it installed? Debian: apt-get install wrk)")?;
+    // Every request answered once the script writes the marker; wrk itself
+    // would run on for all of -d, so it is interrupted then.
+    let (mut elapsed, mut exited) = (None, false);
+    while elapsed.is_none() && !exited {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        if marker.exists() {
+            elapsed = Some(started.elapsed());
+        } else {
+            exited = child.try_wait()?.is_some(); // an error, or -d ran out
+        }
+    }
+    if !exited {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+    }
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        stdout
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("keysmith-wrk "))
+        .with_context(|| format!("no result line from the wrk script in: {stdout}"))?;
+    let field = |name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or("")
+    };
+    let ok: usize = field("ok").parse().context("wrk result: ok")?;
+    let bad: usize = field("bad").parse().context("wrk result: bad")?;
+    if bad > 0 || ok != shots.len() {
+        let first_bad = line.split_once("first_bad=").map_or("", |(_, b)| b);
+        return Err(anyhow!(
+            "wrk: {ok} of {} answered {expect}, {bad} not; first: {first_bad}",
+            shots.len()
+        ));
+    }
+    let elapsed = elapsed.context("wrk ended before every request was answered")?;
+    Ok((ok as f64 / elapsed.as_secs_f64(), ok))
+}
