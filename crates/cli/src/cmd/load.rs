@@ -113,10 +113,12 @@ pub enum Generator {
     Wrk,
 }
 
-/// The Lua side of [`fire_wrk`]: reads the requests (one `path<TAB>body`
-/// per line), sends each once, and counts the answers. When every request
-/// has been sent, the connections still asking get a cheap request that
-/// answers 405 (`DELETE /healthz`), which is not counted. Prints one result line at the end.
+/// The Lua side of [`fire_wrk`]: reads the requests file (the
+/// `Authorization` value, the expected status, then one `path<TAB>body`
+/// per line), sends each request once, and counts the answers. When every
+/// request has been sent, the connections still asking get a cheap request
+/// that answers 405 (`DELETE /healthz`), which is not counted. At the last
+/// answer it writes the marker file; at the end it prints one result line.
 const WRK_SCRIPT: &str = r#"
 local threads = {}
 function setup(thread)
