@@ -50,3 +50,30 @@ fn bench_with(generator: &str) {
     assert!(progress.contains("timing HTTP registrations"), "{progress}");
     assert!(progress.contains("timing HTTP sign-ins"), "{progress}");
 }
+
+/// Values that would divide by zero or make a negative duration are
+/// refused up front with a clear message, not a panic.
+#[test]
+fn bench_server_refuses_unusable_arguments() {
+    for args in [
+        ["--count", "0"],
+        ["--connections", "0"],
+        ["--threads", "0"],
+        ["--seconds", "0"],
+        ["--seconds=-1", "--json"],
+        ["--seconds", "nan"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+            .args(["bench", "server"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("at least 1") || stderr.contains("above 0"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -45,23 +45,23 @@ enum BenchCommand {
 struct ServerBenchArgs {
     /// Threads of the CPU-only phases (raw verify, verifier only);
     /// default: one per CPU.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
     /// Keep-alive connections the HTTP phases keep busy, each with one
     /// request in flight (the load generator is one event loop, like wrk
     /// or oha). Every request waits for its commit's flush, so it takes
     /// dozens in flight to keep every core of the server busy (the CPU
     /// ratio shows how close the rate ratio is to that).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     connections: usize,
     /// The load generator of the HTTP phases.
     #[arg(long, value_enum, default_value_t = load::Generator::Builtin)]
     load_generator: load::Generator,
     /// Registrations (and sign-ins) to pre-generate and send.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 400, value_parser = at_least_one)]
     count: usize,
     /// Seconds for each CPU-only measurement.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
     seconds: f64,
     /// The server's `commit_gather_us` (longest wait of the group commit
     /// for announced writes; 0: none).
@@ -70,6 +70,20 @@ struct ServerBenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, at least 1".into()),
+    }
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 3600.0 => Ok(x),
+        _ => Err("must be a number of seconds above 0 and at most 3600".into()),
+    }
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -82,17 +96,25 @@ const RP_ID: &str = "bench.keysmith.test";
 const PIN: &str = "246810";
 const ROLES: &str = "UserAuthenticationMethod.ReadWrite.All";
 
-/// CPU time used so far by this whole process (every thread, user and
-/// system), from `/proc/self/stat`; `None` where that file does not exist.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses: utime and
-    // stime are the 12th and 13th, in USER_HZ (100 on Linux) ticks.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace().skip(11);
+/// The name and the CPU time used so far (user and system) in a
+/// `/proc/…/stat` line: the name is in parentheses, and utime and stime
+/// are the 12th and 13th fields after it, in USER_HZ (100 on Linux) ticks.
+fn stat_cpu(stat: &str) -> Option<(&str, Duration)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let mut fields = stat.get(close + 2..)?.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    Some((
+        &stat[open + 1..close],
+        Duration::from_millis((utime + stime) * 10),
+    ))
+}
+
+/// CPU time used so far by this whole process (every thread), from
+/// `/proc/self/stat`; `None` where that file does not exist.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu(&stat).map(|(_, used)| used)
 }
 
 /// CPU time used so far by each live thread of this process, by thread
@@ -108,16 +130,13 @@ fn thread_cpu() -> BTreeMap<u32, (String, Duration)> {
         let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
             continue;
         };
+        // Unreadable once the thread has exited.
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue; // the thread has exited
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let mut fields = stat[close + 2..].split_whitespace().skip(11);
-        let ticks = |f: Option<&str>| f.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let used = Duration::from_millis((ticks(fields.next()) + ticks(fields.next())) * 10);
-        threads.insert(tid, (stat[open + 1..close].to_owned(), used));
+        if let Some((name, used)) = stat_cpu(&stat) {
+            threads.insert(tid, (name.to_owned(), used));
+        }
     }
     threads
 }
@@ -125,7 +144,6 @@ fn thread_cpu() -> BTreeMap<u32, (String, Duration)> {
 /// A measured phase: operations per second, process CPU time (all
 /// threads: server, client, writer) per operation, and that time split by
 /// thread name.
-#[derive(Clone)]
 struct Phase {
     rate: f64,
     cpu_per_op: Option<Duration>,
@@ -320,9 +338,8 @@ fn http(
 fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     let threads = a
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let connections = a.connections.max(1);
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let connections = a.connections;
     // A multiple of `connections` (see the sign-in timing), and enough
     // users that one user's allowCredentials list stays small for the key.
     let users = connections * (4 + a.count / (connections * 16));
@@ -465,8 +482,12 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         });
     }
     eprintln!("bench: timing HTTP sign-ins");
-    // users % connections == 0, so every sign-in of a user goes, in
-    // order, over the same connection.
+    // users % connections == 0, so with the built-in generator every
+    // sign-in of a user goes, in order, over the same connection. wrk sends
+    // in list order over whichever connection is free; a user's next
+    // sign-in comes `users` (≥ 4 × connections) requests later, by when the
+    // one before has been answered in practice. If not, its counter
+    // regresses and the phase fails with that answer, not a wrong figure.
     let signin = measured(|| fire(srv.addr(), connections, None, &finishes, 200))?;
     drop(srv);
     let raw_after = raw_verify()?;
@@ -494,7 +515,8 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "threads": threads,
         "connections": connections,
-        "loadGenerator": format!("{:?}", a.load_generator).to_lowercase(),
+        "loadGenerator": clap::ValueEnum::to_possible_value(&a.load_generator)
+            .map(|v| v.get_name().to_owned()),
         "count": a.count,
         "commitGatherMicros": a.commit_gather_us,
         "rawEs256VerifyPerSec": raw.round(),
