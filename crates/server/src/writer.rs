@@ -553,26 +553,26 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// WAL pages after which a commit checkpoints (SQLite's default: 1000).
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
-/// Opens the writer thread's connection with the pragmas of the sqlx pools.
+/// Opens the writer thread's connection: the pragmas of the sqlx pools,
+/// and three of its own.
 fn open_lite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
-    // Only this connection writes, so its page cache stays valid from one
-    // commit to the next (a reader's is dropped at every commit): let it
-    // hold the hot tables and indexes instead of re-reading them (the
-    // default is 2 MiB).
-    conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB};"))?;
-    // Checkpoint less often: a page written by many commits is copied to
-    // the database file once per checkpoint, so a longer WAL copies fewer
-    // pages in all. The WAL then grows to about this many 4 KiB pages.
+    // - cache_size: only this connection writes, so its page cache stays
+    //   valid from one commit to the next (a reader's is dropped at every
+    //   commit); let it hold the hot tables and indexes instead of
+    //   re-reading them (the default is 2 MiB).
+    // - wal_autocheckpoint: a page written by many commits is copied to the
+    //   database file once per checkpoint, so a longer WAL copies fewer
+    //   pages in all. The WAL grows to about this many 4 KiB pages.
+    // - temp_store: a job's savepoint journals the pages it changes; keep
+    //   that journal in memory rather than in a temporary file.
     conn.execute_batch(&format!(
-        "PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES};"
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+         PRAGMA cache_size=-{WRITER_CACHE_KIB}; \
+         PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}; PRAGMA temp_store=MEMORY;"
     ))?;
-    // A job's savepoint journals the pages it changes; keep that journal
-    // in memory rather than a temporary file.
-    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
