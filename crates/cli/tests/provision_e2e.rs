@@ -859,3 +859,103 @@ fn ctrl_c_stops_taking_users_and_resume_finishes_the_rest() {
         assert_eq!(dir.methods(u).len(), 1, "{u} has exactly one passkey");
     }
 }
+
+/// Entra refuses passkey names over 30 characters (GRAPH_FIDO2_API.md §8),
+/// after the credential is already on the key: the client refuses such a
+/// name before it touches a key, `--check` lists every offender, and the
+/// default name fits.
+#[test]
+fn passkey_names_entra_would_refuse_stop_the_run_before_any_key_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = ["ann@contoso.com", "ben@contoso.com", "cy@contoso.com"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let key = Key::start(tmp.path().join("k.key"), &[]);
+    let pin_out = tmp.path().join("pins.csv");
+    let long = "Ann's spare key from the front desk"; // 35 characters
+
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &users[0],
+            "--display-name",
+            long,
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("35 characters") && err.contains("30"), "{err}");
+    // The key was not touched: no PIN set, so info reports no retries.
+    let info: Value =
+        serde_json::from_str(&run_ok(&["key", "info", "--device", &key.device, "--json"])).unwrap();
+    assert!(info["pinRetries"].is_null(), "PIN set on the key: {info}");
+    assert!(!pin_out.exists());
+    assert!(dir.methods(&users[0]).is_empty());
+
+    // A CSV with two offenders: the run names the first and counts the
+    // rest; --check lists both.
+    let csv = tmp.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "userPrincipalName,passkeyDisplayName\n{},{long}\n{},Ben key\n{},{}\n",
+            users[0],
+            users[1],
+            users[2],
+            "y".repeat(31)
+        ),
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = strings(&["--csv", csv.to_str().unwrap(), "--device", &key.device]);
+        a.extend(strings(extra));
+        a
+    };
+    let out = provision(&dir, &args(&["--pin-out", pin_out.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&users[0]) && err.contains("1 more") && err.contains("--check"),
+        "{err}"
+    );
+    let out = provision(&dir, &args(&["--check"]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&users[0]) && text.contains(&users[2]),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("{}:", users[1])), "{text}");
+
+    // The default name fits Entra's limit.
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--user",
+            &users[1],
+            "--device",
+            &key.device,
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = dir.methods(&users[1]);
+    let name = m[0]["displayName"].as_str().unwrap();
+    assert!(
+        (1..=30).contains(&name.chars().count()),
+        "default name {name:?}"
+    );
+}

@@ -664,8 +664,10 @@ fn create_credential(
         },
         user: UserEntity {
             id: user_handle,
-            name: Some(pk.user.name.clone()),
-            display_name: Some(pk.user.display_name.clone()).filter(|n| !n.is_empty()),
+            // CTAP 2.1: at most 64 bytes each; cut on a character boundary.
+            name: Some(crate::users::cut_utf8(&pk.user.name, 64).to_owned()),
+            display_name: Some(crate::users::cut_utf8(&pk.user.display_name, 64).to_owned())
+                .filter(|n| !n.is_empty()),
         },
         pub_key_cred_params: params,
         exclude_list: exclude,
@@ -829,18 +831,71 @@ fn journaled_bytes(text: &str, what: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// "YubiKey 5 NFC, serial 12345678, 2026-11-25", or with the AAGUID's
-/// first group when the key has no USB serial ("Security key 4b657973,
-/// 2026-11-25"). The directory adds the metadata model name on its side.
+/// The passkey's default display name, within Entra's 30 characters and
+/// still telling keys apart: the model (USB product name, else "Security
+/// key") and the serial ("YubiKey 5 NFC 12345678"), or the AAGUID's first
+/// group when the key has no USB serial ("Security key 4b657973"). The
+/// model is shortened when both would not fit; the serial never is. The
+/// directory adds the metadata model name on its side.
 pub fn default_display_name(key: &KeyIdentity, product: Option<&str>) -> String {
-    let date = now_rfc3339();
-    let date = date.get(..10).unwrap_or(&date);
-    let model = product.unwrap_or("Security key");
-    match &key.serial {
-        Some(serial) => format!("{model}, serial {serial}, {date}"),
-        None => format!(
-            "{model} {}, {date}",
-            key.aaguid.split('-').next().unwrap_or(&key.aaguid)
-        ),
+    let model = product
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("Security key");
+    let tail = match &key.serial {
+        Some(serial) => serial.trim().to_owned(),
+        None => key
+            .aaguid
+            .split('-')
+            .next()
+            .unwrap_or(&key.aaguid)
+            .to_owned(),
+    };
+    let tail: String = tail.chars().take(crate::users::PASSKEY_NAME_MAX).collect();
+    let room = crate::users::PASSKEY_NAME_MAX.saturating_sub(tail.chars().count() + 1);
+    let model: String = model.chars().take(room).collect();
+    let model = model.trim_end();
+    if model.is_empty() {
+        tail
+    } else {
+        format!("{model} {tail}")
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    fn key(serial: Option<&str>) -> KeyIdentity {
+        KeyIdentity {
+            device: "usb:1".into(),
+            serial: serial.map(str::to_owned),
+            aaguid: "cb69481e-8ff7-4039-93ec-0a2729a154a8".into(),
+        }
+    }
+
+    #[test]
+    fn default_names_fit_entra() {
+        assert_eq!(
+            default_display_name(&key(Some("12345678")), Some("YubiKey 5 NFC")),
+            "YubiKey 5 NFC 12345678"
+        );
+        assert_eq!(
+            default_display_name(&key(None), None),
+            "Security key cb69481e"
+        );
+        let long = default_display_name(
+            &key(Some("0123456789")),
+            Some("A Very Long Vendor Product Name FIDO2 Key"),
+        );
+        assert!(long.chars().count() <= 30, "{long}");
+        assert!(long.ends_with(" 0123456789"), "{long}");
+        for (serial, product) in [
+            (Some("x".repeat(40)), Some("p")),
+            (None, Some(&*"é".repeat(50))),
+        ] {
+            let n = default_display_name(&key(serial.as_deref()), product);
+            assert!(crate::users::passkey_name_problem(&n).is_none(), "{n}");
+        }
     }
 }

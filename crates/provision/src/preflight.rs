@@ -64,6 +64,9 @@ pub fn check(
             message,
         })
     };
+    for (user, problem) in crate::users::name_problems(users) {
+        add(Severity::Blocker, Some(&user), problem);
+    }
     let policy = match directory.policy() {
         Ok(p) => Some(p),
         Err(Error::Directory { status: 403, .. }) => {

@@ -3,6 +3,72 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Longest passkey display name Entra accepts (GRAPH_FIDO2_API.md §8:
+/// public Entra clients truncate to 30 or validate 3..30 because longer
+/// names are refused with 400 — after the credential was made on the key).
+pub const PASSKEY_NAME_MAX: usize = 30;
+
+/// Why a passkey display name would be refused by the directory, if it
+/// would: 1 to [`PASSKEY_NAME_MAX`] characters, no control characters.
+pub fn passkey_name_problem(name: &str) -> Option<String> {
+    let n = name.trim().chars().count();
+    if n == 0 {
+        return Some("the passkey display name is empty (1 to 30 characters)".into());
+    }
+    if n > PASSKEY_NAME_MAX {
+        return Some(format!(
+            "the passkey display name `{name}` is {n} characters long; Entra accepts at most {PASSKEY_NAME_MAX}"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Some("the passkey display name holds a control character".into());
+    }
+    None
+}
+
+/// Every user whose passkey display name the directory would refuse, with
+/// the reason.
+pub fn name_problems(users: &[UserJob]) -> Vec<(String, String)> {
+    users
+        .iter()
+        .filter_map(|u| {
+            u.display_name
+                .as_deref()
+                .and_then(passkey_name_problem)
+                .map(|p| (u.user.clone(), p))
+        })
+        .collect()
+}
+
+/// Refuses a run whose passkey names the directory would refuse — before
+/// any key is touched.
+pub fn check_names(users: &[UserJob]) -> Result<()> {
+    let problems = name_problems(users);
+    match problems.as_slice() {
+        [] => Ok(()),
+        [(user, p)] => Err(Error::Input(format!("{user}: {p}"))),
+        [(user, p), rest @ ..] => Err(Error::Input(format!(
+            "{user}: {p} (and {} more user(s) with unusable passkey names: run with --check to list them)",
+            rest.len()
+        ))),
+    }
+}
+
+/// Cuts `text` to at most `max` bytes of UTF-8, on a character boundary
+/// (CTAP 2.1 §6.1.2 lets an authenticator truncate `user.name` and
+/// `displayName` to 64 bytes; some keys refuse longer ones instead, so the
+/// client cuts them itself).
+pub fn cut_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// One user to provision a key for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserJob {
@@ -116,5 +182,33 @@ mod tests {
         assert!(read_csv(&p).is_err());
         std::fs::write(&p, "upn,pinLength\na@x,six\n").unwrap();
         assert!(read_csv(&p).is_err());
+    }
+
+    #[test]
+    fn passkey_names_and_utf8_cuts() {
+        assert!(passkey_name_problem("YubiKey 5 NFC 12345678").is_none());
+        assert!(passkey_name_problem(&"x".repeat(31))
+            .unwrap()
+            .contains("31"));
+        assert!(passkey_name_problem(" ").is_some());
+        assert_eq!(cut_utf8("abc", 64), "abc");
+        // 'é' is two bytes: the cut never splits it.
+        let s = "é".repeat(40);
+        assert_eq!(cut_utf8(&s, 64).len(), 64);
+        assert_eq!(cut_utf8(&s, 63).len(), 62);
+        let jobs = vec![
+            UserJob {
+                user: "a".into(),
+                display_name: Some("ok".into()),
+                pin_length: None,
+            },
+            UserJob {
+                user: "b".into(),
+                display_name: Some("y".repeat(40)),
+                pin_length: None,
+            },
+        ];
+        assert_eq!(name_problems(&jobs).len(), 1);
+        assert!(check_names(&jobs).unwrap_err().to_string().contains("b:"));
     }
 }

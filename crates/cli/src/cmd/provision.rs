@@ -40,11 +40,13 @@ pub struct ProvisionArgs {
     /// One user (userPrincipalName or object id).
     #[arg(long, help_heading = "Users", conflicts_with_all = ["csv", "group"])]
     user: Option<String>,
-    /// Display name of the passkey (with --user); default: key model,
-    /// serial or AAGUID, and date.
+    /// Display name of the passkey (with --user), 1 to 30 characters (Entra
+    /// refuses longer ones); default: key model and serial, or the AAGUID's
+    /// first group ("YubiKey 5 NFC 12345678").
     #[arg(long, help_heading = "Users", requires = "user")]
     display_name: Option<String>,
-    /// CSV of users: userPrincipalName[,displayName][,pinLength].
+    /// CSV of users: userPrincipalName[,passkeyDisplayName][,pinLength]
+    /// (passkey names 1 to 30 characters).
     #[arg(
         long,
         value_name = "FILE",
@@ -171,6 +173,9 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&args, &directory, &users, &devices);
     }
+    // Names the directory would refuse stop the run before a key is
+    // touched (`--check` lists every one).
+    provision::users::check_names(&users)?;
 
     let new_pin = read_pin(&args.new_pin_file, args.new_pin_stdin, "new PIN")?;
     let current_pin = read_pin(
