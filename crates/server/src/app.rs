@@ -6,7 +6,7 @@ use crate::db::Db;
 use crate::error::{code_for_status, envelope, GraphErrorMarker};
 use crate::metrics::Metrics;
 use crate::registration::Verifier;
-use crate::token::TokenKey;
+use crate::token::{AppStatusCache, TokenKeys};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -21,9 +21,19 @@ use std::time::Instant;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<ServerConfig>,
-    pub token_key: TokenKey,
+    pub token_keys: TokenKeys,
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
+    /// The key-encryption key (never in the database).
+    pub kek: Arc<crate::kek::Kek>,
+    /// Authenticates the audit trail (derived from the KEK).
+    pub audit_key: Arc<crate::audit::AuditKey>,
+    /// Aggregates failures of unauthenticated callers.
+    pub failures: Arc<crate::audit::FailureLog>,
+    pub limits: Arc<crate::ratelimit::Limiters>,
+    pub app_status: AppStatusCache,
+    /// The bearer token `/metrics` wants on the main listener, if any.
+    pub metrics_token: Option<Arc<zeroize::Zeroizing<String>>>,
 }
 
 impl AppState {
@@ -32,6 +42,18 @@ impl AppState {
         let mut o = vec![format!("https://{rp_id}")];
         o.extend(self.config.origins.iter().cloned());
         o
+    }
+
+    /// Whether an app registration and its tenant exist and are enabled
+    /// (cached for a few seconds).
+    pub async fn app_enabled(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+    ) -> crate::error::ApiResult<bool> {
+        self.app_status
+            .enabled(&self.db, tenant_id, client_id)
+            .await
     }
 
     pub fn issuer(&self, tenant_id: &str) -> String {
@@ -52,6 +74,8 @@ pub struct RequestId(pub String);
 pub fn router(state: AppState) -> Router {
     let graph = crate::routes::graph_routes();
     let limit = state.config.body_limit;
+    let body_timeout =
+        std::time::Duration::from_secs(state.config.connections.body_read_timeout_secs.max(1));
     Router::new()
         .nest("/v1.0", graph.clone())
         .nest("/beta", graph)
@@ -61,11 +85,27 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context,
         ))
+        .with_state(state)
+}
+
+/// The router of the metrics listener (`metrics_listen`): `/metrics` with
+/// no token.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(s): State<AppState>| async move {
+                crate::routes::metrics_text(&s)
+            }),
+        )
         .with_state(state)
 }
 
@@ -94,6 +134,14 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         .map(str::to_owned);
     let method = req.method().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let peer = req
+        .extensions()
+        .get::<crate::listener::PeerAddr>()
+        .map(|p| p.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client =
+        crate::ratelimit::ClientAddr::resolve(peer, req.headers(), &state.config.trusted_proxies);
+    req.extensions_mut().insert(client);
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -102,6 +150,26 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     let mut response = next.run(req).await;
 
     let status = response.status();
+    if let Some(failure) = response
+        .extensions_mut()
+        .remove::<crate::audit::AuthFailure>()
+    {
+        let message = response
+            .extensions()
+            .get::<GraphErrorMarker>()
+            .map(|m| (m.code, m.message.clone()))
+            .unwrap_or(("", String::new()));
+        audit_refusal(
+            &state,
+            failure,
+            status,
+            message,
+            &method,
+            &route,
+            &request_id,
+        )
+        .await;
+    }
     if status.is_client_error() || status.is_server_error() {
         let marker = response.extensions().get::<GraphErrorMarker>().cloned();
         let (status, code, message) = match marker {
@@ -151,6 +219,21 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("request-id", v);
     }
+    // API answers carry challenges, tokens and directory data: never cached
+    // (RFC 6749 §5.1 for the token endpoint; pages set their own).
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
     if let Some(c) = client_request_id.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert("client-request-id", c);
     }
@@ -161,4 +244,44 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         started.elapsed(),
     );
     response
+}
+
+/// Audits a refused request (bad token, missing permission, failed token
+/// request, CSRF or role refusal), aggregated so that a flood of them
+/// writes a bounded number of events ([`crate::audit::failures`]).
+async fn audit_refusal(
+    state: &AppState,
+    f: crate::audit::AuthFailure,
+    status: StatusCode,
+    (code, message): (&'static str, String),
+    method: &str,
+    route: &str,
+    request_id: &str,
+) {
+    let class = format!("{} {code}", status.as_u16());
+    if state
+        .failures
+        .admit(&f.tenant_id, f.activity, &class, &message)
+        == crate::audit::Admit::Suppress
+    {
+        return;
+    }
+    let target = format!("{method} {route}");
+    let recorded = crate::audit::record(
+        &state.db,
+        crate::audit::Event {
+            tenant_id: &f.tenant_id,
+            actor: &f.actor,
+            activity: f.activity,
+            target: &target,
+            result: "failure",
+            reason: &message,
+            request_id,
+            details: serde_json::json!({ "status": status.as_u16(), "code": code }),
+        },
+    )
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!("auditing a refused request: {}", e.message);
+    }
 }

@@ -42,6 +42,88 @@ pub struct ServerConfig {
     /// have announced, so that they share one flush (microseconds; 0: never
     /// wait). Adds at most this much latency under load, none when idle.
     pub commit_gather_us: u64,
+    /// The key-encryption key file (0600; generated on first start when
+    /// missing). Default: `keysmith.kek` in the data directory; required
+    /// with a PostgreSQL `database_url` (every instance needs the same
+    /// file). `KEYSMITH_KEK` (the key itself) wins over it.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Rate limits of the unauthenticated endpoints.
+    pub rate_limits: RateLimits,
+    /// Connection timeouts and limits.
+    pub connections: ConnectionLimits,
+    /// Peers whose `X-Forwarded-For` names the real client (reverse
+    /// proxies); anyone else's header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A file holding the bearer token `/metrics` requires on the main
+    /// listener.
+    pub metrics_token_file: Option<PathBuf>,
+    /// A listen address of its own for `/metrics` (no token there; bind it
+    /// where only the monitoring system reaches).
+    pub metrics_listen: Option<String>,
+    /// Minutes between the periodic audit checkpoints (0: only every
+    /// [`crate::audit::CHECKPOINT_EVERY`] events and on demand).
+    pub audit_checkpoint_minutes: u64,
+}
+
+/// Requests per source address (and, for the token endpoint, per client
+/// id) allowed in a burst, and refilled per minute. A request over the
+/// limit gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Off: no limits (benchmarks on one machine).
+    pub enabled: bool,
+    pub token_per_minute: u32,
+    pub token_burst: u32,
+    /// Per client id, whatever the source (brute force of one secret).
+    pub token_per_client_per_minute: u32,
+    pub token_per_client_burst: u32,
+    pub signin_per_minute: u32,
+    pub signin_burst: u32,
+    pub admin_login_per_minute: u32,
+    pub admin_login_burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            token_per_minute: 60,
+            token_burst: 30,
+            token_per_client_per_minute: 30,
+            token_per_client_burst: 20,
+            signin_per_minute: 600,
+            signin_burst: 100,
+            admin_login_per_minute: 30,
+            admin_login_burst: 20,
+        }
+    }
+}
+
+/// How long a connection may take, and how many there may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Seconds to send a request's headers, counted from the moment the
+    /// server waits for them (so also the longest idle keep-alive).
+    pub header_read_timeout_secs: u64,
+    /// Seconds to send a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 4096,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -62,6 +144,13 @@ impl Default for ServerConfig {
             insecure_cookies: false,
             session_minutes: 480,
             commit_gather_us: crate::writer::GATHER_WAIT.as_micros() as u64,
+            key_encryption_key_file: None,
+            rate_limits: RateLimits::default(),
+            connections: ConnectionLimits::default(),
+            trusted_proxies: Vec::new(),
+            metrics_token_file: None,
+            metrics_listen: None,
+            audit_checkpoint_minutes: 10,
         }
     }
 }
@@ -72,6 +161,54 @@ impl ServerConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The key-encryption key (see [`crate::kek::Kek::resolve`]): created
+    /// when `create` and missing.
+    pub fn load_kek(&self, create: bool) -> anyhow::Result<crate::kek::Kek> {
+        let default = if self.database_url.is_none() {
+            Some(
+                self.data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("keysmith-data"))
+                    .join(crate::kek::KEK_FILE_NAME),
+            )
+        } else {
+            // A SQLite URL: beside the database file.
+            self.database_url
+                .as_deref()
+                .and_then(|u| {
+                    u.strip_prefix("sqlite://")
+                        .or_else(|| u.strip_prefix("sqlite:"))
+                })
+                .map(|f| f.split('?').next().unwrap_or(f))
+                .filter(|f| !f.is_empty() && !f.contains(":memory:"))
+                .map(|f| {
+                    std::path::Path::new(f)
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join(crate::kek::KEK_FILE_NAME)
+                })
+        };
+        crate::kek::Kek::resolve(self.key_encryption_key_file.as_deref(), default, create)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// The `/metrics` bearer token, when configured.
+    pub fn metrics_token(&self) -> anyhow::Result<Option<zeroize::Zeroizing<String>>> {
+        let Some(path) = &self.metrics_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("metrics_token_file {}: {e}", path.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        if token.len() < 16 {
+            anyhow::bail!(
+                "metrics_token_file {}: the token must be at least 16 characters",
+                path.display()
+            );
+        }
+        Ok(Some(zeroize::Zeroizing::new(token)))
     }
 
     /// The database URL: explicit, else SQLite in `data_dir` (created),

@@ -221,6 +221,11 @@ impl Db {
         self.writer.run(None, audit_tenant, f).await
     }
 
+    /// Sets the key that authenticates audit rows (see [`crate::audit`]).
+    pub fn set_audit_key(&self, key: Arc<crate::audit::AuditKey>) {
+        self.writer.set_audit_key(key);
+    }
+
     /// Sets how long the group commit waits for announced writes.
     pub fn set_commit_gather(&self, wait: Duration) {
         self.writer.set_gather_wait(wait);
@@ -428,6 +433,34 @@ CREATE TABLE admin_enrollments (
     expires_at {BIGINT} NOT NULL
 );
 CREATE INDEX users_tenant_roles ON users (tenant_id, roles)
+"#,
+    // 3: security review: sealed signing keys (rotation), enabled flags,
+    // numbered and authenticated audit events, audit checkpoints.
+    r#"
+ALTER TABLE signing_keys ADD COLUMN sealed {BLOB};
+ALTER TABLE signing_keys ADD COLUMN kek_id TEXT;
+ALTER TABLE signing_keys ADD COLUMN retired_at {BIGINT};
+ALTER TABLE apps ADD COLUMN enabled {BIGINT} NOT NULL DEFAULT 1;
+ALTER TABLE tenants ADD COLUMN enabled {BIGINT} NOT NULL DEFAULT 1;
+ALTER TABLE audit_events ADD COLUMN seq {BIGINT};
+ALTER TABLE audit_events ADD COLUMN mac TEXT;
+UPDATE audit_events SET seq = r.rn FROM (SELECT id AS rid, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY id) AS rn FROM audit_events) AS r WHERE audit_events.id = r.rid;
+CREATE UNIQUE INDEX audit_events_seq ON audit_events (tenant_id, seq);
+CREATE TABLE audit_checkpoints (
+    tenant_id TEXT NOT NULL,
+    seq {BIGINT} NOT NULL,
+    head_hash TEXT NOT NULL,
+    at {BIGINT} NOT NULL,
+    kind TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE TABLE keysmith_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO keysmith_state (key, value) SELECT 'audit_adoption', 'pending' WHERE EXISTS (SELECT 1 FROM audit_events)
 "#,
 ];
 

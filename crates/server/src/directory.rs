@@ -30,9 +30,29 @@ pub struct User {
     pub user_handle: Vec<u8>,
     pub account_enabled: bool,
     pub created_at: i64,
+    /// Admin-center roles (`admin`, `helpdesk`).
+    pub roles: Vec<String>,
+}
+
+/// The roles column (comma-separated) as a list.
+fn parse_roles(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl User {
+    /// Admin-center staff (an `admin` or `helpdesk` role): their passkeys
+    /// open the admin center, so only admins (and apps holding
+    /// [`crate::token::perm::PRIVILEGED_METHODS_WRITE`]) manage them.
+    pub fn is_staff(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("admin") || r.eq_ignore_ascii_case("helpdesk"))
+    }
+
     /// Graph's `user` resource.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -117,6 +137,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
         user_handle: row.try_get("user_handle")?,
         account_enabled: get_i64(row, "account_enabled")? != 0,
         created_at: get_i64(row, "created_at")?,
+        roles: parse_roles(&row.try_get::<String, _>("roles")?),
     })
 }
 
@@ -130,6 +151,7 @@ fn lite_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         user_handle: r.get("user_handle")?,
         account_enabled: r.get::<_, i64>("account_enabled")? != 0,
         created_at: r.get("created_at")?,
+        roles: parse_roles(&r.get::<_, String>("roles")?),
     })
 }
 
@@ -143,7 +165,7 @@ fn group_from(row: &AnyRow) -> Result<Group, sqlx::Error> {
 }
 
 const USER_COLS: &str =
-    "id, tenant_id, upn, display_name, user_handle, account_enabled, created_at";
+    "id, tenant_id, upn, display_name, user_handle, account_enabled, created_at, roles";
 
 pub async fn create_tenant(
     db: &Db,
@@ -202,24 +224,16 @@ pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
     }
 }
 
-/// A userPrincipalName must be usable in `/users/{upn}` paths and links.
-fn validate_upn(upn: &str) -> ApiResult<()> {
-    if upn.is_empty() || upn.len() > 256 || upn.chars().any(|c| c.is_control() || c == '/') {
-        return Err(ApiError::bad_request(
-            "userPrincipalName is missing or invalid.",
-        ));
-    }
-    Ok(())
-}
-
 pub async fn create_user(
     db: &Db,
     tenant_id: &str,
     upn: &str,
     display_name: &str,
 ) -> ApiResult<User> {
-    let upn = upn.trim();
-    validate_upn(upn)?;
+    let upn = crate::names::upn(upn)?;
+    let upn = upn.as_str();
+    let display_name =
+        crate::names::display_name(display_name, crate::names::DISPLAY_NAME_MAX, "displayName")?;
     let handle = {
         let mut rng = rand::thread_rng();
         let mut handle = vec![0u8; rng.gen_range(32..=64)];
@@ -238,6 +252,7 @@ pub async fn create_user(
         user_handle: handle,
         account_enabled: true,
         created_at: now_unix(),
+        roles: Vec::new(),
     };
     sqlx::query(
         "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, account_enabled, created_at) \
@@ -246,7 +261,7 @@ pub async fn create_user(
     .bind(&user.id)
     .bind(tenant_id)
     .bind(&user.upn)
-    .bind(user.upn.to_lowercase())
+    .bind(crate::names::upn_key(&user.upn))
     .bind(&user.display_name)
     .bind(&user.user_handle)
     .bind(user.created_at)
@@ -298,7 +313,7 @@ pub async fn find_tenant_and_user(
     user_key: &str,
 ) -> ApiResult<(Tenant, User)> {
     const SQL: &str = "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
-         u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at \
+         u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
          FROM tenants t LEFT JOIN users u ON u.tenant_id = t.id AND (u.id = $2 OR u.upn_lower = $3) \
          WHERE t.id = $1 OR t.name = $1";
     let no_tenant = || ApiError::not_found(format!("Tenant '{tenant_key}' does not exist."));
@@ -438,13 +453,20 @@ pub async fn update_user(
     display_name: Option<&str>,
     account_enabled: Option<bool>,
 ) -> ApiResult<()> {
-    let upn = upn.map(str::trim).unwrap_or(&user.upn);
-    validate_upn(upn)?;
+    let upn = match upn {
+        Some(u) => crate::names::upn(u)?,
+        None => user.upn.clone(),
+    };
+    let upn = upn.as_str();
+    let display_name = display_name
+        .map(|d| crate::names::display_name(d, crate::names::DISPLAY_NAME_MAX, "displayName"))
+        .transpose()?;
+    let display_name = display_name.as_deref();
     sqlx::query(
         "UPDATE users SET upn = $1, upn_lower = $2, display_name = $3, account_enabled = $4 WHERE id = $5 AND tenant_id = $6",
     )
     .bind(upn)
-    .bind(upn.to_lowercase())
+    .bind(crate::names::upn_key(upn))
     .bind(display_name.unwrap_or(&user.display_name))
     .bind(i64::from(account_enabled.unwrap_or(user.account_enabled)))
     .bind(&user.id)
@@ -473,9 +495,12 @@ pub async fn create_group(
     display_name: &str,
     description: Option<&str>,
 ) -> ApiResult<Group> {
-    if display_name.trim().is_empty() {
+    let display_name =
+        crate::names::display_name(display_name, crate::names::DISPLAY_NAME_MAX, "displayName")?;
+    if display_name.is_empty() {
         return Err(ApiError::bad_request("displayName is required."));
     }
+    let display_name = display_name.as_str();
     let g = Group {
         id: uuid::Uuid::new_v4().to_string(),
         display_name: display_name.to_owned(),
@@ -616,7 +641,8 @@ pub async fn authenticate_app(
     secret: &str,
 ) -> ApiResult<Option<App>> {
     let row = sqlx::query(
-        "SELECT client_id, tenant_id, name, secret_salt, secret_hash, roles FROM apps WHERE client_id = $1 AND tenant_id = $2",
+        "SELECT client_id, tenant_id, name, secret_salt, secret_hash, roles FROM apps WHERE client_id = $1 AND tenant_id = $2 AND enabled = 1 \
+         AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = apps.tenant_id AND t.enabled = 1)",
     )
     .bind(client_id)
     .bind(tenant_id)
@@ -640,6 +666,80 @@ pub async fn authenticate_app(
             .map(str::to_owned)
             .collect(),
     }))
+}
+
+/// Whether the app registration `client_id` exists in `tenant_id` and
+/// both are enabled.
+pub async fn app_enabled(db: &Db, tenant_id: &str, client_id: &str) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "SELECT a.enabled AS a, t.enabled AS t FROM apps a JOIN tenants t ON t.id = a.tenant_id \
+         WHERE a.client_id = $1 AND a.tenant_id = $2",
+    )
+    .bind(client_id)
+    .bind(tenant_id)
+    .fetch_optional(db.read())
+    .await?;
+    Ok(match row {
+        Some(r) => get_i64(&r, "a")? != 0 && get_i64(&r, "t")? != 0,
+        None => false,
+    })
+}
+
+/// Enables or disables an app registration; false if there is none.
+pub async fn set_app_enabled(
+    db: &Db,
+    tenant_id: &str,
+    client_id: &str,
+    enabled: bool,
+) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE apps SET enabled = $1 WHERE client_id = $2 AND tenant_id = $3")
+        .bind(i64::from(enabled))
+        .bind(client_id)
+        .bind(tenant_id)
+        .execute(db.write())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Enables or disables a tenant (its tokens, sign-ins and token requests).
+pub async fn set_tenant_enabled(db: &Db, tenant_id: &str, enabled: bool) -> ApiResult<()> {
+    sqlx::query("UPDATE tenants SET enabled = $1 WHERE id = $2")
+        .bind(i64::from(enabled))
+        .bind(tenant_id)
+        .execute(db.write())
+        .await?;
+    Ok(())
+}
+
+/// An app registration as `keysmith admin app list` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    pub client_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub enabled: bool,
+    pub created_date_time: String,
+}
+
+pub async fn list_apps(db: &Db, tenant_id: &str) -> ApiResult<Vec<AppInfo>> {
+    let rows = sqlx::query(
+        "SELECT client_id, name, roles, enabled, created_at FROM apps WHERE tenant_id = $1 ORDER BY created_at, client_id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.read())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(AppInfo {
+            client_id: r.try_get("client_id")?,
+            name: r.try_get("name")?,
+            roles: parse_roles(&r.try_get::<String, _>("roles")?),
+            enabled: get_i64(r, "enabled")? != 0,
+            created_date_time: rfc3339(get_i64(r, "created_at")?),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

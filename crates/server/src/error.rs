@@ -10,6 +10,11 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A refused authentication or authorisation to audit (the request
+    /// middleware records it, aggregated: [`crate::audit::failures`]).
+    pub audit: Option<Box<crate::audit::AuthFailure>>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 /// Marker left in response extensions so the request-context middleware
@@ -26,7 +31,25 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            audit: None,
+            retry_after: None,
         }
+    }
+    /// The same error, to be audited as `failure`.
+    pub fn audited(mut self, failure: crate::audit::AuthFailure) -> Self {
+        self.audit = Some(Box::new(failure));
+        self
+    }
+    /// 429 with `Retry-After` (rate limits).
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "tooManyRequests",
+            format!("Too many requests; retry after {secs} seconds."),
+        );
+        e.retry_after = Some(secs.max(1));
+        e
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalidRequest", message)
@@ -88,6 +111,14 @@ impl From<rusqlite::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if let Some(f) = self.audit {
+            response.extensions_mut().insert(*f);
+        }
         response.extensions_mut().insert(GraphErrorMarker {
             code: self.code,
             message: self.message,

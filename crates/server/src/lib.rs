@@ -20,9 +20,13 @@ pub mod config;
 pub mod db;
 pub mod directory;
 pub mod error;
+pub mod kek;
+pub mod listener;
 pub mod methods;
 pub mod metrics;
+pub mod names;
 pub mod policy;
+pub mod ratelimit;
 pub mod registration;
 mod routes;
 pub mod time_util;
@@ -57,20 +61,34 @@ impl Server {
         verifier: Verifier,
     ) -> anyhow::Result<Server> {
         let url = config.resolve_database_url()?;
+        let kek = Arc::new(config.load_kek(true)?);
+        let metrics_token = config.metrics_token()?.map(Arc::new);
         let db = Db::connect(&url)
             .await
             .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
         db.set_commit_gather(std::time::Duration::from_micros(config.commit_gather_us));
-        let token_key = token::TokenKey::load_or_create(&db)
+        let audit_key = Arc::new(audit::AuditKey::from_kek(&kek));
+        db.set_audit_key(audit_key.clone());
+        let token_keys = token::TokenKeys::load_or_create(&db, kek.clone())
             .await
-            .map_err(|e| anyhow::anyhow!("loading the token signing key: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("loading the token signing keys: {e}"))?;
+        audit::adopt_legacy(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("upgrading the audit trail: {}", e.message))?;
+        let limits = Arc::new(ratelimit::Limiters::new(&config.rate_limits));
         Ok(Server {
             state: AppState {
                 db,
                 config: Arc::new(config),
-                token_key,
+                token_keys,
                 verifier: Arc::new(verifier),
                 metrics: Arc::default(),
+                kek,
+                audit_key,
+                failures: Arc::default(),
+                limits,
+                app_status: Default::default(),
+                metrics_token,
             },
         })
     }
@@ -83,23 +101,56 @@ impl Server {
         app::router(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Whether the directory has no tenant yet (a new installation).
+    pub async fn is_empty(&self) -> bool {
+        sqlx::query("SELECT id FROM tenants LIMIT 1")
+            .fetch_optional(self.state.db.read())
+            .await
+            .map(|r| r.is_none())
+            .unwrap_or(false)
+    }
+
+    /// Serves on `listener` until `shutdown` completes (and `/metrics` on
+    /// its own listener when `metrics_listen` is configured), with the
+    /// background work: summaries of aggregated failures, periodic audit
+    /// checkpoints, key-ring reloads, limiter clean-up.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        // Answers go out as soon as they are written (no Nagle delay
-        // behind an unacknowledged segment of the same connection).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY: {e}");
+        let state = self.state.clone();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(background(state.clone(), stop_rx.clone()));
+        let metrics = match &state.config.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await?;
+                tracing::info!("metrics on http://{}", l.local_addr()?);
+                let mut stop = stop_rx.clone();
+                let router = app::metrics_router(state.clone());
+                let limits = state.config.connections.clone();
+                Some(tokio::spawn(async move {
+                    listener::serve(l, router, &limits, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                }))
             }
-        });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+            None => None,
+        };
+        let result = listener::serve(
+            listener,
+            self.router(),
+            &state.config.connections.clone(),
+            shutdown,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = background.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
+        result
     }
 }
 
@@ -108,6 +159,7 @@ impl Server {
 pub struct RunningServer {
     addr: SocketAddr,
     db: Db,
+    token_keys: token::TokenKeys,
     runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -136,6 +188,7 @@ impl RunningServer {
         })?;
         let addr = listener.local_addr()?;
         let db = server.db().clone();
+        let token_keys = server.state.token_keys.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("keysmith-server-{addr}"))
@@ -154,6 +207,7 @@ impl RunningServer {
         Ok(RunningServer {
             addr,
             db,
+            token_keys,
             runtime: handle,
             stop: Some(tx),
             thread: Some(thread),
@@ -173,6 +227,11 @@ impl RunningServer {
         &self.db
     }
 
+    /// The server's token signing keys (tests mint tokens with them).
+    pub fn token_keys(&self) -> &token::TokenKeys {
+        &self.token_keys
+    }
+
     /// Runs a future on the server's runtime (admin calls from tests).
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
@@ -186,6 +245,44 @@ impl Drop for RunningServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// The server's periodic work, until `stop`.
+async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use std::time::{Duration, Instant};
+    let checkpoint_every = Duration::from_secs(state.config.audit_checkpoint_minutes * 60);
+    let mut last_checkpoint = Instant::now();
+    let mut last_reload = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        for ev in state.failures.take_summaries(stopping) {
+            if let Err(e) = audit::record(&state.db, ev.as_event()).await {
+                tracing::warn!("recording a failure summary: {}", e.message);
+            }
+        }
+        if stopping {
+            return;
+        }
+        if !checkpoint_every.is_zero() && last_checkpoint.elapsed() >= checkpoint_every {
+            last_checkpoint = Instant::now();
+            match audit::checkpoint_all(&state.db).await {
+                Ok(n) if n > 0 => tracing::info!("{n} audit checkpoint(s) written"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("audit checkpoints: {}", e.message),
+            }
+        }
+        if last_reload.elapsed() >= Duration::from_secs(30) {
+            last_reload = Instant::now();
+            if let Err(e) = state.token_keys.reload(&state.db).await {
+                tracing::warn!("reloading the token signing keys: {e}");
+            }
+            state.limits.shrink();
         }
     }
 }

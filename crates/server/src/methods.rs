@@ -208,6 +208,28 @@ pub async fn counts_for_users(
     Ok(counts)
 }
 
+/// The length of one credential id of the tenant (any one: the first by
+/// the primary key), for sign-in decoys; `None` when it has none.
+pub async fn sample_credential_id_len(db: &Db, tenant_id: &str) -> ApiResult<Option<usize>> {
+    const SQL: &str = "SELECT credential_id FROM fido2_methods WHERE tenant_id = $1 ORDER BY tenant_id, id LIMIT 1";
+    if let Some(found) = db.lite_read(|c| {
+        use rusqlite::OptionalExtension;
+        Ok(c.prepare_cached(&crate::db::lite_sql(SQL))?
+            .query_row(rusqlite::params![tenant_id], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(|v| v.len()))
+    }) {
+        return found;
+    }
+    let row = sqlx::query(SQL)
+        .bind(tenant_id)
+        .fetch_optional(db.read())
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<Vec<u8>, _>(0).map(|v| v.len()))
+        .transpose()?)
+}
+
 /// A method by id within a tenant.
 pub async fn find(db: &Db, tenant_id: &str, id: &str) -> ApiResult<Option<Method>> {
     let sql = format!("SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2");

@@ -1,157 +1,58 @@
-//! Access tokens: ES256 JWTs signed with a P-256 key that lives in the
-//! database (so every instance signs and checks with the same key), and
-//! the permission check each endpoint makes (GRAPH_FIDO2_API.md §6).
+//! Access tokens: ES256 JWTs (encoded and verified with the `jsonwebtoken`
+//! crate on aws-lc-rs), and the permission check each endpoint makes
+//! (GRAPH_FIDO2_API.md §6).
+//!
+//! The signing keys live in the database so that every instance signs and
+//! checks with the same ones, but only *sealed* under the key-encryption
+//! key ([`crate::kek`]), which is not in the database: a copy of the
+//! database cannot mint tokens. Keys rotate (`keysmith admin signing-key
+//! rotate`): new tokens are signed with the newest key, and a retired key
+//! keeps verifying until the last token it signed has expired. The public
+//! halves are published as a JWKS document.
+//!
+//! A token is accepted only if its header says `alg: ES256`, `typ: JWT`
+//! and names a known `kid`; its signature is in low-S form; its `iss` is
+//! this server's issuer for its `tid`; it is inside its validity window and
+//! lives no longer than [`MAX_TOKEN_SECONDS`]; and (app tokens) its tenant
+//! and app registration exist and are enabled.
 
-use crate::db::Db;
+use crate::db::{get_i64, get_opt_i64, Backend, Db};
 use crate::error::{ApiError, ApiResult};
+use crate::kek::Kek;
 use crate::time_util::now_unix;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::pkcs8::EncodePrivateKey;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// App tokens live this long (Entra's `expires_in`).
 pub const APP_TOKEN_SECONDS: i64 = 3599;
+/// No token Keysmith accepts lives longer than this (`exp - iat`).
+pub const MAX_TOKEN_SECONDS: i64 = 3600;
 /// Audience of app tokens (Graph's resource).
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// Audience of end-user sign-in tokens.
 pub const SIGNIN_AUDIENCE: &str = "keysmith-signin";
-
-/// The token signing key.
-#[derive(Clone)]
-pub struct TokenKey {
-    pub kid: String,
-    signing: SigningKey,
-    verifying: VerifyingKey,
-    /// Tokens whose signature already verified (an ES256 check per request
-    /// would cost as much as verifying an attestation).
-    verified: Arc<Mutex<HashMap<String, Claims>>>,
-}
-
-/// Seconds a token's `nbf` may lie in the future (clocks of instances
-/// sharing the signing key differ a little).
+/// Seconds a token's `nbf`/`iat` may lie in the future (clocks of
+/// instances sharing the signing keys differ a little).
 pub const CLOCK_SKEW: i64 = 60;
-
-/// Most tokens remembered as verified; the cache is cleared when full.
+/// Longest token text looked at.
+const MAX_TOKEN_LEN: usize = 8192;
+/// Most tokens remembered as verified.
 const VERIFIED_CACHE: usize = 4096;
-
-impl std::fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenKey {
-    /// Loads the signing key, creating it on first start. Instances racing
-    /// at first start converge on the oldest row.
-    pub async fn load_or_create(db: &Db) -> Result<TokenKey, sqlx::Error> {
-        let select = "SELECT kid, secret FROM signing_keys ORDER BY created_at, kid LIMIT 1";
-        if let Some(row) = sqlx::query(select).fetch_optional(db.read()).await? {
-            return Self::from_row(&row);
-        }
-        let secret = p256::SecretKey::random(&mut rand::thread_rng());
-        let kid = uuid::Uuid::new_v4().simple().to_string();
-        sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3)")
-            .bind(&kid)
-            .bind(secret.to_bytes().to_vec())
-            .bind(now_unix())
-            .execute(db.write())
-            .await?;
-        let row = sqlx::query(select).fetch_one(db.write()).await?;
-        Self::from_row(&row)
-    }
-
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<TokenKey, sqlx::Error> {
-        let kid: String = row.try_get("kid")?;
-        let secret: Vec<u8> = row.try_get("secret")?;
-        let secret = p256::SecretKey::from_slice(&secret)
-            .map_err(|_| sqlx::Error::Decode("signing key is corrupt".into()))?;
-        let signing = SigningKey::from(secret);
-        let verifying = *signing.verifying_key();
-        Ok(TokenKey {
-            kid,
-            signing,
-            verifying,
-            verified: Arc::default(),
-        })
-    }
-
-    pub fn sign(&self, claims: &Claims) -> String {
-        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
-        let mut text = format!(
-            "{}.{}",
-            webauthn::b64::encode(header.to_string()),
-            webauthn::b64::encode(serde_json::to_vec(claims).expect("claims serialise"))
-        );
-        let sig: Signature = self.signing.sign(text.as_bytes());
-        text.push('.');
-        text.push_str(&webauthn::b64::encode(sig.to_bytes()));
-        text
-    }
-
-    /// Checks signature, validity window (`nbf`, with [`CLOCK_SKEW`]
-    /// seconds of leeway for another instance's clock; `exp`) and audience.
-    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, &'static str> {
-        let cached = self
-            .verified
-            .lock()
-            .ok()
-            .and_then(|c| c.get(token).cloned());
-        let claims = match cached {
-            Some(c) => c,
-            None => {
-                let c = self.verify_signature(token)?;
-                if let Ok(mut cache) = self.verified.lock() {
-                    if cache.len() >= VERIFIED_CACHE {
-                        cache.clear();
-                    }
-                    cache.insert(token.to_owned(), c.clone());
-                }
-                c
-            }
-        };
-        let now = now_unix();
-        if claims.exp <= now {
-            return Err("The access token has expired.");
-        }
-        if claims.nbf > now + CLOCK_SKEW {
-            return Err("The access token is not valid yet.");
-        }
-        if claims.aud != audience {
-            return Err("The access token is not meant for this API.");
-        }
-        Ok(claims)
-    }
-
-    fn verify_signature(&self, token: &str) -> Result<Claims, &'static str> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("The access token is malformed.");
-        };
-        let sig = webauthn::b64::decode(s).map_err(|_| "The access token is malformed.")?;
-        let sig =
-            Signature::from_slice(&sig).map_err(|_| "The access token signature is invalid.")?;
-        let signed_len = h.len() + 1 + c.len();
-        self.verifying
-            .verify(&token.as_bytes()[..signed_len], &sig)
-            .map_err(|_| "The access token signature is invalid.")?;
-        let claims = webauthn::b64::decode(c).map_err(|_| "The access token is malformed.")?;
-        let claims: Claims =
-            serde_json::from_slice(&claims).map_err(|_| "The access token is malformed.")?;
-        Ok(claims)
-    }
-}
+/// How long an app's enabled state is remembered.
+const APP_STATUS_TTL: Duration = Duration::from_secs(30);
+/// Fewest seconds between two reloads of the key ring for an unknown `kid`.
+const RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// JWT claims Keysmith issues.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     pub aud: String,
     pub iss: String,
@@ -169,6 +70,489 @@ pub struct Claims {
     pub upn: Option<String>,
 }
 
+/// Why a token was refused (each a fixed message: nothing of the token is
+/// echoed back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    Malformed,
+    WrongAlgorithm,
+    UnknownKey,
+    BadSignature,
+    HighS,
+    Expired,
+    NotYetValid,
+    TooLong,
+    WrongAudience,
+    WrongIssuer,
+    NotAnAppToken,
+    AppDisabled,
+}
+
+impl TokenError {
+    pub fn message(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "The access token is malformed.",
+            TokenError::WrongAlgorithm => {
+                "The access token's header is not accepted (alg must be ES256 and typ JWT)."
+            }
+            TokenError::UnknownKey => "The access token was signed with an unknown key.",
+            TokenError::BadSignature => "The access token signature is invalid.",
+            TokenError::HighS => "The access token signature is not in canonical (low-S) form.",
+            TokenError::Expired => "The access token has expired.",
+            TokenError::NotYetValid => "The access token is not valid yet.",
+            TokenError::TooLong => "The access token's lifetime exceeds the maximum.",
+            TokenError::WrongAudience => "The access token is not meant for this API.",
+            TokenError::WrongIssuer => "The access token was not issued by this service.",
+            TokenError::NotAnAppToken => "The access token is not an app token.",
+            TokenError::AppDisabled => {
+                "The app registration or tenant of the access token does not exist or is disabled."
+            }
+        }
+    }
+}
+
+/// Errors of the key ring (start-up, rotation).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(
+        "the token signing key {kid} in the database was sealed with another key-encryption key \
+         (id {stored}; this server has {ours} from {from}): give every instance the same KEK file"
+    )]
+    WrongKek {
+        kid: String,
+        stored: String,
+        ours: String,
+        from: String,
+    },
+    #[error("the token signing key {0} in the database is corrupt or was tampered with")]
+    Corrupt(String),
+}
+
+struct KeyEntry {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// Public point, base64url (JWKS).
+    x: String,
+    y: String,
+    retired_at: Option<i64>,
+}
+
+struct Ring {
+    signing: Arc<KeyEntry>,
+    by_kid: HashMap<String, Arc<KeyEntry>>,
+}
+
+struct Inner {
+    kek: Arc<Kek>,
+    ring: RwLock<Arc<Ring>>,
+    verified: quick_cache::sync::Cache<String, Arc<Claims>>,
+    reloaded: Mutex<Instant>,
+}
+
+/// The token signing keys (a ring: the newest signs, all unexpired
+/// verify). Cheap to clone.
+#[derive(Clone)]
+pub struct TokenKeys {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("signing_kid", &self.ring().signing.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signing key as `keysmith admin signing-key list` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub kid: String,
+    pub created_date_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_date_time: Option<String>,
+    /// Signs new tokens.
+    pub active: bool,
+}
+
+impl TokenKeys {
+    /// Loads the key ring, creating the first key on first start, sealing
+    /// keys stored in clear by older versions, and dropping retired keys
+    /// whose tokens have all expired.
+    pub async fn load_or_create(db: &Db, kek: Arc<Kek>) -> Result<TokenKeys, KeyRingError> {
+        let ring = load_ring(db, &kek, true).await?;
+        Ok(TokenKeys {
+            inner: Arc::new(Inner {
+                kek,
+                ring: RwLock::new(Arc::new(ring)),
+                verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
+                reloaded: Mutex::new(Instant::now()),
+            }),
+        })
+    }
+
+    fn ring(&self) -> Arc<Ring> {
+        self.inner
+            .ring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the ring (another instance or the CLI may have rotated).
+    pub async fn reload(&self, db: &Db) -> Result<(), KeyRingError> {
+        let ring = load_ring(db, &self.inner.kek, true).await?;
+        *self.inner.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Adds a new signing key and retires the others (they verify until
+    /// their tokens expire). Returns the new key's id.
+    pub async fn rotate(db: &Db, kek: &Kek) -> Result<String, KeyRingError> {
+        let now = now_unix();
+        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) FROM signing_keys")
+            .fetch_one(db.write())
+            .await?
+            .try_get::<Option<i64>, _>(0)
+            .or_else(|_| Ok::<_, sqlx::Error>(None))?;
+        let created = newest.map_or(now, |n| now.max(n + 1));
+        let kid = insert_key(db, kek, created).await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(&kid)
+        .execute(db.write())
+        .await?;
+        Ok(kid)
+    }
+
+    /// Every key in the database, newest first.
+    pub async fn list(db: &Db) -> Result<Vec<KeyInfo>, KeyRingError> {
+        let rows = sqlx::query(
+            "SELECT kid, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC",
+        )
+        .fetch_all(db.read())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let retired = get_opt_i64(r, "retired_at")?;
+            out.push(KeyInfo {
+                kid: r.try_get("kid")?,
+                created_date_time: crate::time_util::rfc3339(get_i64(r, "created_at")?),
+                retired_date_time: retired.map(crate::time_util::rfc3339),
+                active: retired.is_none(),
+            });
+        }
+        // Only the newest key that is not retired signs.
+        let mut seen_active = false;
+        for k in &mut out {
+            k.active &= !seen_active;
+            seen_active |= k.active;
+        }
+        Ok(out)
+    }
+
+    /// The id of the key that signs new tokens.
+    pub fn signing_kid(&self) -> String {
+        self.ring().signing.kid.clone()
+    }
+
+    /// Signs `claims` with the newest key; the signature is in low-S form.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let ring = self.ring();
+        let key = &ring.signing;
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        let token = jsonwebtoken::encode(&header, claims, &key.encoding)
+            .expect("a sealed P-256 key signs ES256");
+        low_s(token)
+    }
+
+    /// The public keys that verify tokens, as a JWKS document (RFC 7517).
+    pub fn jwks(&self) -> serde_json::Value {
+        let ring = self.ring();
+        let mut keys: Vec<&Arc<KeyEntry>> = ring.by_kid.values().collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        serde_json::json!({
+            "keys": keys.iter().map(|k| serde_json::json!({
+                "kty": "EC",
+                "crv": "P-256",
+                "use": "sig",
+                "alg": "ES256",
+                "kid": k.kid,
+                "x": k.x,
+                "y": k.y,
+            })).collect::<Vec<_>>()
+        })
+    }
+
+    /// Checks a token: header, signature (low-S), validity window, maximum
+    /// lifetime, audience and issuer (`issuer` gives this server's issuer
+    /// for a tenant id). Reloads the ring once if the `kid` is unknown.
+    pub async fn verify(
+        &self,
+        db: &Db,
+        token: &str,
+        audience: &str,
+        issuer: impl Fn(&str) -> String,
+    ) -> Result<Claims, TokenError> {
+        let claims = match self.verify_signature(token) {
+            Err(TokenError::UnknownKey) if self.may_reload() => {
+                if let Err(e) = self.reload(db).await {
+                    tracing::warn!("reloading the token signing keys: {e}");
+                }
+                self.verify_signature(token)?
+            }
+            other => other?,
+        };
+        check_claims(&claims, audience, &issuer, now_unix())?;
+        Ok((*claims).clone())
+    }
+
+    fn may_reload(&self) -> bool {
+        let mut at = self
+            .inner
+            .reloaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if at.elapsed() >= RELOAD_MIN_INTERVAL {
+            *at = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        if let Some(c) = self.inner.verified.get(token) {
+            return Ok(c);
+        }
+        if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            // A JSON header the codec does not take names an algorithm it
+            // does not know (`none`, …).
+            let json = token
+                .split('.')
+                .next()
+                .and_then(|h| webauthn::b64::decode(h).ok())
+                .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok());
+            match json {
+                Some(serde_json::Value::Object(_)) => TokenError::WrongAlgorithm,
+                _ => TokenError::Malformed,
+            }
+        })?;
+        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("JWT") {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let ring = self.ring();
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| ring.by_kid.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let sig = token.rsplit('.').next().unwrap_or_default();
+        let sig = webauthn::b64::decode(sig).map_err(|_| TokenError::Malformed)?;
+        let sig = p256::ecdsa::Signature::from_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+        if sig.normalize_s().is_some() {
+            return Err(TokenError::HighS);
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        // Every claim is checked by `check_claims`, the same way whether
+        // the signature was verified now or earlier.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                _ => TokenError::Malformed,
+            },
+        )?;
+        let claims = Arc::new(data.claims);
+        self.inner.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+}
+
+/// The time, audience and issuer checks of a token whose signature holds.
+fn check_claims(
+    c: &Claims,
+    audience: &str,
+    issuer: &impl Fn(&str) -> String,
+    now: i64,
+) -> Result<(), TokenError> {
+    if c.exp <= now {
+        return Err(TokenError::Expired);
+    }
+    if c.nbf > now + CLOCK_SKEW || c.iat > now + CLOCK_SKEW {
+        return Err(TokenError::NotYetValid);
+    }
+    if c.exp - c.iat > MAX_TOKEN_SECONDS || c.exp - c.nbf > MAX_TOKEN_SECONDS {
+        return Err(TokenError::TooLong);
+    }
+    if c.aud != audience {
+        return Err(TokenError::WrongAudience);
+    }
+    if c.iss != issuer(&c.tid) {
+        return Err(TokenError::WrongIssuer);
+    }
+    Ok(())
+}
+
+/// Rewrites an ES256 JWT's signature to its low-S twin when needed (ECDSA
+/// signatures `(r, s)` and `(r, n − s)` both verify; only low-S is
+/// accepted, so a token has exactly one valid form).
+fn low_s(token: String) -> String {
+    let Some((signed, sig)) = token.rsplit_once('.') else {
+        return token;
+    };
+    let Ok(raw) = webauthn::b64::decode(sig) else {
+        return token;
+    };
+    match p256::ecdsa::Signature::from_slice(&raw)
+        .ok()
+        .and_then(|s| s.normalize_s())
+    {
+        Some(low) => format!("{signed}.{}", webauthn::b64::encode(low.to_bytes())),
+        None => token,
+    }
+}
+
+fn entry_from_scalar(kid: String, scalar: &[u8], retired_at: Option<i64>) -> Option<KeyEntry> {
+    let secret = p256::SecretKey::from_slice(scalar).ok()?;
+    let pkcs8 = secret.to_pkcs8_der().ok()?;
+    let point =
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+    let x = webauthn::b64::encode(point.x()?);
+    let y = webauthn::b64::encode(point.y()?);
+    let decoding = DecodingKey::from_ec_components(&x, &y).ok()?;
+    Some(KeyEntry {
+        kid,
+        encoding: EncodingKey::from_ec_der(pkcs8.as_bytes()),
+        decoding,
+        x,
+        y,
+        retired_at,
+    })
+}
+
+fn aad(kid: &str) -> Vec<u8> {
+    format!("keysmith token signing key v1:{kid}").into_bytes()
+}
+
+async fn insert_key(db: &Db, kek: &Kek, created_at: i64) -> Result<String, KeyRingError> {
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let scalar = Zeroizing::new(secret.to_bytes().to_vec());
+    let kid = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, secret, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&kid)
+    .bind(Vec::<u8>::new())
+    .bind(kek.seal(&aad(&kid), &scalar))
+    .bind(kek.id())
+    .bind(created_at)
+    .execute(db.write())
+    .await?;
+    Ok(kid)
+}
+
+async fn load_ring(db: &Db, kek: &Kek, create: bool) -> Result<Ring, KeyRingError> {
+    let now = now_unix();
+    // Keys retired longer ago than any token lives are of no more use.
+    sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+        .bind(now - MAX_TOKEN_SECONDS - CLOCK_SKEW)
+        .execute(db.write())
+        .await?;
+    let select = "SELECT kid, secret, sealed, kek_id, created_at, retired_at FROM signing_keys \
+                  ORDER BY created_at, kid";
+    let mut rows = sqlx::query(select).fetch_all(db.read()).await?;
+    if rows
+        .iter()
+        .all(|r| get_opt_i64(r, "retired_at").ok().flatten().is_some())
+        && create
+    {
+        insert_key(db, kek, now).await?;
+        rows = sqlx::query(select).fetch_all(db.write()).await?;
+    }
+    let mut by_kid = HashMap::new();
+    let mut signing: Option<Arc<KeyEntry>> = None;
+    for r in &rows {
+        let kid: String = r.try_get("kid")?;
+        let retired_at = get_opt_i64(r, "retired_at")?;
+        let sealed: Option<Vec<u8>> = r.try_get("sealed")?;
+        let scalar: Zeroizing<Vec<u8>> = match sealed.filter(|s| !s.is_empty()) {
+            Some(sealed) => {
+                let stored: Option<String> = r.try_get("kek_id")?;
+                if stored.as_deref() != Some(kek.id()) {
+                    return Err(KeyRingError::WrongKek {
+                        kid,
+                        stored: stored.unwrap_or_default(),
+                        ours: kek.id().to_owned(),
+                        from: kek.source.clone(),
+                    });
+                }
+                kek.open(&aad(&kid), &sealed)
+                    .ok_or_else(|| KeyRingError::Corrupt(kid.clone()))?
+            }
+            None => {
+                // Stored in clear by an older version: seal it now.
+                let clear = Zeroizing::new(r.try_get::<Vec<u8>, _>("secret")?);
+                seal_legacy(db, kek, &kid, &clear).await?;
+                clear
+            }
+        };
+        let entry = Arc::new(
+            entry_from_scalar(kid.clone(), &scalar, retired_at)
+                .ok_or_else(|| KeyRingError::Corrupt(kid.clone()))?,
+        );
+        if entry.retired_at.is_none() {
+            // Rows are oldest first: the last active one signs.
+            signing = Some(entry.clone());
+        }
+        by_kid.insert(kid, entry);
+    }
+    let signing = signing.ok_or_else(|| KeyRingError::Corrupt("(no active key)".into()))?;
+    Ok(Ring { signing, by_kid })
+}
+
+/// Seals a key an older version stored in clear and erases the clear copy
+/// (SQLite: `secure_delete` zeroes the old bytes in the page, and the WAL is
+/// checkpointed so no old page version is left in it).
+async fn seal_legacy(db: &Db, kek: &Kek, kid: &str, clear: &[u8]) -> Result<(), KeyRingError> {
+    let mut tx = db.begin_write().await?;
+    if db.backend == Backend::Sqlite {
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("UPDATE signing_keys SET sealed = $1, kek_id = $2, secret = $3 WHERE kid = $4")
+        .bind(kek.seal(&aad(kid), clear))
+        .bind(kek.id())
+        .bind(Vec::<u8>::new())
+        .bind(kid)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if db.backend == Backend::Sqlite {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(db.write())
+            .await;
+    }
+    tracing::info!(kid, "sealed a token signing key that was stored in clear");
+    Ok(())
+}
+
 /// The app calling an endpoint, from its bearer token.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -180,14 +564,23 @@ pub struct Caller {
 impl Caller {
     /// Succeeds if the token carries any of `roles`.
     pub fn require(&self, roles: &[&str]) -> ApiResult<()> {
-        if self.roles.iter().any(|r| roles.contains(&r.as_str())) {
+        if self.has_any(roles) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!(
                 "Insufficient privileges: one of [{}] is required.",
                 roles.join(", ")
+            ))
+            .audited(crate::audit::AuthFailure::graph(
+                &self.tenant_id,
+                &self.actor(),
             )))
         }
+    }
+
+    /// Whether the token carries any of `roles`.
+    pub fn has_any(&self, roles: &[&str]) -> bool {
+        self.roles.iter().any(|r| roles.contains(&r.as_str()))
     }
 
     /// `app:<client id>` for audit records.
@@ -208,6 +601,13 @@ pub mod perm {
         "UserAuthenticationMethod.Read.All",
         "UserAuthMethod-Passkey.Read.All",
     ];
+    /// Managing the methods (and the account) of admin-center staff — the
+    /// users with the `admin` or `helpdesk` role — needs this as well, as
+    /// Entra keeps privileged users' methods to the Privileged
+    /// Authentication Administrator: a provisioning station that may
+    /// register keys for everyone must not be able to take over an admin.
+    pub const PRIVILEGED_METHODS_WRITE: &[&str] =
+        &["Keysmith.PrivilegedAuthenticationMethod.ReadWrite.All"];
     pub const POLICY_WRITE: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
     pub const POLICY_READ: &[&str] = &["Policy.ReadWrite.AuthenticationMethod", "Policy.Read.All"];
     pub const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
@@ -233,6 +633,17 @@ pub mod perm {
     pub const AUDIT_READ: &[&str] = &["AuditLog.Read.All"];
 }
 
+/// The token in an `Authorization` header: `Bearer <token>` as RFC 6750
+/// says, or the bare token, which Graph accepts too (Yubico's public Entra
+/// sample sends it so: GRAPH_FIDO2_API.md §8).
+pub fn token_of_header(header: &str) -> &str {
+    let h = header.trim();
+    match h.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => h,
+    }
+}
+
 impl FromRequestParts<crate::app::AppState> for Caller {
     type Rejection = ApiError;
 
@@ -240,24 +651,52 @@ impl FromRequestParts<crate::app::AppState> for Caller {
         parts: &mut Parts,
         state: &crate::app::AppState,
     ) -> Result<Self, Self::Rejection> {
+        use crate::audit::AuthFailure;
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthenticated("Access token is empty."))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
+            .map(token_of_header)
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                ApiError::unauthenticated("The Authorization header is not a bearer token.")
+                ApiError::unauthenticated("Access token is empty.")
+                    .audited(AuthFailure::graph(crate::audit::SERVER_CHAIN, "anonymous"))
             })?;
         let claims = state
-            .token_key
-            .verify(token.trim(), GRAPH_AUDIENCE)
-            .map_err(ApiError::unauthenticated)?;
-        let app_id = claims
-            .appid
-            .ok_or_else(|| ApiError::unauthenticated("The access token is not an app token."))?;
+            .token_keys
+            .verify(&state.db, header, GRAPH_AUDIENCE, |tid| state.issuer(tid))
+            .await
+            .map_err(|e| {
+                // Only a token whose signature held names a tenant we may
+                // attribute the failure to.
+                let tenant = jsonwebtoken::dangerous::insecure_decode::<Claims>(header)
+                    .ok()
+                    .filter(|_| {
+                        matches!(
+                            e,
+                            TokenError::Expired
+                                | TokenError::NotYetValid
+                                | TokenError::TooLong
+                                | TokenError::WrongAudience
+                        )
+                    })
+                    .map(|d| d.claims.tid);
+                ApiError::unauthenticated(e.message()).audited(AuthFailure::graph(
+                    tenant.as_deref().unwrap_or(crate::audit::SERVER_CHAIN),
+                    "anonymous",
+                ))
+            })?;
+        let Some(app_id) = claims.appid.clone() else {
+            return Err(
+                ApiError::unauthenticated(TokenError::NotAnAppToken.message()).audited(
+                    AuthFailure::graph(&claims.tid, claims.sub.as_deref().unwrap_or("anonymous")),
+                ),
+            );
+        };
+        if !state.app_enabled(&claims.tid, &app_id).await? {
+            return Err(ApiError::unauthenticated(TokenError::AppDisabled.message())
+                .audited(AuthFailure::graph(&claims.tid, &format!("app:{app_id}"))));
+        }
         Ok(Caller {
             tenant_id: claims.tid,
             app_id,
@@ -266,23 +705,56 @@ impl FromRequestParts<crate::app::AppState> for Caller {
     }
 }
 
+/// Remembers, for [`APP_STATUS_TTL`], whether an app registration (and its
+/// tenant) exists and is enabled.
+#[derive(Clone)]
+pub struct AppStatusCache {
+    cache: Arc<quick_cache::sync::Cache<(String, String), (bool, Instant)>>,
+}
+
+impl Default for AppStatusCache {
+    fn default() -> Self {
+        AppStatusCache {
+            cache: Arc::new(quick_cache::sync::Cache::new(4096)),
+        }
+    }
+}
+
+impl AppStatusCache {
+    pub async fn enabled(&self, db: &Db, tenant_id: &str, client_id: &str) -> ApiResult<bool> {
+        let key = (tenant_id.to_owned(), client_id.to_owned());
+        if let Some((ok, at)) = self.cache.get(&key) {
+            if at.elapsed() < APP_STATUS_TTL {
+                return Ok(ok);
+            }
+        }
+        let ok = crate::directory::app_enabled(db, tenant_id, client_id).await?;
+        self.cache.insert(key, (ok, Instant::now()));
+        Ok(ok)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn key() -> (tempfile::TempDir, TokenKey) {
+    async fn keys() -> (tempfile::TempDir, Db, Arc<Kek>, TokenKeys) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = crate::db::sqlite_url_for_dir(dir.path()).expect("data dir");
         let db = Db::connect(&url).await.expect("database");
-        (dir, TokenKey::load_or_create(&db).await.expect("key"))
+        let kek = Arc::new(Kek::generate("test"));
+        let keys = TokenKeys::load_or_create(&db, kek.clone())
+            .await
+            .expect("keys");
+        (dir, db, kek, keys)
     }
 
     fn claims(nbf_from_now: i64, exp_from_now: i64) -> Claims {
         let now = now_unix();
         Claims {
             aud: GRAPH_AUDIENCE.into(),
-            iss: "https://keysmith.test".into(),
-            iat: now,
+            iss: "https://keysmith.test/t/v2.0".into(),
+            iat: now + nbf_from_now,
             nbf: now + nbf_from_now,
             exp: now + exp_from_now,
             tid: "t".into(),
@@ -293,36 +765,116 @@ mod tests {
         }
     }
 
+    fn iss(tid: &str) -> String {
+        format!("https://keysmith.test/{tid}/v2.0")
+    }
+
     #[tokio::test]
-    async fn validity_window_and_audience() {
-        let (_dir, key) = key().await;
+    async fn validity_window_audience_issuer_and_lifetime() {
+        let (_dir, db, _kek, key) = keys().await;
+        let v = |t: &str, aud: &str| {
+            let (db, key) = (db.clone(), key.clone());
+            let t = t.to_owned();
+            let aud = aud.to_owned();
+            async move { key.verify(&db, &t, &aud, iss).await }
+        };
         let ok = key.sign(&claims(0, 600));
-        assert!(key.verify(&ok, GRAPH_AUDIENCE).is_ok());
+        assert!(v(&ok, GRAPH_AUDIENCE).await.is_ok());
         assert_eq!(
-            key.verify(&ok, SIGNIN_AUDIENCE).unwrap_err(),
-            "The access token is not meant for this API."
+            v(&ok, SIGNIN_AUDIENCE).await.unwrap_err(),
+            TokenError::WrongAudience
         );
-        // Within the clock-skew leeway, and beyond it.
-        assert!(key
-            .verify(&key.sign(&claims(CLOCK_SKEW / 2, 600)), GRAPH_AUDIENCE)
+        assert!(v(&key.sign(&claims(CLOCK_SKEW / 2, 600)), GRAPH_AUDIENCE)
+            .await
             .is_ok());
         assert_eq!(
-            key.verify(&key.sign(&claims(CLOCK_SKEW + 300, 600)), GRAPH_AUDIENCE)
+            v(&key.sign(&claims(CLOCK_SKEW + 300, 600)), GRAPH_AUDIENCE)
+                .await
                 .unwrap_err(),
-            "The access token is not valid yet."
+            TokenError::NotYetValid
         );
         assert_eq!(
-            key.verify(&key.sign(&claims(-600, -1)), GRAPH_AUDIENCE)
+            v(&key.sign(&claims(-600, -1)), GRAPH_AUDIENCE)
+                .await
                 .unwrap_err(),
-            "The access token has expired."
+            TokenError::Expired
+        );
+        // A thousand years: refused.
+        assert_eq!(
+            v(&key.sign(&claims(0, 1000 * 365 * 86400)), GRAPH_AUDIENCE)
+                .await
+                .unwrap_err(),
+            TokenError::TooLong
+        );
+        let mut other = claims(0, 600);
+        other.iss = "https://elsewhere/t/v2.0".into();
+        assert_eq!(
+            v(&key.sign(&other), GRAPH_AUDIENCE).await.unwrap_err(),
+            TokenError::WrongIssuer
         );
         // A signature over other claims does not verify.
         let mut parts: Vec<&str> = ok.split('.').collect();
-        let other = webauthn::b64::encode(serde_json::to_vec(&claims(0, 7200)).unwrap());
-        parts[1] = &other;
+        let forged = webauthn::b64::encode(serde_json::to_vec(&claims(0, 7200)).unwrap());
+        parts[1] = &forged;
         assert_eq!(
-            key.verify(&parts.join("."), GRAPH_AUDIENCE).unwrap_err(),
-            "The access token signature is invalid."
+            v(&parts.join("."), GRAPH_AUDIENCE).await.unwrap_err(),
+            TokenError::BadSignature
         );
+    }
+
+    #[tokio::test]
+    async fn header_and_high_s_are_checked() {
+        let (_dir, db, _kek, key) = keys().await;
+        let ok = key.sign(&claims(0, 600));
+        let (_, body_sig) = ok.split_once('.').unwrap();
+        let v = |t: String| {
+            let (db, key) = (db.clone(), key.clone());
+            async move { key.verify(&db, &t, GRAPH_AUDIENCE, iss).await }
+        };
+        let none = webauthn::b64::encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert_eq!(
+            v(format!("{none}.{body_sig}")).await.unwrap_err(),
+            TokenError::WrongAlgorithm
+        );
+        let junk = webauthn::b64::encode(b"not json");
+        assert_eq!(
+            v(format!("{junk}.{body_sig}")).await.unwrap_err(),
+            TokenError::Malformed
+        );
+        let unknown = webauthn::b64::encode(br#"{"alg":"ES256","typ":"JWT","kid":"nope"}"#);
+        assert_eq!(
+            v(format!("{unknown}.{body_sig}")).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
+        // s replaced by n - s: still a valid ECDSA signature, refused.
+        let (signed, sig) = ok.rsplit_once('.').unwrap();
+        let s = p256::ecdsa::Signature::from_slice(&webauthn::b64::decode(sig).unwrap()).unwrap();
+        let (r, s) = s.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        let malleated = format!("{signed}.{}", webauthn::b64::encode(high.to_bytes()));
+        assert_eq!(v(malleated).await.unwrap_err(), TokenError::HighS);
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
+        let (_dir, db, kek, key) = keys().await;
+        let before = key.sign(&claims(0, 600));
+        let old_kid = key.signing_kid();
+        let new_kid = TokenKeys::rotate(&db, &kek).await.unwrap();
+        key.reload(&db).await.unwrap();
+        assert_eq!(key.signing_kid(), new_kid);
+        assert_ne!(old_kid, new_kid);
+        assert!(key.verify(&db, &before, GRAPH_AUDIENCE, iss).await.is_ok());
+        let after = key.sign(&claims(0, 600));
+        assert!(key.verify(&db, &after, GRAPH_AUDIENCE, iss).await.is_ok());
+        assert_eq!(key.jwks()["keys"].as_array().unwrap().len(), 2);
+        // Another instance that has not reloaded yet learns the new key
+        // from the token's kid.
+        let stale = TokenKeys::load_or_create(&db, kek.clone()).await.unwrap();
+        assert!(stale.verify(&db, &after, GRAPH_AUDIENCE, iss).await.is_ok());
+        // The wrong KEK cannot open the ring.
+        let wrong = Arc::new(Kek::generate("wrong"));
+        let e = TokenKeys::load_or_create(&db, wrong).await.unwrap_err();
+        assert!(e.to_string().contains("another key-encryption key"), "{e}");
     }
 }

@@ -146,9 +146,12 @@ pub struct JobCtx {
     pub backend: Backend,
     tx: Tx,
     /// Audit chain heads appended by released (kept) jobs of this batch.
-    heads: HashMap<String, String>,
+    heads: HashMap<String, crate::audit::Head>,
     /// … and by the running job (dropped if it is rolled back).
-    pending_heads: HashMap<String, String>,
+    pending_heads: HashMap<String, crate::audit::Head>,
+    /// The key that authenticates audit rows and checkpoints (derived from
+    /// the key-encryption key; `None` until the server or CLI loads it).
+    pub(crate) audit_key: Option<Arc<crate::audit::AuditKey>>,
     /// Tenants whose PostgreSQL advisory lock the transaction holds.
     locked: HashSet<String>,
     pending_locked: HashSet<String>,
@@ -179,15 +182,14 @@ impl JobCtx {
 
     /// The hash of the newest audit event of `tenant` written in this
     /// transaction, if any.
-    pub(crate) fn audit_head(&self, tenant: &str) -> Option<&str> {
+    pub(crate) fn audit_head(&self, tenant: &str) -> Option<&crate::audit::Head> {
         self.pending_heads
             .get(tenant)
             .or_else(|| self.heads.get(tenant))
-            .map(String::as_str)
     }
 
-    pub(crate) fn set_audit_head(&mut self, tenant: &str, hash: String) {
-        self.pending_heads.insert(tenant.to_owned(), hash);
+    pub(crate) fn set_audit_head(&mut self, tenant: &str, head: crate::audit::Head) {
+        self.pending_heads.insert(tenant.to_owned(), head);
     }
 
     pub(crate) fn holds_lock(&self, tenant: &str) -> bool {
@@ -230,6 +232,14 @@ pub struct Writer {
     lite_path: Option<String>,
     queue: Arc<Mutex<Option<mpsc::UnboundedSender<Job>>>>,
     gather: Arc<Gather>,
+    audit_key: AuditKeySlot,
+}
+
+/// Where the writer finds the audit key for each batch.
+type AuditKeySlot = Arc<std::sync::RwLock<Option<Arc<crate::audit::AuditKey>>>>;
+
+fn current_key(slot: &AuditKeySlot) -> Option<Arc<crate::audit::AuditKey>> {
+    slot.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 impl std::fmt::Debug for Writer {
@@ -248,7 +258,13 @@ impl Writer {
             lite_path,
             queue: Arc::new(Mutex::new(None)),
             gather: Arc::new(Gather::default()),
+            audit_key: Arc::default(),
         }
+    }
+
+    /// Sets the key that authenticates audit rows appended from now on.
+    pub fn set_audit_key(&self, key: Arc<crate::audit::AuditKey>) {
+        *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
     }
 
     /// Sets the longest wait for announced jobs (zero: never wait).
@@ -337,9 +353,10 @@ impl Writer {
                     Some(path) => {
                         let path = path.clone();
                         let gather = self.gather.clone();
+                        let key = self.audit_key.clone();
                         let spawned = std::thread::Builder::new()
                             .name("keysmith-sqlite-writer".into())
-                            .spawn(move || lite_thread(&path, r, &gather));
+                            .spawn(move || lite_thread(&path, r, &gather, &key));
                         if let Err(e) = spawned {
                             tracing::error!("cannot start the SQLite writer thread: {e}");
                         }
@@ -350,6 +367,7 @@ impl Writer {
                             self.pool.clone(),
                             r,
                             self.gather.clone(),
+                            self.audit_key.clone(),
                         ));
                     }
                 }
@@ -365,6 +383,7 @@ async fn writer_task(
     pool: AnyPool,
     mut rx: mpsc::UnboundedReceiver<Job>,
     gather: Arc<Gather>,
+    key: AuditKeySlot,
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -385,7 +404,7 @@ async fn writer_task(
             }
         }
         gather.counted(jobs.len());
-        run_batch(backend, &pool, jobs).await;
+        run_batch(backend, &pool, jobs, current_key(&key)).await;
     }
 }
 
@@ -409,7 +428,12 @@ pub(crate) fn audit_lock_key(tenant: &str) -> i64 {
     )
 }
 
-async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
+async fn run_batch(
+    backend: Backend,
+    pool: &AnyPool,
+    jobs: Vec<Job>,
+    audit_key: Option<Arc<crate::audit::AuditKey>>,
+) {
     let fail_all = |e: ApiError, finishes: Vec<Completion>| {
         for f in finishes {
             f(Some(e.clone()));
@@ -428,6 +452,7 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
         tx: Tx::Sqlx(tx),
         heads: HashMap::new(),
         pending_heads: HashMap::new(),
+        audit_key,
         locked: HashSet::new(),
         pending_locked: HashSet::new(),
     };
@@ -498,7 +523,12 @@ async fn run_batch(backend: Backend, pool: &AnyPool, jobs: Vec<Job>) {
 
 /// The SQLite writer thread: owns the `rusqlite` connection and runs every
 /// batch on it, synchronously.
-fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather) {
+fn lite_thread(
+    path: &str,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    gather: &Gather,
+    key: &AuditKeySlot,
+) {
     *gather.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
     let conn = match open_lite(path) {
         Ok(c) => c,
@@ -515,6 +545,7 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather
         tx: Tx::Lite(conn),
         heads: HashMap::new(),
         pending_heads: HashMap::new(),
+        audit_key: None,
         locked: HashSet::new(),
         pending_locked: HashSet::new(),
     };
@@ -544,6 +575,7 @@ fn lite_thread(path: &str, mut rx: mpsc::UnboundedReceiver<Job>, gather: &Gather
             gather.parked.store(false, Ordering::SeqCst);
         }
         gather.counted(jobs.len());
+        ctx.audit_key = current_key(key);
         run_lite_batch(&mut ctx, jobs);
     }
 }

@@ -295,11 +295,7 @@ fn suite(store: Store) {
         call(ureq::get(&h.url("/healthz")), "", None).1["status"],
         "ok"
     );
-    let metrics = ureq::get(&h.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = h.metrics();
     assert!(
         metrics.contains("keysmith_registrations_total{result=\"success\"} 1"),
         "{metrics}"

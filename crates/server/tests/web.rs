@@ -406,7 +406,15 @@ fn sessions_csrf_and_roles(store: Store) {
         Some(&json!({"userPrincipalNames": ["alice@example.com", "ghost@example.com"], "dryRun": true})),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["passkeys"], 1);
+    // alice is an admin: help desk may not touch her passkeys, and the dry
+    // run says so.
+    assert_eq!(r.json()["passkeys"], 0, "{}", r.text);
+    assert_eq!(r.json()["refused"], 1, "{}", r.text);
+    assert_eq!(r.json()["value"][0]["status"], "refused");
+    assert!(r.json()["value"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("only an admin"));
     assert_eq!(r.json()["value"][1]["status"], "notFound");
     assert_eq!(
         http.csrf(&admin2).len(),

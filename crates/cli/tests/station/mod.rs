@@ -77,6 +77,9 @@ pub struct Directory {
     pub client_id: String,
     pub secret_file: PathBuf,
     proc: Option<Proc>,
+    /// The app token, fetched once (as a real client caches it: the token
+    /// endpoint is rate-limited).
+    token: std::sync::Mutex<Option<String>>,
 }
 
 fn field<'a>(v: &'a Value, names: &[&str]) -> &'a str {
@@ -149,6 +152,7 @@ impl Directory {
             client_id,
             secret_file,
             proc: None,
+            token: std::sync::Mutex::new(None),
         };
         d.restart();
         d
@@ -185,6 +189,10 @@ impl Directory {
     }
 
     pub fn token(&self) -> String {
+        let mut cached = self.token.lock().unwrap();
+        if let Some(t) = cached.as_ref() {
+            return t.clone();
+        }
         let secret = std::fs::read_to_string(&self.secret_file).unwrap();
         let r: Value = ureq::post(&format!("{}/{TENANT}/oauth2/v2.0/token", self.url))
             .send_form(&[
@@ -196,7 +204,9 @@ impl Directory {
             .unwrap()
             .into_json()
             .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
+        let t = r["access_token"].as_str().unwrap().to_owned();
+        *cached = Some(t.clone());
+        t
     }
 
     pub fn get(&self, path: &str) -> Value {

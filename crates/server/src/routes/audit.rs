@@ -48,6 +48,16 @@ pub async fn verify(
 ) -> ApiResult<Json<audit::ChainReport>> {
     caller.require(perm::AUDIT_READ)?;
     Ok(Json(
-        audit::verify_chain(&state.db, &caller.tenant_id).await?,
+        audit::verify_chain(&state.db, &caller.tenant_id, Some(&state.audit_key), &[]).await?,
     ))
+}
+
+/// `GET /auditLogs/checkpoints`: the tenant's signed checkpoints, for an
+/// outside copy (store it where the database's writers cannot reach;
+/// `keysmith admin audit verify --checkpoints FILE` then proves
+/// truncation).
+pub async fn checkpoints(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(perm::AUDIT_READ)?;
+    let all = audit::checkpoints(&state.db, &caller.tenant_id).await?;
+    Ok(Json(json!({ "value": all })))
 }

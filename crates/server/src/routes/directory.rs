@@ -120,6 +120,9 @@ pub async fn patch_user(
     caller.require(perm::USERS_WRITE)?;
     let b: UserBody = parse_json(&body)?;
     let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
+    // Renaming or disabling an admin-center account is a lock-out (or a
+    // takeover of its sign-in name): privileged, as its methods are.
+    super::methods::require_privileged_if_staff(&caller, &user)?;
     directory::update_user(
         &state.db,
         &user,
@@ -140,6 +143,7 @@ pub async fn delete_user(
 ) -> ApiResult<StatusCode> {
     caller.require(perm::USERS_WRITE)?;
     let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
+    super::methods::require_privileged_if_staff(&caller, &user)?;
     directory::delete_user(&state.db, &user).await?;
     audit_user(
         &state,

@@ -34,6 +34,25 @@ async fn tenant_and_user(
     directory::find_tenant_and_user(&state.db, &caller.tenant_id, user).await
 }
 
+/// Changing the methods of admin-center staff needs the privileged
+/// permission besides the ordinary one (see
+/// [`perm::PRIVILEGED_METHODS_WRITE`]).
+pub(crate) fn require_privileged_if_staff(caller: &Caller, user: &User) -> ApiResult<()> {
+    if user.is_staff() {
+        caller
+            .require(perm::PRIVILEGED_METHODS_WRITE)
+            .map_err(|mut e| {
+                e.message = format!(
+                "{} is admin-center staff: managing their authentication methods needs {} as well.",
+                user.upn,
+                perm::PRIVILEGED_METHODS_WRITE.join(", ")
+            );
+                e
+            })?;
+    }
+    Ok(())
+}
+
 fn rp_of(state: &AppState, tenant: &Tenant) -> RelyingParty {
     RelyingParty {
         id: tenant
@@ -108,6 +127,7 @@ async fn creation_options(
             })?,
     };
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    require_privileged_if_staff(&caller, &user)?;
     let body = creation_options_for(
         &state,
         &tenant,
@@ -225,6 +245,7 @@ pub async fn register(
 ) -> ApiResult<Response> {
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    require_privileged_if_staff(&caller, &user)?;
     let method = register_for(&state, &tenant, &user, &body, &caller.actor(), &rid).await?;
     let location = format!(
         "/v1.0/users/{}/authentication/fido2Methods/{}",
@@ -336,6 +357,12 @@ async fn register_inner(
     challenge_id: &mut Option<String>,
 ) -> ApiResult<Method> {
     let req: RegisterRequest = parse_json(body)?;
+    // Entra's limit: 1 to 30 characters (GRAPH_FIDO2_API.md §8).
+    let given_name = req
+        .display_name
+        .as_deref()
+        .map(crate::names::passkey_name)
+        .transpose()?;
     let cred = &req.public_key_credential;
     let client_data = b64_field("clientDataJSON", &cred.response.client_data_json)?;
     let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
@@ -345,12 +372,14 @@ async fn register_inner(
     let (issued, policy) =
         challenge::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
             .await?;
-    *challenge_id = Some(parsed.challenge.clone());
+    // Another user's challenge is refused without being used up: a
+    // registration aimed at the wrong user must not cost that user theirs.
     if issued.user_id.as_deref() != Some(user.id.as_str()) {
         return Err(ApiError::bad_request(
             "The challenge was issued for another user.",
         ));
     }
+    *challenge_id = Some(parsed.challenge.clone());
     policy::check_user(&state.db, &policy, &user.id).await?;
     let rp = rp_of(state, tenant);
     let verifier = state.verifier.clone();
@@ -375,11 +404,12 @@ async fn register_inner(
             ));
         }
     }
-    let display_name = req
-        .display_name
-        .clone()
-        .filter(|d| !d.trim().is_empty())
-        .or_else(|| accepted.model.clone());
+    let display_name = given_name.or_else(|| {
+        accepted
+            .model
+            .as_deref()
+            .map(|m| m.chars().take(crate::names::PASSKEY_NAME_MAX).collect())
+    });
     let method = Method {
         id,
         tenant_id: tenant.id.clone(),
@@ -430,6 +460,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
+    require_privileged_if_staff(&caller, &user)?;
     delete_for(&state, &tenant, &user, &id, &caller.actor(), &rid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@ mod directory;
 pub(crate) mod methods;
 mod oauth;
 mod ops;
+pub(crate) use ops::metrics_text;
 mod policy;
 pub(crate) mod signin;
 
@@ -49,7 +50,12 @@ pub fn graph_routes() -> Router<AppState> {
         .route("/groups/{group}/members/$ref", post(directory::add_member))
         .route("/auditLogs/directoryAudits", get(audit::list))
         .route("/auditLogs/verify", get(audit::verify))
+        .route("/auditLogs/checkpoints", get(audit::checkpoints))
 }
+
+/// Largest body the unauthenticated endpoints read (a sign-in assertion or
+/// a token request is a few kilobytes).
+pub const PUBLIC_BODY_LIMIT: usize = 64 * 1024;
 
 /// Routes addressed by tenant name or id in the path.
 pub fn tenant_routes() -> Router<AppState> {
@@ -57,6 +63,12 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
         .route("/{tenant}/passkey/signin/begin", post(signin::begin))
         .route("/{tenant}/passkey/signin/finish", post(signin::finish))
+        .layer(axum::extract::DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
+        .route("/{tenant}/discovery/v2.0/keys", get(ops::jwks))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(ops::openid_configuration),
+        )
 }
 
 /// Health, metrics, API description.

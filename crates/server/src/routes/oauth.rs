@@ -1,21 +1,31 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: OAuth 2.0 client credentials.
 
 use crate::app::AppState;
+use crate::audit::AuthFailure;
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::{ClientAddr, Limited};
 use crate::time_util::now_unix;
 use crate::token::{Claims, APP_TOKEN_SECONDS, GRAPH_AUDIENCE};
 use axum::extract::{Path, State};
-use axum::{Form, Json};
+use axum::{Extension, Form, Json};
 use std::collections::HashMap;
 use webauthn::graph::TokenResponse;
 
+/// Rate-limited per source address and per client id; every refusal is
+/// audited (aggregated under a flood).
 pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    Extension(client): Extension<ClientAddr>,
     Form(form): Form<HashMap<String, String>>,
 ) -> ApiResult<Json<TokenResponse>> {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let actor = format!("app:{}", crate::audit::bounded(field("client_id"), 64));
+    state
+        .limits
+        .check(Limited::Token, client.0, Some(field("client_id")))
+        .map_err(|e| e.audited(AuthFailure::token(crate::audit::SERVER_CHAIN, &actor)))?;
     if field("grant_type") != "client_credentials" {
         return Err(ApiError::bad_request(
             "grant_type must be client_credentials.",
@@ -27,7 +37,9 @@ pub async fn token(
             "scope must be '<resource>/.default'.",
         ));
     }
-    let tenant = directory::find_tenant(&state.db, &tenant).await?;
+    let tenant = directory::find_tenant(&state.db, &tenant)
+        .await
+        .map_err(|e| e.audited(AuthFailure::token(crate::audit::SERVER_CHAIN, &actor)))?;
     let app = directory::authenticate_app(
         &state.db,
         &tenant.id,
@@ -35,7 +47,10 @@ pub async fn token(
         field("client_secret"),
     )
     .await?
-    .ok_or_else(|| ApiError::unauthenticated("Invalid client_id or client_secret."))?;
+    .ok_or_else(|| {
+        ApiError::unauthenticated("Invalid client_id or client_secret, or the app is disabled.")
+            .audited(AuthFailure::token(&tenant.id, &actor))
+    })?;
     let now = now_unix();
     let claims = Claims {
         aud: GRAPH_AUDIENCE.into(),
@@ -53,6 +68,6 @@ pub async fn token(
     Ok(Json(TokenResponse {
         token_type: "Bearer".into(),
         expires_in: APP_TOKEN_SECONDS as u64,
-        access_token: state.token_key.sign(&claims),
+        access_token: state.token_keys.sign(&claims),
     }))
 }

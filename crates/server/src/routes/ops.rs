@@ -21,11 +21,67 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` on the main listener: only with the configured bearer token
+/// (`metrics_token_file`); without one it is not served here (use
+/// `metrics_listen` for a listener of its own).
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, crate::error::ApiError> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = &state.metrics_token else {
+        return Err(crate::error::ApiError::not_found(
+            "Metrics are not served on this listener: set metrics_token_file, or metrics_listen for a listener of their own.",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(crate::token::token_of_header)
+        .unwrap_or("");
+    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(crate::error::ApiError::unauthenticated(
+            "The metrics token is missing or wrong.",
+        ));
+    }
+    Ok(metrics_text(&state).into_response())
+}
+
+/// The metrics document (also served by the metrics listener).
+pub fn metrics_text(state: &AppState) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render() + &commit_metrics(state.db.commit_stats()),
     )
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`: the public keys that verify this
+/// server's tokens (JWKS, at the path Entra uses).
+pub async fn jwks(
+    State(state): State<AppState>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+    crate::directory::find_tenant(&state.db, &tenant).await?;
+    Ok(axum::Json(state.token_keys.jwks()))
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: where the
+/// tenant's token endpoint and keys are, and which issuer its tokens name.
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+    let t = crate::directory::find_tenant(&state.db, &tenant).await?;
+    let base = format!("http://{}", super::host_of(&headers));
+    Ok(axum::Json(serde_json::json!({
+        "issuer": state.issuer(&t.id),
+        "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", t.id),
+        "jwks_uri": format!("{base}/{}/discovery/v2.0/keys", t.id),
+        "grant_types_supported": ["client_credentials"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+    })))
 }
 
 /// The group commit's counters: their ratio is how many writes share a

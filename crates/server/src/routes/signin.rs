@@ -9,6 +9,7 @@ use crate::directory::{self, Tenant};
 use crate::error::{ApiError, ApiResult};
 use crate::methods;
 use crate::policy;
+use crate::ratelimit::{ClientAddr, Limited};
 use crate::time_util::now_unix;
 use crate::token::{Claims, SIGNIN_AUDIENCE};
 use axum::body::Bytes;
@@ -38,8 +39,10 @@ fn rp_id(state: &AppState, tenant: &Tenant) -> String {
 pub async fn begin(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    Extension(client): Extension<ClientAddr>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Limited::SignIn, client.0, None)?;
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
     let b: BeginBody = if body.is_empty() {
         BeginBody::default()
@@ -53,6 +56,14 @@ pub async fn begin(
 
 /// Opens a sign-in flow (usernameless when `upn` is empty): shared by the
 /// sign-in API and the admin center.
+///
+/// Username first does not tell who exists: a UPN that is not in the
+/// directory gets the same answer as one that is — 200, a flow, and an
+/// `allowCredentials` list holding one credential id that is derived from
+/// the UPN with a key only the server has (the same every time, of the
+/// length of the tenant's credential ids), so repeated or compared answers
+/// give nothing away. Finishing such a flow fails like a key that is not
+/// registered.
 pub(crate) async fn begin_flow(
     state: &AppState,
     tenant: &Tenant,
@@ -62,13 +73,26 @@ pub(crate) async fn begin_flow(
     let mut allow = Vec::new();
     let mut user_id = None;
     if let Some(upn) = upn.filter(|u| !u.is_empty()) {
-        let user = directory::find_user(&state.db, &tenant.id, &upn).await?;
-        allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
-            .await?
-            .into_iter()
-            .map(|m| json!({ "type": "public-key", "id": m.id }))
-            .collect();
-        user_id = Some(user.id);
+        match directory::find_user(&state.db, &tenant.id, &upn).await {
+            Ok(user) => {
+                allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
+                    .await?
+                    .into_iter()
+                    .map(|m| json!({ "type": "public-key", "id": m.id }))
+                    .collect();
+                user_id = Some(user.id);
+            }
+            Err(e) if e.code == "itemNotFound" => {
+                let len = methods::sample_credential_id_len(&state.db, &tenant.id)
+                    .await?
+                    .unwrap_or(64);
+                let decoy = decoy_credential_id(state, &tenant.id, &upn, len);
+                allow = vec![json!({ "type": "public-key", "id": webauthn::b64::encode(&decoy) })];
+                // Bound to no user: no registered passkey can finish it.
+                user_id = Some(format!("decoy:{}", webauthn::b64::encode(&decoy[..8])));
+            }
+            Err(e) => return Err(e),
+        }
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let challenge = challenge::random_challenge();
@@ -126,12 +150,34 @@ struct AssertionResponse {
     user_handle: Option<String>,
 }
 
+/// A credential id for a UPN that is not in the directory: HMAC of the
+/// tenant and UPN under a key derived from the KEK, `len` bytes.
+fn decoy_credential_id(state: &AppState, tenant_id: &str, upn: &str, len: usize) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let key = state.kek.derive("sign-in decoy v1");
+    let mut out = Vec::with_capacity(len);
+    let mut counter = 0u32;
+    while out.len() < len {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&*key).expect("any key length");
+        mac.update(tenant_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(crate::names::upn_key(upn).as_bytes());
+        mac.update(&counter.to_be_bytes());
+        out.extend_from_slice(&mac.finalize().into_bytes());
+        counter += 1;
+    }
+    out.truncate(len.clamp(16, 1023));
+    out
+}
+
 pub async fn finish(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     Extension(rid): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Limited::SignIn, client.0, None)?;
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
     let audit = SignInAudit {
         activity: "Sign in with passkey",
@@ -188,7 +234,7 @@ async fn finish_inner(
         upn: Some(user.upn.clone()),
     };
     Ok(json!({
-        "token": state.token_key.sign(&claims),
+        "token": state.token_keys.sign(&claims),
         "tokenType": "Bearer",
         "expiresIn": SIGNIN_TOKEN_SECONDS,
         "userVerified": user_verified,
@@ -219,7 +265,7 @@ pub(crate) async fn verify_signin(
         Ok(v) => v,
         Err(e) => {
             drop(intent);
-            if let Some(a) = audit {
+            if let Some(a) = audit.filter(|a| admit_failure(state, &tenant.id, a.activity, &e)) {
                 audit::record_sign_in(
                     &state.db,
                     &tenant.id,
@@ -241,13 +287,20 @@ pub(crate) async fn verify_signin(
         .as_ref()
         .ok()
         .map(|s| (s.method.clone(), s.method.sign_count, s.method.last_used_at));
-    let audited = audit.map(|a| {
-        let outcome = match &result {
-            Ok(s) => Ok(s.user.id.clone()),
-            Err(e) => Err(e.message.clone()),
-        };
-        (a.activity.to_owned(), a.request_id.to_owned(), outcome)
-    });
+    // Failures are aggregated under a flood (the flow is consumed all the
+    // same).
+    let audited = audit
+        .filter(|a| match &result {
+            Ok(_) => true,
+            Err(e) => admit_failure(state, &tenant.id, a.activity, e),
+        })
+        .map(|a| {
+            let outcome = match &result {
+                Ok(s) => Ok(s.user.id.clone()),
+                Err(e) => Err(e.message.clone()),
+            };
+            (a.activity.to_owned(), a.request_id.to_owned(), outcome)
+        });
     let taken = state
         .db
         .write_announced(intent, Some(&tenant.id), move |ctx| {
@@ -276,6 +329,21 @@ pub(crate) async fn verify_signin(
         ))),
         other => other,
     }
+}
+
+/// Whether a failed sign-in of `activity` is recorded as its own event
+/// (see [`crate::audit::failures`]).
+pub(crate) fn admit_failure(
+    state: &AppState,
+    tenant_id: &str,
+    activity: &str,
+    e: &ApiError,
+) -> bool {
+    let class = format!("{} {}", e.status.as_u16(), e.code);
+    state
+        .failures
+        .admit(tenant_id, activity, &class, &e.message)
+        == audit::Admit::Write
 }
 
 async fn verify_peeked(
@@ -315,6 +383,10 @@ async fn verify_peeked(
     let verifier = state.verifier.clone();
     let public_key = method.public_key.clone();
     let stored = u32::try_from(method.sign_count).unwrap_or(u32::MAX);
+    // A counter that reached 2^32 − 1 can go no higher: the key's next
+    // answer cannot be checked against it, so it is not held against the
+    // key (it would otherwise be locked out for good).
+    let stored = if stored == u32::MAX { 0 } else { stored };
     // One ES256 verification (~0.1 ms): cheaper inline than a hop to the
     // blocking pool and back.
     let ok = verifier.verify_assertion(

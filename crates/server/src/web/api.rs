@@ -10,6 +10,7 @@ use crate::directory::{self, Tenant};
 use crate::error::{ApiError, ApiResult};
 use crate::methods;
 use crate::policy;
+use crate::ratelimit::{ClientAddr, Limited};
 use crate::routes::{methods as graph_methods, parse_json, signin};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -67,7 +68,9 @@ fn with_cookie(cookie: axum::http::HeaderValue, body: Value) -> Response {
 pub async fn login_begin(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    Extension(client): Extension<ClientAddr>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Limited::AdminLogin, client.0, None)?;
     let tenant = tenant_of(&state, &tenant).await?;
     Ok(Json(signin::begin_flow(&state, &tenant, None).await?))
 }
@@ -76,15 +79,16 @@ pub async fn login_finish(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     Extension(rid): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    state.limits.check(Limited::AdminLogin, client.0, None)?;
     let tenant = tenant_of(&state, &tenant).await?;
     let _: Value = json_body(&headers, &body)?;
     let outcome = async {
         let signed = signin::verify_signin(&state, &tenant, &body, None).await?;
-        let roles = directory::user_roles(&state.db, &signed.user.id).await?;
-        let role = session::role_of(&roles).ok_or_else(|| {
+        let role = session::role_of(&signed.user.roles).ok_or_else(|| {
             ApiError::forbidden(format!(
                 "{} is not an administrator of this tenant (needs the admin or helpdesk role).",
                 signed.user.upn
@@ -93,17 +97,24 @@ pub async fn login_finish(
         Ok::<_, ApiError>((signed, role))
     }
     .await;
-    audit::record_sign_in(
-        &state.db,
-        &tenant.id,
-        "Sign in to admin center",
-        match &outcome {
-            Ok((s, _)) => Ok(s.user.id.as_str()),
-            Err(e) => Err(e.message.as_str()),
-        },
-        &rid.0,
-    )
-    .await?;
+    const ACTIVITY: &str = "Sign in to admin center";
+    let record = match &outcome {
+        Ok(_) => true,
+        Err(e) => signin::admit_failure(&state, &tenant.id, ACTIVITY, e),
+    };
+    if record {
+        audit::record_sign_in(
+            &state.db,
+            &tenant.id,
+            ACTIVITY,
+            match &outcome {
+                Ok((s, _)) => Ok(s.user.id.as_str()),
+                Err(e) => Err(e.message.as_str()),
+            },
+            &rid.0,
+        )
+        .await?;
+    }
     let (signed, role) = outcome?;
     let cookie = session::create(&state, &tenant, &signed.user).await?;
     Ok(with_cookie(
@@ -204,6 +215,7 @@ pub async fn creation_options(
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    s.may_manage(&user)?;
     let options = graph_methods::creation_options_for(
         &state,
         &tenant,
@@ -228,6 +240,7 @@ pub async fn register(
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let _: Value = json_body(&headers, &body)?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    s.may_manage(&user)?;
     let method =
         graph_methods::register_for(&state, &tenant, &user, &body, &s.actor(), &rid).await?;
     Ok((StatusCode::CREATED, Json(method.to_graph())).into_response())
@@ -242,6 +255,7 @@ pub async fn delete_passkey(
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
+    s.may_manage(&user)?;
     graph_methods::delete_for(&state, &tenant, &user, &id, &s.actor(), &rid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -306,7 +320,7 @@ pub async fn deprovision(
         )));
     }
     let mut results = Vec::new();
-    let (mut users, mut keys) = (0, 0);
+    let (mut users, mut keys, mut refused) = (0, 0, 0);
     for upn in upns {
         let user = match directory::find_user(&state.db, &tenant.id, upn).await {
             Ok(u) => u,
@@ -317,6 +331,18 @@ pub async fn deprovision(
             }
             Err(e) => return Err(e),
         };
+        if let Err(e) = s.may_manage(&user) {
+            // Listed, with the reason, on a dry run and a real run alike;
+            // the others are still done.
+            refused += 1;
+            results.push(json!({
+                "userPrincipalName": user.upn,
+                "status": "refused",
+                "passkeys": 0,
+                "reason": e.message,
+            }));
+            continue;
+        }
         let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
         if !b.dry_run {
             for m in &all {
@@ -340,6 +366,7 @@ pub async fn deprovision(
         "dryRun": b.dry_run,
         "users": users,
         "passkeys": keys,
+        "refused": refused,
         "value": results,
     })))
 }

@@ -33,8 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/admin/policy", get(pages::policy))
         .route("/{tenant}/admin/audit", get(pages::audit))
         .route("/{tenant}/admin/deprovision", get(pages::deprovision))
-        .route("/{tenant}/admin/api/login/begin", post(api::login_begin))
-        .route("/{tenant}/admin/api/login/finish", post(api::login_finish))
+        .route(
+            "/{tenant}/admin/api/login/begin",
+            post(api::login_begin).layer(small_body()),
+        )
+        .route(
+            "/{tenant}/admin/api/login/finish",
+            post(api::login_finish).layer(small_body()),
+        )
         .route("/{tenant}/admin/api/enroll/begin", post(api::enroll_begin))
         .route(
             "/{tenant}/admin/api/enroll/finish",
@@ -56,6 +62,11 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/admin/api/policy", post(api::save_policy))
         .route("/{tenant}/admin/api/deprovision", post(api::deprovision))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Bodies anyone may send (before signing in) are small.
+fn small_body() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::routes::PUBLIC_BODY_LIMIT)
 }
 
 /// CSP and friends on every page response (errors included).

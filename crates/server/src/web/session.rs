@@ -73,8 +73,29 @@ impl WebSession {
             (Role::Helpdesk, _) | (Role::Admin, Role::Admin) => Ok(()),
             _ => Err(ApiError::forbidden(
                 "This action requires the admin role; a helpdesk account may not perform it.",
-            )),
+            )
+            .audited(self.refusal())),
         }
+    }
+
+    /// Succeeds if this session may manage `target`'s passkeys: help desk
+    /// manages ordinary users only; the passkeys of admin-center staff
+    /// (admin and help-desk roles) are managed by admins only — as Entra
+    /// keeps privileged users' methods to the Privileged Authentication
+    /// Administrator.
+    pub fn may_manage(&self, target: &User) -> ApiResult<()> {
+        if target.is_staff() && self.role != Role::Admin {
+            return Err(ApiError::forbidden(format!(
+                "{} is admin-center staff: only an admin may manage their passkeys.",
+                target.upn
+            ))
+            .audited(self.refusal()));
+        }
+        Ok(())
+    }
+
+    fn refusal(&self) -> crate::audit::AuthFailure {
+        crate::audit::AuthFailure::admin_center(&self.user.tenant_id, &self.actor())
     }
 
     /// Checks the `X-CSRF-Token` header against the session's token.
@@ -86,9 +107,10 @@ impl WebSession {
         if !given.is_empty() && bool::from(given.ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "The CSRF token is missing or does not match the session.",
-            ))
+            Err(
+                ApiError::forbidden("The CSRF token is missing or does not match the session.")
+                    .audited(self.refusal()),
+            )
         }
     }
 
@@ -193,7 +215,7 @@ pub async fn current(
         Err(e) => return Err(e),
     };
     // Roles are read on every request: revoking a role ends its powers now.
-    let Some(role) = role_of(&directory::user_roles(&state.db, &user.id).await?) else {
+    let Some(role) = role_of(&user.roles) else {
         return Ok(None);
     };
     if !user.account_enabled {
@@ -213,7 +235,9 @@ pub async fn required(
     tenant: &Tenant,
 ) -> ApiResult<WebSession> {
     current(state, headers, tenant).await?.ok_or_else(|| {
-        ApiError::unauthenticated("Sign in to the admin center first (no valid session).")
+        ApiError::unauthenticated("Sign in to the admin center first (no valid session).").audited(
+            crate::audit::AuthFailure::admin_center(&tenant.id, "anonymous"),
+        )
     })
 }
 

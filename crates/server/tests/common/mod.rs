@@ -21,6 +21,12 @@ use webauthn::b64;
 use webauthn::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
 
 pub const PIN: &str = "123456";
+/// The key-encryption key of PostgreSQL test servers: every test (and
+/// every run) shares the one database, so they share its KEK too. Test use
+/// only; SQLite tests generate their own in their data directory.
+/// The `/metrics` bearer token of test servers.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+pub const TEST_KEK: &str = "a2V5c21pdGggdGVzdC1vbmx5IEtFSywgMzIgYnl0ZXM";
 pub const RP_ID: &str = "login.example.com";
 
 pub const ALL_ROLES: &[&str] = &[
@@ -48,6 +54,19 @@ pub fn postgres_url() -> Option<String> {
             None
         }
     }
+}
+
+/// Writes `text` to a new 0600 file.
+pub fn write_private(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).unwrap().write_all(text.as_bytes()).unwrap();
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -81,10 +100,18 @@ impl Harness {
             "4b657973-6d69-4e68-a000-766b65790001".into(),
             "Keysmith Virtual Key".into(),
         );
+        let metrics_token = dir.path().join("metrics.token");
+        write_private(&metrics_token, METRICS_TOKEN);
+        config.metrics_token_file = Some(metrics_token);
         adjust(&mut config);
         match store {
             Store::Sqlite => config.data_dir = Some(dir.path().join("data")),
-            Store::Postgres => config.database_url = Some(postgres_url()?),
+            Store::Postgres => {
+                config.database_url = Some(postgres_url()?);
+                let kek = dir.path().join("test.kek");
+                write_private(&kek, TEST_KEK);
+                config.key_encryption_key_file = Some(kek);
+            }
         }
         let server = RunningServer::start(config.clone()).unwrap();
         let base = server.url();
@@ -125,6 +152,16 @@ impl Harness {
         ));
         let app = app.unwrap();
         fetch_token(&self.base, &self.tenant, &app.client_id, &app.client_secret).unwrap()
+    }
+
+    /// The `/metrics` document.
+    pub fn metrics(&self) -> String {
+        ureq::get(&self.url("/metrics"))
+            .set("Authorization", &format!("Bearer {METRICS_TOKEN}"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

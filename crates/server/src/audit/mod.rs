@@ -1,0 +1,1012 @@
+//! The audit trail: one hash chain per tenant, tamper-evident against
+//! someone with write access to the database.
+//!
+//! - Each row stores `hash = sha256(prev_hash ‖ canonical row)`, so editing,
+//!   deleting or reordering a row breaks every later link.
+//! - Rows are numbered per tenant without gaps (`seq` 1, 2, 3 …).
+//! - Each row carries a MAC of (tenant, seq, hash) under a key derived from
+//!   the key-encryption key, which is not in the database: rewriting an
+//!   event and recomputing the later hashes is detected.
+//! - Checkpoints (tenant, seq, head hash, time, MAC) are written every
+//!   [`CHECKPOINT_EVERY`] events, periodically by the server, and on demand
+//!   (`keysmith admin audit checkpoint`); exported
+//!   (`keysmith admin audit export`) to a place the database's writers
+//!   cannot reach, they prove truncation: a chain that ends before an
+//!   exported checkpoint, or holds another hash at its `seq`, was cut or
+//!   rewritten.
+//!
+//! What is stored is bounded: free text (reasons, targets) is cut to a few
+//! hundred characters with control characters escaped, and failures of
+//! unauthenticated callers are aggregated ([`failures`]).
+
+pub mod failures;
+
+use crate::db::{get_i64, get_opt_i64, Backend, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::time_util::{now_unix, rfc3339};
+use crate::writer::{Conn, JobCtx};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+pub use failures::{Admit, AuthFailure, FailureLog};
+
+/// The hash before a tenant's first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chain of events that belong to no tenant (requests whose token or
+/// tenant could not be established).
+pub const SERVER_CHAIN: &str = "_server";
+
+/// A checkpoint is written in the same transaction as every event whose
+/// `seq` is a multiple of this.
+pub const CHECKPOINT_EVERY: i64 = 100;
+
+/// Longest stored reason, target, actor (characters).
+const MAX_TEXT: usize = 300;
+/// Longest stored details document (bytes of JSON).
+const MAX_DETAILS: usize = 4096;
+
+/// The key that authenticates rows and checkpoints, derived from the
+/// key-encryption key.
+pub struct AuditKey {
+    key: Zeroizing<[u8; 32]>,
+    /// The KEK's id, stored with each checkpoint.
+    pub kek_id: String,
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKey")
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKey {
+    pub fn from_kek(kek: &crate::kek::Kek) -> AuditKey {
+        AuditKey {
+            key: kek.derive("audit mac v1"),
+            kek_id: kek.id().to_owned(),
+        }
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(&*self.key).expect("any key length");
+        for p in parts {
+            m.update(&(p.len() as u64).to_be_bytes());
+            m.update(p);
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    fn row_mac(&self, tenant: &str, seq: i64, hash: &str) -> String {
+        self.mac(&[
+            b"keysmith audit row v1",
+            tenant.as_bytes(),
+            &seq.to_be_bytes(),
+            hash.as_bytes(),
+        ])
+    }
+
+    fn checkpoint_mac(&self, c: &Checkpoint) -> String {
+        self.mac(&[
+            b"keysmith audit checkpoint v1",
+            c.tenant_id.as_bytes(),
+            &c.seq.to_be_bytes(),
+            c.head_hash.as_bytes(),
+            &c.at.to_be_bytes(),
+            c.kind.as_bytes(),
+        ])
+    }
+
+    fn verify_mac(expected: &str, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
+/// The newest event of a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub hash: String,
+    pub seq: i64,
+}
+
+impl Head {
+    fn genesis() -> Head {
+        Head {
+            hash: GENESIS.to_owned(),
+            seq: 0,
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub tenant_id: &'a str,
+    pub actor: &'a str,
+    pub activity: &'a str,
+    pub target: &'a str,
+    /// `success` or `failure`.
+    pub result: &'a str,
+    pub reason: &'a str,
+    pub request_id: &'a str,
+    pub details: serde_json::Value,
+}
+
+/// Text as it is stored: control and bidirectional-override characters
+/// escaped (`\u{202e}`), cut to `max` characters with an ellipsis.
+pub fn bounded(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 8));
+    for (n, c) in text.chars().enumerate() {
+        if n >= max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || crate::names::is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn bounded_details(details: &serde_json::Value) -> String {
+    let text = details.to_string();
+    if text.len() <= MAX_DETAILS {
+        text
+    } else {
+        serde_json::json!({ "truncated": true, "excerpt": bounded(&text, 512) }).to_string()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn canonical(
+    tenant_id: &str,
+    at: i64,
+    actor: &str,
+    activity: &str,
+    target: &str,
+    result: &str,
+    reason: &str,
+    request_id: &str,
+    details: &str,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!([
+        tenant_id, at, actor, activity, target, result, reason, request_id, details
+    ]))
+    .expect("strings serialise")
+}
+
+fn link(prev_hash: &str, canonical: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(hex::decode(prev_hash).unwrap_or_default());
+    h.update(canonical);
+    hex::encode(h.finalize())
+}
+
+/// Appends an event to its tenant's chain (one group-commit job).
+pub async fn record(db: &Db, ev: Event<'_>) -> ApiResult<()> {
+    let ev = OwnedEvent::from(ev);
+    let tenant = ev.tenant_id.clone();
+    db.write_job(Some(&tenant), move |ctx| {
+        Box::pin(async move { append_in(ctx, ev.as_event()).await })
+    })
+    .await
+}
+
+/// The audit event of a passkey sign-in attempt: `outcome` is who signed
+/// in, or `Err(reason)` when it failed (the actor is then `anonymous`).
+pub fn sign_in_event(
+    tenant_id: &str,
+    activity: &str,
+    outcome: Result<&str, &str>,
+    request_id: &str,
+) -> OwnedEvent {
+    let (result, reason, target) = match outcome {
+        Ok(user_id) => ("success", "", user_id),
+        Err(reason) => ("failure", reason, ""),
+    };
+    OwnedEvent::from(Event {
+        tenant_id,
+        actor: if target.is_empty() {
+            "anonymous"
+        } else {
+            target
+        },
+        activity,
+        target,
+        result,
+        reason,
+        request_id,
+        details: serde_json::json!({}),
+    })
+}
+
+/// Records a passkey sign-in attempt (see [`sign_in_event`]).
+pub async fn record_sign_in(
+    db: &Db,
+    tenant_id: &str,
+    activity: &str,
+    outcome: Result<&str, &str>,
+    request_id: &str,
+) -> ApiResult<()> {
+    let ev = sign_in_event(tenant_id, activity, outcome, request_id);
+    db.write_job(Some(tenant_id), move |ctx| {
+        Box::pin(async move { append_in(ctx, ev.as_event()).await })
+    })
+    .await
+}
+
+/// An [`Event`] that owns its text (to hand to the writer task).
+#[derive(Debug, Clone)]
+pub struct OwnedEvent {
+    pub tenant_id: String,
+    pub actor: String,
+    pub activity: String,
+    pub target: String,
+    pub result: String,
+    pub reason: String,
+    pub request_id: String,
+    pub details: serde_json::Value,
+}
+
+impl From<Event<'_>> for OwnedEvent {
+    fn from(e: Event<'_>) -> Self {
+        OwnedEvent {
+            tenant_id: e.tenant_id.to_owned(),
+            actor: e.actor.to_owned(),
+            activity: e.activity.to_owned(),
+            target: e.target.to_owned(),
+            result: e.result.to_owned(),
+            reason: e.reason.to_owned(),
+            request_id: e.request_id.to_owned(),
+            details: e.details,
+        }
+    }
+}
+
+impl OwnedEvent {
+    pub fn as_event(&self) -> Event<'_> {
+        Event {
+            tenant_id: &self.tenant_id,
+            actor: &self.actor,
+            activity: &self.activity,
+            target: &self.target,
+            result: &self.result,
+            reason: &self.reason,
+            request_id: &self.request_id,
+            details: self.details.clone(),
+        }
+    }
+}
+
+const HEAD: &str =
+    "SELECT hash, seq FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1";
+const INSERT: &str = "INSERT INTO audit_events (tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT_CHECKPOINT: &str =
+    "INSERT INTO audit_checkpoints (tenant_id, seq, head_hash, at, kind, kek_id, mac) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, seq) DO NOTHING";
+
+async fn lock_tenant(ctx: &mut JobCtx, tenant: &str) -> ApiResult<()> {
+    if ctx.backend == Backend::Postgres && !ctx.holds_lock(tenant) {
+        if let Conn::Sqlx(conn) = ctx.conn() {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(crate::writer::audit_lock_key(tenant))
+                .execute(conn)
+                .await?;
+        }
+        ctx.note_lock(tenant);
+    }
+    Ok(())
+}
+
+/// The chain's head inside the job's transaction (read once per batch).
+async fn head_in(ctx: &mut JobCtx, tenant: &str) -> ApiResult<Head> {
+    if let Some(h) = ctx.audit_head(tenant) {
+        return Ok(h.clone());
+    }
+    let found = match ctx.conn() {
+        Conn::Sqlx(conn) => sqlx::query(HEAD)
+            .bind(tenant)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| {
+                Ok::<_, sqlx::Error>(Head {
+                    hash: r.try_get("hash")?,
+                    seq: get_i64(&r, "seq")?,
+                })
+            })
+            .transpose()?,
+        Conn::Lite(c) => {
+            use rusqlite::OptionalExtension;
+            c.prepare_cached(&crate::db::lite_sql(HEAD))?
+                .query_row(rusqlite::params![tenant], |r| {
+                    Ok(Head {
+                        hash: r.get(0)?,
+                        seq: r.get(1)?,
+                    })
+                })
+                .optional()?
+        }
+    };
+    Ok(found.unwrap_or_else(Head::genesis))
+}
+
+fn need_key(ctx: &JobCtx) -> ApiResult<std::sync::Arc<AuditKey>> {
+    ctx.audit_key.clone().ok_or_else(|| {
+        ApiError::internal("the audit trail needs the key-encryption key, which is not loaded")
+    })
+}
+
+/// Appends an event inside a group-commit job: the chain's head is read
+/// once per batch (the batch's transaction holds the write lock, so no one
+/// else can append meanwhile) and the PostgreSQL advisory lock taken once.
+pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
+    let key = need_key(ctx)?;
+    lock_tenant(ctx, ev.tenant_id).await?;
+    let prev = head_in(ctx, ev.tenant_id).await?;
+    let row = Linked::new(&prev, &ev, &key);
+    match ctx.conn() {
+        Conn::Sqlx(conn) => {
+            sqlx::query(INSERT)
+                .bind(ev.tenant_id)
+                .bind(row.at)
+                .bind(&row.actor)
+                .bind(&row.activity)
+                .bind(&row.target)
+                .bind(&row.result)
+                .bind(&row.reason)
+                .bind(&row.request_id)
+                .bind(&row.details)
+                .bind(&prev.hash)
+                .bind(&row.hash)
+                .bind(row.seq)
+                .bind(&row.mac)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Conn::Lite(c) => {
+            c.prepare_cached(&crate::db::lite_sql(INSERT))?
+                .execute(rusqlite::params![
+                    ev.tenant_id,
+                    row.at,
+                    row.actor,
+                    row.activity,
+                    row.target,
+                    row.result,
+                    row.reason,
+                    row.request_id,
+                    row.details,
+                    prev.hash,
+                    row.hash,
+                    row.seq,
+                    row.mac
+                ])?;
+        }
+    }
+    let head = Head {
+        hash: row.hash,
+        seq: row.seq,
+    };
+    if head.seq % CHECKPOINT_EVERY == 0 {
+        insert_checkpoint(ctx, ev.tenant_id, &head, row.at, "periodic", &key).await?;
+    }
+    ctx.set_audit_head(ev.tenant_id, head);
+    Ok(())
+}
+
+async fn insert_checkpoint(
+    ctx: &mut JobCtx,
+    tenant: &str,
+    head: &Head,
+    at: i64,
+    kind: &str,
+    key: &AuditKey,
+) -> ApiResult<Checkpoint> {
+    let mut c = Checkpoint {
+        tenant_id: tenant.to_owned(),
+        seq: head.seq,
+        head_hash: head.hash.clone(),
+        at,
+        kind: kind.to_owned(),
+        kek_id: key.kek_id.clone(),
+        mac: String::new(),
+    };
+    c.mac = key.checkpoint_mac(&c);
+    match ctx.conn() {
+        Conn::Sqlx(conn) => {
+            sqlx::query(INSERT_CHECKPOINT)
+                .bind(&c.tenant_id)
+                .bind(c.seq)
+                .bind(&c.head_hash)
+                .bind(c.at)
+                .bind(&c.kind)
+                .bind(&c.kek_id)
+                .bind(&c.mac)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Conn::Lite(conn) => {
+            conn.prepare_cached(&crate::db::lite_sql(INSERT_CHECKPOINT))?
+                .execute(rusqlite::params![
+                    c.tenant_id,
+                    c.seq,
+                    c.head_hash,
+                    c.at,
+                    c.kind,
+                    c.kek_id,
+                    c.mac
+                ])?;
+        }
+    }
+    Ok(c)
+}
+
+/// The stored form of an event linked to `prev`: its bounded text, time,
+/// number, hash and MAC (the same whichever connection stores it).
+struct Linked {
+    at: i64,
+    seq: i64,
+    actor: String,
+    activity: String,
+    target: String,
+    result: String,
+    reason: String,
+    request_id: String,
+    details: String,
+    hash: String,
+    mac: String,
+}
+
+impl Linked {
+    fn new(prev: &Head, ev: &Event<'_>, key: &AuditKey) -> Linked {
+        let at = now_unix();
+        let seq = prev.seq + 1;
+        let actor = bounded(ev.actor, MAX_TEXT);
+        let activity = bounded(ev.activity, 128);
+        let target = bounded(ev.target, MAX_TEXT);
+        let result = bounded(ev.result, 16);
+        let reason = bounded(ev.reason, MAX_TEXT);
+        let request_id = bounded(ev.request_id, 64);
+        let details = bounded_details(&ev.details);
+        let hash = link(
+            &prev.hash,
+            &canonical(
+                ev.tenant_id,
+                at,
+                &actor,
+                &activity,
+                &target,
+                &result,
+                &reason,
+                &request_id,
+                &details,
+            ),
+        );
+        let mac = key.row_mac(ev.tenant_id, seq, &hash);
+        Linked {
+            at,
+            seq,
+            actor,
+            activity,
+            target,
+            result,
+            reason,
+            request_id,
+            details,
+            hash,
+            mac,
+        }
+    }
+}
+
+struct StoredRow {
+    id: i64,
+    tenant_id: String,
+    at: i64,
+    actor: String,
+    activity: String,
+    target: String,
+    result: String,
+    reason: String,
+    request_id: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+    seq: i64,
+    mac: Option<String>,
+}
+
+fn row_from(r: &AnyRow) -> Result<StoredRow, sqlx::Error> {
+    Ok(StoredRow {
+        id: get_i64(r, "id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        at: get_i64(r, "at")?,
+        actor: r.try_get("actor")?,
+        activity: r.try_get("activity")?,
+        target: r.try_get("target")?,
+        result: r.try_get("result")?,
+        reason: r.try_get("reason")?,
+        request_id: r.try_get("request_id")?,
+        details: r.try_get("details")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+        seq: get_opt_i64(r, "seq")?.unwrap_or(0),
+        mac: r.try_get("mac")?,
+    })
+}
+
+const COLS: &str = "id, tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac";
+
+/// Filters for `GET /auditLogs/directoryAudits`.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub top: i64,
+    pub activity: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<i64>,
+}
+
+/// Newest first, as Graph's directoryAudit resources.
+pub async fn list(db: &Db, tenant_id: &str, q: &Query) -> ApiResult<Vec<serde_json::Value>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 \
+         AND ($2 = '' OR activity = $2) AND ($3 = '' OR target = $3) AND at >= $4 \
+         ORDER BY id DESC LIMIT $5"
+    ))
+    .bind(tenant_id)
+    .bind(q.activity.clone().unwrap_or_default())
+    .bind(q.target.clone().unwrap_or_default())
+    .bind(q.since.unwrap_or(0))
+    .bind(q.top)
+    .fetch_all(db.read())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let r = row_from(r)?;
+        out.push(serde_json::json!({
+            "id": r.id.to_string(),
+            "sequenceNumber": r.seq,
+            "activityDateTime": rfc3339(r.at),
+            "activityDisplayName": r.activity,
+            "initiatedBy": r.actor,
+            "targetResources": [ { "id": r.target } ],
+            "result": r.result,
+            "resultReason": r.reason,
+            "correlationId": r.request_id,
+            "additionalDetails": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
+            "hash": r.hash,
+        }));
+    }
+    Ok(out)
+}
+
+/// A signed statement that a tenant's chain had `seq` events ending in
+/// `head_hash` at time `at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub tenant_id: String,
+    pub seq: i64,
+    pub head_hash: String,
+    pub at: i64,
+    /// `periodic`, `manual`, or `legacy` (the events an older version
+    /// wrote without MACs, vouched for once at the upgrade).
+    pub kind: String,
+    pub kek_id: String,
+    pub mac: String,
+}
+
+fn checkpoint_from(r: &AnyRow) -> Result<Checkpoint, sqlx::Error> {
+    Ok(Checkpoint {
+        tenant_id: r.try_get("tenant_id")?,
+        seq: get_i64(r, "seq")?,
+        head_hash: r.try_get("head_hash")?,
+        at: get_i64(r, "at")?,
+        kind: r.try_get("kind")?,
+        kek_id: r.try_get("kek_id")?,
+        mac: r.try_get("mac")?,
+    })
+}
+
+/// Every checkpoint of a tenant, oldest first.
+pub async fn checkpoints(db: &Db, tenant_id: &str) -> ApiResult<Vec<Checkpoint>> {
+    let rows = sqlx::query(
+        "SELECT tenant_id, seq, head_hash, at, kind, kek_id, mac FROM audit_checkpoints \
+         WHERE tenant_id = $1 ORDER BY seq",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.read())
+    .await?;
+    Ok(rows.iter().map(checkpoint_from).collect::<Result<_, _>>()?)
+}
+
+/// Writes a checkpoint of the tenant's chain as it is now (`kind`:
+/// `manual` or `periodic`); `None` when the chain is empty or already
+/// checkpointed at its head.
+pub async fn checkpoint_now(db: &Db, tenant_id: &str, kind: &str) -> ApiResult<Option<Checkpoint>> {
+    let (tenant, kind) = (tenant_id.to_owned(), kind.to_owned());
+    db.write_job(Some(tenant_id), move |ctx| {
+        Box::pin(async move {
+            let key = need_key(ctx)?;
+            lock_tenant(ctx, &tenant).await?;
+            let head = head_in(ctx, &tenant).await?;
+            if head.seq == 0 {
+                return Ok(None);
+            }
+            let last = match ctx.conn() {
+                Conn::Sqlx(conn) => {
+                    sqlx::query("SELECT MAX(seq) AS s FROM audit_checkpoints WHERE tenant_id = $1")
+                        .bind(&tenant)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map(|r| get_opt_i64(&r, "s"))??
+                }
+                Conn::Lite(c) => c.query_row(
+                    "SELECT MAX(seq) FROM audit_checkpoints WHERE tenant_id = ?1",
+                    rusqlite::params![tenant],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?,
+            };
+            if last == Some(head.seq) {
+                return Ok(None);
+            }
+            Ok(Some(
+                insert_checkpoint(ctx, &tenant, &head, now_unix(), &kind, &key).await?,
+            ))
+        })
+    })
+    .await
+}
+
+/// Checkpoints every chain whose head moved since its last checkpoint (the
+/// server runs this periodically). Returns how many were written.
+pub async fn checkpoint_all(db: &Db) -> ApiResult<usize> {
+    let rows = sqlx::query("SELECT id FROM tenants")
+        .fetch_all(db.read())
+        .await?;
+    let mut tenants: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    tenants.push(SERVER_CHAIN.to_owned());
+    let mut n = 0;
+    for t in tenants {
+        if checkpoint_now(db, &t, "periodic").await?.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Vouches, once, for the events an older version wrote without MACs:
+/// when the upgrade to numbered, authenticated events left that work
+/// pending, each tenant whose chain verifies gets a `legacy` checkpoint at
+/// its last such event. Events without a MAC after it are reported.
+pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
+    let pending = sqlx::query("SELECT value FROM keysmith_state WHERE key = 'audit_adoption'")
+        .fetch_optional(db.read())
+        .await?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE mac IS NULL")
+        .fetch_all(db.read())
+        .await?;
+    for r in &rows {
+        let tenant: String = r.try_get(0)?;
+        let report = verify_chain(db, &tenant, None, &[]).await?;
+        if !report.links_valid {
+            tracing::error!(
+                tenant,
+                "the audit chain written before the upgrade does not verify; it is not vouched for"
+            );
+            continue;
+        }
+        let last: Option<i64> = sqlx::query(
+            "SELECT MAX(seq) AS s FROM audit_events WHERE tenant_id = $1 AND mac IS NULL",
+        )
+        .bind(&tenant)
+        .fetch_one(db.read())
+        .await
+        .map(|r| get_opt_i64(&r, "s"))??;
+        let Some(last) = last else { continue };
+        let t = tenant.clone();
+        db.write_job(Some(&tenant), move |ctx| {
+            Box::pin(async move {
+                let key = need_key(ctx)?;
+                lock_tenant(ctx, &t).await?;
+                let hash: String = match ctx.conn() {
+                    Conn::Sqlx(conn) => sqlx::query(
+                        "SELECT hash FROM audit_events WHERE tenant_id = $1 AND seq = $2",
+                    )
+                    .bind(&t)
+                    .bind(last)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?,
+                    Conn::Lite(c) => c.query_row(
+                        "SELECT hash FROM audit_events WHERE tenant_id = ?1 AND seq = ?2",
+                        rusqlite::params![t, last],
+                        |r| r.get(0),
+                    )?,
+                };
+                let head = Head { hash, seq: last };
+                insert_checkpoint(ctx, &t, &head, now_unix(), "legacy", &key).await?;
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(
+            tenant,
+            events = last,
+            "vouched for the audit events of the older version"
+        );
+    }
+    sqlx::query("DELETE FROM keysmith_state WHERE key = 'audit_adoption'")
+        .execute(db.write())
+        .await?;
+    Ok(())
+}
+
+/// One thing wrong with a chain.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// `brokenLink`, `gap`, `badMac`, `missingMac`, `badCheckpoint`,
+    /// `checkpointMismatch`, `truncated`, `foreignCheckpoint`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// Result of walking a tenant's chain.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub valid: bool,
+    pub events: u64,
+    pub last_seq: i64,
+    pub head_hash: String,
+    /// Checkpoints checked (the database's and any given from outside).
+    pub checkpoints: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<Checkpoint>,
+    /// Whether the rows' and checkpoints' MACs were checked (needs the key).
+    pub macs_checked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken_seq: Option<i64>,
+    pub problems: Vec<Problem>,
+    /// The hash links alone hold (what [`adopt_legacy`] needs).
+    #[serde(skip)]
+    pub links_valid: bool,
+}
+
+impl ChainReport {
+    fn problem(&mut self, id: Option<i64>, seq: Option<i64>, kind: &'static str, message: String) {
+        self.valid = false;
+        if self.first_broken_seq.is_none() && seq.is_some() {
+            self.first_broken_seq = seq;
+            self.first_broken_id = id.map(|i| i.to_string());
+        }
+        if self.problems.len() < 100 {
+            self.problems.push(Problem { seq, kind, message });
+        }
+    }
+}
+
+/// Walks a tenant's chain: hash links, numbering without gaps, each row's
+/// MAC (with `key`), and every checkpoint — the database's and `external`
+/// ones (an exported copy) — against the chain. A chain shorter than a
+/// checkpoint says, or with another hash at its `seq`, was truncated or
+/// rewritten.
+pub async fn verify_chain(
+    db: &Db,
+    tenant_id: &str,
+    key: Option<&AuditKey>,
+    external: &[Checkpoint],
+) -> ApiResult<ChainReport> {
+    let mut stored = checkpoints(db, tenant_id).await?;
+    let legacy_until = stored
+        .iter()
+        .filter(|c| c.kind == "legacy")
+        .filter(|c| key.is_none_or(|k| AuditKey::verify_mac(&k.checkpoint_mac(c), &c.mac)))
+        .map(|c| c.seq)
+        .max()
+        .unwrap_or(0);
+    let mut report = ChainReport {
+        valid: true,
+        events: 0,
+        last_seq: 0,
+        head_hash: GENESIS.to_owned(),
+        checkpoints: 0,
+        last_checkpoint: None,
+        macs_checked: key.is_some(),
+        first_broken_id: None,
+        first_broken_seq: None,
+        problems: Vec::new(),
+        links_valid: true,
+    };
+    // Hashes at the sequence numbers some checkpoint names.
+    let wanted: std::collections::HashSet<i64> =
+        stored.iter().chain(external).map(|c| c.seq).collect();
+    let mut at_seq: std::collections::HashMap<i64, String> = Default::default();
+    let mut prev = GENESIS.to_owned();
+    let mut expected_seq = 1;
+    let mut after: i64 = 0;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT 5000"
+        ))
+        .bind(tenant_id)
+        .bind(after)
+        .fetch_all(db.read())
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let r = row_from(r)?;
+            after = r.seq;
+            report.events += 1;
+            if r.seq != expected_seq {
+                report.problem(
+                    Some(r.id),
+                    Some(r.seq),
+                    "gap",
+                    format!(
+                        "event {} follows event {}: events are missing",
+                        r.seq,
+                        expected_seq - 1
+                    ),
+                );
+            }
+            expected_seq = r.seq + 1;
+            let expect = link(
+                &prev,
+                &canonical(
+                    &r.tenant_id,
+                    r.at,
+                    &r.actor,
+                    &r.activity,
+                    &r.target,
+                    &r.result,
+                    &r.reason,
+                    &r.request_id,
+                    &r.details,
+                ),
+            );
+            if r.prev_hash != prev || r.hash != expect {
+                report.links_valid = false;
+                report.problem(
+                    Some(r.id),
+                    Some(r.seq),
+                    "brokenLink",
+                    format!("event {} does not hash to its stored value or does not link to the one before", r.seq),
+                );
+            }
+            match (&r.mac, key) {
+                (Some(mac), Some(k))
+                    if !AuditKey::verify_mac(&k.row_mac(&r.tenant_id, r.seq, &r.hash), mac) =>
+                {
+                    report.problem(
+                        Some(r.id),
+                        Some(r.seq),
+                        "badMac",
+                        format!(
+                            "event {} was not written by this service (its MAC does not verify)",
+                            r.seq
+                        ),
+                    );
+                }
+                (None, _) if r.seq > legacy_until => report.problem(
+                    Some(r.id),
+                    Some(r.seq),
+                    "missingMac",
+                    format!("event {} carries no MAC", r.seq),
+                ),
+                _ => {}
+            }
+            if wanted.contains(&r.seq) {
+                at_seq.insert(r.seq, r.hash.clone());
+            }
+            prev = r.hash;
+        }
+        report.last_seq = after;
+    }
+    report.head_hash = prev;
+    let mut all: Vec<(Checkpoint, &'static str)> =
+        stored.drain(..).map(|c| (c, "database")).collect();
+    all.extend(external.iter().cloned().map(|c| (c, "exported copy")));
+    for (c, whence) in &all {
+        report.checkpoints += 1;
+        if c.tenant_id != tenant_id {
+            report.problem(
+                None,
+                None,
+                "foreignCheckpoint",
+                format!(
+                    "a checkpoint of the {whence} belongs to tenant {}",
+                    bounded(&c.tenant_id, 64)
+                ),
+            );
+            continue;
+        }
+        if let Some(k) = key {
+            if c.kek_id != k.kek_id {
+                report.problem(
+                    None,
+                    Some(c.seq),
+                    "badCheckpoint",
+                    format!("the checkpoint at event {} of the {whence} was made with another key (id {})", c.seq, bounded(&c.kek_id, 32)),
+                );
+                continue;
+            }
+            if !AuditKey::verify_mac(&k.checkpoint_mac(c), &c.mac) {
+                report.problem(
+                    None,
+                    Some(c.seq),
+                    "badCheckpoint",
+                    format!("the checkpoint at event {} of the {whence} is forged (its MAC does not verify)", c.seq),
+                );
+                continue;
+            }
+        }
+        match at_seq.get(&c.seq) {
+            Some(h) if *h == c.head_hash => {}
+            Some(_) => report.problem(
+                None,
+                Some(c.seq),
+                "checkpointMismatch",
+                format!(
+                    "event {} differs from the checkpoint of {} in the {whence}: the chain was rewritten",
+                    c.seq,
+                    rfc3339(c.at)
+                ),
+            ),
+            None => report.problem(
+                None,
+                Some(c.seq),
+                "truncated",
+                format!(
+                    "the chain ends at event {} but the checkpoint of {} in the {whence} records {} events: it was truncated",
+                    report.last_seq,
+                    rfc3339(c.at),
+                    c.seq
+                ),
+            ),
+        }
+        if report
+            .last_checkpoint
+            .as_ref()
+            .is_none_or(|l| l.seq < c.seq)
+        {
+            report.last_checkpoint = Some(c.clone());
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bounded_text_is_short_and_escaped() {
+        let long = "a".repeat(10_000);
+        assert_eq!(super::bounded(&long, 300).chars().count(), 301);
+        assert_eq!(
+            super::bounded("x\u{1b}[2J\u{202e}y\0", 50),
+            "x\\u{1b}[2J\\u{202e}y\\u{0}"
+        );
+    }
+}

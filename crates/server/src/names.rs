@@ -1,0 +1,149 @@
+//! Names people give things: userPrincipalNames, display names of users,
+//! groups and passkeys. Checked once here, the way Microsoft Graph checks
+//! them, so the directory never holds a name that looks like another, hides
+//! text (bidirectional overrides), or breaks a terminal (control
+//! characters).
+//!
+//! - A userPrincipalName is `local@domain` with Entra's character set
+//!   (letters, digits and `' . - _ ! # ^ ~`; Microsoft's documentation of
+//!   the `userPrincipalName` property), at most 64 characters before the
+//!   `@`, 48 after, 113 in all. ASCII only, so there are no Unicode twins
+//!   (NFC/NFD) and no confusables; it is compared case-insensitively.
+//! - Display names are Unicode, normalised to NFC, without control or
+//!   bidirectional-formatting characters, and of Graph's lengths: a user's
+//!   or group's at most 256 characters, a passkey's 1 to 30 (Entra refuses
+//!   longer passkey names: GRAPH_FIDO2_API.md §8).
+
+use crate::error::{ApiError, ApiResult};
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest userPrincipalName (Graph).
+pub const UPN_MAX: usize = 113;
+/// Longest display name of a user or group (Graph).
+pub const DISPLAY_NAME_MAX: usize = 256;
+/// Longest passkey display name (Entra).
+pub const PASSKEY_NAME_MAX: usize = 30;
+
+/// Bidirectional formatting characters (embeddings, overrides, isolates,
+/// marks): they can make a name display as something else.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn upn_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c)
+}
+
+/// Checks a userPrincipalName; returns it trimmed.
+pub fn upn(text: &str) -> ApiResult<String> {
+    let t = text.trim();
+    let bad = |why: &str| {
+        ApiError::bad_request(format!(
+            "userPrincipalName is invalid: {why} (it must be local@domain, at most {UPN_MAX} characters, \
+             of letters, digits and ' . - _ ! # ^ ~)."
+        ))
+    };
+    if t.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if t.chars().count() > UPN_MAX {
+        return Err(bad("it is too long"));
+    }
+    let Some((local, domain)) = t.split_once('@') else {
+        return Err(bad("it has no @"));
+    };
+    if local.is_empty() || local.len() > 64 || domain.is_empty() || domain.len() > 48 {
+        return Err(bad("a part is empty or too long"));
+    }
+    if !local.chars().all(upn_char) || !domain.chars().all(|c| upn_char(c) && c != '\'') {
+        return Err(bad("it holds a character that is not allowed"));
+    }
+    if local.starts_with('.')
+        || local.ends_with('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || t.contains("..")
+    {
+        return Err(bad("a dot is misplaced"));
+    }
+    Ok(t.to_owned())
+}
+
+/// The form a userPrincipalName is looked up by (case-insensitive).
+pub fn upn_key(text: &str) -> String {
+    // (Unicode lower case: names stored by older versions may not be ASCII.)
+    text.trim().to_lowercase()
+}
+
+/// Checks and normalises (NFC) a display name of at most `max`
+/// characters; `what` names the field in the error.
+pub fn display_name(text: &str, max: usize, what: &str) -> ApiResult<String> {
+    let t: String = text.trim().nfc().collect();
+    if let Some(c) = t.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+        return Err(ApiError::bad_request(format!(
+            "{what} holds a control or bidirectional-formatting character (U+{:04X}), which is not allowed.",
+            c as u32
+        )));
+    }
+    let n = t.chars().count();
+    if n > max {
+        return Err(ApiError::bad_request(format!(
+            "{what} is {n} characters long; at most {max} are allowed."
+        )));
+    }
+    Ok(t)
+}
+
+/// A passkey's display name: 1 to 30 characters (Entra's limit).
+pub fn passkey_name(text: &str) -> ApiResult<String> {
+    let t = display_name(text, PASSKEY_NAME_MAX, "displayName")?;
+    if t.is_empty() {
+        return Err(ApiError::bad_request(
+            "displayName must not be empty (1 to 30 characters).",
+        ));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upns_as_graph_allows_them() {
+        assert_eq!(
+            upn(" Alice.Smith@contoso.com ").unwrap(),
+            "Alice.Smith@contoso.com"
+        );
+        assert!(upn("o'brien@contoso.com").is_ok());
+        for bad in [
+            "",
+            "nobody",
+            "a@b@c",
+            "a b@c.com",
+            "\u{0430}lice@contoso.com", // Cyrillic а: a confusable
+            "ali\u{0301}ce@contoso.com",
+            "a/b@contoso.com",
+            ".a@contoso.com",
+            "a..b@contoso.com",
+            "a@contoso.com.",
+            &format!("{}@c.com", "a".repeat(65)),
+            &format!("a@{}.com", "b".repeat(60)),
+        ] {
+            assert!(upn(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(upn_key("Alice@Contoso.COM"), "alice@contoso.com");
+    }
+
+    #[test]
+    fn display_names_are_nfc_and_bounded() {
+        // NFD e + combining acute becomes the one NFC character.
+        assert_eq!(display_name("Rene\u{0301}", 256, "d").unwrap(), "René");
+        assert!(display_name("evil\u{202e}txt.exe", 256, "d").is_err());
+        assert!(display_name("bell\u{7}", 256, "d").is_err());
+        assert!(display_name(&"x".repeat(257), 256, "d").is_err());
+        assert!(passkey_name("").is_err());
+        assert!(passkey_name(&"k".repeat(31)).is_err());
+        assert_eq!(passkey_name(&"k".repeat(30)).unwrap().len(), 30);
+    }
+}
