@@ -403,12 +403,27 @@ pub async fn user_roles(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
         .collect())
 }
 
+/// Sets a user's admin-center roles. Giving a staff role voids the user's
+/// pending registration challenges: options fetched while the user was an
+/// ordinary user (by help desk or a methods-only app) cannot be completed
+/// once the user is staff, whoever completes them.
 pub async fn set_user_roles(db: &Db, user_id: &str, roles: &[String]) -> ApiResult<()> {
+    let mut tx = db.write().begin().await?;
     sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
         .bind(roles.join(","))
         .bind(user_id)
-        .execute(db.write())
+        .execute(&mut *tx)
         .await?;
+    let staff = roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case("admin") || r.eq_ignore_ascii_case("helpdesk"));
+    if staff {
+        sqlx::query("DELETE FROM challenges WHERE user_id = $1 AND purpose = 'create'")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

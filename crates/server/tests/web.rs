@@ -508,3 +508,154 @@ fn tenant_id(h: &Harness) -> String {
         .unwrap()
         .id
 }
+
+#[test]
+fn help_desk_manages_ordinary_users_only_sqlite() {
+    help_desk_manages_ordinary_users_only(Store::Sqlite);
+}
+
+#[test]
+fn help_desk_manages_ordinary_users_only_postgres() {
+    help_desk_manages_ordinary_users_only(Store::Postgres);
+}
+
+/// Issue 21: a help-desk session must not provision a passkey it holds
+/// onto an admin's (or another help-desk member's) account, nor delete or
+/// bulk-deprovision theirs; it still manages ordinary users; an admin
+/// manages everyone; each refusal is audited.
+fn help_desk_manages_ordinary_users_only(store: Store) {
+    let Some(h) = Harness::start(store, vec![]) else {
+        return;
+    };
+    let http = Http::new(&h);
+    let t = h.tenant.clone();
+    let link = |upn: &str, role: &str| {
+        h.server
+            .block_on(bootstrap_admin(h.server.db(), &t, upn, role, &h.base))
+            .unwrap()
+            .enroll_url
+    };
+    let mut admin_key = VirtualKey::new();
+    let admin = http.enroll(&link("alice@example.com", "admin"), &mut admin_key);
+    let admin_csrf = http.csrf(&admin);
+    let mut desk_key = VirtualKey::new();
+    let desk = http.enroll(&link("hank@example.com", "helpdesk"), &mut desk_key);
+    let desk_csrf = http.csrf(&desk);
+    let mut ivy_key = VirtualKey::new();
+    let ivy = http.enroll(&link("ivy@example.com", "helpdesk"), &mut ivy_key);
+    let ivy_csrf = http.csrf(&ivy);
+    let bob = h.create_user("bob@example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id_of = |upn: &str| {
+        h.server
+            .block_on(keysmith_server::directory::find_user(
+                h.server.db(),
+                &tenant_id(&h),
+                upn,
+            ))
+            .unwrap()
+            .id
+    };
+    let staff = [id_of("alice@example.com"), id_of("ivy@example.com")];
+
+    // Options and register: refused on staff, for a key hank holds.
+    for target in &staff {
+        let options = http.api(&format!("/users/{target}/passkeys/options"));
+        let r = http.send("POST", &options, Some(&desk), Some(&desk_csrf), None);
+        assert_eq!(r.status, 403, "{}", r.text);
+        assert!(r.text.contains("only an admin"), "{}", r.text);
+        // Options an admin fetched, completed by help desk: refused too.
+        let r = http.send("POST", &options, Some(&admin), Some(&admin_csrf), None);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let body = VirtualKey::new().register(&r.json(), "Hank's spare");
+        let r = http.send(
+            "POST",
+            &http.api(&format!("/users/{target}/passkeys")),
+            Some(&desk),
+            Some(&desk_csrf),
+            Some(&body),
+        );
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    // Delete: refused on staff (alice's enrollment passkey).
+    let alice_methods = h.get(&format!(
+        "/v1.0/users/{}/authentication/fido2Methods",
+        staff[0]
+    ));
+    let alice_method = alice_methods.1["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let del = http.api(&format!("/users/{}/passkeys/{alice_method}", staff[0]));
+    let r = http.send("DELETE", &del, Some(&desk), Some(&desk_csrf), None);
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Ordinary users: help desk provisions and deletes.
+    let options = http.api(&format!("/users/{bob}/passkeys/options"));
+    let r = http.send("POST", &options, Some(&desk), Some(&desk_csrf), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = VirtualKey::new().register(&r.json(), "Bob key");
+    let r = http.send(
+        "POST",
+        &http.api(&format!("/users/{bob}/passkeys")),
+        Some(&desk),
+        Some(&desk_csrf),
+        Some(&body),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // Bulk deprovision, for real: bob's passkey goes, the staff's stay,
+    // each refusal named.
+    let r = http.send(
+        "POST",
+        &http.api("/deprovision"),
+        Some(&desk),
+        Some(&desk_csrf),
+        Some(&json!({"userPrincipalNames": ["alice@example.com", "ivy@example.com", "bob@example.com"]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["refused"], 2, "{v}");
+    assert_eq!(v["passkeys"], 1, "{v}");
+    assert_eq!(v["value"][0]["status"], "refused");
+    assert_eq!(v["value"][1]["status"], "refused");
+    assert_eq!(v["value"][2]["status"], "deleted");
+    // Staff keep their passkeys: alice and ivy still sign in.
+    assert_eq!(http.csrf(&admin).len(), 43);
+    assert_eq!(http.csrf(&ivy).len(), 43);
+    let _ = ivy_csrf;
+
+    // An admin manages staff: deletes ivy's passkey.
+    let ivy_methods = h.get(&format!(
+        "/v1.0/users/{}/authentication/fido2Methods",
+        staff[1]
+    ));
+    let ivy_method = ivy_methods.1["value"][0]["id"].as_str().unwrap().to_owned();
+    let r = http.send(
+        "DELETE",
+        &http.api(&format!("/users/{}/passkeys/{ivy_method}", staff[1])),
+        Some(&admin),
+        Some(&admin_csrf),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // A CSRF failure is refused and audited as well.
+    let r = http.send("POST", &options, Some(&desk), Some("forged"), None);
+    assert_eq!(r.status, 403);
+
+    // Audited: 2 options + 2 registers + 1 delete + 2 bulk + 1 CSRF, all
+    // with hank as actor.
+    let (s, list) = h.get(
+        "/v1.0/auditLogs/directoryAudits?$top=1000&activity=Admin%20center%20request%20denied",
+    );
+    assert_eq!(s, 200, "{list}");
+    let events = list["value"].as_array().unwrap();
+    assert_eq!(events.len(), 8, "{list}");
+    for e in events {
+        assert_eq!(e["result"], "failure", "{e}");
+        assert!(e.to_string().contains("hank@example.com"), "{e}");
+    }
+}

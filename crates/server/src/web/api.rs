@@ -333,8 +333,24 @@ pub async fn deprovision(
         };
         if let Err(e) = s.may_manage(&user) {
             // Listed, with the reason, on a dry run and a real run alike;
-            // the others are still done.
+            // the others are still done. A real run's refusal is audited.
             refused += 1;
+            if !b.dry_run {
+                audit::record(
+                    &state.db,
+                    Event {
+                        tenant_id: &tenant.id,
+                        actor: &s.actor(),
+                        activity: "Admin center request denied",
+                        target: &user.upn,
+                        result: "failure",
+                        reason: &audit::bounded(&e.message, 256),
+                        request_id: &rid.0,
+                        details: json!({ "status": 403, "code": e.code, "action": "bulk deprovision" }),
+                    },
+                )
+                .await?;
+            }
             results.push(json!({
                 "userPrincipalName": user.upn,
                 "status": "refused",
