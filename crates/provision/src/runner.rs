@@ -170,17 +170,42 @@ struct Shared {
     started: Mutex<usize>,
     total: usize,
     fatal: Mutex<Option<Error>>,
+    /// The listed keys of a `--device` run (empty when keys come as they
+    /// are plugged in): a user whose PIN an earlier run set on one of them
+    /// waits for that key rather than taking another.
+    listed: std::collections::HashSet<String>,
 }
 
 impl Shared {
     /// The next user for `key`: one whose earlier attempt is bound to this
-    /// very key first, otherwise the first unbound user.
+    /// very key first; then one for whom an earlier run set this key's PIN
+    /// (the PIN file has it; anyone else would find a PIN they do not
+    /// know); then an unbound user who has no key yet; then an unbound user
+    /// whose earlier key is not one of the listed keys.
     fn take_for(&self, key: &crate::journal::KeyIdentity) -> Option<Pending> {
         let mut q = self.queue.lock().expect("queue");
+        let on_this_key = |p: &Pending| p.progress.key.as_ref().is_some_and(|k| k.same_key(key));
+        let waits_for_listed = |p: &Pending| {
+            p.progress
+                .key
+                .as_ref()
+                .is_some_and(|k| self.listed.contains(&k.device))
+        };
         let pos = q
             .iter()
             .position(|p| p.progress.bound_key().is_some_and(|k| k.same_key(key)))
-            .or_else(|| q.iter().position(|p| p.progress.bound_key().is_none()))?;
+            .or_else(|| {
+                q.iter()
+                    .position(|p| p.progress.bound_key().is_none() && on_this_key(p))
+            })
+            .or_else(|| {
+                q.iter()
+                    .position(|p| p.progress.bound_key().is_none() && p.progress.key.is_none())
+            })
+            .or_else(|| {
+                q.iter()
+                    .position(|p| p.progress.bound_key().is_none() && !waits_for_listed(p))
+            })?;
         q.remove(pos)
     }
 
@@ -261,6 +286,10 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
         started: Mutex::new(0),
         total,
         fatal: Mutex::new(None),
+        listed: match &plan.source {
+            KeySource::Devices(d) => d.iter().map(|s| s.to_string()).collect(),
+            _ => Default::default(),
+        },
     });
     let first_index = total - shared.queue.lock().expect("queue").len();
     *shared.started.lock().expect("started") = first_index;
@@ -618,4 +647,67 @@ fn station(
         }
         std::thread::sleep(poll);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::KeyIdentity;
+
+    fn key(port: u16) -> KeyIdentity {
+        KeyIdentity {
+            device: format!("udp:127.0.0.1:{port}"),
+            serial: None,
+            aaguid: "4b657973-6d69-4e68-a000-766b65790001".into(),
+        }
+    }
+
+    fn pending(user: &str, pinned_on: Option<u16>) -> Pending {
+        let progress = UserProgress {
+            key: pinned_on.map(key),
+            pin_set: pinned_on.is_some(),
+            ..Default::default()
+        };
+        Pending {
+            job: UserJob {
+                user: user.into(),
+                display_name: None,
+                pin_length: None,
+            },
+            progress,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    fn shared(queue: Vec<Pending>, listed: &[u16]) -> Shared {
+        Shared {
+            queue: Mutex::new(queue.into()),
+            outcomes: Mutex::default(),
+            started: Mutex::new(0),
+            total: 0,
+            fatal: Mutex::new(None),
+            listed: listed
+                .iter()
+                .map(|p| DeviceSpec::Udp(format!("127.0.0.1:{p}").parse().unwrap()).to_string())
+                .collect(),
+        }
+    }
+
+    /// A resumed run: a user whose PIN the killed run set on a listed key
+    /// waits for that key; another key goes to a user without one.
+    #[test]
+    fn a_user_whose_pin_is_on_a_listed_key_waits_for_it() {
+        let s = shared(
+            vec![pending("pinned", Some(2)), pending("fresh", None)],
+            &[1, 2],
+        );
+        assert_eq!(s.take_for(&key(1)).unwrap().job.user, "fresh");
+        assert!(s.take_for(&key(3)).is_none(), "pinned waits for key 2");
+        assert_eq!(s.take_for(&key(2)).unwrap().job.user, "pinned");
+        // Keys that come as they are plugged in: nothing is listed, so
+        // nobody waits.
+        let s = shared(vec![pending("pinned", Some(2))], &[]);
+        assert_eq!(s.take_for(&key(1)).unwrap().job.user, "pinned");
+    }
 }
