@@ -959,3 +959,143 @@ fn passkey_names_entra_would_refuse_stop_the_run_before_any_key_is_touched() {
         "default name {name:?}"
     );
 }
+
+/// Issue 22: killed before the first user, in the middle, and during the
+/// last user, a 40-user run resumed exactly as README says (`--resume
+/// JOURNAL --pin-out FILE`, no user source) provisions every planned user
+/// exactly once, and the summary counts all of them. A user source that
+/// disagrees with the plan is refused; a journal without a plan asks for
+/// the users.
+#[test]
+fn resume_alone_finishes_the_whole_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let points = [
+        "after-plan",
+        "after-register@20",
+        "after-pin-policy-unjournaled@10",
+        "before-register@40",
+    ];
+    let rounds: Vec<Vec<String>> = (0..points.len())
+        .map(|r| {
+            (0..40)
+                .map(|i| format!("plan{r}-{i}@contoso.com"))
+                .collect()
+        })
+        .collect();
+    let all: Vec<String> = rounds.iter().flatten().cloned().collect();
+    let dir = Directory::start(tmp.path(), &all);
+    let keys: Vec<Key> = (0..4)
+        .map(|i| Key::start(tmp.path().join(format!("k{i}.key")), &[]))
+        .collect();
+    let mut slots = device_args(&keys);
+    slots.extend(strings(&["--recycle", "--yes"]));
+    for (r, point) in points.iter().enumerate() {
+        let users = &rounds[r];
+        let csv = tmp.path().join(format!("users{r}.csv"));
+        users_csv(&csv, users);
+        let pin_out = tmp.path().join(format!("pins{r}.csv"));
+        let journal = tmp.path().join(format!("run{r}.journal"));
+        let mut args = strings(&[
+            "--csv",
+            csv.to_str().unwrap(),
+            "--force-pin-change",
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ]);
+        args.extend(slots.clone());
+        let out = provision_env(&dir, &args, &[("KEYSMITH_FAILPOINT", point)]);
+        assert_eq!(
+            out.status.code(),
+            Some(86),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // A user source that disagrees with the plan is refused.
+        let other = tmp.path().join(format!("other{r}.csv"));
+        users_csv(&other, &users[..39]);
+        let mut bad = strings(&["--csv", other.to_str().unwrap()]);
+        bad.extend(strings(&[
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--resume",
+            journal.to_str().unwrap(),
+        ]));
+        bad.extend(slots.clone());
+        let out = provision(&dir, &bad);
+        assert_eq!(out.status.code(), Some(1), "{point}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("disagrees with the journal's plan") && err.contains("39"),
+            "{point}: {err}"
+        );
+
+        // As README says: the journal and the PIN file, nothing else.
+        let mut resume = strings(&[
+            "--pin-out",
+            pin_out.to_str().unwrap(),
+            "--resume",
+            journal.to_str().unwrap(),
+            "--json",
+        ]);
+        resume.extend(slots.clone());
+        let out = provision(&dir, &resume);
+        assert!(
+            out.status.success(),
+            "{point}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["total"], 40, "{point}: {summary}");
+        let provisioned = summary["provisioned"].as_u64().unwrap();
+        let done_before = summary["alreadyDone"].as_u64().unwrap();
+        assert_eq!(provisioned + done_before, 40, "{point}: {summary}");
+        assert_eq!(summary["failed"], 0, "{point}");
+        assert_eq!(summary["skipped"], 0, "{point}");
+        match *point {
+            "after-plan" => assert_eq!(done_before, 0),
+            "after-register@20" | "after-pin-policy-unjournaled@10" => {
+                assert!((5..40).contains(&done_before), "{done_before}")
+            }
+            _ => assert!(done_before >= 30, "{done_before}"),
+        }
+        for u in users {
+            assert_eq!(dir.methods(u).len(), 1, "{point}: {u}");
+        }
+        // The plan's options were kept: the last key's user must change
+        // the PIN (forcePinChange from the first run's command line).
+        let info: Value = serde_json::from_str(&run_ok(&[
+            "key",
+            "info",
+            "--device",
+            &keys[0].device,
+            "--json",
+        ]))
+        .unwrap();
+        assert!(
+            info.to_string().contains("\"forcePinChange\":true"),
+            "{point}: {info}"
+        );
+    }
+
+    // A journal of an older version has no plan: resume asks for the users.
+    let legacy = tmp.path().join("legacy.journal");
+    std::fs::write(
+        &legacy,
+        "{\"seq\":1,\"at\":\"2026-11-01T00:00:00Z\",\"event\":\"runStarted\",\"runId\":\"x\",\"directory\":\"d\"}\n",
+    )
+    .unwrap();
+    let mut args = strings(&["--resume", legacy.to_str().unwrap(), "--pin-out"]);
+    args.push(tmp.path().join("p.csv").to_str().unwrap().to_owned());
+    args.extend(slots.clone());
+    let out = provision(&dir, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds no plan") && err.contains("--csv"),
+        "{err}"
+    );
+}

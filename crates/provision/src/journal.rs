@@ -43,6 +43,11 @@ impl KeyIdentity {
 pub enum JournalEvent {
     #[serde(rename_all = "camelCase")]
     RunStarted { run_id: String, directory: String },
+    /// The whole run, written before its first side effect: every user in
+    /// order and the options that shape the result, so that `--resume`
+    /// alone can finish it.
+    #[serde(rename_all = "camelCase")]
+    Planned { plan: Box<Plan> },
     /// Creation options (with their challenge) fetched for a user.
     #[serde(rename_all = "camelCase")]
     OptionsFetched {
@@ -130,7 +135,7 @@ impl JournalEvent {
     pub fn user(&self) -> Option<&str> {
         use JournalEvent::*;
         match self {
-            RunStarted { .. } => None,
+            RunStarted { .. } | Planned { .. } => None,
             OptionsFetched { user, .. }
             | KeyAssigned { user, .. }
             | KeyReset { user, .. }
@@ -155,6 +160,46 @@ struct Record {
     at: String,
     #[serde(flatten)]
     event: JournalEvent,
+}
+
+/// A run's plan (see [`JournalEvent::Planned`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Where the users came from: `csv FILE`, `group ID` or `user`.
+    pub source: String,
+    pub users: Vec<PlannedUser>,
+    pub options: PlanOptions,
+}
+
+/// One planned user, in run order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedUser {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_length: Option<usize>,
+    /// Where this user came from: `users.csv entry 3`, `group ID`, `--user`.
+    pub from: String,
+}
+
+/// The options of a run that shape its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanOptions {
+    /// The directory's base URL.
+    pub directory: String,
+    pub pin_length: usize,
+    pub pin_alphabet: crate::pin::PinAlphabet,
+    #[serde(default)]
+    pub min_pin_length: Option<u64>,
+    #[serde(default)]
+    pub force_pin_change: bool,
+    #[serde(default)]
+    pub min_pin_length_rp_ids: Vec<String>,
+    pub require_pin_policy: bool,
 }
 
 /// What the journal says about one user.
@@ -207,7 +252,7 @@ impl UserProgress {
     fn apply(&mut self, event: &JournalEvent) {
         use JournalEvent::*;
         match event {
-            RunStarted { .. } => {}
+            RunStarted { .. } | Planned { .. } => {}
             OptionsFetched { options, .. } => self.options = Some((**options).clone()),
             KeyAssigned { key, .. } => {
                 if self.key.as_ref() != Some(key) {
@@ -356,6 +401,8 @@ impl ProvisioningJournal {
 pub struct JournalState {
     pub run_id: Option<String>,
     pub directory: Option<String>,
+    /// The run's plan; `None` in journals of older versions.
+    pub plan: Option<Plan>,
     pub users: BTreeMap<String, UserProgress>,
     pub order: Vec<String>,
     pub last_seq: u64,
@@ -405,6 +452,9 @@ impl JournalState {
             if let JournalEvent::RunStarted { run_id, directory } = &record.event {
                 state.run_id.get_or_insert_with(|| run_id.clone());
                 state.directory.get_or_insert_with(|| directory.clone());
+            }
+            if let JournalEvent::Planned { plan } = &record.event {
+                state.plan.get_or_insert_with(|| (**plan).clone());
             }
             if let Some(user) = record.event.user() {
                 if !state.users.contains_key(user) {

@@ -311,16 +311,30 @@ pub fn provision_user(
         && info.option("setMinPINLength") == Some(true)
     {
         ctx.step(user, "applying PIN policy");
-        let token =
-            key.client
-                .get_pin_token(pin.expose(), Permissions::AUTHENTICATOR_CONFIG, None)?;
-        let params = SetMinPinLengthParams {
-            new_min_pin_length: settings.min_pin_length,
-            min_pin_length_rpids: (!settings.min_pin_length_rp_ids.is_empty())
-                .then(|| settings.min_pin_length_rp_ids.clone()),
-            force_change_pin: settings.force_pin_change.then_some(true),
-        };
-        key.client.set_min_pin_length(Some(&token), &params)?;
+        // A run killed after setting the policy but before journaling it
+        // left the key with a forced PIN change, which refuses PIN tokens
+        // (CTAP2_ERR_PIN_POLICY_VIOLATION): the key says what is in
+        // effect, and a policy already there is not set again. (A forced
+        // change is only ever set last, after the registration.)
+        let now = key.client.refresh_info()?.clone();
+        let in_effect = settings.force_pin_change
+            && now.force_pin_change == Some(true)
+            && settings
+                .min_pin_length
+                .is_none_or(|n| now.min_pin_length.is_some_and(|m| m >= n));
+        if !in_effect {
+            let token =
+                key.client
+                    .get_pin_token(pin.expose(), Permissions::AUTHENTICATOR_CONFIG, None)?;
+            let params = SetMinPinLengthParams {
+                new_min_pin_length: settings.min_pin_length,
+                min_pin_length_rpids: (!settings.min_pin_length_rp_ids.is_empty())
+                    .then(|| settings.min_pin_length_rp_ids.clone()),
+                force_change_pin: settings.force_pin_change.then_some(true),
+            };
+            key.client.set_min_pin_length(Some(&token), &params)?;
+            failpoint("after-pin-policy-unjournaled");
+        }
         ctx.journal(JournalEvent::PinPolicyApplied {
             user: user.to_owned(),
             key: key.identity.clone(),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod journal;
 pub mod key;
 pub mod pin;
+pub mod plan;
 pub mod preflight;
 pub mod results;
 pub mod runner;

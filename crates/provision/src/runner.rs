@@ -355,6 +355,10 @@ pub fn run(ctx: Arc<RunContext>, plan: RunPlan) -> Result<RunSummary> {
                 k.device
             ),
             None if plan.stop.load(Ordering::SeqCst) => "the run was stopped".into(),
+            None if p.progress.pin_set => format!(
+                "waiting for its key {} (an earlier run set its PIN for this user); resume with that key",
+                p.progress.key.as_ref().map_or("?", |k| k.device.as_str())
+            ),
             None => "no key was left for this user".into(),
         });
         shared.finish(&ctx, o);

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use ctap::device::DeviceSpec;
 use indicatif::{ProgressBar, ProgressStyle};
-use provision::journal::{JournalState, ProvisioningJournal};
+use provision::journal::{JournalEvent, JournalState, Plan, PlanOptions, ProvisioningJournal};
 use provision::key::{KeySession, ProvisionSettings, RunContext};
 use provision::pin::{Pin, PinAlphabet};
 use provision::preflight::{self, KeyModel, Severity};
@@ -154,7 +154,7 @@ pub struct ProvisionArgs {
     json: bool,
 }
 
-pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ProvisionArgs) -> anyhow::Result<ExitCode> {
     if !(5..=43200).contains(&args.challenge_timeout) {
         bail!("--challenge-timeout must be 5..=43200 minutes");
     }
@@ -163,7 +163,7 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(JournalState::read(p)?),
         None => None,
     };
-    let users = collect_users(&args, &directory, resume_state.as_ref())?;
+    let (users, plan) = plan_run(&mut args, &directory, resume_state.as_ref())?;
     let devices: Vec<DeviceSpec> = args
         .devices
         .iter()
@@ -208,6 +208,12 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
     let (journal, resume) = match &args.resume {
         Some(p) => {
             let (j, s) = ProvisioningJournal::resume(p)?;
+            if s.plan.is_none() {
+                // A journal of an older version: from now on it has one.
+                j.append(JournalEvent::Planned {
+                    plan: Box::new(plan),
+                })?;
+            }
             (j, Some(s))
         }
         None => {
@@ -225,10 +231,15 @@ pub fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
                 ))
             });
             let j = ProvisioningJournal::create(&path)?;
-            j.append(provision::journal::JournalEvent::RunStarted {
+            j.append(JournalEvent::RunStarted {
                 run_id: uuid::Uuid::new_v4().to_string(),
                 directory: directory.base_url().to_owned(),
             })?;
+            // The whole plan, before any key or directory is touched.
+            j.append(JournalEvent::Planned {
+                plan: Box::new(plan),
+            })?;
+            provision::error::failpoint("after-plan");
             (j, None)
         }
     };
@@ -403,20 +414,122 @@ fn read_pin(file: &Option<PathBuf>, stdin: bool, label: &str) -> anyhow::Result<
     Ok(Some(Pin::new(source.read(label)?.as_str())))
 }
 
+/// The run's users and plan. A new run takes its users from `--user`,
+/// `--csv` or `--group`. A resume takes them, and the options that shape
+/// the result, from the journal's plan; a user source or option given
+/// again must agree with it. A journal of an older version holds no plan:
+/// then the user source must be given again.
+fn plan_run(
+    args: &mut ProvisionArgs,
+    directory: &provision::target::Directory,
+    resume: Option<&JournalState>,
+) -> anyhow::Result<(Vec<UserJob>, Plan)> {
+    let given = collect_users(args, directory)?;
+    let options = plan_options(args, directory);
+    let Some(state) = resume else {
+        let Some((users, source, from)) = given else {
+            bail!("no users: give --user UPN, --csv FILE or --group ID");
+        };
+        let plan = Plan {
+            source,
+            users: provision::plan::planned(&users, from),
+            options,
+        };
+        return Ok((users, plan));
+    };
+    let journal = args
+        .resume
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let Some(plan) = &state.plan else {
+        let Some((users, source, from)) = given else {
+            bail!(
+                "{journal} was written by an older keysmith and holds no plan of the run: give its users again (--csv, --group or --user)"
+            );
+        };
+        let plan = Plan {
+            source,
+            users: provision::plan::planned(&users, from),
+            options,
+        };
+        return Ok((users, plan));
+    };
+    if let Some((users, source, _)) = &given {
+        if let Some(why) = provision::plan::users_disagree(plan, users, source) {
+            bail!("{why}");
+        }
+    }
+    let default = PlanOptions {
+        directory: options.directory.clone(),
+        ..default_plan_options()
+    };
+    let adopted = provision::plan::adopt_options(&plan.options, &options, &default)
+        .map_err(|e| anyhow::anyhow!("--resume {journal}: {e}"))?;
+    args.pin_length = adopted.pin_length;
+    args.pin_alphabet = adopted.pin_alphabet;
+    args.min_pin_length = adopted.min_pin_length;
+    args.force_pin_change = adopted.force_pin_change;
+    args.min_pin_length_rp_ids = adopted.min_pin_length_rp_ids;
+    args.require_pin_policy = adopted.require_pin_policy;
+    Ok((provision::plan::jobs(plan), plan.clone()))
+}
+
+/// The options of this command line that shape the result.
+fn plan_options(args: &ProvisionArgs, directory: &provision::target::Directory) -> PlanOptions {
+    PlanOptions {
+        directory: directory.base_url().to_owned(),
+        pin_length: args.pin_length,
+        pin_alphabet: args.pin_alphabet,
+        min_pin_length: args.min_pin_length,
+        force_pin_change: args.force_pin_change,
+        min_pin_length_rp_ids: args.min_pin_length_rp_ids.clone(),
+        require_pin_policy: args.require_pin_policy,
+    }
+}
+
+/// The options when none is given (the flags' defaults).
+fn default_plan_options() -> PlanOptions {
+    PlanOptions {
+        directory: String::new(),
+        pin_length: 6,
+        pin_alphabet: PinAlphabet::Digits,
+        min_pin_length: None,
+        force_pin_change: false,
+        min_pin_length_rp_ids: Vec::new(),
+        require_pin_policy: true,
+    }
+}
+
+/// Labels each user of a source with where it came from.
+type From = Box<dyn Fn(usize) -> String>;
+
+/// The users the command line names, with the source's description, or
+/// `None` when it names none.
 fn collect_users(
     args: &ProvisionArgs,
     directory: &provision::target::Directory,
-    resume: Option<&JournalState>,
-) -> anyhow::Result<Vec<UserJob>> {
+) -> anyhow::Result<Option<(Vec<UserJob>, String, From)>> {
     if let Some(u) = &args.user {
-        return Ok(vec![UserJob {
+        let users = vec![UserJob {
             user: u.clone(),
             display_name: args.display_name.clone(),
             pin_length: None,
-        }]);
+        }];
+        return Ok(Some((
+            users,
+            "--user".into(),
+            Box::new(|_| "--user".into()),
+        )));
     }
     if let Some(csv) = &args.csv {
-        return Ok(read_csv(csv)?);
+        let name = csv.display().to_string();
+        let label = name.clone();
+        return Ok(Some((
+            read_csv(csv)?,
+            format!("--csv {name}"),
+            Box::new(move |i| format!("{label} entry {}", i + 1)),
+        )));
     }
     if let Some(group) = &args.group {
         let members = directory
@@ -433,20 +546,15 @@ fn collect_users(
         if users.is_empty() {
             bail!("group {group} has no members");
         }
-        return Ok(users);
+        let label = format!("group {group}");
+        let from = label.clone();
+        return Ok(Some((
+            users,
+            format!("--group {group}"),
+            Box::new(move |_| from.clone()),
+        )));
     }
-    if let Some(state) = resume {
-        return Ok(state
-            .order
-            .iter()
-            .map(|u| UserJob {
-                user: u.clone(),
-                display_name: None,
-                pin_length: None,
-            })
-            .collect());
-    }
-    bail!("no users: give --user UPN, --csv FILE or --group ID")
+    Ok(None)
 }
 
 fn check(
