@@ -206,7 +206,16 @@ impl TokenKeys {
     /// Re-reads the ring (another instance or the CLI may have rotated).
     pub async fn reload(&self, db: &Db) -> Result<(), KeyRingError> {
         let ring = load_ring(db, &self.inner.kek, true).await?;
+        let dropped = self
+            .ring()
+            .by_kid
+            .keys()
+            .any(|kid| !ring.by_kid.contains_key(kid));
         *self.inner.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        if dropped {
+            // Tokens remembered as verified may be of a key that is gone.
+            self.inner.verified.clear();
+        }
         Ok(())
     }
 

@@ -22,6 +22,11 @@ pub struct AdminArgs {
     #[arg(long, env = "KEYSMITH_CONFIG", global = true)]
     config: Option<PathBuf>,
 
+    /// The key-encryption key file (as `keysmith serve --kek-file`);
+    /// needed by `signing-key rotate`.
+    #[arg(long, env = "KEYSMITH_KEK_FILE", global = true, value_name = "FILE")]
+    kek_file: Option<PathBuf>,
+
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -47,6 +52,9 @@ enum AdminCommand {
     /// Groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// The keys that sign app and sign-in tokens.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
     /// Give a user the admin-center role (creating the user if needed) and
     /// print a one-time link where they register their first passkey.
     BootstrapAdmin {
@@ -62,6 +70,16 @@ enum AdminCommand {
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SigningKeyCommand {
+    /// Make a new signing key current. Running servers pick it up within
+    /// 30 s; the previous keys keep verifying the tokens they signed until
+    /// those expire (an hour at most), then are dropped.
+    Rotate,
+    /// The signing keys, newest first.
+    List,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -140,7 +158,10 @@ fn print(json: bool, value: serde_json::Value, text: String) {
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let config = super::serve::config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    let mut config = super::serve::config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    if let Some(k) = args.kek_file {
+        config.key_encryption_key_file = Some(k);
+    }
     let url = config.resolve_database_url()?;
     let public_url = format!("https://{}", config.rp_id);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -227,6 +248,39 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                         g.display_name, g.id, g.members
                     ),
                 );
+            }
+            AdminCommand::SigningKey(SigningKeyCommand::Rotate) => {
+                // Never a new KEK here: keys sealed under another one would
+                // lock the servers out.
+                let kek = config.load_kek(false)?;
+                let kid = server::token::TokenKeys::rotate(&db, &kek).await?;
+                print(
+                    json,
+                    serde_json::json!({ "kid": kid }),
+                    format!(
+                        "signing key {kid} is now current; the previous keys verify their tokens until they expire (at most an hour)"
+                    ),
+                );
+            }
+            AdminCommand::SigningKey(SigningKeyCommand::List) => {
+                let keys = server::token::TokenKeys::list(&db).await?;
+                let text = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{}  created {}{}",
+                            k.kid,
+                            k.created_date_time,
+                            match (&k.retired_date_time, k.active) {
+                                (_, true) => "  (signs new tokens)".to_owned(),
+                                (Some(r), _) => format!("  retired {r}"),
+                                (None, false) => String::new(),
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                print(json, serde_json::json!({ "value": keys }), text);
             }
             AdminCommand::BootstrapAdmin {
                 tenant,

@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// (repeatable).
     #[arg(long = "origin")]
     origins: Vec<String>,
+
+    /// The key-encryption key file (0600) that seals the token signing
+    /// keys; default keysmith.kek beside SQLite (created on first start),
+    /// required with PostgreSQL. KEYSMITH_KEK (the key itself) wins.
+    #[arg(long, env = "KEYSMITH_KEK_FILE", value_name = "FILE")]
+    kek_file: Option<PathBuf>,
 }
 
 /// Builds the configuration: file, then environment/flags.
@@ -67,6 +73,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.rp_id = r;
     }
     config.origins.extend(args.origins);
+    if let Some(k) = args.kek_file {
+        config.key_encryption_key_file = Some(k);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
