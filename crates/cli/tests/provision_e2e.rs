@@ -1099,3 +1099,54 @@ fn resume_alone_finishes_the_whole_plan() {
         "{err}"
     );
 }
+
+/// Issue 24: `--check` reports a user at the directory's per-user passkey
+/// limit as a blocker, and a real run fails for that user without a second
+/// registration.
+#[test]
+fn check_reports_users_at_the_passkey_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let user = "limit@contoso.com".to_owned();
+    let mut dir = Directory::start(tmp.path(), std::slice::from_ref(&user));
+    let config = tmp.path().join("serve.toml");
+    std::fs::write(&config, "max_passkeys_per_user = 1\n").unwrap();
+    dir.restart_with(&["--config", config.to_str().unwrap()]);
+    let first = Key::start(tmp.path().join("first.key"), &[]);
+    let second = Key::start(tmp.path().join("second.key"), &[]);
+    let pin_out = tmp.path().join("pins.csv");
+    let args = |key: &Key, extra: &[&str]| {
+        let mut a = strings(&["--user", &user, "--device", &key.device]);
+        a.extend(strings(extra));
+        a
+    };
+    let out = provision(
+        &dir,
+        &args(&first, &["--pin-out", pin_out.to_str().unwrap()]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = provision(&dir, &args(&second, &["--check"]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("BLOCKER") && text.contains("limit per user (1)"),
+        "{text}"
+    );
+    let out = provision(
+        &dir,
+        &args(&second, &["--pin-out", pin_out.to_str().unwrap(), "--json"]),
+    );
+    assert!(!out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        summary["outcomes"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_passkeys_per_user"),
+        "{summary}"
+    );
+    assert_eq!(dir.methods(&user).len(), 1);
+}

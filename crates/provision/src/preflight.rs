@@ -198,8 +198,16 @@ pub fn check(
                 "the user is in a group the FIDO2 policy excludes".into(),
             );
         }
-        match directory.list_methods(&job.user) {
-            Ok(m) if !m.is_empty() => add(
+        match directory.methods_and_limit(&job.user) {
+            Ok((m, Some(limit))) if m.len() >= limit as usize => add(
+                Severity::Blocker,
+                Some(&job.user),
+                format!(
+                    "already has {} passkey(s), the directory's limit per user ({limit}): delete one first",
+                    m.len()
+                ),
+            ),
+            Ok((m, _)) if !m.is_empty() => add(
                 Severity::Info,
                 Some(&job.user),
                 format!("already has {} passkey(s) registered", m.len()),

@@ -220,6 +220,24 @@ impl Directory {
         self.collect_pages("listMethods", url)
     }
 
+    /// A user's methods and the directory's per-user passkey limit when it
+    /// announces one (Keysmith's `@keysmith.maxPasskeysPerUser`; Entra
+    /// announces none). One page: the limit keeps the list short.
+    pub fn methods_and_limit(&self, user: &str) -> Result<(Vec<Fido2Method>, Option<u32>)> {
+        let url = format!(
+            "{}/users/{}/authentication/fido2Methods",
+            self.config.base_url,
+            path_segment(user)
+        );
+        let first: Collection<Fido2Method> =
+            self.request("listMethods", "GET", &url, Body::None)?;
+        let limit = first.max_passkeys_per_user;
+        if first.next_link.is_none() {
+            return Ok((first.value, limit));
+        }
+        Ok((self.list_methods(user)?, limit))
+    }
+
     pub fn delete_method(&self, user: &str, method_id: &str) -> Result<()> {
         let url = format!(
             "{}/users/{}/authentication/fido2Methods/{}",

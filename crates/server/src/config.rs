@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// A listen address of its own for `/metrics` (no token there; bind it
     /// where only the monitoring system reaches).
     pub metrics_listen: Option<String>,
+    /// Most passkeys one user may have (registrations beyond it get 403):
+    /// each passkey is listed in every creationOptions' excludeCredentials
+    /// and checked at sign-in, so the lists stay short.
+    pub max_passkeys_per_user: u32,
     /// Minutes between the periodic audit checkpoints (0: only every
     /// [`crate::audit::CHECKPOINT_EVERY`] events and on demand).
     pub audit_checkpoint_minutes: u64,
@@ -151,6 +155,7 @@ impl Default for ServerConfig {
             metrics_token_file: None,
             metrics_listen: None,
             audit_checkpoint_minutes: 10,
+            max_passkeys_per_user: 20,
         }
     }
 }

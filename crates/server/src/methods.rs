@@ -161,6 +161,45 @@ fn already_registered(e: ApiError) -> ApiError {
     }
 }
 
+/// How many passkeys `user_id` has, inside a write job. On PostgreSQL the
+/// user's row is locked first, so that registrations for one user on
+/// several instances count one after the other (the per-user limit holds).
+pub async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
+    const COUNT: &str =
+        "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2";
+    let postgres = ctx.backend == crate::db::Backend::Postgres;
+    match ctx.conn() {
+        Conn::Lite(c) => Ok(c
+            .prepare_cached(&crate::db::lite_sql(COUNT))?
+            .query_row(rusqlite::params![tenant_id, user_id], |r| r.get(0))?),
+        Conn::Sqlx(conn) => {
+            if postgres {
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            }
+            let row = sqlx::query(COUNT)
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(get_i64(&row, "n")?)
+        }
+    }
+}
+
+/// The error of a user at the per-user passkey limit.
+pub fn limit_reached(upn: &str, limit: u32) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "accessDenied",
+        format!(
+            "{upn} already has {limit} passkeys, the most this directory allows per user (max_passkeys_per_user): delete one first."
+        ),
+    )
+}
+
 pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
     let sql = format!(
         "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"

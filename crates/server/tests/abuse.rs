@@ -300,3 +300,49 @@ fn metrics_are_not_public() {
     };
     assert_eq!(s, 404);
 }
+
+#[test]
+fn the_per_user_passkey_limit_sqlite() {
+    passkey_limit(Store::Sqlite);
+}
+
+#[test]
+fn the_per_user_passkey_limit_postgres() {
+    passkey_limit(Store::Postgres);
+}
+
+fn passkey_limit(store: Store) {
+    let Some(h) = Harness::start_with(store, |c| c.max_passkeys_per_user = 3) else {
+        return;
+    };
+    let upn = format!("{}@example.com", common::unique("many"));
+    h.create_user(&upn);
+    let base = format!("/v1.0/users/{upn}/authentication/fido2Methods");
+    let mut key = VirtualKey::new();
+    for i in 0..2 {
+        let (_, options) = h.get(&format!("{base}/creationOptions"));
+        let (s, v) = h.post(&base, &key.register(&options, &format!("Key {i}")));
+        assert_eq!(s, 201, "{v}");
+    }
+    // Two options fetched at 2 of 3: only one of them may complete.
+    let (_, a) = h.get(&format!("{base}/creationOptions"));
+    let (_, b) = h.get(&format!("{base}/creationOptions"));
+    let (sa, _) = h.post(&base, &key.register(&a, "Key a"));
+    let (sb, vb) = h.post(&base, &key.register(&b, "Key b"));
+    assert_eq!((sa, sb), (201, 403), "{vb}");
+    let msg = vb["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("max_passkeys_per_user") && msg.contains('3'),
+        "{msg}"
+    );
+    // At the limit, options are refused before any key is touched.
+    let (s, v) = h.get(&format!("{base}/creationOptions"));
+    assert_eq!(s, 403, "{v}");
+    let (_, list) = h.get(&base);
+    assert_eq!(list["value"].as_array().unwrap().len(), 3);
+    // Deleting one makes room again.
+    let id = list["value"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(h.delete(&format!("{base}/{id}")).0, 204);
+    let (s, _) = h.get(&format!("{base}/creationOptions"));
+    assert_eq!(s, 200);
+}

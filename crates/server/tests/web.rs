@@ -659,3 +659,48 @@ fn help_desk_manages_ordinary_users_only(store: Store) {
         assert!(e.to_string().contains("hank@example.com"), "{e}");
     }
 }
+
+/// Issue 24: the admin center shows a user at the per-user passkey limit.
+#[test]
+fn the_user_page_shows_the_passkey_limit() {
+    let h = Harness::start_with(Store::Sqlite, |c| c.max_passkeys_per_user = 1).unwrap();
+    let http = Http::new(&h);
+    let link = h
+        .server
+        .block_on(bootstrap_admin(
+            h.server.db(),
+            &h.tenant,
+            "alice@example.com",
+            "admin",
+            &h.base,
+        ))
+        .unwrap()
+        .enroll_url;
+    let admin = http.enroll(&link, &mut VirtualKey::new());
+    let bob = h.create_user("bob@example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice = h
+        .server
+        .block_on(keysmith_server::directory::find_user(
+            h.server.db(),
+            &tenant_id(&h),
+            "alice@example.com",
+        ))
+        .unwrap()
+        .id;
+    let page = |id: &str| {
+        http.send(
+            "GET",
+            &format!("/{}/admin/users/{id}", h.tenant),
+            Some(&admin),
+            None,
+            None,
+        )
+        .text
+    };
+    // alice's enrollment passkey is her one allowed; bob has none.
+    assert!(page(&alice).contains("id=\"at-limit\""));
+    assert!(!page(&bob).contains("id=\"at-limit\""));
+}

@@ -203,6 +203,15 @@ pub struct Collection<T> {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_link: Option<String>,
+    /// Keysmith's per-user passkey limit, on a user's FIDO2 method list (an
+    /// OData instance annotation: Graph clients ignore it; Entra sends
+    /// none).
+    #[serde(
+        rename = "@keysmith.maxPasskeysPerUser",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_passkeys_per_user: Option<u32>,
 }
 
 /// The FIDO2 authentication method configuration (policy).

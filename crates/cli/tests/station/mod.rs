@@ -159,8 +159,13 @@ impl Directory {
     }
 
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Restarts the server with extra `keysmith serve` arguments.
+    pub fn restart_with(&mut self, extra: &[&str]) {
         self.proc = None;
-        let (p, url) = spawn_with_line(&[
+        let mut args = vec![
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -168,7 +173,9 @@ impl Directory {
             self.dir.to_str().unwrap(),
             "--rp-id",
             RP_ID,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let (p, url) = spawn_with_line(&args);
         assert!(url.starts_with("http://"), "serve printed {url}");
         self.url = url;
         self.proc = Some(p);

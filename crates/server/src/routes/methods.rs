@@ -156,6 +156,11 @@ pub(crate) async fn creation_options_for(
     let policy = policy::load(&state.db, &tenant.id).await?;
     policy::check_user(&state.db, &policy, &user.id).await?;
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+    // At the limit: refused before any key is touched.
+    let limit = state.config.max_passkeys_per_user.max(1);
+    if existing.len() >= limit as usize {
+        return Err(methods::limit_reached(&user.upn, limit));
+    }
     let challenge = challenge::random_challenge();
     let expires = now_unix() + minutes * 60;
     let ev = audit::OwnedEvent::from(Event {
@@ -296,6 +301,11 @@ pub(crate) async fn register_for(
             ..base.clone()
         });
         let intent = intent.take().expect("announced above");
+        let (limit, upn, user_id) = (
+            state.config.max_passkeys_per_user.max(1),
+            user.upn.clone(),
+            user.id.clone(),
+        );
         let stored = state
             .db
             .write_announced(intent, Some(&tenant.id), move |ctx| {
@@ -304,6 +314,13 @@ pub(crate) async fn register_for(
                         return Err(ApiError::bad_request(
                             "The challenge is unknown or has already been used.",
                         ));
+                    }
+                    // Counted in the transaction that inserts: the limit
+                    // holds under concurrent registrations.
+                    if methods::count_for_user_in(ctx, &ev.tenant_id, &user_id).await?
+                        >= i64::from(limit)
+                    {
+                        return Err(methods::limit_reached(&upn, limit));
                     }
                     methods::insert(ctx, &method).await?;
                     audit::append_in(ctx, ev.as_event()).await
@@ -448,6 +465,7 @@ pub async fn list(
         odata_context: None,
         value: all.iter().map(Method::to_graph).collect(),
         next_link: None,
+        max_passkeys_per_user: Some(state.config.max_passkeys_per_user.max(1)),
     }))
 }
 

@@ -387,6 +387,16 @@ pub async fn user(
              <tbody>{rows}</tbody></table>"
         )
     };
+    let limit = state.config.max_passkeys_per_user.max(1) as usize;
+    let table = if all.len() >= limit {
+        format!(
+            "{table}<p id=\"at-limit\" class=\"notice\" role=\"status\">This user has {n} passkeys, the most \
+             allowed per user ({limit}, <code>max_passkeys_per_user</code>): delete one before provisioning another.</p>",
+            n = all.len()
+        )
+    } else {
+        table
+    };
     let body = format!(
         "<dl class=\"facts\"><dt>Username</dt><dd id=\"user-upn\">{upn}</dd><dt>Display name</dt><dd>{dn}</dd>\
          <dt>Object id</dt><dd><code>{id}</code></dd><dt>Enabled</dt><dd>{en}</dd></dl>{table}\
@@ -394,7 +404,7 @@ pub async fn user(
          <p>Insert the security key that will be handed to the user, then start. The browser creates the passkey \
          on the key and the server verifies and stores it.</p>\
          <form id=\"provision\"><label for=\"display-name\">Name for the new passkey (optional)</label>\
-         <input id=\"display-name\" name=\"displayName\" maxlength=\"100\" placeholder=\"e.g. YubiKey 5 (desk)\">\
+         <input id=\"display-name\" name=\"displayName\" maxlength=\"30\" placeholder=\"e.g. YubiKey 5 (desk)\">\
          <button type=\"submit\">Provision a passkey</button></form></section>",
         upn = esc(&user.upn),
         dn = esc(&user.display_name),
