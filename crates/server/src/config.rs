@@ -84,6 +84,10 @@ pub struct RateLimits {
     pub token_per_client_burst: u32,
     pub signin_per_minute: u32,
     pub signin_burst: u32,
+    /// Per user, whatever the source (sign-in begin with a username, and
+    /// every finish once its passkey names the user).
+    pub signin_per_user_per_minute: u32,
+    pub signin_per_user_burst: u32,
     pub admin_login_per_minute: u32,
     pub admin_login_burst: u32,
 }
@@ -98,6 +102,8 @@ impl Default for RateLimits {
             token_per_client_burst: 20,
             signin_per_minute: 600,
             signin_burst: 100,
+            signin_per_user_per_minute: 30,
+            signin_per_user_burst: 20,
             admin_login_per_minute: 30,
             admin_login_burst: 20,
         }

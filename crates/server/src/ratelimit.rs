@@ -1,8 +1,10 @@
 //! Rate limits of the endpoints anyone can call (token endpoint, passkey
 //! sign-in, admin-center login), with the `governor` crate's GCRA limiter
-//! keyed by source address (and by client id for the token endpoint, so
-//! one app's secret cannot be brute-forced from many addresses). A request
-//! over a limit is answered 429 with `Retry-After`, in Graph's envelope.
+//! keyed by source address, by client id at the token endpoint (one app's
+//! secret cannot be brute-forced from many addresses), and by user at
+//! sign-in (one user's passkey cannot be hammered from many addresses). A
+//! request over a limit is answered 429 with `Retry-After`, in Graph's
+//! envelope. `/metrics` shows the limits and how often each refused.
 //!
 //! Limits are per server process (several instances multiply them).
 
@@ -12,6 +14,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What is being limited.
 #[derive(Debug, Clone, Copy)]
@@ -24,11 +27,24 @@ pub enum Limited {
 /// The server's limiters.
 pub struct Limiters {
     enabled: bool,
+    config: RateLimits,
     token_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     token_by_client: DefaultKeyedRateLimiter<String>,
     signin_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    signin_by_user: DefaultKeyedRateLimiter<String>,
     admin_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Requests refused, by limit (in the order of [`LIMIT_NAMES`]).
+    refused: [AtomicU64; 5],
 }
+
+/// The limits' names in `/metrics`.
+const LIMIT_NAMES: [&str; 5] = [
+    "token_per_address",
+    "token_per_client",
+    "signin_per_address",
+    "signin_per_user",
+    "admin_login_per_address",
+];
 
 impl std::fmt::Debug for Limiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,17 +70,80 @@ impl Limiters {
                 c.token_per_client_burst,
             )),
             signin_by_ip: RateLimiter::keyed(quota(c.signin_per_minute, c.signin_burst)),
+            signin_by_user: RateLimiter::keyed(quota(
+                c.signin_per_user_per_minute,
+                c.signin_per_user_burst,
+            )),
             admin_by_ip: RateLimiter::keyed(quota(c.admin_login_per_minute, c.admin_login_burst)),
+            config: c.clone(),
+            refused: Default::default(),
         }
     }
 
     fn check_one<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        which: usize,
         limiter: &DefaultKeyedRateLimiter<K>,
         key: &K,
     ) -> ApiResult<()> {
         limiter.check_key(key).map_err(|not_until| {
+            self.refused[which].fetch_add(1, Ordering::Relaxed);
             ApiError::too_many_requests(not_until.wait_time_from(DefaultClock::default().now()))
         })
+    }
+
+    /// Counts a sign-in attempt for one user (`tenant id/user id`, or
+    /// `tenant id/upn` at a username-first begin, known or not); 429 when
+    /// over the per-user limit.
+    pub fn check_user(&self, key: &str) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        // Bounded key length: a UPN is at most 113 characters.
+        let key: String = key.chars().take(200).collect::<String>().to_lowercase();
+        self.check_one(3, &self.signin_by_user, &key)
+    }
+
+    /// The limits and refusals in Prometheus text.
+    pub fn render(&self) -> String {
+        let c = &self.config;
+        let limits = [
+            (c.token_per_minute, c.token_burst),
+            (c.token_per_client_per_minute, c.token_per_client_burst),
+            (c.signin_per_minute, c.signin_burst),
+            (c.signin_per_user_per_minute, c.signin_per_user_burst),
+            (c.admin_login_per_minute, c.admin_login_burst),
+        ];
+        let mut out = String::from(
+            "# HELP keysmith_rate_limit_per_minute Requests allowed per minute and key, by limit (0: limits off).\n\
+             # TYPE keysmith_rate_limit_per_minute gauge\n",
+        );
+        for (name, (per_minute, _)) in LIMIT_NAMES.iter().zip(limits) {
+            let v = if self.enabled { per_minute } else { 0 };
+            out.push_str(&format!(
+                "keysmith_rate_limit_per_minute{{limit=\"{name}\"}} {v}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP keysmith_rate_limit_burst Requests allowed at once per key, by limit.\n\
+             # TYPE keysmith_rate_limit_burst gauge\n",
+        );
+        for (name, (_, burst)) in LIMIT_NAMES.iter().zip(limits) {
+            out.push_str(&format!(
+                "keysmith_rate_limit_burst{{limit=\"{name}\"}} {burst}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP keysmith_rate_limited_total Requests refused with 429, by limit.\n\
+             # TYPE keysmith_rate_limited_total counter\n",
+        );
+        for (name, n) in LIMIT_NAMES.iter().zip(&self.refused) {
+            out.push_str(&format!(
+                "keysmith_rate_limited_total{{limit=\"{name}\"}} {}\n",
+                n.load(Ordering::Relaxed)
+            ));
+        }
+        out
     }
 
     /// Counts a request of `what` from `ip` (and for `client_id`, at the
@@ -75,7 +154,7 @@ impl Limiters {
         }
         match what {
             Limited::Token => {
-                Self::check_one(&self.token_by_ip, &ip)?;
+                self.check_one(0, &self.token_by_ip, &ip)?;
                 if let Some(c) = client_id.filter(|c| !c.is_empty()) {
                     // Bounded key: a client id is at most a UUID's length in
                     // practice; longer ones share one bucket.
@@ -84,12 +163,12 @@ impl Limiters {
                     } else {
                         "(long)".into()
                     };
-                    Self::check_one(&self.token_by_client, &key)?;
+                    self.check_one(1, &self.token_by_client, &key)?;
                 }
                 Ok(())
             }
-            Limited::SignIn => Self::check_one(&self.signin_by_ip, &ip),
-            Limited::AdminLogin => Self::check_one(&self.admin_by_ip, &ip),
+            Limited::SignIn => self.check_one(2, &self.signin_by_ip, &ip),
+            Limited::AdminLogin => self.check_one(4, &self.admin_by_ip, &ip),
         }
     }
 
@@ -99,10 +178,12 @@ impl Limiters {
         self.token_by_ip.retain_recent();
         self.token_by_client.retain_recent();
         self.signin_by_ip.retain_recent();
+        self.signin_by_user.retain_recent();
         self.admin_by_ip.retain_recent();
         self.token_by_ip.shrink_to_fit();
         self.token_by_client.shrink_to_fit();
         self.signin_by_ip.shrink_to_fit();
+        self.signin_by_user.shrink_to_fit();
         self.admin_by_ip.shrink_to_fit();
     }
 }

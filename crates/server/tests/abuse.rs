@@ -346,3 +346,74 @@ fn passkey_limit(store: Store) {
     let (s, _) = h.get(&format!("{base}/creationOptions"));
     assert_eq!(s, 200);
 }
+
+#[test]
+fn sign_in_is_limited_per_user_and_the_limits_show_in_metrics() {
+    let h = Harness::start_with(Store::Sqlite, |c| {
+        c.rate_limits.signin_per_user_burst = 3;
+        c.rate_limits.signin_per_user_per_minute = 1;
+    })
+    .unwrap();
+    h.create_user("target@example.com");
+    let begin = |upn: &str| {
+        call(
+            ureq::post(&h.url(&format!("/{}/passkey/signin/begin", h.tenant))),
+            "",
+            Some(&json!({ "userPrincipalName": upn })),
+        )
+        .0
+    };
+    // Known and unknown users alike: three, then 429 (the same answer, so
+    // the limit does not tell who exists); other users are not affected.
+    for upn in ["target@example.com", "ghost@example.com"] {
+        let got: Vec<u16> = (0..4).map(|_| begin(upn)).collect();
+        assert_eq!(got, [200, 200, 200, 429], "{upn}");
+        assert_eq!(begin(&upn.to_uppercase()), 429, "case-insensitive");
+    }
+    assert_eq!(begin("bystander@example.com"), 200);
+    let metrics = h.metrics();
+    assert!(
+        metrics.contains("keysmith_rate_limited_total{limit=\"signin_per_user\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keysmith_rate_limit_burst{limit=\"signin_per_user\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("keysmith_rate_limit_per_minute{limit=\"token_per_client\"} 30"));
+}
+
+/// WebAuthn §6.1.1: a signature counter is a hint; a stored counter at
+/// 2^32 − 1 can go no higher and must not lock the credential out for good.
+#[test]
+fn a_counter_at_its_maximum_does_not_brick_the_credential() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    h.create_user("max@example.com");
+    let mut key = VirtualKey::new();
+    let base = "/v1.0/users/max@example.com/authentication/fido2Methods";
+    let (_, options) = h.get(&format!("{base}/creationOptions"));
+    let (s, m) = h.post(base, &key.register(&options, "Key"));
+    assert_eq!(s, 201, "{m}");
+    h.server
+        .block_on(
+            sqlx::query("UPDATE fido2_methods SET sign_count = 4294967295")
+                .execute(h.server.db().write()),
+        )
+        .unwrap();
+    let signin = |key: &mut VirtualKey| {
+        let (_, begin) = call(
+            ureq::post(&h.url(&format!("/{}/passkey/signin/begin", h.tenant))),
+            "",
+            Some(&json!({ "userPrincipalName": "max@example.com" })),
+        );
+        call(
+            ureq::post(&h.url(&format!("/{}/passkey/signin/finish", h.tenant))),
+            "",
+            Some(&key.sign_in(&begin)),
+        )
+    };
+    let (s, v) = signin(&mut key);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = signin(&mut key);
+    assert_eq!(s, 200, "and again: {v}");
+}

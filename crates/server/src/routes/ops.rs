@@ -51,7 +51,7 @@ pub async fn metrics(
 pub fn metrics_text(state: &AppState) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &commit_metrics(state.db.commit_stats()),
+        state.metrics.render() + &commit_metrics(state.db.commit_stats()) + &state.limits.render(),
     )
 }
 

@@ -73,6 +73,10 @@ pub(crate) async fn begin_flow(
     let mut allow = Vec::new();
     let mut user_id = None;
     if let Some(upn) = upn.filter(|u| !u.is_empty()) {
+        // Per user, known or not (a refusal must not tell them apart).
+        state
+            .limits
+            .check_user(&format!("{}/{}", tenant.id, crate::names::upn_key(&upn)))?;
         match directory::find_user(&state.db, &tenant.id, &upn).await {
             Ok(user) => {
                 allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
@@ -366,6 +370,11 @@ async fn verify_peeked(
         return Err(unknown());
     }
     let user = directory::find_user(&state.db, &tenant.id, &method.user_id).await?;
+    state.limits.check_user(&format!(
+        "{}/{}",
+        tenant.id,
+        crate::names::upn_key(&user.upn)
+    ))?;
     if let Some(handle) = r.user_handle.as_deref().filter(|h| !h.is_empty()) {
         if b64_field("userHandle", handle)? != user.user_handle {
             return Err(ApiError::unauthenticated(
