@@ -13,6 +13,7 @@ fn admin(dir: &std::path::Path, args: &[&str]) -> Value {
         .arg(dir)
         .args(args)
         .arg("--json")
+        .env("USER", "opal")
         .output()
         .unwrap();
     assert!(
@@ -187,4 +188,126 @@ fn admin_commands_and_serve_with_config_file() {
     assert_eq!(members["value"][0]["displayName"], "Lee, Ann");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Issue 25: every `keysmith admin` change is audited with the operating
+/// system user as actor; `audit checkpoint` exports a 0600 checkpoint and
+/// `audit verify` checks the chain against it: exit 0 intact, 1 with one
+/// line naming the first problem.
+#[test]
+fn admin_changes_are_audited_and_a_truncated_trail_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("USER", "opal")
+            .output()
+            .unwrap()
+    };
+    admin(&data, &["tenant", "create", "acme"]);
+    for i in 0..5 {
+        admin(
+            &data,
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "acme",
+                "--upn",
+                &format!("u{i}@acme.example"),
+            ],
+        );
+    }
+    admin(
+        &data,
+        &[
+            "app",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "x",
+            "--roles",
+            "User.Read.All",
+        ],
+    );
+    let out = run(&["audit", "verify", "--tenant", "acme", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["events"], 7, "tenant, five users, app: {report}");
+
+    let cp = dir.path().join("acme.checkpoint.json");
+    let out = run(&[
+        "audit",
+        "checkpoint",
+        "--tenant",
+        "acme",
+        "--out",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cp).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
+    assert_eq!(saved["seq"], 7);
+    let out = run(&[
+        "audit",
+        "verify",
+        "--tenant",
+        "acme",
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+
+    // The actor is the operating-system user (USER=opal for every call).
+    let db = rusqlite::Connection::open(data.join("keysmith.db")).unwrap();
+    let actors: Vec<String> = db
+        .prepare("SELECT DISTINCT actor FROM audit_events WHERE activity <> 'Token request failed'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actors, vec!["cli:opal".to_owned()], "{actors:?}");
+
+    // Someone with the database cuts the newest events and the stored
+    // checkpoints: the exported one catches it.
+    db.execute("DELETE FROM audit_events WHERE seq > 5", [])
+        .unwrap();
+    db.execute("DELETE FROM audit_checkpoints", []).unwrap();
+    drop(db);
+    let out = run(&[
+        "audit",
+        "verify",
+        "--tenant",
+        "acme",
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("NOT intact") && err.contains("truncated"),
+        "{err}"
+    );
 }

@@ -11,15 +11,88 @@ fn err(e: ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message)
 }
 
+/// The actor of changes made with `keysmith admin`: the operating-system
+/// user who ran it (`cli:alice`).
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(account_of_process)
+        .unwrap_or_else(|| "unknown".into());
+    format!("cli:{}", crate::audit::bounded(&user, 64))
+}
+
+/// The account this process runs as, from its uid and /etc/passwd (no
+/// USER in the environment: cron jobs, containers); `uid:N` when unnamed.
+#[cfg(unix)]
+fn account_of_process() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(
+        passwd
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?.parse::<u32>().ok()?;
+                (id == uid).then(|| name.to_owned())
+            })
+            .next()
+            .unwrap_or_else(|| format!("uid:{uid}")),
+    )
+}
+
+#[cfg(not(unix))]
+fn account_of_process() -> Option<String> {
+    None
+}
+
+/// Audits an operator change as its HTTP twin is audited, with the
+/// operating-system user as actor.
+async fn audited(
+    db: &Db,
+    tenant_id: &str,
+    activity: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    crate::audit::record(
+        db,
+        crate::audit::Event {
+            tenant_id,
+            actor: &cli_actor(),
+            activity,
+            target,
+            result: "success",
+            reason: "",
+            request_id: "keysmith-admin",
+            details,
+        },
+    )
+    .await
+    .map_err(err)
+}
+
 pub async fn create_tenant(
     db: &Db,
     name: &str,
     rp_id: Option<&str>,
     rp_name: Option<&str>,
 ) -> anyhow::Result<Tenant> {
-    directory::create_tenant(db, name, rp_id, rp_name)
+    let t = directory::create_tenant(db, name, rp_id, rp_name)
         .await
-        .map_err(err)
+        .map_err(err)?;
+    audited(
+        db,
+        &t.id,
+        "Add tenant",
+        &t.id,
+        serde_json::json!({ "name": t.name, "rpId": rp_id, "rpName": rp_name }),
+    )
+    .await?;
+    Ok(t)
 }
 
 pub async fn create_app(
@@ -29,9 +102,18 @@ pub async fn create_app(
     roles: &[String],
 ) -> anyhow::Result<NewApp> {
     let t = directory::find_tenant(db, tenant).await.map_err(err)?;
-    directory::create_app(db, &t, name, roles)
+    let app = directory::create_app(db, &t, name, roles)
         .await
-        .map_err(err)
+        .map_err(err)?;
+    audited(
+        db,
+        &t.id,
+        "Add app registration",
+        &app.client_id,
+        serde_json::json!({ "name": name, "roles": roles }),
+    )
+    .await?;
+    Ok(app)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +134,14 @@ pub async fn create_user(
     let u = directory::create_user(db, &t.id, upn, display_name)
         .await
         .map_err(err)?;
+    audited(
+        db,
+        &t.id,
+        "Add user",
+        &u.id,
+        serde_json::json!({ "userPrincipalName": u.upn }),
+    )
+    .await?;
     Ok(CreatedUser {
         id: u.id,
         user_principal_name: u.upn,
@@ -93,16 +183,42 @@ pub async fn bootstrap_admin(
         ),
         Err(e) => return Err(err(e)),
     };
+    if created {
+        audited(
+            db,
+            &t.id,
+            "Add user",
+            &user.id,
+            serde_json::json!({ "userPrincipalName": user.upn }),
+        )
+        .await?;
+    }
     let mut roles = directory::user_roles(db, &user.id).await.map_err(err)?;
     if !roles.iter().any(|r| r.eq_ignore_ascii_case(role.as_str())) {
         roles.push(role.as_str().to_owned());
         directory::set_user_roles(db, &user.id, &roles)
             .await
             .map_err(err)?;
+        audited(
+            db,
+            &t.id,
+            "Add admin-center role",
+            &user.id,
+            serde_json::json!({ "userPrincipalName": user.upn, "role": role.as_str() }),
+        )
+        .await?;
     }
     let (token, expires) = crate::web::session::create_enrollment(db, &t.id, &user.id)
         .await
         .map_err(err)?;
+    audited(
+        db,
+        &t.id,
+        "Issue enrollment link",
+        &user.id,
+        serde_json::json!({ "userPrincipalName": user.upn, "expires": expires }),
+    )
+    .await?;
     Ok(BootstrappedAdmin {
         id: user.id,
         user_principal_name: user.upn,
@@ -149,6 +265,14 @@ pub async fn create_group(
             members += 1;
         }
     }
+    audited(
+        db,
+        &t.id,
+        "Add group",
+        &g.id,
+        serde_json::json!({ "displayName": g.display_name, "members": members }),
+    )
+    .await?;
     Ok(CreatedGroup {
         id: g.id,
         display_name: g.display_name,
@@ -208,7 +332,30 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
             report.memberships += 1;
         }
     }
+    audited(
+        db,
+        &t.id,
+        "Import users",
+        &csv.display().to_string(),
+        serde_json::to_value(&report).unwrap_or_default(),
+    )
+    .await?;
     Ok(report)
+}
+
+/// Makes a new token signing key current (see
+/// [`crate::token::TokenKeys::rotate`]), audited in the server's chain.
+pub async fn rotate_signing_key(db: &Db, kek: &crate::kek::Kek) -> anyhow::Result<String> {
+    let kid = crate::token::TokenKeys::rotate(db, kek).await?;
+    audited(
+        db,
+        crate::audit::SERVER_CHAIN,
+        "Rotate token signing key",
+        &kid,
+        serde_json::json!({ "kid": kid }),
+    )
+    .await?;
+    Ok(kid)
 }
 
 /// Reads a CSV file (RFC 4180 quoting) into trimmed rows.

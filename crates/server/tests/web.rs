@@ -704,3 +704,45 @@ fn the_user_page_shows_the_passkey_limit() {
     assert!(page(&alice).contains("id=\"at-limit\""));
     assert!(!page(&bob).contains("id=\"at-limit\""));
 }
+
+/// Issue 25: the audit page says whether the trail is intact.
+#[test]
+fn the_audit_page_shows_the_trails_integrity() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    let http = Http::new(&h);
+    let link = h
+        .server
+        .block_on(bootstrap_admin(
+            h.server.db(),
+            &h.tenant,
+            "alice@example.com",
+            "admin",
+            &h.base,
+        ))
+        .unwrap()
+        .enroll_url;
+    let admin = http.enroll(&link, &mut VirtualKey::new());
+    let page = || {
+        http.send(
+            "GET",
+            &format!("/{}/admin/audit", h.tenant),
+            Some(&admin),
+            None,
+            None,
+        )
+        .text
+    };
+    let text = page();
+    assert!(text.contains("Audit trail intact"), "{text}");
+    h.server
+        .block_on(
+            sqlx::query("UPDATE audit_events SET reason = 'edited' WHERE seq = 2")
+                .execute(h.server.db().write()),
+        )
+        .unwrap();
+    let text = page();
+    assert!(
+        text.contains("Audit trail NOT intact") && text.contains("event 2"),
+        "{text}"
+    );
+}

@@ -55,6 +55,9 @@ enum AdminCommand {
     /// The keys that sign app and sign-in tokens.
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
+    /// The tamper-evident audit trail: export a checkpoint, verify a chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Give a user the admin-center role (creating the user if needed) and
     /// print a one-time link where they register their first passkey.
     BootstrapAdmin {
@@ -69,6 +72,29 @@ enum AdminCommand {
         /// https://{rp_id} from the configuration).
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Write the tenant's current checkpoint (event count, head hash, time,
+    /// MAC under a key derived from the KEK) as JSON to a new 0600 file:
+    /// keep it where the database's writers cannot reach.
+    Checkpoint {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Walk the tenant's chain: links, numbering, every event's MAC, the
+    /// stored checkpoints and (--checkpoint) an exported one. Exit 0 when
+    /// intact; otherwise exit 1 with one line naming the first problem.
+    Verify {
+        #[arg(long)]
+        tenant: String,
+        /// A checkpoint file written by `audit checkpoint` (repeatable).
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
 }
 
@@ -168,8 +194,15 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let json = args.json;
-    runtime.block_on(async move {
+    // Every change made here is audited like its HTTP twin, which needs the
+    // key-encryption key (generated beside a SQLite database on first use,
+    // as `keysmith serve` does; given for PostgreSQL).
+    let kek = std::sync::Arc::new(config.load_kek(config.database_url.is_none())?);
+    let audit_key = std::sync::Arc::new(server::audit::AuditKey::from_kek(&kek));
+    let mut failed = false;
+    runtime.block_on(async {
         let db = Db::connect(&url).await.context("opening the database")?;
+        db.set_audit_key(audit_key.clone());
         match args.command {
             AdminCommand::Tenant(TenantCommand::Create {
                 name,
@@ -249,11 +282,62 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     ),
                 );
             }
+            AdminCommand::Audit(AuditCommand::Checkpoint { tenant, out }) => {
+                let t = server::directory::find_tenant(&db, &tenant)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                server::audit::checkpoint_now(&db, &t.id, "manual")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let c = server::audit::checkpoints(&db, &t.id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("tenant {tenant} has no audit events yet"))?;
+                let text = serde_json::to_string_pretty(&c)? + "\n";
+                write_new_private(&out, &text)?;
+                print(
+                    json,
+                    serde_json::to_value(&c)?,
+                    format!(
+                        "checkpoint of {tenant} at event {} written to {} (mode 0600): keep it apart from the database",
+                        c.seq,
+                        out.display()
+                    ),
+                );
+            }
+            AdminCommand::Audit(AuditCommand::Verify {
+                tenant,
+                checkpoints,
+            }) => {
+                let t = server::directory::find_tenant(&db, &tenant)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let mut external = Vec::new();
+                for f in &checkpoints {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    let c: server::audit::Checkpoint = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a checkpoint file", f.display()))?;
+                    external.push(c);
+                }
+                let report = server::audit::verify_chain(&db, &t.id, Some(&audit_key), &external)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                failed = !report.valid;
+                if json {
+                    println!("{}", serde_json::to_value(&report)?);
+                } else if let Some(p) = report.problems.first() {
+                    eprintln!("audit trail of {tenant} is NOT intact: {}", p.message);
+                } else {
+                    println!(
+                        "audit trail of {tenant} is intact: {} events, {} checkpoint(s) checked",
+                        report.events, report.checkpoints
+                    );
+                }
+            }
             AdminCommand::SigningKey(SigningKeyCommand::Rotate) => {
-                // Never a new KEK here: keys sealed under another one would
-                // lock the servers out.
-                let kek = config.load_kek(false)?;
-                let kid = server::token::TokenKeys::rotate(&db, &kek).await?;
+                let kid = server::admin::rotate_signing_key(&db, &kek).await?;
                 print(
                     json,
                     serde_json::json!({ "kid": kid }),
@@ -302,5 +386,27 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes `text` to a new file of mode 0600 (never over an existing one).
+fn write_new_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
 }

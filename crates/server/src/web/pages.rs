@@ -540,6 +540,15 @@ const ACTIVITIES: &[&str] = &[
     "Sign in with passkey",
     "Sign in to admin center",
     "Update FIDO2 policy",
+    "Add user",
+    "Add group",
+    "Add tenant",
+    "Add app registration",
+    "Import users",
+    "Add admin-center role",
+    "Issue enrollment link",
+    "Graph request denied",
+    "Admin center request denied",
 ];
 
 pub async fn audit(
@@ -604,8 +613,37 @@ pub async fn audit(
             }
         )
     };
+    // The chain's integrity, as `/auditLogs/verify` and `keysmith admin
+    // audit verify` report it.
+    let report = try_page!(api(audit::verify_chain(
+        &state.db,
+        &tenant.id,
+        Some(&state.audit_key),
+        &[]
+    )
+    .await));
+    let integrity = match report.problems.first() {
+        None => format!(
+            "<p id=\"audit-integrity\" class=\"notice ok\" role=\"status\">Audit trail intact: {} events, \
+             each authenticated; {} checkpoint(s) check out{}. Keep an exported checkpoint \
+             (<code>keysmith admin audit checkpoint</code>) apart from the database to catch truncation.</p>",
+            report.events,
+            report.checkpoints,
+            report
+                .last_checkpoint
+                .as_ref()
+                .map(|c| format!(", the last at event {} ({})", c.seq, rfc3339(c.at)))
+                .unwrap_or_default()
+        ),
+        Some(p) => format!(
+            "<p id=\"audit-integrity\" class=\"notice error\" role=\"alert\">Audit trail NOT intact: {} \
+             ({} problem(s) in all).</p>",
+            esc(&p.message),
+            report.problems.len()
+        ),
+    };
     let body = format!(
-        "<form method=\"get\" class=\"filters\" aria-label=\"Filter the audit log\">\
+        "{integrity}<form method=\"get\" class=\"filters\" aria-label=\"Filter the audit log\">\
          <div><label for=\"activity\">Activity</label><select id=\"activity\" name=\"activity\"><option value=\"\">any</option>{acts}</select></div>\
          <div><label for=\"result\">Result</label><select id=\"result\" name=\"result\"><option value=\"\">any</option>{ok}{fail}</select></div>\
          <div><label for=\"actor\">Initiated by contains</label><input id=\"actor\" name=\"actor\" value=\"{actor}\"></div>\
