@@ -171,3 +171,94 @@ pub(crate) fn packed_registration(
         .build();
     (client_data, cbor::encode(&obj))
 }
+
+/// What a hand-built certificate ([`raw_cert`]) looks like: X.509 version,
+/// validity window, and the Basic Constraints extension's DER value
+/// (`None`: no extension). Built field by field, so tests can make what
+/// the builder refuses to: v1 certificates, expired ones, odd encodings.
+pub(crate) struct CertSpec<'a> {
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub v1: bool,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+    pub basic_constraints: Option<Vec<u8>>,
+}
+
+impl<'a> CertSpec<'a> {
+    /// A v3 certificate valid from yesterday for a year.
+    pub(crate) fn new(subject: &'a str, issuer: &'a str) -> Self {
+        let now = SystemTime::now();
+        CertSpec {
+            subject,
+            issuer,
+            v1: false,
+            not_before: now - Duration::from_secs(86_400),
+            not_after: now + Duration::from_secs(365 * 86_400),
+            basic_constraints: None,
+        }
+    }
+
+    /// With Basic Constraints `cA` (DER: `30 03 01 01 FF` or an empty
+    /// sequence for false, its DEFAULT).
+    pub(crate) fn ca(mut self, ca: bool) -> Self {
+        self.basic_constraints = Some(if ca {
+            vec![0x30, 0x03, 0x01, 0x01, 0xff]
+        } else {
+            vec![0x30, 0x00]
+        });
+        self
+    }
+
+    pub(crate) fn valid(mut self, not_before: SystemTime, not_after: SystemTime) -> Self {
+        self.not_before = not_before;
+        self.not_after = not_after;
+        self
+    }
+}
+
+/// A certificate for `key` as `spec` says, signed (ECDSA P-256, SHA-256)
+/// by `signer`.
+pub(crate) fn raw_cert(spec: &CertSpec<'_>, key: &SigningKey, signer: &SigningKey) -> Vec<u8> {
+    use x509_cert::ext::Extension;
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+    use x509_cert::TbsCertificate;
+    let ecdsa_sha256 = AlgorithmIdentifierOwned {
+        oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+        parameters: None,
+    };
+    let extensions = spec.basic_constraints.as_ref().map(|value| {
+        vec![Extension {
+            extn_id: const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS,
+            critical: true,
+            extn_value: der::asn1::OctetString::new(value.clone()).unwrap(),
+        }]
+    });
+    let tbs = TbsCertificate {
+        version: if spec.v1 {
+            x509_cert::Version::V1
+        } else {
+            x509_cert::Version::V3
+        },
+        serial_number: SerialNumber::new(&[0x33]).unwrap(),
+        signature: ecdsa_sha256.clone(),
+        issuer: Name::from_str(spec.issuer).unwrap(),
+        validity: Validity {
+            not_before: Time::try_from(spec.not_before).unwrap(),
+            not_after: Time::try_from(spec.not_after).unwrap(),
+        },
+        subject: Name::from_str(spec.subject).unwrap(),
+        subject_public_key_info: spki(key),
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: if spec.v1 { None } else { extensions },
+    };
+    let sig: DerSignature = signer.sign(&tbs.to_der().unwrap());
+    Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: ecdsa_sha256,
+        signature: der::asn1::BitString::from_bytes(sig.as_bytes()).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}

@@ -782,4 +782,358 @@ mod tests {
         assert!(matches!(store.add_pem("nonsense"), Ok(0) | Err(_)));
         assert_eq!(store.anchors_for(&[0; 16]).len(), 2);
     }
+    // ---- Negative vectors (RFC 5280 §6.1.3 (a)(2) validity, §6.1.4 (k)
+    // basic constraints; WebAuthn L3 §8.4/§8.8 key binding), built with
+    // real signatures so each check is the only thing that fails. ----
+
+    use crate::testutil::{raw_cert, CertSpec};
+    use std::time::{Duration as StdDuration, SystemTime};
+
+    const DAY: StdDuration = StdDuration::from_secs(86_400);
+
+    fn parsed(der: &[u8]) -> ParsedCert {
+        ParsedCert::parse(der).unwrap()
+    }
+
+    /// root → leaf, the leaf as `leaf` says; the root valid for ten years.
+    fn root_and(leaf: CertSpec<'_>) -> (Vec<u8>, Vec<u8>) {
+        let (rk, lk) = (key(), key());
+        let now = SystemTime::now();
+        let root = raw_cert(
+            &CertSpec::new("CN=R,C=US", "CN=R,C=US")
+                .ca(true)
+                .valid(now - DAY, now + 3650 * DAY),
+            &rk,
+            &rk,
+        );
+        (root, raw_cert(&leaf, &lk, &rk))
+    }
+
+    #[test]
+    fn an_expired_or_not_yet_valid_attestation_certificate_is_refused() {
+        let now = SystemTime::now();
+        for (what, nb, na) in [
+            ("expired", now - 30 * DAY, now - DAY),
+            ("not yet valid", now + DAY, now + 30 * DAY),
+        ] {
+            let (root, leaf) = root_and(CertSpec::new("CN=L,C=US", "CN=R,C=US").valid(nb, na));
+            let anchors = vec![TrustAnchor::from_der(&root).unwrap()];
+            let e =
+                validate_path(&[parsed(&leaf)], &anchors, OffsetDateTime::now_utc()).unwrap_err();
+            assert!(e.contains("not valid"), "{what}: {e}");
+            assert!(!parsed(&leaf).valid_at(OffsetDateTime::now_utc()), "{what}");
+        }
+        let (_, leaf) = root_and(CertSpec::new("CN=L,C=US", "CN=R,C=US"));
+        assert!(parsed(&leaf).valid_at(OffsetDateTime::now_utc()));
+    }
+
+    #[test]
+    fn an_expired_trust_anchor_validates_nothing() {
+        let (rk, lk) = (key(), key());
+        let now = SystemTime::now();
+        let root = raw_cert(
+            &CertSpec::new("CN=R,C=US", "CN=R,C=US")
+                .ca(true)
+                .valid(now - 3650 * DAY, now - DAY),
+            &rk,
+            &rk,
+        );
+        let leaf = raw_cert(&CertSpec::new("CN=L,C=US", "CN=R,C=US"), &lk, &rk);
+        let anchors = vec![TrustAnchor::from_der(&root).unwrap()];
+        let e = validate_path(&[parsed(&leaf)], &anchors, OffsetDateTime::now_utc()).unwrap_err();
+        assert!(e.contains("trust anchor") && e.contains("not valid"), "{e}");
+    }
+
+    /// RFC 5280 §6.1.4 (k): v3 issuers must assert cA; v1 issuers (no
+    /// extensions at all) are accepted as the old roots they are.
+    #[test]
+    fn issuers_must_be_cas_unless_they_are_v1() {
+        let (rk, ik, lk) = (key(), key(), key());
+        let root = raw_cert(&CertSpec::new("CN=R,C=US", "CN=R,C=US").ca(true), &rk, &rk);
+        let anchors = vec![TrustAnchor::from_der(&root).unwrap()];
+        let now = OffsetDateTime::now_utc();
+        let leaf = raw_cert(&CertSpec::new("CN=L,C=US", "CN=I,C=US"), &lk, &ik);
+        let with = |intermediate: CertSpec<'_>| {
+            let int = raw_cert(&intermediate, &ik, &rk);
+            validate_path(&[parsed(&leaf), parsed(&int)], &anchors, now)
+        };
+        assert!(with(CertSpec::new("CN=I,C=US", "CN=R,C=US").ca(true)).is_ok());
+        let v1 = CertSpec {
+            v1: true,
+            ..CertSpec::new("CN=I,C=US", "CN=R,C=US")
+        };
+        assert!(with(v1).is_ok(), "a v1 issuer");
+        for (what, spec) in [
+            (
+                "cA false",
+                CertSpec::new("CN=I,C=US", "CN=R,C=US").ca(false),
+            ),
+            (
+                "no basic constraints",
+                CertSpec::new("CN=I,C=US", "CN=R,C=US"),
+            ),
+        ] {
+            let e = with(spec).unwrap_err();
+            assert!(e.contains("not a CA"), "{what}: {e}");
+        }
+        let v1 = raw_cert(
+            &CertSpec {
+                v1: true,
+                ..CertSpec::new("CN=V,C=US", "CN=V,C=US")
+            },
+            &ik,
+            &ik,
+        );
+        assert!(!parsed(&v1).is_v3());
+        assert!(parsed(&root).is_v3());
+    }
+
+    #[test]
+    fn basic_constraints_in_der_and_in_lenient_ber() {
+        let bc = |value: &[u8]| {
+            let mut spec = CertSpec::new("CN=B,C=US", "CN=B,C=US");
+            spec.basic_constraints = Some(value.to_vec());
+            let k = key();
+            parsed(&raw_cert(&spec, &k, &k))
+        };
+        let none = parsed(&raw_cert(
+            &CertSpec::new("CN=B,C=US", "CN=B,C=US"),
+            &key(),
+            &key(),
+        ));
+        assert_eq!(none.basic_constraints_ca(false).unwrap(), None);
+        // DER: cA TRUE; cA absent (DEFAULT FALSE); pathLen only.
+        for lenient in [false, true] {
+            assert_eq!(
+                bc(&[0x30, 0x03, 0x01, 0x01, 0xff])
+                    .basic_constraints_ca(lenient)
+                    .unwrap(),
+                Some(true)
+            );
+            assert_eq!(
+                bc(&[0x30, 0x00]).basic_constraints_ca(lenient).unwrap(),
+                Some(false)
+            );
+            assert_eq!(
+                bc(&[0x30, 0x03, 0x02, 0x01, 0x00])
+                    .basic_constraints_ca(lenient)
+                    .unwrap(),
+                Some(false)
+            );
+        }
+        // BER that DER refuses: TRUE as 0x01; a non-minimal pathLen; a
+        // context-tagged first item.
+        // (An explicit DEFAULT FALSE is read as false either way.)
+        for lenient in [false, true] {
+            assert_eq!(
+                bc(&[0x30, 0x03, 0x01, 0x01, 0x00])
+                    .basic_constraints_ca(lenient)
+                    .unwrap(),
+                Some(false)
+            );
+        }
+        let ber: [(&[u8], bool); 3] = [
+            (&[0x30, 0x03, 0x01, 0x01, 0x01], true),
+            (&[0x30, 0x04, 0x02, 0x02, 0x00, 0x01], false),
+            (&[0x30, 0x03, 0x81, 0x01, 0x01], false),
+        ];
+        for (value, ca) in ber {
+            let c = bc(value);
+            assert!(
+                c.basic_constraints_ca(false).is_err(),
+                "{value:02x?} is not DER"
+            );
+            assert_eq!(
+                c.basic_constraints_ca(true).unwrap(),
+                Some(ca),
+                "{value:02x?}"
+            );
+        }
+        // Not a lone SEQUENCE: unreadable even leniently.
+        for value in [
+            &[0x31, 0x03, 0x01, 0x01, 0x01][..],
+            &[0x30, 0x03, 0x01, 0x01, 0x01, 0x00],
+        ] {
+            assert!(
+                bc(value).basic_constraints_ca(true).is_err(),
+                "{value:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_found_by_name_and_signature_among_chain_certificates() {
+        let (rk, ik, lk, other) = (key(), key(), key(), key());
+        let root = raw_cert(&CertSpec::new("CN=R,C=US", "CN=R,C=US").ca(true), &rk, &rk);
+        let int = raw_cert(&CertSpec::new("CN=I,C=US", "CN=R,C=US").ca(true), &ik, &rk);
+        let leaf = raw_cert(&CertSpec::new("CN=L,C=US", "CN=I,C=US"), &lk, &ik);
+        // An unrelated CA, and an impostor with the issuer's name but
+        // another key, both placed before the real intermediate.
+        let unrelated = raw_cert(
+            &CertSpec::new("CN=U,C=US", "CN=R,C=US").ca(true),
+            &other,
+            &rk,
+        );
+        let impostor = raw_cert(
+            &CertSpec::new("CN=I,C=US", "CN=R,C=US").ca(true),
+            &other,
+            &rk,
+        );
+        let anchors = vec![TrustAnchor::from_der(&root).unwrap()];
+        let now = OffsetDateTime::now_utc();
+        let chain: Vec<ParsedCert> = [&leaf, &unrelated, &impostor, &int]
+            .iter()
+            .map(|d| parsed(d))
+            .collect();
+        assert_eq!(validate_path(&chain, &anchors, now).unwrap(), "CN=R,C=US");
+        // Without the real intermediate there is no path.
+        let chain: Vec<ParsedCert> = [&leaf, &unrelated, &impostor]
+            .iter()
+            .map(|d| parsed(d))
+            .collect();
+        assert!(validate_path(&chain, &anchors, now).is_err());
+    }
+
+    #[test]
+    fn names_and_encodings_are_reported_as_they_are() {
+        let k = key();
+        let der = raw_cert(
+            &CertSpec::new("CN=Named,O=Keysmith,C=US", "CN=Named,O=Keysmith,C=US").ca(true),
+            &k,
+            &k,
+        );
+        let a = TrustAnchor::from_der(&der).unwrap();
+        assert_eq!(a.subject(), "CN=Named,O=Keysmith,C=US");
+        assert_eq!(a.der(), &der[..]);
+        assert_eq!(parsed(&der).subject(), "CN=Named,O=Keysmith,C=US");
+        assert_eq!(
+            certificate_subject(&der).as_deref(),
+            Some("CN=Named,O=Keysmith,C=US")
+        );
+        assert_eq!(certificate_subject(b"not a certificate"), None);
+    }
+
+    /// Metadata roots for an AAGUID replace the global set — except for the
+    /// all-zero AAGUID, which every `none`/self attestation carries and so
+    /// names no model.
+    #[test]
+    fn per_aaguid_anchors_never_apply_to_the_zero_aaguid() {
+        let (g, m) = (key(), key());
+        let global = cert("CN=G,C=US", &g, None, &g, true, None);
+        let model = cert("CN=M,C=US", &m, None, &m, true, None);
+        let mut store = TrustStore::new();
+        store.add_der(&global).unwrap();
+        store.add_for_aaguid([0; 16], &model).unwrap();
+        store.add_for_aaguid([5; 16], &model).unwrap();
+        assert_eq!(store.anchors_for(&[0; 16])[0].subject(), "CN=G,C=US");
+        assert_eq!(store.anchors_for(&[5; 16])[0].subject(), "CN=M,C=US");
+        assert_eq!(store.anchors_for(&[6; 16])[0].subject(), "CN=G,C=US");
+    }
+
+    #[test]
+    fn the_path_cache_answers_hits_and_evicts_the_least_recently_used() {
+        let c = PathCache::default();
+        c.put([1; 32], "one".into(), 10, 20);
+        assert_eq!(c.get(&[1; 32], 15).as_deref(), Some("one"));
+        assert_eq!(c.get(&[1; 32], 21), None, "outside the window");
+        assert_eq!(c.get(&[1; 32], 9), None);
+        assert_eq!(c.get(&[2; 32], 15), None);
+        // Fill up; touch the first entry; one more put evicts the second.
+        let c = PathCache::default();
+        for i in 0..PATH_CACHE_CAPACITY {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            c.put(k, format!("{i}"), 0, i64::MAX);
+        }
+        assert!(c.get(&[0u8; 32], 1).is_some());
+        c.put([0xff; 32], "new".into(), 0, i64::MAX);
+        assert!(c.get(&[0u8; 32], 1).is_some(), "recently used survives");
+        let mut second = [0u8; 32];
+        second[..8].copy_from_slice(&1u64.to_be_bytes());
+        assert!(c.get(&second, 1).is_none(), "least recently used went");
+    }
+
+    /// WebAuthn L3 §8.4 (Android key) and §8.8 (Apple): the certificate's
+    /// key must be the credential's key; `same_public_key` is that check.
+    #[test]
+    fn same_public_key_compares_every_component() {
+        let ec = |x: u8, y: u8| CoseKey::Ec2 {
+            alg: -7,
+            curve: EcCurve::P256,
+            x: vec![x; 32],
+            y: vec![y; 32],
+        };
+        assert!(same_public_key(&ec(1, 2), &ec(1, 2)));
+        assert!(!same_public_key(&ec(1, 2), &ec(3, 2)));
+        assert!(!same_public_key(&ec(1, 2), &ec(1, 3)));
+        let p384 = CoseKey::Ec2 {
+            alg: -35,
+            curve: EcCurve::P384,
+            x: vec![1; 32],
+            y: vec![2; 32],
+        };
+        assert!(!same_public_key(&ec(1, 2), &p384), "curve");
+        let ed = |x: u8| CoseKey::Ed25519 {
+            alg: -8,
+            x: [x; 32],
+        };
+        assert!(same_public_key(&ed(4), &ed(4)));
+        assert!(!same_public_key(&ed(4), &ed(5)));
+        assert!(!same_public_key(&ed(1), &ec(1, 1)));
+        let rsa = |n: &[u8], e: &[u8]| CoseKey::Rsa {
+            alg: -257,
+            n: n.to_vec(),
+            e: e.to_vec(),
+        };
+        // Leading zero bytes (DER INTEGER sign padding) do not matter.
+        assert!(same_public_key(
+            &rsa(&[0, 0xc1, 2], &[1, 0, 1]),
+            &rsa(&[0xc1, 2], &[0, 1, 0, 1])
+        ));
+        assert!(!same_public_key(
+            &rsa(&[0xc1, 2], &[1, 0, 1]),
+            &rsa(&[0xc1, 3], &[1, 0, 1])
+        ));
+        assert!(!same_public_key(
+            &rsa(&[0xc1, 2], &[1, 0, 1]),
+            &rsa(&[0xc1, 2], &[3])
+        ));
+        assert!(
+            !same_public_key(&rsa(&[1, 2], &[3]), &rsa(&[0, 1], &[3])),
+            "not a mere suffix"
+        );
+    }
+
+    #[test]
+    fn p521_and_ed25519_certificate_keys() {
+        use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+        let p521 = p521::SecretKey::random(&mut rand::thread_rng()).public_key();
+        let point = p521::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&p521, false);
+        let spki = SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: OID_EC_PUBLIC_KEY,
+                parameters: Some(der::Any::from(&OID_P521)),
+            },
+            subject_public_key: der::asn1::BitString::from_bytes(point.as_bytes()).unwrap(),
+        };
+        match spki_to_cose(&spki).unwrap() {
+            CoseKey::Ec2 { curve, x, .. } => {
+                assert_eq!(curve, EcCurve::P521);
+                assert_eq!(x, point.x().unwrap().to_vec());
+            }
+            other => panic!("{other:?}"),
+        }
+        let ed = ed25519_dalek::SigningKey::generate(&mut rand::thread_rng()).verifying_key();
+        let spki = SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: OID_ED25519,
+                parameters: None,
+            },
+            subject_public_key: der::asn1::BitString::from_bytes(ed.as_bytes()).unwrap(),
+        };
+        match spki_to_cose(&spki).unwrap() {
+            CoseKey::Ed25519 { x, .. } => assert_eq!(&x, ed.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -361,6 +361,12 @@ fn key_matches_alg(key: &CoseKey) -> bool {
     }
 }
 
+/// §7.2 step 22: a counter that did not increase, unless both are zero
+/// (an authenticator without a counter).
+fn counter_regressed(new: u32, stored: u32) -> bool {
+    (new != 0 || stored != 0) && new <= stored
+}
+
 /// Verifies a registration ceremony (WebAuthn L3 §7.1) at clock `now`.
 pub fn verify_registration(
     input: &RegistrationInput,
@@ -548,7 +554,7 @@ pub fn verify_assertion(
     // §7.2 step 22.
     let new = auth_data.sign_count;
     let stored = input.stored_sign_count;
-    let counter_regressed = (new != 0 || stored != 0) && new <= stored;
+    let counter_regressed = counter_regressed(new, stored);
     if counter_regressed && policy.reject_on_counter_regression {
         return Err(VerifyError::CounterRegression {
             stored,
@@ -609,5 +615,189 @@ mod tests {
         assert_eq!(p.allowed_algs, Some(vec![-8, -7]));
         assert!(p.require_user_presence);
         assert!(!p.allow_sha1_tpm_attestation_signature);
+    }
+    /// WebAuthn L3 §7.2 step 22 and §6.1.1: both zero means no counter;
+    /// otherwise the new value must exceed the stored one.
+    #[test]
+    fn counter_regression() {
+        assert!(!counter_regressed(0, 0), "no counter at all");
+        assert!(counter_regressed(0, 5), "a key answering 0 after 5");
+        assert!(counter_regressed(5, 5), "no increase");
+        assert!(counter_regressed(4, 5));
+        assert!(!counter_regressed(6, 5));
+        assert!(!counter_regressed(1, 0));
+    }
+
+    /// §7.1 step 17 with RFC 9053 §2.1 / RFC 8230: a key is only usable with
+    /// its own algorithm (a P-256 key declared ES384, an Ed25519 key declared
+    /// ES256, an EC key declared RS256 are refused).
+    #[test]
+    fn keys_match_their_declared_algorithm() {
+        let ec = |curve, alg| CoseKey::Ec2 {
+            alg,
+            curve,
+            x: vec![1; 32],
+            y: vec![2; 32],
+        };
+        let ed = |alg| CoseKey::Ed25519 { alg, x: [3; 32] };
+        let rsa = |alg| CoseKey::Rsa {
+            alg,
+            n: vec![0xc1; 256],
+            e: vec![1, 0, 1],
+        };
+        for (key, ok) in [
+            (ec(EcCurve::P256, -7), true),
+            (ec(EcCurve::P384, -35), true),
+            (ec(EcCurve::P521, -36), true),
+            (ec(EcCurve::P256, -35), false),
+            (ec(EcCurve::P384, -7), false),
+            (ec(EcCurve::P521, -7), false),
+            (ec(EcCurve::P256, -257), false),
+            (ec(EcCurve::P256, 12345), false),
+            (ed(-8), true),
+            (ed(-7), false),
+            (rsa(-257), true),
+            (rsa(-258), true),
+            (rsa(-259), true),
+            (rsa(-65535), true),
+            (rsa(-37), true),
+            (rsa(-38), true),
+            (rsa(-39), true),
+            (rsa(-7), false),
+            (rsa(-8), false),
+        ] {
+            assert_eq!(key_matches_alg(&key), ok, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn origin_ports_and_subdomain_boundaries() {
+        let exp = |e: &str| vec![e.to_string()];
+        // A port is part of the origin; an empty or non-numeric "port" is
+        // part of the host.
+        assert!(origin_matches(
+            "https://a.example.com",
+            &exp("https://example.com"),
+            true
+        ));
+        assert!(!origin_matches(
+            "https://a.example.com:443",
+            &exp("https://example.com"),
+            true
+        ));
+        assert!(!origin_matches(
+            "https://a.example.com",
+            &exp("https://example.com:443"),
+            true
+        ));
+        assert!(origin_matches(
+            "https://a.example.com:8443",
+            &exp("https://example.com:8443"),
+            true
+        ));
+        assert!(!origin_matches(
+            "https://a.example.com:8443",
+            &exp("https://example.com:9443"),
+            true
+        ));
+        assert!(!origin_matches(
+            "https://a.example.com:",
+            &exp("https://example.com"),
+            true
+        ));
+        assert!(!origin_matches(
+            "https://a.example.com:x",
+            &exp("https://example.com"),
+            true
+        ));
+        assert_eq!(
+            split_origin("https://h.example:8443"),
+            Some(("https", "h.example", "8443"))
+        );
+        assert_eq!(
+            split_origin("https://h.example:"),
+            Some(("https", "h.example:", ""))
+        );
+        assert_eq!(
+            split_origin("https://h.example:8a"),
+            Some(("https", "h.example:8a", ""))
+        );
+        assert_eq!(split_origin("h.example"), None);
+        // Not an origin at all.
+        assert!(!origin_matches(
+            "example.com",
+            &exp("https://example.com"),
+            true
+        ));
+        // A trailing slash is tolerated on either side.
+        assert!(origin_matches(
+            "https://example.com/",
+            &exp("https://example.com"),
+            false
+        ));
+        // The host must end at a label boundary.
+        assert!(!origin_matches(
+            "https://xexample.com",
+            &exp("https://example.com"),
+            true
+        ));
+    }
+    /// §7.1 with `none` attestation: the credProtect output (CTAP 2.1
+    /// §12.1) is read from the authenticator data's extensions.
+    #[test]
+    fn cred_protect_is_read_from_the_extensions() {
+        use crate::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
+        use crate::cbor::{self, MapBuilder, Value};
+        use crate::client_data::{CollectedClientData, TYPE_CREATE};
+        use crate::testutil::{key, AAGUID, CHALLENGE, ORIGIN, RP_ID};
+        let register = |extensions: Option<Value>| {
+            let k = key();
+            let public_key = CoseKey::from_p256(CoseAlgorithm::Es256, &k.verifying_key().into());
+            let auth_data = AuthenticatorData {
+                rp_id_hash: Sha256::digest(RP_ID.as_bytes()).into(),
+                flags: Flags(Flags::UP | Flags::UV),
+                sign_count: 0,
+                attested: Some(AttestedCredentialData {
+                    aaguid: AAGUID,
+                    credential_id: vec![7; 16],
+                    public_key_bytes: public_key.to_bytes(),
+                    public_key,
+                }),
+                extensions,
+            }
+            .to_bytes();
+            let att = cbor::encode(
+                &MapBuilder::new()
+                    .text("fmt", "none")
+                    .text("attStmt", MapBuilder::new().build())
+                    .text("authData", auth_data)
+                    .build(),
+            );
+            let cd = CollectedClientData::serialize(TYPE_CREATE, CHALLENGE, ORIGIN);
+            let origins = vec![ORIGIN.to_string()];
+            verify_registration(
+                &RegistrationInput {
+                    client_data_json: &cd,
+                    attestation_object: &att,
+                    expected_challenge: CHALLENGE,
+                    expected_origins: &origins,
+                    rp_id: RP_ID,
+                },
+                &RegistrationPolicy::default(),
+                &TrustStore::new(),
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap()
+        };
+        let with = |v: Value| register(Some(MapBuilder::new().text("credProtect", v).build()));
+        assert_eq!(with(Value::Integer(2.into())).cred_protect, Some(2));
+        assert_eq!(with(Value::Integer(3.into())).cred_protect, Some(3));
+        assert_eq!(
+            with(Value::Integer(300.into())).cred_protect,
+            None,
+            "not a u8"
+        );
+        assert_eq!(with(Value::Text("2".into())).cred_protect, None);
+        assert_eq!(register(None).cred_protect, None);
     }
 }
