@@ -800,4 +800,49 @@ mod tests {
         assert_eq!(with(Value::Text("2".into())).cred_protect, None);
         assert_eq!(register(None).cred_protect, None);
     }
+    #[test]
+    fn an_assertion_policy_follows_the_registration_policy() {
+        let r = RegistrationPolicy {
+            require_user_verification: true,
+            allow_cross_origin: true,
+            reject_on_counter_regression: false,
+            require_user_presence: false,
+            allow_subdomain_origins: true,
+            validate_token_binding_status: true,
+            ..Default::default()
+        };
+        let a = AssertionPolicy::from(&r);
+        assert!(a.require_user_verification && a.allow_cross_origin);
+        assert!(!a.reject_on_counter_regression && !a.require_user_presence);
+        assert!(a.allow_subdomain_origins && a.validate_token_binding_status);
+        assert_eq!(a.appid, None);
+    }
+
+    /// WebAuthn L2 §5.8.1: tokenBinding.status is "supported" or "present",
+    /// and "present" carries the id.
+    #[test]
+    fn token_binding_status() {
+        let origins = vec!["https://example.com".to_string()];
+        let check = |tb: &str| {
+            let json = format!(
+                r#"{{"type":"webauthn.create","challenge":"AQID","origin":"https://example.com","tokenBinding":{tb}}}"#
+            );
+            check_client_data(
+                json.as_bytes(),
+                &ClientDataChecks {
+                    type_: TYPE_CREATE,
+                    expected_challenge: "AQID",
+                    expected_origins: &origins,
+                    allow_cross_origin: false,
+                    allow_subdomain_origins: false,
+                    validate_token_binding_status: true,
+                },
+            )
+        };
+        assert!(check(r#"{"status":"supported"}"#).is_ok());
+        assert!(check(r#"{"status":"present","id":"c29tZS1pZA"}"#).is_ok());
+        assert!(check(r#"{"status":"present"}"#).is_err());
+        assert!(check(r#"{"status":"present","id":7}"#).is_err());
+        assert!(check(r#"{"status":"not-supported"}"#).is_err());
+    }
 }
