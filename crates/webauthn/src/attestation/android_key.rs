@@ -52,7 +52,18 @@ pub(crate) fn verify(
     if desc.attestation_challenge != ctx.client_data_hash {
         return Err(VerifyError::AndroidKeyChallengeMismatch);
     }
-    let lists: Vec<&AuthorizationList> = if ctx.policy.android_key_require_tee {
+    check_authorizations(&desc, ctx.policy.android_key_require_tee)?;
+    Ok(StatementOutcome {
+        attestation_type: AttestationType::Basic,
+        chain,
+    })
+}
+
+/// WebAuthn L3 §8.4 verification procedure, the authorization lists: no
+/// allApplications in either list; origin KM_ORIGIN_GENERATED and purpose
+/// KM_PURPOSE_SIGN in the TEE list (with `require_tee`) or in either.
+fn check_authorizations(desc: &KeyDescription<'_>, require_tee: bool) -> Result<(), VerifyError> {
+    let lists: Vec<&AuthorizationList> = if require_tee {
         vec![&desc.tee_enforced]
     } else {
         vec![&desc.tee_enforced, &desc.software_enforced]
@@ -70,10 +81,7 @@ pub(crate) fn verify(
     if !lists.iter().any(|l| l.purposes.contains(&KM_PURPOSE_SIGN)) {
         return invalid("purpose does not include KM_PURPOSE_SIGN");
     }
-    Ok(StatementOutcome {
-        attestation_type: AttestationType::Basic,
-        chain,
-    })
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -136,5 +144,116 @@ impl<'a> KeyDescription<'a> {
             software_enforced: AuthorizationList::parse(&items[6])?,
             tee_enforced: AuthorizationList::parse(&items[7])?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DER TLV with a one-byte (or long-form) length.
+    fn tlv(tag: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut out = tag.to_vec();
+        if value.len() < 128 {
+            out.push(value.len() as u8);
+        } else {
+            out.extend([0x81, value.len() as u8]);
+        }
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// An AuthorizationList: purpose [1] SET OF INTEGER, origin [702]
+    /// INTEGER, allApplications [600] NULL (Android's KeyDescription ASN.1).
+    fn list(purposes: &[u8], origin: Option<u8>, all_apps: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        if !purposes.is_empty() {
+            let ints: Vec<u8> = purposes.iter().flat_map(|p| tlv(&[0x02], &[*p])).collect();
+            body.extend(tlv(&[0xa1], &tlv(&[0x31], &ints)));
+        }
+        if all_apps {
+            // [600] constructed, context class: 0xbf 0x84 0x58.
+            body.extend(tlv(&[0xbf, 0x84, 0x58], &[0x05, 0x00]));
+        }
+        if let Some(o) = origin {
+            // [702]: 0xbf 0x85 0x3e.
+            body.extend(tlv(&[0xbf, 0x85, 0x3e], &tlv(&[0x02], &[o])));
+        }
+        tlv(&[0x30], &body)
+    }
+
+    fn description(items: &[Vec<u8>]) -> Vec<u8> {
+        tlv(&[0x30], &items.concat())
+    }
+
+    fn standard(software: Vec<u8>, tee: Vec<u8>) -> Vec<Vec<u8>> {
+        vec![
+            tlv(&[0x02], &[3]),        // attestationVersion
+            tlv(&[0x0a], &[1]),        // attestationSecurityLevel
+            tlv(&[0x02], &[4]),        // keymasterVersion
+            tlv(&[0x0a], &[1]),        // keymasterSecurityLevel
+            tlv(&[0x04], &[0xcd; 32]), // attestationChallenge
+            tlv(&[0x04], &[]),         // uniqueId
+            software,
+            tee,
+        ]
+    }
+
+    #[test]
+    fn key_descriptions_need_eight_items_and_an_octet_string_challenge() {
+        let items = standard(list(&[], None, false), list(&[2], Some(0), false));
+        let der = description(&items);
+        let d = KeyDescription::parse(&der).expect("a well-formed description");
+        assert_eq!(d.attestation_challenge, &[0xcd; 32]);
+        assert_eq!(d.tee_enforced.origin, Some(0));
+        assert_eq!(d.tee_enforced.purposes, vec![2]);
+        assert!(
+            KeyDescription::parse(&description(&items[..7])).is_none(),
+            "seven items"
+        );
+        let mut bad = items.clone();
+        bad[4] = tlv(&[0x02], &[1]);
+        assert!(
+            KeyDescription::parse(&description(&bad)).is_none(),
+            "challenge not an OCTET STRING"
+        );
+        assert!(
+            KeyDescription::parse(&tlv(&[0x31], &items.concat())).is_none(),
+            "not a SEQUENCE"
+        );
+    }
+
+    #[test]
+    fn authorization_lists_scope_the_key_to_this_rp_and_to_signing() {
+        let check = |software: Vec<u8>, tee: Vec<u8>, require_tee: bool| {
+            let der = description(&standard(software, tee));
+            let d = KeyDescription::parse(&der).unwrap();
+            check_authorizations(&d, require_tee).map_err(|e| e.to_string())
+        };
+        let good = || list(&[2], Some(0), false);
+        assert!(check(list(&[], None, false), good(), true).is_ok());
+        assert!(
+            check(good(), list(&[], None, false), false).is_ok(),
+            "software list is enough"
+        );
+        let e = check(good(), list(&[], None, false), true).unwrap_err();
+        assert!(
+            e.contains("origin"),
+            "require_tee looks at the TEE list only: {e}"
+        );
+        // allApplications in either list is refused.
+        for (sw, tee) in [
+            (list(&[], None, true), good()),
+            (list(&[], None, false), list(&[2], Some(0), true)),
+        ] {
+            let e = check(sw, tee, false).unwrap_err();
+            assert!(e.contains("allApplications"), "{e}");
+        }
+        let e = check(list(&[], None, false), list(&[2], Some(1), false), false).unwrap_err();
+        assert!(e.contains("KM_ORIGIN_GENERATED"), "{e}");
+        let e = check(list(&[], None, false), list(&[3], Some(0), false), false).unwrap_err();
+        assert!(e.contains("KM_PURPOSE_SIGN"), "{e}");
+        let e = check(list(&[], None, false), list(&[2], None, false), false).unwrap_err();
+        assert!(e.contains("absent"), "{e}");
     }
 }

@@ -191,3 +191,35 @@ pub(crate) fn read_alg(fmt: &'static str, stmt: &mut MapReader) -> Result<i64, V
     }
     Ok(alg)
 }
+
+#[cfg(test)]
+mod type_tests {
+    use super::AttestationType;
+
+    #[test]
+    fn names_and_reasons() {
+        let all = [
+            (AttestationType::None, "none"),
+            (AttestationType::SelfAttestation, "self"),
+            (AttestationType::Basic, "basic"),
+            (AttestationType::AttCa, "attca"),
+            (AttestationType::AnonCa, "anonca"),
+        ];
+        for (t, name) in all {
+            assert_eq!(t.as_str(), name);
+            assert_eq!(t.to_string(), name);
+        }
+        assert_eq!(
+            AttestationType::None.untrusted_reason(),
+            "no attestation was provided"
+        );
+        assert_eq!(
+            AttestationType::SelfAttestation.untrusted_reason(),
+            "self attestation has no trust path"
+        );
+        assert_eq!(
+            AttestationType::Basic.untrusted_reason(),
+            "no certificate chain"
+        );
+    }
+}

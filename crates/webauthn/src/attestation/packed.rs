@@ -185,4 +185,43 @@ mod tests {
         obj[n - 40] ^= 1; // inside authData: breaks the signature
         assert!(run(&cd, &obj, &Default::default(), &TrustStore::new()).is_err());
     }
+    /// WebAuthn L3 §8.2.1: version 3; subject C, O, CN and OU
+    /// "Authenticator Attestation"; Basic Constraints cA false.
+    #[test]
+    fn certificate_requirements_each_refused() {
+        use crate::testutil::{key, raw_cert, CertSpec};
+        use crate::trust::ParsedCert;
+        let check = |spec: CertSpec<'_>| {
+            let k = key();
+            let der = raw_cert(&spec, &k, &k);
+            super::check_certificate_requirements(&ParsedCert::parse(&der).unwrap(), false)
+                .map_err(|e| e.to_string())
+        };
+        const GOOD: &str = "CN=Batch,OU=Authenticator Attestation,O=Vendor,C=US";
+        assert!(check(CertSpec::new(GOOD, "CN=R,C=US").ca(false)).is_ok());
+        assert!(
+            check(CertSpec::new(GOOD, "CN=R,C=US")).is_ok(),
+            "no basic constraints"
+        );
+        let v1 = CertSpec {
+            v1: true,
+            ..CertSpec::new(GOOD, "CN=R,C=US")
+        };
+        assert!(check(v1).unwrap_err().contains("version"));
+        for (subject, missing) in [
+            ("CN=Batch,OU=Authenticator Attestation,O=Vendor", "C"),
+            ("CN=Batch,OU=Authenticator Attestation,C=US", "O"),
+            ("OU=Authenticator Attestation,O=Vendor,C=US", "CN"),
+            ("CN=Batch,OU=Other,O=Vendor,C=US", "OU"),
+            ("CN=Batch,O=Vendor,C=US", "OU"),
+        ] {
+            let e = check(CertSpec::new(subject, "CN=R,C=US")).unwrap_err();
+            assert!(
+                e.contains(&format!("lacks {missing}")) || (missing == "OU" && e.contains("OU")),
+                "{subject}: {e}"
+            );
+        }
+        let e = check(CertSpec::new(GOOD, "CN=R,C=US").ca(true)).unwrap_err();
+        assert!(e.contains("CA is true"), "{e}");
+    }
 }
