@@ -388,3 +388,51 @@ impl<'a> CertInfo<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WebAuthn L3 §8.3: the hash of certInfo's extraData follows the
+    /// statement's alg (TPM 2.0 Part 2 §6.3 algorithm ids).
+    #[test]
+    fn hash_algorithms_follow_the_signature_algorithm() {
+        for (alg, tpm) in [
+            (-65535, TPM_ALG_SHA1),
+            (-257, TPM_ALG_SHA256),
+            (-37, TPM_ALG_SHA256),
+            (-7, TPM_ALG_SHA256),
+            (-258, TPM_ALG_SHA384),
+            (-38, TPM_ALG_SHA384),
+            (-35, TPM_ALG_SHA384),
+            (-259, TPM_ALG_SHA512),
+            (-39, TPM_ALG_SHA512),
+            (-36, TPM_ALG_SHA512),
+        ] {
+            assert_eq!(hash_of_alg(alg).unwrap(), tpm, "alg {alg}");
+        }
+        assert!(hash_of_alg(-8).is_err(), "EdDSA has no TPM hash");
+        let data = b"certInfo extraData";
+        for (tpm, len) in [
+            (TPM_ALG_SHA1, 20),
+            (TPM_ALG_SHA256, 32),
+            (TPM_ALG_SHA384, 48),
+            (TPM_ALG_SHA512, 64),
+        ] {
+            assert_eq!(tpm_hash(tpm, data).unwrap().len(), len, "{tpm:#x}");
+        }
+        assert_eq!(
+            tpm_hash(TPM_ALG_SHA384, data).unwrap(),
+            sha2::Sha384::digest(data).to_vec()
+        );
+        assert_eq!(tpm_hash(TPM_ALG_NULL, data), None);
+    }
+
+    #[test]
+    fn strip_drops_leading_zero_bytes_only() {
+        assert_eq!(strip(&[0, 0, 1, 0, 2]), &[1, 0, 2]);
+        assert_eq!(strip(&[3, 0]), &[3, 0]);
+        assert_eq!(strip(&[0, 0]), &[] as &[u8]);
+        assert_eq!(strip(&[]), &[] as &[u8]);
+    }
+}
