@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -148,7 +149,7 @@ class EntraStandIn:
         self.httpd.server_close()
 
     def add_user(self, upn: str, name: str) -> User:
-        u = User(id=str(__import__("uuid").uuid4()), upn=upn, display_name=name)
+        u = User(id=str(uuid.uuid4()), upn=upn, display_name=name)
         self.users[u.id] = u
         return u
 
@@ -315,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         # compact JSON.
         data = b"" if value is None else json.dumps(value, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("request-id", str(__import__("uuid").uuid4()))
+        self.send_header("request-id", str(uuid.uuid4()))
         if data:
             self.send_header("Content-Type", "application/json; odata.metadata=minimal")
         for k, v in (headers or {}).items():
@@ -328,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.standin.refusals.append((e.status, e.message))
         # §5: Graph's error envelope.
         self.send_json(e.status, {"error": {"code": e.code, "message": e.message, "innerError": {
-            "date": now_utc().strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(__import__("uuid").uuid4()),
+            "date": now_utc().strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
             "client-request-id": self.headers.get("client-request-id")}}}, e.headers)
 
     def body(self) -> bytes:

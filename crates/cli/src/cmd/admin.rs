@@ -295,7 +295,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     .pop()
                     .ok_or_else(|| anyhow::anyhow!("tenant {tenant} has no audit events yet"))?;
                 let text = serde_json::to_string_pretty(&c)? + "\n";
-                write_new_private(&out, &text)?;
+                {
+                    use std::io::Write;
+                    let mut f = provision::results::create_private(&out, false)
+                        .with_context(|| format!("creating {}", out.display()))?;
+                    f.write_all(text.as_bytes())?;
+                    f.sync_all()?;
+                }
                 print(
                     json,
                     serde_json::to_value(&c)?,
@@ -391,22 +397,4 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Writes `text` to a new file of mode 0600 (never over an existing one).
-fn write_new_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
 }
