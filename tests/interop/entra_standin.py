@@ -333,8 +333,14 @@ class _Handler(BaseHTTPRequestHandler):
             "client-request-id": self.headers.get("client-request-id")}}}, e.headers)
 
     def body(self) -> bytes:
+        return self._body
+
+    def read_body(self):
+        # The whole body is read before any answer, refusals included: on a
+        # kept-alive HTTP/1.1 connection an unread body would be parsed as
+        # the next request line (http.server then answers an HTML 400).
         n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        self._body = self.rfile.read(n) if n else b""
 
     def authorize(self):
         header = self.headers.get("Authorization") or ""
@@ -359,6 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query)
         s.requests.append(f"{method} {self.path}")
+        self.read_body()
         try:
             if method == "POST" and path == f"/{TENANT}/oauth2/v2.0/token":
                 return self.token()
