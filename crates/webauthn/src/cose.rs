@@ -457,4 +457,285 @@ mod tests {
             .build();
         assert_eq!(CoseKey::from_cbor(v), Err(CborError::InvalidValue("crv")));
     }
+
+    /// IANA "COSE Algorithms" ids and JOSE names (RFC 9053 §2, RFC 8812
+    /// for RS*/RS1, RFC 8230 for PS*; -25 is RFC 9053 §6.3.1).
+    #[test]
+    fn algorithm_ids_and_names_follow_the_iana_registry() {
+        let registry = [
+            (-7, "ES256"),
+            (-35, "ES384"),
+            (-36, "ES512"),
+            (-8, "EdDSA"),
+            (-37, "PS256"),
+            (-38, "PS384"),
+            (-39, "PS512"),
+            (-257, "RS256"),
+            (-258, "RS384"),
+            (-259, "RS512"),
+            (-65535, "RS1"),
+            (-25, "ECDH-ES+HKDF-256"),
+        ];
+        assert_eq!(CoseAlgorithm::ALL.len(), registry.len());
+        for (alg, (id, name)) in CoseAlgorithm::ALL.into_iter().zip(registry) {
+            assert_eq!(alg.id(), id, "{name}");
+            assert_eq!(alg.name(), name);
+            assert_eq!(alg.to_string(), name);
+            assert_eq!(CoseAlgorithm::from_id(id), Some(alg));
+            assert_eq!(CoseAlgorithm::from_name(name), Some(alg));
+            assert_eq!(CoseAlgorithm::from_name(&name.to_lowercase()), Some(alg));
+        }
+        for unknown in [0, 1, -1, -6, -9, -260, -65534] {
+            assert_eq!(CoseAlgorithm::from_id(unknown), None, "{unknown}");
+        }
+        assert_eq!(CoseAlgorithm::from_name("ES257"), None);
+        assert_eq!(CoseAlgorithm::from_name(""), None);
+    }
+
+    /// RFC 9053 §7.1: crv 1 P-256, 2 P-384, 3 P-521; coordinates are
+    /// the field size in bytes.
+    #[test]
+    fn curves_and_coordinate_lengths() {
+        for (curve, id, len) in [
+            (EcCurve::P256, 1, 32),
+            (EcCurve::P384, 2, 48),
+            (EcCurve::P521, 3, 66),
+        ] {
+            assert_eq!(curve.id(), id);
+            assert_eq!(EcCurve::from_id(id), Some(curve));
+            assert_eq!(curve.coordinate_len(), len);
+        }
+        assert_eq!(EcCurve::from_id(0), None);
+        assert_eq!(EcCurve::from_id(4), None);
+        assert_eq!(EcCurve::from_id(6), None);
+    }
+
+    fn ec2(crv: i64, x: Vec<u8>, y: Value) -> Value {
+        MapBuilder::new()
+            .int(1, 2)
+            .int(3, -7)
+            .int(-1, crv)
+            .int(-2, x)
+            .int(-3, y)
+            .build()
+    }
+
+    #[test]
+    fn coordinates_are_padded_to_the_field_size_never_cut() {
+        // A dropped leading zero byte is restored.
+        let key = CoseKey::from_cbor(ec2(1, vec![7; 31], Value::Bytes(vec![8; 32]))).unwrap();
+        let CoseKey::Ec2 { x, y, curve, alg } = key else {
+            panic!("not EC2")
+        };
+        assert_eq!((curve, alg), (EcCurve::P256, -7));
+        assert_eq!(x, [&[0u8][..], &[7; 31]].concat());
+        assert_eq!(y, vec![8; 32]);
+        let key = CoseKey::from_cbor(ec2(2, vec![7; 48], Value::Bytes(vec![1; 46]))).unwrap();
+        let CoseKey::Ec2 { x, y, .. } = key else {
+            panic!("not EC2")
+        };
+        assert_eq!(x, vec![7; 48]);
+        assert_eq!(y, [&[0u8, 0][..], &[1; 46]].concat());
+        for (x, y, field) in [
+            (vec![], vec![1; 32], "x"),
+            (vec![1; 33], vec![1; 32], "x"),
+            (vec![1; 32], vec![], "y"),
+            (vec![1; 32], vec![1; 33], "y"),
+        ] {
+            assert_eq!(
+                CoseKey::from_cbor(ec2(1, x, Value::Bytes(y))),
+                Err(CborError::InvalidValue(field))
+            );
+        }
+        // Point compression (y as a bool) is not allowed in WebAuthn.
+        assert_eq!(
+            CoseKey::from_cbor(ec2(1, vec![1; 32], Value::Bool(true))),
+            Err(CborError::UnexpectedType("y"))
+        );
+    }
+
+    #[test]
+    fn okp_keys_are_ed25519_with_a_32_byte_x() {
+        let okp = |crv: i64, x: Vec<u8>| {
+            CoseKey::from_cbor(
+                MapBuilder::new()
+                    .int(1, 1)
+                    .int(3, -8)
+                    .int(-1, crv)
+                    .int(-2, x)
+                    .build(),
+            )
+        };
+        let key = okp(6, vec![3; 32]).unwrap();
+        assert_eq!(
+            key,
+            CoseKey::Ed25519 {
+                alg: -8,
+                x: [3; 32]
+            }
+        );
+        assert_eq!(CoseKey::from_bytes(&key.to_bytes()).unwrap(), key);
+        // crv 4 (X25519) is a key-agreement curve, 7 Ed448 unsupported.
+        assert_eq!(okp(4, vec![3; 32]), Err(CborError::InvalidValue("crv")));
+        assert_eq!(okp(7, vec![3; 57]), Err(CborError::InvalidValue("crv")));
+        assert_eq!(okp(6, vec![3; 31]), Err(CborError::InvalidValue("x")));
+        assert_eq!(okp(6, vec![3; 33]), Err(CborError::InvalidValue("x")));
+    }
+
+    #[test]
+    fn rsa_keys_need_a_modulus_and_an_exponent() {
+        let rsa = |n: Vec<u8>, e: Vec<u8>| {
+            CoseKey::from_cbor(
+                MapBuilder::new()
+                    .int(1, 3)
+                    .int(3, -257)
+                    .int(-1, n)
+                    .int(-2, e)
+                    .build(),
+            )
+        };
+        let key = rsa(vec![0xc1; 256], vec![1, 0, 1]).unwrap();
+        assert_eq!(CoseKey::from_bytes(&key.to_bytes()).unwrap(), key);
+        assert_eq!(key.alg(), -257);
+        assert!(rsa(vec![], vec![1, 0, 1]).is_err());
+        assert!(rsa(vec![0xc1; 256], vec![]).is_err());
+    }
+
+    /// A signature made by each algorithm verifies with its key, under
+    /// its algorithm only; a changed message does not verify.
+    #[test]
+    fn every_algorithm_verifies_its_own_signatures() {
+        use rand::rngs::OsRng;
+        use signature::RandomizedSigner;
+        let msg = b"authenticatorData || clientDataHash";
+        let check = |key: &CoseKey, alg: CoseAlgorithm, sig: &[u8]| {
+            assert_eq!(verify_signature(key, alg.id(), msg, sig), Ok(()), "{alg}");
+            assert_eq!(
+                verify_signature(key, alg.id(), b"another message", sig),
+                Err(SignatureError::Invalid),
+                "{alg}"
+            );
+        };
+        // ECDSA on P-256, P-384, P-521 (DER signatures, WebAuthn §6.5.5).
+        let sk = SigningKey::random(&mut OsRng);
+        let key = CoseKey::from_p256(CoseAlgorithm::Es256, &sk.verifying_key().into());
+        let sig: p256::ecdsa::Signature = sk.sign(msg);
+        check(&key, CoseAlgorithm::Es256, sig.to_der().as_bytes());
+        assert_eq!(key.to_p256().unwrap(), (*sk.verifying_key()).into());
+        assert_eq!(
+            verify_signature(&key, -35, msg, sig.to_der().as_bytes()),
+            Err(SignatureError::KeyAlgorithmMismatch(-35))
+        );
+        assert_eq!(
+            verify_signature(&key, -7, msg, &sig.to_bytes()),
+            Err(SignatureError::MalformedSignature),
+            "raw r||s is not DER"
+        );
+        {
+            let sk = p384::ecdsa::SigningKey::random(&mut OsRng);
+            let p = sk.verifying_key().to_encoded_point(false);
+            let key = CoseKey::Ec2 {
+                alg: -35,
+                curve: EcCurve::P384,
+                x: p.x().unwrap().to_vec(),
+                y: p.y().unwrap().to_vec(),
+            };
+            let sig: p384::ecdsa::Signature = sk.sign(msg);
+            check(&key, CoseAlgorithm::Es384, sig.to_der().as_bytes());
+            assert_eq!(
+                verify_signature(&key, -35, msg, &[0x30, 0]),
+                Err(SignatureError::MalformedSignature)
+            );
+            assert_eq!(key.to_p256(), Err(SignatureError::InvalidKey));
+        }
+        {
+            let sk = p521::ecdsa::SigningKey::random(&mut OsRng);
+            let p = p521::ecdsa::VerifyingKey::from(&sk).to_encoded_point(false);
+            let key = CoseKey::Ec2 {
+                alg: -36,
+                curve: EcCurve::P521,
+                x: p.x().unwrap().to_vec(),
+                y: p.y().unwrap().to_vec(),
+            };
+            let sig: p521::ecdsa::Signature = sk.sign(msg);
+            check(&key, CoseAlgorithm::Es512, sig.to_der().as_bytes());
+            assert_eq!(
+                verify_signature(&key, -36, msg, &[0x30, 0]),
+                Err(SignatureError::MalformedSignature)
+            );
+        }
+        // Ed25519 (RFC 8032), strict verification.
+        let ed = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let key = CoseKey::Ed25519 {
+            alg: -8,
+            x: ed.verifying_key().to_bytes(),
+        };
+        check(&key, CoseAlgorithm::EdDsa, &ed.sign(msg).to_bytes());
+        assert_eq!(
+            verify_signature(&key, -8, msg, &[0; 63]),
+            Err(SignatureError::MalformedSignature)
+        );
+        assert_eq!(
+            verify_signature(&key, -7, msg, &[0; 64]),
+            Err(SignatureError::KeyAlgorithmMismatch(-7))
+        );
+        // RSA: PKCS#1 v1.5 with SHA-1/256/384/512 and PSS with SHA-256/384/512.
+        let private = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let public = rsa::RsaPublicKey::from(&private);
+        use rsa::traits::PublicKeyParts;
+        let key = CoseKey::Rsa {
+            alg: -257,
+            n: public.n().to_bytes_be(),
+            e: public.e().to_bytes_be(),
+        };
+        macro_rules! rsa_case {
+            ($scheme:ident, $hash:ty, $alg:expr) => {{
+                let signer = rsa::$scheme::SigningKey::<$hash>::new(private.clone());
+                let sig =
+                    signature::SignatureEncoding::to_vec(&signer.sign_with_rng(&mut OsRng, msg));
+                check(&key, $alg, &sig);
+                sig
+            }};
+        }
+        let rs256 = rsa_case!(pkcs1v15, sha2::Sha256, CoseAlgorithm::Rs256);
+        rsa_case!(pkcs1v15, sha2::Sha384, CoseAlgorithm::Rs384);
+        rsa_case!(pkcs1v15, sha2::Sha512, CoseAlgorithm::Rs512);
+        rsa_case!(pkcs1v15, sha1::Sha1, CoseAlgorithm::Rs1);
+        let ps256 = rsa_case!(pss, sha2::Sha256, CoseAlgorithm::Ps256);
+        rsa_case!(pss, sha2::Sha384, CoseAlgorithm::Ps384);
+        rsa_case!(pss, sha2::Sha512, CoseAlgorithm::Ps512);
+        // The same bytes under another padding or hash do not verify.
+        assert_eq!(
+            verify_signature(&key, -37, msg, &rs256),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            verify_signature(&key, -258, msg, &rs256),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            verify_signature(&key, -257, msg, &ps256),
+            Err(SignatureError::Invalid)
+        );
+        // An RSA key is no ECDSA/EdDSA key.
+        for alg in [-7, -8, -25] {
+            assert_eq!(
+                verify_signature(&key, alg, msg, &rs256),
+                Err(SignatureError::KeyAlgorithmMismatch(alg))
+            );
+        }
+        assert_eq!(
+            verify_signature(&key, -260, msg, &rs256),
+            Err(SignatureError::UnsupportedAlgorithm(-260))
+        );
+        let bad = CoseKey::Rsa {
+            alg: -257,
+            n: vec![0],
+            e: vec![1, 0, 1],
+        };
+        assert_eq!(
+            verify_signature(&bad, -257, msg, &rs256),
+            Err(SignatureError::InvalidKey)
+        );
+    }
 }

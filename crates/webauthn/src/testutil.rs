@@ -183,6 +183,8 @@ pub(crate) struct CertSpec<'a> {
     pub not_before: SystemTime,
     pub not_after: SystemTime,
     pub basic_constraints: Option<Vec<u8>>,
+    /// Further extensions: (OID, critical, DER value).
+    pub extensions: Vec<(const_oid::ObjectIdentifier, bool, Vec<u8>)>,
 }
 
 impl<'a> CertSpec<'a> {
@@ -196,6 +198,7 @@ impl<'a> CertSpec<'a> {
             not_before: now - Duration::from_secs(86_400),
             not_after: now + Duration::from_secs(365 * 86_400),
             basic_constraints: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -210,11 +213,38 @@ impl<'a> CertSpec<'a> {
         self
     }
 
+    /// With a further extension.
+    pub(crate) fn extension(
+        mut self,
+        oid: const_oid::ObjectIdentifier,
+        critical: bool,
+        value: Vec<u8>,
+    ) -> Self {
+        self.extensions.push((oid, critical, value));
+        self
+    }
+
     pub(crate) fn valid(mut self, not_before: SystemTime, not_after: SystemTime) -> Self {
         self.not_before = not_before;
         self.not_after = not_after;
         self
     }
+}
+
+/// A DER TLV with a one-byte tag (any length).
+pub(crate) fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let len = n.to_be_bytes();
+        let skip = len.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (len.len() - skip) as u8);
+        out.extend_from_slice(&len[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// A certificate for `key` as `spec` says, signed (ECDSA P-256, SHA-256)
@@ -227,13 +257,25 @@ pub(crate) fn raw_cert(spec: &CertSpec<'_>, key: &SigningKey, signer: &SigningKe
         oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
         parameters: None,
     };
-    let extensions = spec.basic_constraints.as_ref().map(|value| {
-        vec![Extension {
+    let mut all: Vec<Extension> = spec
+        .basic_constraints
+        .iter()
+        .map(|value| Extension {
             extn_id: const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS,
             critical: true,
             extn_value: der::asn1::OctetString::new(value.clone()).unwrap(),
-        }]
-    });
+        })
+        .collect();
+    all.extend(
+        spec.extensions
+            .iter()
+            .map(|(oid, critical, value)| Extension {
+                extn_id: *oid,
+                critical: *critical,
+                extn_value: der::asn1::OctetString::new(value.clone()).unwrap(),
+            }),
+    );
+    let extensions = (!all.is_empty()).then_some(all);
     let tbs = TbsCertificate {
         version: if spec.v1 {
             x509_cert::Version::V1
@@ -247,7 +289,13 @@ pub(crate) fn raw_cert(spec: &CertSpec<'_>, key: &SigningKey, signer: &SigningKe
             not_before: Time::try_from(spec.not_before).unwrap(),
             not_after: Time::try_from(spec.not_after).unwrap(),
         },
-        subject: Name::from_str(spec.subject).unwrap(),
+        // An empty subject (as TPM AIK certificates have) is the empty
+        // RDN sequence.
+        subject: if spec.subject.is_empty() {
+            Name::default()
+        } else {
+            Name::from_str(spec.subject).unwrap()
+        },
         subject_public_key_info: spki(key),
         issuer_unique_id: None,
         subject_unique_id: None,

@@ -436,3 +436,499 @@ mod tests {
         assert_eq!(strip(&[]), &[] as &[u8]);
     }
 }
+
+/// Whole `tpm` statements built here from the specification (WebAuthn L3
+/// §8.3 and §8.3.1; TPM 2.0 Part 2 §10.12.12 TPMS_ATTEST and §12.2.4
+/// TPMT_PUBLIC; TCG EK Credential Profile for the SAN attributes), each
+/// with one requirement broken.
+#[cfg(test)]
+mod statement_tests {
+    use super::*;
+    use crate::authdata::{AttestedCredentialData, AuthenticatorData, Flags};
+    use crate::cbor::MapBuilder;
+    use crate::testutil::{der, key, raw_cert, CertSpec, AAGUID};
+    use crate::RegistrationPolicy;
+    use p256::ecdsa::{signature::Signer, SigningKey};
+    use sha2::Sha256;
+
+    const SAN: ObjectIdentifier = const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME;
+    const EKU: ObjectIdentifier = const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE;
+
+    fn attribute(oid: ObjectIdentifier, value: &str) -> Vec<u8> {
+        der(
+            0x30,
+            &[der(0x06, oid.as_bytes()), der(0x0c, value.as_bytes())].concat(),
+        )
+    }
+
+    /// The TCG attributes a TPM's AIK certificate names (manufacturer,
+    /// model, version).
+    fn tcg_attributes(manufacturer: &str) -> Vec<Vec<u8>> {
+        vec![
+            attribute(OID_TCG_AT_TPM_MANUFACTURER, manufacturer),
+            attribute(OID_TCG_AT_TPM_MODEL, "NPCT75x"),
+            attribute(OID_TCG_AT_TPM_VERSION, "id:00070002"),
+        ]
+    }
+
+    /// GeneralNames with one directoryName made of `rdns` (each a SET of
+    /// attributes).
+    fn san(rdns: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        let name: Vec<u8> = rdns
+            .iter()
+            .flat_map(|set| der(0x31, &set.concat()))
+            .collect();
+        der(0x30, &der(0xa4, &der(0x30, &name)))
+    }
+
+    fn eku(oids: &[ObjectIdentifier]) -> Vec<u8> {
+        der(
+            0x30,
+            &oids
+                .iter()
+                .flat_map(|o| der(0x06, o.as_bytes()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// An AIK certificate meeting §8.3.1: v3, empty subject, the TCG
+    /// attributes in a critical SAN, tcg-kp-AIKCertificate, cA false.
+    fn aik_spec() -> CertSpec<'static> {
+        CertSpec::new("", "CN=TPM Issuing CA,C=US")
+            .ca(false)
+            .extension(SAN, true, san(&[tcg_attributes("id:4E544300")]))
+            .extension(EKU, false, eku(&[OID_TCG_KP_AIK_CERTIFICATE]))
+    }
+
+    fn tpm2b(v: &[u8]) -> Vec<u8> {
+        [&(v.len() as u16).to_be_bytes()[..], v].concat()
+    }
+
+    fn ecc_pub_area(curve: u16, x: &[u8], y: &[u8]) -> Vec<u8> {
+        [
+            &TPM_ALG_ECC.to_be_bytes()[..],
+            &TPM_ALG_SHA256.to_be_bytes(),
+            &0x0006_0472u32.to_be_bytes(), // sign, sensitiveDataOrigin, fixedTPM…
+            &tpm2b(&[]),                   // authPolicy
+            &TPM_ALG_NULL.to_be_bytes(),   // symmetric
+            &TPM_ALG_NULL.to_be_bytes(),   // scheme
+            &curve.to_be_bytes(),
+            &TPM_ALG_NULL.to_be_bytes(), // kdf
+            &tpm2b(x),
+            &tpm2b(y),
+        ]
+        .concat()
+    }
+
+    fn rsa_pub_area(exponent: u32, modulus: &[u8]) -> Vec<u8> {
+        [
+            &TPM_ALG_RSA.to_be_bytes()[..],
+            &TPM_ALG_SHA256.to_be_bytes(),
+            &0x0006_0472u32.to_be_bytes(),
+            &tpm2b(&[]),
+            &TPM_ALG_NULL.to_be_bytes(),
+            // scheme RSASSA with SHA-256 (not NULL: a hash follows)
+            &0x0014u16.to_be_bytes(),
+            &TPM_ALG_SHA256.to_be_bytes(),
+            &2048u16.to_be_bytes(),
+            &exponent.to_be_bytes(),
+            &tpm2b(modulus),
+        ]
+        .concat()
+    }
+
+    fn cert_info(magic: u32, type_: u16, extra_data: &[u8], name: &[u8]) -> Vec<u8> {
+        [
+            &magic.to_be_bytes()[..],
+            &type_.to_be_bytes(),
+            &tpm2b(&[0x00, 0x0b, 1, 2, 3]), // qualifiedSigner
+            &tpm2b(extra_data),
+            &[0u8; 17], // clockInfo
+            &[0u8; 8],  // firmwareVersion
+            &tpm2b(name),
+            &tpm2b(&[]), // qualifiedName
+        ]
+        .concat()
+    }
+
+    /// One registration's pieces; `run` signs certInfo with the AIK and
+    /// verifies the statement.
+    struct Case {
+        aik: SigningKey,
+        aik_der: Vec<u8>,
+        credential: CoseKey,
+        pub_area: Vec<u8>,
+        magic: u32,
+        type_: u16,
+        /// None: the hash of attToBeSigned.
+        extra_data: Option<Vec<u8>>,
+        /// None: SHA-256's id and the SHA-256 of pubArea.
+        name: Option<Vec<u8>>,
+        alg: i64,
+        policy: RegistrationPolicy,
+    }
+
+    impl Case {
+        fn new() -> Self {
+            let aik = key();
+            let aik_der = raw_cert(&aik_spec(), &aik, &key());
+            let cred = key();
+            let credential = CoseKey::from_p256(CoseAlgorithm::Es256, &cred.verifying_key().into());
+            let CoseKey::Ec2 { x, y, .. } = &credential else {
+                unreachable!()
+            };
+            let pub_area = ecc_pub_area(0x0003, x, y);
+            Case {
+                aik,
+                aik_der,
+                credential,
+                pub_area,
+                magic: TPM_GENERATED_VALUE,
+                type_: TPM_ST_ATTEST_CERTIFY,
+                extra_data: None,
+                name: None,
+                alg: CoseAlgorithm::Es256.id(),
+                policy: RegistrationPolicy::default(),
+            }
+        }
+
+        fn with_aik(mut self, spec: CertSpec<'_>) -> Self {
+            self.aik_der = raw_cert(&spec, &self.aik, &key());
+            self
+        }
+
+        fn run(&self) -> Result<StatementOutcome, VerifyError> {
+            let attested = AttestedCredentialData {
+                aaguid: AAGUID,
+                credential_id: vec![7; 32],
+                public_key_bytes: self.credential.to_bytes(),
+                public_key: self.credential.clone(),
+            };
+            let auth_data = AuthenticatorData {
+                rp_id_hash: Sha256::digest(b"login.example.com").into(),
+                flags: Flags(Flags::UP | Flags::UV | Flags::AT),
+                sign_count: 0,
+                attested: Some(attested.clone()),
+                extensions: None,
+            };
+            let raw = auth_data.to_bytes();
+            let ctx = StatementContext {
+                auth_data_raw: &raw,
+                auth_data: &auth_data,
+                attested: &attested,
+                client_data_hash: [5; 32],
+                policy: &self.policy,
+                now: time::OffsetDateTime::now_utc(),
+            };
+            let extra = self
+                .extra_data
+                .clone()
+                .unwrap_or_else(|| Sha256::digest(ctx.signed_data()).to_vec());
+            let name = self.name.clone().unwrap_or_else(|| {
+                [
+                    &TPM_ALG_SHA256.to_be_bytes()[..],
+                    &Sha256::digest(&self.pub_area),
+                ]
+                .concat()
+            });
+            let info = cert_info(self.magic, self.type_, &extra, &name);
+            let sig: p256::ecdsa::Signature = self.aik.sign(&info);
+            let stmt = MapBuilder::new()
+                .text("ver", "2.0")
+                .text("alg", self.alg)
+                .text(
+                    "x5c",
+                    Value::Array(vec![Value::Bytes(self.aik_der.clone())]),
+                )
+                .text("sig", sig.to_der().as_bytes().to_vec())
+                .text("certInfo", info)
+                .text("pubArea", self.pub_area.clone())
+                .build();
+            verify(stmt, &ctx)
+        }
+
+        fn refused(&self) -> String {
+            match self.run() {
+                Ok(_) => panic!("accepted"),
+                Err(e) => e.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_statement_meeting_every_requirement_is_accepted() {
+        let out = Case::new().run().unwrap();
+        assert_eq!(out.attestation_type, AttestationType::AttCa);
+        assert_eq!(out.chain.len(), 1);
+        // The three TCG attributes in three RDNs instead of one.
+        let spread = aik_spec();
+        let spread = CertSpec {
+            extensions: vec![
+                (
+                    SAN,
+                    true,
+                    san(&tcg_attributes("id:4E544300")
+                        .into_iter()
+                        .map(|a| vec![a])
+                        .collect::<Vec<_>>()),
+                ),
+                spread.extensions[1].clone(),
+            ],
+            ..spread
+        };
+        Case::new().with_aik(spread).run().unwrap();
+    }
+
+    #[test]
+    fn certinfo_must_be_a_certification_of_this_pubarea_over_this_registration() {
+        let mut c = Case::new();
+        c.magic = 0xff54_4348;
+        assert!(c.refused().contains("magic"), "{}", c.refused());
+        let mut c = Case::new();
+        c.type_ = 0x8018; // TPM_ST_ATTEST_QUOTE
+        assert!(c.refused().contains("TPM_ST_ATTEST_CERTIFY"));
+        let mut c = Case::new();
+        c.extra_data = Some(vec![0; 32]);
+        assert!(c.refused().contains("extraData"));
+        // The attested name: at least the 2-byte algorithm id; exactly
+        // that is too little to be pubArea's name.
+        for (name, want) in [
+            (vec![], "too short"),
+            (vec![0x00], "too short"),
+            (vec![0x00, 0x0b], "not the name of pubArea"),
+            (vec![0x00, 0x10, 1, 2], "unsupported name algorithm"),
+            (
+                [&[0x00, 0x0b][..], &[0; 32]].concat(),
+                "not the name of pubArea",
+            ),
+        ] {
+            let mut c = Case::new();
+            c.name = Some(name.clone());
+            assert!(c.refused().contains(want), "{name:?}: {}", c.refused());
+        }
+        // A SHA-1 name of pubArea is a name too.
+        let mut c = Case::new();
+        c.name = Some([&[0x00, 0x04][..], &sha1::Sha1::digest(&c.pub_area)].concat());
+        c.run().unwrap();
+    }
+
+    #[test]
+    fn pubarea_must_hold_the_credential_key() {
+        let mut c = Case::new();
+        let CoseKey::Ec2 { x, y, .. } = c.credential.clone() else {
+            unreachable!()
+        };
+        // P-384's curve id with P-256's point.
+        c.pub_area = ecc_pub_area(0x0004, &x, &y);
+        assert_eq!(
+            c.refused(),
+            VerifyError::AttestationPublicKeyMismatch.to_string()
+        );
+        let mut other_x = x.clone();
+        other_x[5] ^= 1;
+        c.pub_area = ecc_pub_area(0x0003, &other_x, &y);
+        assert_eq!(
+            c.refused(),
+            VerifyError::AttestationPublicKeyMismatch.to_string()
+        );
+        let mut other_y = y.clone();
+        other_y[31] ^= 1;
+        c.pub_area = ecc_pub_area(0x0003, &x, &other_y);
+        assert_eq!(
+            c.refused(),
+            VerifyError::AttestationPublicKeyMismatch.to_string()
+        );
+        // Leading zeros do not change a coordinate.
+        c.pub_area = ecc_pub_area(0x0003, &[&[0u8][..], &x].concat(), &y);
+        c.run().unwrap();
+        // Trailing bytes after TPMT_PUBLIC.
+        c.pub_area = [ecc_pub_area(0x0003, &x, &y), vec![0]].concat();
+        assert!(c.refused().contains("TPMT_PUBLIC"));
+    }
+
+    #[test]
+    fn rsa_pubarea_matches_modulus_and_exponent() {
+        let n: Vec<u8> = (1..=255u8).chain([7]).collect();
+        let key = |e: &[u8]| CoseKey::Rsa {
+            alg: CoseAlgorithm::Rs256.id(),
+            n: n.clone(),
+            e: e.to_vec(),
+        };
+        let area = |exponent| PubArea::parse(&rsa_pub_area(exponent, &n)).unwrap();
+        // §12.2.3.5: an exponent of zero stands for 2^16 + 1.
+        assert!(area(0).check_matches(&key(&[1, 0, 1])).is_ok());
+        assert!(area(65537).check_matches(&key(&[1, 0, 1])).is_ok());
+        assert!(area(3).check_matches(&key(&[3])).is_ok());
+        assert!(area(3).check_matches(&key(&[1, 0, 1])).is_err());
+        assert!(area(0).check_matches(&key(&[3])).is_err());
+        assert!(area(65537).check_matches(&key(&[0, 1, 0, 1])).is_ok());
+        assert!(area(65537).check_matches(&key(&[1, 0, 0, 1])).is_err());
+        // An exponent too long for 64 bits is no exponent a TPM has.
+        assert!(area(1)
+            .check_matches(&key(&[1, 0, 0, 0, 0, 0, 0, 0, 1]))
+            .is_err());
+        let mut other = n.clone();
+        other[100] ^= 1;
+        let wrong_n = CoseKey::Rsa {
+            alg: -257,
+            n: other,
+            e: vec![1, 0, 1],
+        };
+        assert!(area(0).check_matches(&wrong_n).is_err());
+        // An RSA area never matches an EC2 key, nor an ECC area an RSA key.
+        let ec = Case::new().credential;
+        assert!(area(0).check_matches(&ec).is_err());
+        let CoseKey::Ec2 { x, y, .. } = &ec else {
+            unreachable!()
+        };
+        let ecc = PubArea::parse(&ecc_pub_area(3, x, y)).unwrap();
+        assert!(ecc.check_matches(&key(&[1, 0, 1])).is_err());
+        assert!(ecc.check_matches(&ec).is_ok());
+    }
+
+    #[test]
+    fn the_aik_certificate_meets_section_8_3_1() {
+        let base = aik_spec;
+        let cases: Vec<(CertSpec<'static>, &str)> = vec![
+            (CertSpec { v1: true, ..base() }, "version is not 3"),
+            (
+                CertSpec {
+                    subject: "CN=AIK",
+                    ..base()
+                },
+                "subject is not empty",
+            ),
+            (
+                CertSpec {
+                    extensions: vec![base().extensions[1].clone()],
+                    ..base()
+                },
+                "no subject alternative name",
+            ),
+            (
+                CertSpec {
+                    extensions: vec![base().extensions[0].clone()],
+                    ..base()
+                },
+                "no extended key usage",
+            ),
+            (
+                CertSpec {
+                    extensions: vec![
+                        base().extensions[0].clone(),
+                        (
+                            EKU,
+                            false,
+                            eku(&[const_oid::db::rfc5280::ID_KP_CLIENT_AUTH]),
+                        ),
+                    ],
+                    ..base()
+                },
+                "lacks tcg-kp-AIKCertificate",
+            ),
+            (
+                CertSpec {
+                    extensions: vec![base().extensions[0].clone(), (EKU, false, vec![0x04, 0x00])],
+                    ..base()
+                },
+                "extended key usage",
+            ),
+            (base().ca(true), "CA is true"),
+        ];
+        for (spec, want) in cases {
+            let e = Case::new().with_aik(spec).refused();
+            assert!(e.contains(want), "want {want:?}, got {e}");
+        }
+        // Each TCG attribute is required.
+        for missing in 0..3 {
+            let mut attrs = tcg_attributes("id:4E544300");
+            attrs.remove(missing);
+            let spec = CertSpec {
+                extensions: vec![(SAN, true, san(&[attrs])), base().extensions[1].clone()],
+                ..base()
+            };
+            let e = Case::new().with_aik(spec).refused();
+            assert!(e.contains("lacks TPM manufacturer"), "{missing}: {e}");
+        }
+        // No Basic Constraints at all is fine (cA defaults to false).
+        let no_bc = CertSpec {
+            basic_constraints: None,
+            ..base()
+        };
+        Case::new().with_aik(no_bc).run().unwrap();
+    }
+
+    #[test]
+    fn the_tpm_manufacturer_must_be_known_or_allowed() {
+        let with = |m: &str| {
+            let spec = CertSpec {
+                extensions: vec![
+                    (SAN, true, san(&[tcg_attributes(m)])),
+                    aik_spec().extensions[1].clone(),
+                ],
+                ..aik_spec()
+            };
+            Case::new().with_aik(spec)
+        };
+        // In the TCG registry, with or without "id:", any case.
+        with("id:4E544300").run().unwrap();
+        with("4E544300").run().unwrap();
+        with("id:4e544300").run().unwrap();
+        let e = with("id:FFFFF1D0").refused();
+        assert!(e.contains("FFFFF1D0"), "{e}");
+        // A policy list replaces the registry.
+        let mut c = with("id:FFFFF1D0");
+        c.policy.tpm_manufacturer_allow = Some(vec!["id:fffff1d0".into()]);
+        c.run().unwrap();
+        c.policy.tpm_manufacturer_allow = Some(vec!["FFFFF1D0".into()]);
+        c.run().unwrap();
+        let mut c = with("id:4E544300");
+        c.policy.tpm_manufacturer_allow = Some(vec!["id:FFFFF1D0".into()]);
+        assert!(c.refused().contains("4E544300"));
+    }
+
+    #[test]
+    fn san_attributes_are_found_at_any_depth_up_to_the_bound() {
+        let oid = OID_TCG_AT_TPM_MODEL;
+        let wrap = |v: Vec<u8>, times: usize| (0..times).fold(v, |acc, _| der(0x30, &acc));
+        let found = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            collect_attributes(bytes, 0, &mut out);
+            out
+        };
+        // Under `times` sequences, the attribute's own fields are read at
+        // depth times + 1: found while that is at most 8.
+        for times in 1..=9 {
+            let bytes = wrap(attribute(oid, "M"), times);
+            let got = found(&bytes);
+            if times < 8 {
+                assert_eq!(got, vec![(oid, "M".to_string())], "depth {times}");
+            } else {
+                assert!(got.is_empty(), "depth {times}");
+            }
+        }
+        // Two items whose second is constructed is not an attribute: the
+        // search goes into it.
+        let pair = der(
+            0x30,
+            &[
+                der(0x06, oid.as_bytes()),
+                der(0x30, &attribute(oid, "inner")),
+            ]
+            .concat(),
+        );
+        assert_eq!(found(&der(0x30, &pair)), vec![(oid, "inner".to_string())]);
+        // A first item that is not an OID is not an attribute either.
+        let not_oid = der(0x30, &[der(0x04, b"x"), der(0x0c, b"y")].concat());
+        assert!(found(&der(0x30, &not_oid)).is_empty());
+        // Three items are not an attribute; attributes under them are.
+        let three = der(
+            0x30,
+            &[attribute(oid, "a"), der(0x05, &[]), attribute(oid, "b")].concat(),
+        );
+        assert_eq!(
+            found(&der(0x30, &three)),
+            vec![(oid, "a".to_string()), (oid, "b".to_string())]
+        );
+    }
+}
