@@ -358,4 +358,180 @@ mod tests {
         );
         assert_eq!(r.bytes(2, "rp"), Err(CborError::Missing("rp")));
     }
+
+    /// RFC 8949 §4.2.3 / CTAP 2.1 §8: shorter encoded keys first, equal
+    /// lengths bytewise, at every level (inside arrays, tags, map values
+    /// and map keys).
+    #[test]
+    fn canonical_order_applies_at_every_level() {
+        // 100 encodes as 18 64 (two bytes), -1 as 20 (one byte): the
+        // shorter key sorts first although its first byte is larger.
+        let inner = MapBuilder::new().int(100, 1).int(-1, 2).build();
+        assert_eq!(encode(&inner), [0xa2, 0x20, 0x02, 0x18, 0x64, 0x01]);
+        let sorted_inner = [0xa2, 0x20, 0x02, 0x18, 0x64, 0x01];
+        let in_array = Value::Array(vec![inner.clone()]);
+        assert_eq!(encode(&in_array), [&[0x81][..], &sorted_inner].concat());
+        let in_tag = Value::Tag(24, Box::new(inner.clone()));
+        assert_eq!(encode(&in_tag), [&[0xd8, 0x18][..], &sorted_inner].concat());
+        let as_value = MapBuilder::new().int(1, inner.clone()).build();
+        assert_eq!(
+            encode(&as_value),
+            [&[0xa1, 0x01][..], &sorted_inner].concat()
+        );
+        let as_key = Value::Map(vec![(inner, int(0))]);
+        assert_eq!(
+            encode(&as_key),
+            [&[0xa1][..], &sorted_inner, &[0x00]].concat()
+        );
+        // Equal lengths: bytewise ("b" before "c", 0x00 before 0x01).
+        let same_len = MapBuilder::new()
+            .text("c", 1)
+            .text("b", 2)
+            .int(1, 3)
+            .int(0, 4)
+            .build();
+        assert_eq!(
+            encode(&same_len),
+            [0xa4, 0x00, 0x04, 0x01, 0x03, 0x61, b'b', 0x02, 0x61, b'c', 0x01]
+        );
+    }
+
+    #[test]
+    fn builder_options_and_emptiness() {
+        let b = MapBuilder::new();
+        assert!(b.is_empty());
+        let b = b.opt_int(1, None::<i64>).opt_text("x", None::<bool>);
+        assert!(b.is_empty());
+        let b = b.opt_int(1, Some(5)).opt_text("x", Some(true));
+        assert!(!b.is_empty());
+        assert_eq!(
+            b.build(),
+            Value::Map(vec![
+                (int(1), int(5)),
+                (Value::from("x"), Value::Bool(true))
+            ])
+        );
+        assert_eq!(int(-3), Value::Integer(Integer::from(-3)));
+    }
+
+    #[test]
+    fn stray_bytes_are_counted() {
+        assert_eq!(
+            decode(&[0x01, 0x02, 0x03]),
+            Err(CborError::Malformed("2 stray bytes after the item".into()))
+        );
+        assert_eq!(decode_prefix(&[0x82, 0x01, 0x02, 0xff]).unwrap().1, 3);
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[0x82, 0x01]).is_err(), "truncated array");
+    }
+
+    /// Nesting up to MAX_DEPTH levels is read; deeper is refused.
+    #[test]
+    fn the_nesting_limit_is_exact() {
+        let nested = |levels: usize| {
+            let mut bytes = vec![0x81; levels];
+            bytes.push(0x01);
+            bytes
+        };
+        let deepest = (1..=MAX_DEPTH + 2)
+            .take_while(|&n| decode(&nested(n)).is_ok())
+            .last()
+            .unwrap();
+        assert!(
+            (MAX_DEPTH - 1..=MAX_DEPTH).contains(&deepest),
+            "deepest accepted nesting {deepest}"
+        );
+        assert!(decode(&nested(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn keys_match_by_type_and_value() {
+        assert!(5i64.matches(&int(5)));
+        assert!(!5i64.matches(&int(6)));
+        assert!(!5i64.matches(&Value::from("5")));
+        assert!((-1i64).matches(&int(-1)));
+        // A key beyond i64 never matches an i64.
+        assert!(!(-1i64).matches(&Value::Integer(Integer::from(u64::MAX))));
+        assert!(MapKey::matches(&"rk", &Value::from("rk")));
+        assert!(!MapKey::matches(&"rk", &Value::from("up")));
+        assert!(!MapKey::matches(&"1", &int(1)));
+    }
+
+    #[test]
+    fn every_accessor_takes_checks_and_names() {
+        let map = || {
+            MapBuilder::new()
+                .int(1, vec![1u8, 2])
+                .int(2, "t")
+                .int(3, 7)
+                .int(4, true)
+                .int(5, Value::Array(vec![int(1)]))
+                .int(6, MapBuilder::new().int(1, 1).build())
+                .text("big", Value::Integer(Integer::from(u64::MAX)))
+                .build()
+        };
+        let mut r = MapReader::new(map(), "m").unwrap();
+        assert_eq!(r.bytes(1, "b"), Ok(vec![1, 2]));
+        assert_eq!(r.text(2, "t"), Ok("t".into()));
+        assert_eq!(r.int(3, "i"), Ok(7));
+        assert_eq!(r.opt_bool(4, "o"), Ok(Some(true)));
+        assert_eq!(r.opt_array(5, "a"), Ok(Some(vec![int(1)])));
+        let mut inner = r.opt_map(6, "n").unwrap().unwrap();
+        assert_eq!(inner.int(1, "x"), Ok(1));
+        assert_eq!(r.int("big", "big"), Err(CborError::InvalidValue("big")));
+        // Each was taken out: nothing is left, and a second take finds nothing.
+        assert!(r.remaining().is_empty());
+        assert!(r.clone().into_entries().is_empty());
+        assert_eq!(r.take(1), None);
+        assert_eq!(r.opt_bytes(1, "b"), Ok(None));
+        assert_eq!(r.opt_text(2, "t"), Ok(None));
+        assert_eq!(r.opt_int(3, "i"), Ok(None));
+        assert_eq!(r.opt_bool(4, "o"), Ok(None));
+        assert_eq!(r.opt_array(5, "a"), Ok(None));
+        assert!(r.opt_map(6, "n").unwrap().is_none());
+        assert_eq!(r.text(2, "t"), Err(CborError::Missing("t")));
+        assert_eq!(r.int(3, "i"), Err(CborError::Missing("i")));
+
+        // Present with the wrong type: the field is named.
+        let mut r = MapReader::new(map(), "m").unwrap();
+        assert_eq!(r.remaining().len(), 7);
+        assert_eq!(r.opt_bytes(2, "b"), Err(CborError::UnexpectedType("b")));
+        assert_eq!(r.opt_text(1, "t"), Err(CborError::UnexpectedType("t")));
+        assert_eq!(r.opt_int(4, "i"), Err(CborError::UnexpectedType("i")));
+        assert_eq!(r.opt_bool(3, "o"), Err(CborError::UnexpectedType("o")));
+        assert_eq!(r.opt_array(6, "a"), Err(CborError::UnexpectedType("a")));
+        assert!(matches!(
+            r.opt_map(5, "n"),
+            Err(CborError::UnexpectedType("n"))
+        ));
+        let mut r = MapReader::new(map(), "m").unwrap();
+        assert_eq!(r.opt_bytes(1, "b"), Ok(Some(vec![1, 2])));
+        assert_eq!(r.opt_text(2, "t"), Ok(Some("t".into())));
+        assert_eq!(r.opt_int(3, "i"), Ok(Some(7)));
+        assert_eq!(r.into_entries().len(), 4);
+        assert!(matches!(
+            MapReader::new(int(1), "top"),
+            Err(CborError::UnexpectedType("top"))
+        ));
+        assert!(MapReader::from_bytes(&[0xa1, 0x01, 0x02], "m").is_ok());
+        assert!(matches!(
+            MapReader::from_bytes(&[0x01], "m"),
+            Err(CborError::UnexpectedType("m"))
+        ));
+        // Duplicates anywhere in the map, not only adjacent.
+        let dup = Value::Map(vec![(int(1), int(1)), (int(2), int(2)), (int(1), int(3))]);
+        assert!(matches!(
+            MapReader::new(dup, "m"),
+            Err(CborError::DuplicateKey)
+        ));
+        for (value, into) in [
+            (Value::Bool(true), into_bytes(int(1), "f").is_err()),
+            (Value::Bool(true), into_text(int(1), "f").is_err()),
+            (Value::Bool(true), into_int(Value::from("1"), "f").is_err()),
+            (Value::Bool(true), into_bool(int(1), "f").is_err()),
+            (Value::Bool(true), into_array(int(1), "f").is_err()),
+        ] {
+            assert!(into, "{value:?}");
+        }
+    }
 }

@@ -401,4 +401,110 @@ mod tests {
             .get("clientDataJSON")
             .is_some());
     }
+
+    /// CTAP 2.1 §12.1 credProtect levels for Graph's policy names
+    /// (GRAPH_FIDO2_API.md §2).
+    #[test]
+    fn credential_protection_names_map_to_credprotect_levels() {
+        assert_eq!(cred_protect_level("userVerificationOptional"), Some(1));
+        assert_eq!(
+            cred_protect_level("userVerificationOptionalWithCredentialIDList"),
+            Some(2)
+        );
+        assert_eq!(cred_protect_level("userVerificationRequired"), Some(3));
+        assert_eq!(cred_protect_level("UserVerificationRequired"), None);
+        assert_eq!(cred_protect_level(""), None);
+    }
+
+    /// Defaults Graph leaves implicit: a descriptor's type, the method and
+    /// policy @odata.type, the policy id/state, key restrictions "allow",
+    /// a target's type "group", empty client extension results.
+    #[test]
+    fn omitted_fields_take_graphs_defaults() {
+        let d: CredentialDescriptor = serde_json::from_str(r#"{"id":"AA"}"#).unwrap();
+        assert_eq!(d.type_, "public-key");
+        assert!(d.transports.is_empty());
+        assert!(serde_json::to_value(&d)
+            .unwrap()
+            .get("transports")
+            .is_none());
+        let m: Fido2Method = serde_json::from_str(r#"{"id":"m1"}"#).unwrap();
+        assert_eq!(m.odata_type, "#microsoft.graph.fido2AuthenticationMethod");
+        assert_eq!((m.display_name, m.passkey_type), (None, None));
+        let p: Fido2Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            p.odata_type,
+            "#microsoft.graph.fido2AuthenticationMethodConfiguration"
+        );
+        assert_eq!((p.id.as_str(), p.state.as_str()), ("Fido2", "enabled"));
+        assert_eq!(p.key_restrictions, KeyRestrictions::default());
+        let k: KeyRestrictions = serde_json::from_str(r#"{"isEnforced":true}"#).unwrap();
+        assert_eq!(k.enforcement_type, "allow");
+        let t: PolicyTarget = serde_json::from_str(r#"{"id":"all_users"}"#).unwrap();
+        assert_eq!(t.target_type, "group");
+        assert!(!t.is_registration_required);
+        let c: PublicKeyCredentialJson = serde_json::from_str(
+            r#"{"id":"AA","response":{"clientDataJSON":"AA","attestationObject":"AA"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.client_extension_results, serde_json::json!({}));
+    }
+
+    /// The real Entra answer (tests/interop/data/entra, a copy of
+    /// shared/testdata/entra; its README names the source) reads into the
+    /// typed shape and keeps every value.
+    #[test]
+    fn the_recorded_entra_creation_options_read_as_is() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/interop/data/entra"
+        );
+        let entries = std::fs::read_dir(dir).unwrap();
+        let mut read = 0;
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let Ok(raw) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            if raw.get("publicKey").is_none() {
+                continue;
+            }
+            let typed: CreationOptionsResponse = serde_json::from_value(raw.clone()).unwrap();
+            let pk = &raw["publicKey"];
+            assert_eq!(
+                typed.public_key.challenge,
+                pk["challenge"].as_str().unwrap()
+            );
+            assert_eq!(typed.public_key.user.id, pk["user"]["id"].as_str().unwrap());
+            assert_eq!(typed.public_key.rp.id, pk["rp"]["id"].as_str().unwrap());
+            read += 1;
+        }
+        assert!(read >= 1, "no creationOptions answer in {dir}");
+    }
+
+    /// .NET UrlTokenEncode: base64url without '=', then the count of '='
+    /// removed as a digit; the body plus that padding is whole 4-groups.
+    #[test]
+    fn url_token_decoding() {
+        assert_eq!(url_token_decode("AAA1"), Some(vec![0, 0]));
+        assert_eq!(url_token_decode("AA2"), Some(vec![0]));
+        assert_eq!(url_token_decode("AAAA0"), Some(vec![0, 0, 0]));
+        assert_eq!(url_token_decode("0"), Some(vec![]));
+        assert_eq!(url_token_decode("AAAA1"), None, "4 + 1 is not a 4-group");
+        assert_eq!(url_token_decode("AAA2"), None, "3 + 2 is not a 4-group");
+        assert_eq!(url_token_decode("AAA0"), None);
+        assert_eq!(url_token_decode("AAA3"), None, "3 is no pad count");
+        assert_eq!(url_token_decode("AAAx"), None);
+        assert_eq!(url_token_decode(""), None);
+        assert_eq!(url_token_decode("A!A1"), None);
+        // Candidates: surrounding blanks are ignored; a reading is listed once.
+        let id: Vec<u8> = (0u8..64).collect();
+        let token = format!(" {}2 ", b64::encode(&id));
+        assert_eq!(entra_credential_id_candidates(&token), vec![id.clone()]);
+        assert_eq!(decode_entra_credential_id(&token), Some(id));
+        assert!(entra_credential_id_candidates("!!").is_empty());
+        // Standard base64 with '=' that a UrlTokenDecode would not read.
+        assert_eq!(entra_credential_id_candidates("AA=="), vec![vec![0]]);
+        assert_eq!(decode_entra_credential_id("  "), None);
+    }
 }

@@ -143,4 +143,112 @@ mod tests {
         assert!(read(&[0x04, 0x05, 1]).is_none());
         assert!(read(&[0x30, 0x80]).is_none());
     }
+
+    /// X.690 §8.1.2.2: bits 8–7 are the class, bit 6 constructed.
+    #[test]
+    fn class_and_constructed_bits() {
+        for (tag, class, constructed, number) in [
+            (0x02, 0, false, 2),
+            (0x30, 0, true, 16),
+            (0x31, 0, true, 17),
+            (0x41, 1, false, 1),
+            (0x80, 2, false, 0),
+            (0xa3, 2, true, 3),
+            (0xc5, 3, false, 5),
+        ] {
+            let bytes = [tag, 0x01, 0x00, 0xee];
+            let (t, rest) = read(&bytes).unwrap();
+            assert_eq!(
+                (t.class, t.constructed, t.number),
+                (class, constructed, number),
+                "{tag:#x}"
+            );
+            assert_eq!(
+                (t.value, t.raw, rest),
+                (&[0u8][..], &bytes[..3], &[0xee][..])
+            );
+        }
+        let (t, _) = read(&[0x84, 0x00]).unwrap();
+        assert!(t.is_context(4) && !t.is_universal(4));
+        let (t, _) = read(&[0x04, 0x00]).unwrap();
+        assert!(t.is_universal(OCTET_STRING) && !t.is_context(4) && !t.is_universal(5));
+        let (t, _) = read(&[0x44, 0x00]).unwrap();
+        assert!(!t.is_universal(4) && !t.is_context(4), "application class");
+    }
+
+    /// X.690 §8.1.2.4: high tag numbers in base 128; a number that does
+    /// not fit 32 bits is refused.
+    #[test]
+    fn high_tag_numbers_up_to_32_bits() {
+        let (t, _) = read(&[0x9f, 0x8f, 0xff, 0xff, 0xff, 0x7f, 0x00]).unwrap();
+        assert_eq!(t.number, u32::MAX);
+        assert!(read(&[0x9f, 0x90, 0x80, 0x80, 0x80, 0x00, 0x00]).is_none());
+        assert!(read(&[0x9f, 0x8f, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00]).is_none());
+        let (t, _) = read(&[0x9f, 0x1f, 0x00]).unwrap();
+        assert_eq!(t.number, 31);
+        assert!(read(&[0x9f, 0x85]).is_none(), "truncated tag");
+        assert!(read(&[0x9f, 0x05]).is_none(), "no length");
+        assert!(read(&[]).is_none());
+    }
+
+    /// X.690 §8.1.3: short and long definite lengths (up to four length
+    /// bytes here); indefinite (0x80) refused.
+    #[test]
+    fn definite_lengths_only() {
+        let body = vec![7u8; 300];
+        for header in [
+            vec![0x04, 0x82, 0x01, 0x2c],
+            vec![0x04, 0x83, 0x00, 0x01, 0x2c],
+            vec![0x04, 0x84, 0x00, 0x00, 0x01, 0x2c],
+        ] {
+            let bytes = [header.clone(), body.clone()].concat();
+            let (t, rest) = read(&bytes).unwrap();
+            assert_eq!(t.value.len(), 300, "{header:x?}");
+            assert!(rest.is_empty());
+        }
+        let five = [&[0x04, 0x85, 0, 0, 0, 0x01, 0x2c][..], &body].concat();
+        assert!(read(&five).is_none());
+        // 0x80 is the indefinite form, even with 128 bytes to follow.
+        let indefinite = [&[0x04, 0x80][..], &[0u8; 130]].concat();
+        assert!(read(&indefinite).is_none());
+        assert!(read(&[0x04, 0x82, 0x01]).is_none(), "truncated length");
+        assert!(read(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
+        // 0x7f is the longest short form.
+        let short = [&[0x04, 0x7f][..], &[1u8; 127]].concat();
+        assert_eq!(read(&short).unwrap().0.value.len(), 127);
+        assert!(read(&short[..128]).is_none(), "one byte short");
+    }
+
+    #[test]
+    fn children_split_the_whole_content() {
+        assert_eq!(children(&[]), Some(vec![]));
+        let items = children(&[0x02, 0x01, 0x05, 0x04, 0x00]).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].small_uint(), Some(5));
+        assert!(children(&[0x02, 0x01, 0x05, 0x04]).is_none());
+    }
+
+    /// X.690 §8.3: two's complement, big-endian; only non-negative values
+    /// that fit 64 bits are small.
+    #[test]
+    fn small_unsigned_integers() {
+        let uint = |v: &[u8]| {
+            let bytes = [&[0x02, v.len() as u8][..], v].concat();
+            read(&bytes).unwrap().0.small_uint()
+        };
+        assert_eq!(uint(&[0]), Some(0));
+        assert_eq!(uint(&[0x7f]), Some(127));
+        assert_eq!(uint(&[0x00, 0x80]), Some(128));
+        assert_eq!(uint(&[0x01, 0x00]), Some(256));
+        assert_eq!(uint(&[0x12, 0x34, 0x56]), Some(0x12_3456));
+        assert_eq!(
+            uint(&[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Some(u64::MAX)
+        );
+        assert_eq!(uint(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]), None, "2^64");
+        assert_eq!(uint(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), None, "ten bytes");
+        assert_eq!(uint(&[]), None);
+        assert_eq!(uint(&[0x80]), None, "negative");
+        assert_eq!(uint(&[0xff, 0xff]), None, "negative");
+    }
 }
