@@ -256,6 +256,176 @@ mod tests {
     }
 }
 
+/// Authenticator data read byte by byte as WebAuthn L3 §6.1 and §6.5.1
+/// lay it out; each boundary on both sides.
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::cbor::MapBuilder;
+
+    const KEY: CoseKey = CoseKey::Ed25519 {
+        alg: -8,
+        x: [7; 32],
+    };
+
+    fn head(flags: u8) -> Vec<u8> {
+        let mut v = vec![1u8; 32];
+        v.push(flags);
+        v.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+        v
+    }
+
+    fn attested(id_len: usize, id_present: usize) -> Vec<u8> {
+        let mut v = head(Flags::AT);
+        v.extend_from_slice(&[9; 16]);
+        v.extend_from_slice(&(id_len as u16).to_be_bytes());
+        v.extend(std::iter::repeat_n(5, id_present));
+        v
+    }
+
+    /// §6.1 flags: bit 0 UP, bit 2 UV, bit 3 BE, bit 4 BS, bit 6 AT, bit 7 ED.
+    #[test]
+    fn flag_bits() {
+        assert_eq!(
+            [
+                Flags::UP,
+                Flags::UV,
+                Flags::BE,
+                Flags::BS,
+                Flags::AT,
+                Flags::ED
+            ],
+            [0x01, 0x04, 0x08, 0x10, 0x40, 0x80]
+        );
+        let f = Flags(0x01 | 0x08);
+        assert!(f.user_present() && f.backup_eligible());
+        assert!(!f.user_verified() && !f.backed_up());
+        let g = Flags(0x04 | 0x10);
+        assert!(!g.user_present() && !g.backup_eligible());
+        assert!(g.user_verified() && g.backed_up());
+        // has() wants every bit asked for.
+        assert!(Flags(0x05).has(0x05));
+        assert!(!Flags(0x01).has(0x05));
+        assert!(!Flags(0x00).has(0x01));
+    }
+
+    #[test]
+    fn the_fixed_part_is_37_bytes() {
+        let ad = AuthenticatorData::parse(&head(Flags::UP)).unwrap();
+        assert_eq!(ad.rp_id_hash, [1; 32]);
+        assert_eq!(ad.sign_count, 0x0102_0304);
+        assert_eq!((ad.attested, ad.extensions), (None, None));
+        assert_eq!(
+            AuthenticatorData::parse(&head(0)[..36]),
+            Err(AuthDataError::TooShort)
+        );
+    }
+
+    #[test]
+    fn attested_credential_data_boundaries() {
+        // 17 bytes after the fixed part: not even AAGUID and length.
+        assert_eq!(
+            AuthenticatorData::parse(&attested(0, 0)[..37 + 17]),
+            Err(AuthDataError::AttestedDataTruncated)
+        );
+        // AAGUID and length present, then no key: the key is what fails.
+        assert!(matches!(
+            AuthenticatorData::parse(&attested(0, 0)),
+            Err(AuthDataError::BadPublicKey(_))
+        ));
+        // A credential id shorter than announced.
+        assert_eq!(
+            AuthenticatorData::parse(&attested(4, 3)),
+            Err(AuthDataError::AttestedDataTruncated)
+        );
+        // Exactly the id, then no key.
+        assert!(matches!(
+            AuthenticatorData::parse(&attested(4, 4)),
+            Err(AuthDataError::BadPublicKey(_))
+        ));
+        // 1023 is the longest id (§6.5.1); 1024 is refused before reading.
+        let mut longest = attested(1023, 1023);
+        longest.extend_from_slice(&KEY.to_bytes());
+        let ad = AuthenticatorData::parse(&longest).unwrap();
+        let att = ad.attested.unwrap();
+        assert_eq!(att.credential_id.len(), 1023);
+        assert_eq!(att.aaguid, [9; 16]);
+        assert_eq!(att.public_key, KEY);
+        assert_eq!(att.public_key_bytes, KEY.to_bytes());
+        let mut too_long = attested(1024, 1024);
+        too_long.extend_from_slice(&KEY.to_bytes());
+        assert_eq!(
+            AuthenticatorData::parse(&too_long),
+            Err(AuthDataError::CredentialIdTooLong)
+        );
+    }
+
+    #[test]
+    fn extensions_must_be_one_map() {
+        let mut ed = head(Flags::ED);
+        ed.extend_from_slice(&cbor::encode(&cbor::int(1)));
+        assert!(matches!(
+            AuthenticatorData::parse(&ed),
+            Err(AuthDataError::BadExtensions(_))
+        ));
+        let mut ed = head(Flags::ED);
+        ed.extend_from_slice(&cbor::encode(&MapBuilder::new().text("x", 1).build()));
+        let ad = AuthenticatorData::parse(&ed).unwrap();
+        assert_eq!(ad.extension("x"), Some(&cbor::int(1)));
+        assert_eq!(ad.extension("y"), None);
+        // ED clear: the same bytes are trailing.
+        let mut no_ed = head(0);
+        no_ed.extend_from_slice(&cbor::encode(&MapBuilder::new().text("x", 1).build()));
+        assert_eq!(
+            AuthenticatorData::parse(&no_ed),
+            Err(AuthDataError::TrailingBytes(4))
+        );
+        // Only text keys name extensions.
+        let int_keyed = AuthenticatorData {
+            extensions: Some(MapBuilder::new().int(1, 2).build()),
+            ..AuthenticatorData::parse(&head(0)).unwrap()
+        };
+        assert_eq!(int_keyed.extension("1"), None);
+    }
+
+    #[test]
+    fn encoding_sets_at_and_ed_from_the_content() {
+        let bare = AuthenticatorData {
+            rp_id_hash: [2; 32],
+            flags: Flags(Flags::UP | Flags::AT | Flags::ED),
+            sign_count: 7,
+            attested: None,
+            extensions: None,
+        };
+        let bytes = bare.to_bytes();
+        assert_eq!(bytes.len(), 37);
+        assert_eq!(bytes[32], Flags::UP);
+        assert_eq!(&bytes[33..], &[0, 0, 0, 7]);
+        let with_ext = AuthenticatorData {
+            extensions: Some(MapBuilder::new().build()),
+            ..bare.clone()
+        };
+        assert_eq!(with_ext.to_bytes()[32], Flags::UP | Flags::ED);
+        assert_eq!(with_ext.to_bytes().len(), 38);
+    }
+
+    #[test]
+    fn aaguid_text_forms() {
+        let a = [
+            0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1,
+            0x54, 0xa8,
+        ];
+        assert_eq!(
+            parse_aaguid(" CB69481E-8FF7-4039-93EC-0A2729A154A8\n"),
+            Some(a)
+        );
+        assert_eq!(parse_aaguid("cb69481e8ff7403993ec0a2729a154a8"), Some(a));
+        assert_eq!(parse_aaguid("cb69481e-8ff7-4039-93ec"), None);
+        assert_eq!(parse_aaguid(""), None);
+        assert_eq!(format_aaguid(&a), "cb69481e-8ff7-4039-93ec-0a2729a154a8");
+    }
+}
+
 #[cfg(test)]
 mod fuzz_regressions {
     /// Found by `cargo fuzz run authenticator_data`: extension map keys

@@ -67,3 +67,91 @@ impl Compact {
         cose::verify_signature(key, alg.id(), &self.signing_input, &sig)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::{signature::Signer, SigningKey};
+
+    fn signed(alg: &str, key: &SigningKey) -> String {
+        let input = format!(
+            "{}.{}",
+            b64::encode(format!(r#"{{"alg":"{alg}","x5c":["AA"]}}"#)),
+            b64::encode("payload")
+        );
+        let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
+        format!("{input}.{}", b64::encode(sig.to_bytes()))
+    }
+
+    /// RFC 7515 §7.1 compact form: exactly three parts; RFC 7518 §3.4:
+    /// ES256 signatures are raw r||s (64 bytes), not DER.
+    #[test]
+    fn compact_es256() {
+        let key = SigningKey::random(&mut rand::thread_rng());
+        let cose = CoseKey::from_p256(CoseAlgorithm::Es256, &key.verifying_key().into());
+        let jws = signed("ES256", &key);
+        let c = Compact::parse(format!(" {jws}\n").as_bytes()).unwrap();
+        assert_eq!(c.header.alg, "ES256");
+        assert_eq!(c.header.x5c, vec!["AA".to_string()]);
+        assert_eq!(c.payload, b"payload");
+        assert_eq!(c.verify(&cose, CoseAlgorithm::Es256), Ok(()));
+        // Another key, a signature of the wrong size.
+        let other = SigningKey::random(&mut rand::thread_rng());
+        let other = CoseKey::from_p256(CoseAlgorithm::Es256, &other.verifying_key().into());
+        assert_eq!(
+            c.verify(&other, CoseAlgorithm::Es256),
+            Err(SignatureError::Invalid)
+        );
+        let short = Compact {
+            signature: c.signature[..63].to_vec(),
+            ..c.clone()
+        };
+        assert_eq!(
+            short.verify(&cose, CoseAlgorithm::Es256),
+            Err(SignatureError::MalformedSignature)
+        );
+        assert_eq!(
+            short.verify(&cose, CoseAlgorithm::Es384),
+            Err(SignatureError::MalformedSignature)
+        );
+        // Other algorithms take the signature bytes as they are.
+        assert_eq!(
+            c.verify(&cose, CoseAlgorithm::Rs256),
+            Err(SignatureError::KeyAlgorithmMismatch(-257))
+        );
+    }
+
+    #[test]
+    fn malformed_compact_forms() {
+        let key = SigningKey::random(&mut rand::thread_rng());
+        let jws = signed("ES256", &key);
+        let parts: Vec<&str> = jws.split('.').collect();
+        for (text, want) in [
+            (format!("{}.{}", parts[0], parts[1]), "three parts"),
+            (format!("{jws}.AA"), "three parts"),
+            (
+                format!("!.{}.{}", parts[1], parts[2]),
+                "header is not base64url",
+            ),
+            (
+                format!("{}.!.{}", parts[0], parts[2]),
+                "payload is not base64url",
+            ),
+            (
+                format!("{}.{}.!", parts[0], parts[1]),
+                "signature is not base64url",
+            ),
+            (
+                format!("{}.{}.{}", b64::encode("[]"), parts[1], parts[2]),
+                "JWS header:",
+            ),
+        ] {
+            let e = Compact::parse(text.as_bytes()).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        assert_eq!(
+            Compact::parse(&[0xff, b'.']).unwrap_err(),
+            "JWS is not UTF-8"
+        );
+    }
+}

@@ -360,4 +360,141 @@ mod tests {
             "metadataBlobMalformed"
         );
     }
+
+    /// MDS3 §3.1.4 AuthenticatorStatus: which statuses mean "do not
+    /// trust".
+    #[test]
+    fn compromise_statuses() {
+        let report = |status: &str| StatusReport {
+            status: status.into(),
+            effective_date: None,
+        };
+        for bad in [
+            "REVOKED",
+            "USER_VERIFICATION_BYPASS",
+            "ATTESTATION_KEY_COMPROMISE",
+            "USER_KEY_REMOTE_COMPROMISE",
+            "USER_KEY_PHYSICAL_COMPROMISE",
+        ] {
+            assert!(report(bad).is_compromise(), "{bad}");
+        }
+        for fine in [
+            "FIDO_CERTIFIED",
+            "FIDO_CERTIFIED_L1",
+            "NOT_FIDO_CERTIFIED",
+            "UPDATE_AVAILABLE",
+            "SELF_ASSERTION_SUBMITTED",
+            "revoked",
+        ] {
+            assert!(!report(fine).is_compromise(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_latest_report_is_by_date_then_by_order() {
+        let entry = |reports: &[(&str, Option<&str>)]| MetadataEntry {
+            aaguid: None,
+            description: None,
+            attestation_root_certificates: vec![],
+            status_reports: reports
+                .iter()
+                .map(|(s, d)| StatusReport {
+                    status: s.to_string(),
+                    effective_date: d.map(str::to_string),
+                })
+                .collect(),
+            metadata_statement: serde_json::Value::Null,
+        };
+        let latest =
+            |r: &[(&str, Option<&str>)]| entry(r).latest_status().map(|s| s.status.clone());
+        assert_eq!(latest(&[]), None);
+        assert_eq!(
+            latest(&[("B", Some("2024-05-01")), ("A", Some("2020-01-01"))]),
+            Some("B".into())
+        );
+        assert_eq!(
+            latest(&[("A", Some("2020-01-01")), ("B", Some("2024-05-01"))]),
+            Some("B".into())
+        );
+        // Same date: the later one in the BLOB.
+        assert_eq!(
+            latest(&[("A", Some("2022-02-02")), ("B", Some("2022-02-02"))]),
+            Some("B".into())
+        );
+        // An undated report is older than any dated one.
+        assert_eq!(
+            latest(&[("A", Some("2022-02-02")), ("B", None)]),
+            Some("A".into())
+        );
+        assert_eq!(latest(&[("A", None), ("B", None)]), Some("B".into()));
+    }
+
+    #[test]
+    fn entries_roots_and_lookups() {
+        let raw: RawEntry = serde_json::from_value(serde_json::json!({
+            "aaguid": AAGUID,
+            "metadataStatement": {
+                "description": "Two roots, one broken",
+                "attestationRootCertificates": ["!!not base64", 7,
+                    STANDARD.encode(b"not a certificate"), STANDARD.encode(fixture().2)],
+            },
+        }))
+        .unwrap();
+        let e = MetadataEntry::from_raw(raw);
+        assert_eq!(e.aaguid, parse_aaguid(AAGUID));
+        // Undecodable text and non-strings are skipped at reading.
+        assert_eq!(e.attestation_root_certificates.len(), 2);
+        let u2f: RawEntry = serde_json::from_value(serde_json::json!({
+            "metadataStatement": {"attestationRootCertificates": [STANDARD.encode(fixture().2)]},
+        }))
+        .unwrap();
+        let u2f = MetadataEntry::from_raw(u2f);
+        assert_eq!((u2f.aaguid, u2f.description.as_deref()), (None, None));
+        let blob = MetadataBlob {
+            no: 1,
+            next_update: "2099-01-01".into(),
+            legal_header: None,
+            entries: vec![u2f, e],
+        };
+        // The U2F entry (no AAGUID) adds nothing; of the two DER entries
+        // only the certificate counts.
+        let mut trust = TrustStore::new();
+        assert_eq!(blob.add_roots_to(&mut trust), 1);
+        assert_eq!(blob.entries().len(), 2);
+        assert!(blob.entry(&parse_aaguid(AAGUID).unwrap()).is_some());
+        assert!(blob.entry(&[0; 16]).is_none());
+    }
+
+    #[test]
+    fn blob_shape_errors() {
+        let (jwt, root_pem, _) = fixture();
+        let now = OffsetDateTime::now_utc();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let with_header = |h: serde_json::Value| {
+            let jwt = format!("{}.{}.{}", b64::encode(h.to_string()), parts[1], parts[2]);
+            MetadataBlob::from_jwt(jwt.as_bytes(), &root_pem, now).unwrap_err()
+        };
+        let header: serde_json::Value =
+            serde_json::from_slice(&b64::decode(parts[0]).unwrap()).unwrap();
+        let x5c = header["x5c"].clone();
+        let e = with_header(serde_json::json!({"alg": "ES256", "x5c": []}));
+        assert_eq!(
+            e,
+            VerifyError::MetadataBlobMalformed("JWT header has no x5c".into())
+        );
+        let e = with_header(serde_json::json!({"alg": "ES256", "x5c": ["!!"]}));
+        assert_eq!(
+            e,
+            VerifyError::MetadataBlobMalformed("x5c entry is not base64".into())
+        );
+        let e = with_header(serde_json::json!({"alg": "ES256", "x5c": ["AAAA"]}));
+        assert_eq!(e.code(), "metadataBlobMalformed");
+        let e = with_header(serde_json::json!({"alg": "HS256", "x5c": x5c}));
+        assert_eq!(
+            e,
+            VerifyError::MetadataBlobMalformed("unsupported alg HS256".into())
+        );
+        // Signed correctly, but the payload is not a BLOB.
+        assert!(MetadataBlob::from_jwt(jwt.as_bytes(), "not pem", now).is_err());
+    }
 }
