@@ -354,4 +354,237 @@ mod tests {
         assert!(unpad_pin(&[b'1'; 64]).is_none());
         assert!(PinUvAuthProtocol::from_id(3).is_err());
     }
+
+    /// Known answers computed independently with Python's `cryptography`
+    /// (OpenSSL): device key-agreement secret 01..20, platform secret
+    /// 21..40 (hex byte runs), message "pinUvAuthParam message", PIN
+    /// "1234" padded to 64 bytes; protocol two's IV 00..0f.
+    mod known_answers {
+        pub const PLATFORM_X: &str =
+            "1f140146bfb1b251f84f4ddbe0d4cdcfd77afd984a9520e35794021f8312bb9e";
+        pub const PLATFORM_Y: &str =
+            "ec995a08b1fa7704df3dcc0b50a9665263fb7711f95f9f8a449c5096e47c892b";
+        pub const K1: &str = "1ec02cfb0421e2a0328e6737a6c08ebec1b8028a23488ba37e64aac2eac89db3";
+        pub const HMAC2: &str = "8da12c0f9997c5f11c4110fc28598f91acc9025de91db49aa2aba7a311bf4139";
+        pub const AES2: &str = "743562500c3df309c9b074d46a7cf8cecef2368ae7966e7078f73796d5e3e11c";
+        pub const MAC1: &str = "c99ab74e66321a9c203ccbad620a90a1";
+        pub const MAC2: &str = "a8867b8084766137442d80b75cb62f1396694a11f24b39340918c581c19c72f4";
+        pub const C1: &str = "caf3260121a03e361f6fe395b05ac096eab4274b2457f87df6bd8f33adb683daa4bfe68ee1d4abcefa873aebe3fe8f95152ad7c6cee91f5680c5f1a8cbf4250d";
+        pub const C2: &str = "000102030405060708090a0b0c0d0e0fc0b3ec83b8a6ed6782f23355c142f780001feae458e01d5eb264c4ee91f8aee3408749d72b167de9d08c8dc8cf4dafb829669ff123200880253de317c967f9e2";
+    }
+
+    fn kat_secret(p: PinUvAuthProtocol) -> SharedSecret {
+        use known_answers::*;
+        let own: Vec<u8> = (1..=32).collect();
+        let own = p256::SecretKey::from_slice(&own).unwrap();
+        let peer = CoseKey::Ec2 {
+            alg: -25,
+            curve: webauthn::cose::EcCurve::P256,
+            x: hex::decode(PLATFORM_X).unwrap(),
+            y: hex::decode(PLATFORM_Y).unwrap(),
+        };
+        p.decapsulate(&own, &peer).unwrap()
+    }
+
+    /// CTAP 2.1 §6.5.6 (protocol one: SHA-256(Z), zero IV, 16-byte MAC)
+    /// and §6.5.7 (protocol two: HKDF keys, random IV first, 32-byte MAC).
+    #[test]
+    fn both_protocols_match_known_answers() {
+        use known_answers::*;
+        let msg = b"pinUvAuthParam message";
+        let one = kat_secret(PinUvAuthProtocol::One);
+        assert_eq!(hex::encode(&one.hmac_key[..]), K1);
+        assert_eq!(hex::encode(&one.aes_key[..]), K1);
+        assert_eq!(hex::encode(one.authenticate(msg)), MAC1);
+        assert!(one.verify(msg, &hex::decode(MAC1).unwrap()));
+        let block = pad_pin("1234").unwrap();
+        assert_eq!(hex::encode(one.encrypt(block.as_ref())), C1);
+        assert_eq!(
+            &one.decrypt(&hex::decode(C1).unwrap()).unwrap()[..],
+            &block[..]
+        );
+        let two = kat_secret(PinUvAuthProtocol::Two);
+        assert_eq!(hex::encode(&two.hmac_key[..]), HMAC2);
+        assert_eq!(hex::encode(&two.aes_key[..]), AES2);
+        assert_eq!(hex::encode(two.authenticate(msg)), MAC2);
+        assert!(two.verify(msg, &hex::decode(MAC2).unwrap()));
+        assert_eq!(
+            &two.decrypt(&hex::decode(C2).unwrap()).unwrap()[..],
+            &block[..]
+        );
+        // Protocol two's IV is fresh each time and leads the ciphertext.
+        let a = two.encrypt(block.as_ref());
+        let b = two.encrypt(block.as_ref());
+        assert_ne!(a[..16], b[..16]);
+        assert_eq!(&two.decrypt(&a).unwrap()[..], &block[..]);
+        // A protocol-one MAC is not a protocol-two MAC and vice versa.
+        assert!(!two.verify(msg, &hex::decode(MAC2).unwrap()[..16]));
+        assert!(!one.verify(msg, &hex::decode(MAC2).unwrap()));
+        assert_eq!(one.protocol(), PinUvAuthProtocol::One);
+        assert_eq!(two.protocol(), PinUvAuthProtocol::Two);
+        assert!(
+            !format!("{two:?}").contains(&HMAC2[..8]),
+            "Debug hides keys"
+        );
+    }
+
+    /// RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe").
+    #[test]
+    fn authenticate_is_hmac_sha256_truncated_in_protocol_one() {
+        let full = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        let data = b"what do ya want for nothing?";
+        assert_eq!(
+            hex::encode(PinUvAuthProtocol::Two.authenticate(b"Jefe", data)),
+            full
+        );
+        assert_eq!(
+            hex::encode(PinUvAuthProtocol::One.authenticate(b"Jefe", data)),
+            full[..32]
+        );
+        let tag = hex::decode(full).unwrap();
+        assert!(PinUvAuthProtocol::Two.verify(b"Jefe", data, &tag));
+        assert!(PinUvAuthProtocol::One.verify(b"Jefe", data, &tag[..16]));
+        assert!(!PinUvAuthProtocol::One.verify(b"Jefe", data, &tag));
+        let mut wrong = tag.clone();
+        wrong[31] ^= 1;
+        assert!(!PinUvAuthProtocol::Two.verify(b"Jefe", data, &wrong));
+        assert!(!PinUvAuthProtocol::Two.verify(b"Jefe", data, &[]));
+    }
+
+    #[test]
+    fn protocol_ids() {
+        assert_eq!(PinUvAuthProtocol::One.id(), 1);
+        assert_eq!(PinUvAuthProtocol::Two.id(), 2);
+        assert_eq!(PinUvAuthProtocol::from_id(1), Ok(PinUvAuthProtocol::One));
+        assert_eq!(PinUvAuthProtocol::from_id(2), Ok(PinUvAuthProtocol::Two));
+        assert_eq!(
+            PinUvAuthProtocol::from_id(0),
+            Err(PinError::UnsupportedProtocol(0))
+        );
+    }
+
+    #[test]
+    fn ciphertext_lengths_are_checked() {
+        let one = kat_secret(PinUvAuthProtocol::One);
+        let two = kat_secret(PinUvAuthProtocol::Two);
+        for bad in [0usize, 15, 17, 63] {
+            assert_eq!(
+                one.decrypt(&vec![1; bad]).unwrap_err(),
+                PinError::InvalidCiphertext,
+                "one, {bad}"
+            );
+        }
+        assert_eq!(one.decrypt(&[1; 16]).unwrap().len(), 16);
+        // Two: an IV and at least one whole block.
+        for bad in [0usize, 15, 16, 31, 33] {
+            assert_eq!(
+                two.decrypt(&vec![1; bad]).unwrap_err(),
+                PinError::InvalidCiphertext,
+                "two, {bad}"
+            );
+        }
+        assert_eq!(two.decrypt(&[1; 32]).unwrap().len(), 16);
+        // Key agreement needs a P-256 point.
+        let own = p256::SecretKey::random(&mut rand::thread_rng());
+        let ed = CoseKey::Ed25519 {
+            alg: -8,
+            x: [1; 32],
+        };
+        assert_eq!(
+            PinUvAuthProtocol::Two.decapsulate(&own, &ed).unwrap_err(),
+            PinError::InvalidKeyAgreementKey
+        );
+        let off_curve = CoseKey::Ec2 {
+            alg: -25,
+            curve: webauthn::cose::EcCurve::P256,
+            x: vec![1; 32],
+            y: vec![2; 32],
+        };
+        assert_eq!(
+            PinUvAuthProtocol::One.encapsulate(&off_curve).unwrap_err(),
+            PinError::InvalidKeyAgreementKey
+        );
+        // The platform's key is sent as COSE alg -25 (ECDH-ES+HKDF-256).
+        let dev = p256::SecretKey::random(&mut rand::thread_rng());
+        let (sent, _) = PinUvAuthProtocol::Two
+            .encapsulate(&key_agreement_cose(&dev.public_key()))
+            .unwrap();
+        assert_eq!(sent.alg(), -25);
+    }
+
+    #[test]
+    #[should_panic(expected = "whole AES blocks")]
+    fn encrypting_a_partial_block_is_a_bug() {
+        kat_secret(PinUvAuthProtocol::One).encrypt(&[0; 15]);
+    }
+
+    /// §6.5.5.5: pinHash = LEFT(SHA-256(PIN), 16).
+    #[test]
+    fn pin_hash_is_the_left_half_of_sha256() {
+        assert_eq!(
+            hex::encode(&pin_hash("1234")[..]),
+            "03ac674216f3e15c761ee1a5e255f067"
+        );
+    }
+
+    /// §6.5.1: at least minPINLength code points, at most 63 bytes, no NUL.
+    #[test]
+    fn pin_length_bounds_are_exact() {
+        assert_eq!(check_pin_format("1234", 4), Ok(()));
+        assert_eq!(check_pin_format("123", 4), Err(PinFormatError::TooShort(4)));
+        assert_eq!(check_pin_format(&"1".repeat(63), 4), Ok(()));
+        // 21 three-byte characters are 63 bytes; 22 are 66.
+        assert_eq!(check_pin_format(&"€".repeat(21), 4), Ok(()));
+        assert_eq!(
+            check_pin_format(&"€".repeat(22), 4),
+            Err(PinFormatError::TooLong)
+        );
+        // Code points, not bytes: "€€€" is 9 bytes but 3 characters.
+        assert_eq!(check_pin_format("€€€", 4), Err(PinFormatError::TooShort(4)));
+        assert_eq!(
+            check_pin_format("12\u{0}34", 4),
+            Err(PinFormatError::ContainsNul)
+        );
+        assert_eq!(check_pin_format("", 0), Ok(()));
+        assert_eq!(pad_pin(""), Err(PinFormatError::TooShort(1)));
+        let block = pad_pin(&"7".repeat(63)).unwrap();
+        assert_eq!(block[62], b'7');
+        assert_eq!(block[63], 0);
+        assert_eq!(unpad_pin(block.as_ref()).unwrap().len(), 63);
+        let block = pad_pin("1234").unwrap();
+        assert_eq!(&block[..5], b"1234\0");
+        assert!(block[4..].iter().all(|b| *b == 0));
+        assert!(unpad_pin(&block[..63]).is_none(), "63-byte block");
+        assert!(unpad_pin(&[0u8; 65]).is_none(), "65-byte block");
+        let mut not_utf8 = [0u8; 64];
+        not_utf8[0] = 0xff;
+        assert!(unpad_pin(&not_utf8).is_none());
+        let mut late = [0u8; 64];
+        late[..2].copy_from_slice(b"12");
+        late[63] = b'9';
+        assert!(unpad_pin(&late).is_none(), "bytes after the padding");
+    }
+
+    /// §6.5.5.7 permission bits; has() wants every bit asked for.
+    #[test]
+    fn permission_bits() {
+        assert_eq!(
+            [
+                Permissions::MAKE_CREDENTIAL,
+                Permissions::GET_ASSERTION,
+                Permissions::CREDENTIAL_MANAGEMENT,
+                Permissions::BIO_ENROLLMENT,
+                Permissions::LARGE_BLOB_WRITE,
+                Permissions::AUTHENTICATOR_CONFIG
+            ],
+            [0x01, 0x02, 0x04, 0x08, 0x10, 0x20]
+        );
+        let p = Permissions(Permissions::MAKE_CREDENTIAL | Permissions::CREDENTIAL_MANAGEMENT);
+        assert!(p.has(Permissions::MAKE_CREDENTIAL));
+        assert!(p.has(Permissions::CREDENTIAL_MANAGEMENT));
+        assert!(p.has(0x05));
+        assert!(!p.has(Permissions::GET_ASSERTION));
+        assert!(!p.has(0x03));
+        assert!(!Permissions::default().has(Permissions::AUTHENTICATOR_CONFIG));
+    }
 }

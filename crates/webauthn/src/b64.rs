@@ -35,16 +35,16 @@ pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
 }
 
 /// Decodes base64url or standard base64, padded or not. A string that mixes
-/// the two alphabets (`-` with `+`, say) is rejected.
+/// the two alphabets (`-` with `+`, say) is rejected: each alphabet's
+/// decoder refuses the other's characters.
 pub fn decode_lenient(text: &str) -> Result<Vec<u8>, Base64Error> {
     let text = text.trim();
-    let has_url = text.contains(['-', '_']);
-    let has_std = text.contains(['+', '/']);
-    match (has_url, has_std) {
-        (true, true) => Err(Base64Error),
-        (_, true) => LENIENT_STD.decode(text).map_err(|_| Base64Error),
-        _ => LENIENT_URL.decode(text).map_err(|_| Base64Error),
-    }
+    let engine = if text.contains(['+', '/']) {
+        &LENIENT_STD
+    } else {
+        &LENIENT_URL
+    };
+    engine.decode(text).map_err(|_| Base64Error)
 }
 
 /// Serde adapter: `#[serde(with = "webauthn::b64::serde_bytes")]` writes
@@ -77,5 +77,35 @@ mod tests {
         assert!(decode_lenient("-/8+AQ").is_err());
         assert!(decode("-_8-AQ==").is_err());
         assert!(decode("!!").is_err());
+    }
+
+    #[test]
+    fn mixed_alphabets_and_trailing_bits_are_refused() {
+        for mixed in ["-/8+AQ", "+_8-AQ", "_/", "-+"] {
+            assert_eq!(decode_lenient(mixed), Err(Base64Error), "{mixed}");
+        }
+        // "AB" leaves non-zero bits after the last byte.
+        assert_eq!(decode_lenient("AB"), Err(Base64Error));
+        assert_eq!(decode_lenient(" AA== "), Ok(vec![0]));
+    }
+
+    #[test]
+    fn serde_adapter_writes_base64url_and_reads_any_form() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Holder {
+            #[serde(with = "super::serde_bytes")]
+            v: Vec<u8>,
+        }
+        let h = Holder {
+            v: vec![0xfb, 0xff, 0x3e, 0x01],
+        };
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"v":"-_8-AQ"}"#);
+        for text in ["-_8-AQ", "+/8+AQ==", "-_8-AQ=="] {
+            let back: Holder = serde_json::from_str(&format!(r#"{{"v":"{text}"}}"#)).unwrap();
+            assert_eq!(back, h, "{text}");
+        }
+        let e = serde_json::from_str::<Holder>(r#"{"v":"-/8+AQ"}"#).unwrap_err();
+        assert!(e.to_string().contains("base64url"), "{e}");
+        assert!(serde_json::from_str::<Holder>(r#"{"v":5}"#).is_err());
     }
 }

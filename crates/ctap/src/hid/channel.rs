@@ -251,3 +251,328 @@ fn exchange_on<T: Transport>(
         }
     }
 }
+
+/// The host end against a scripted key (CTAP 2.1 §11.2.9.1.3 INIT,
+/// §11.2.9.1.5 CANCEL, §11.2.9.2.1 KEEPALIVE, §11.2.9.1.6 ERROR): each
+/// test's key is a thread that reads the host's reports and answers with
+/// reports built by hand.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hid::{Report, CONT_DATA_LEN, INIT_DATA_LEN};
+    use crate::transport::inproc::{pair, InProcessDevice, InProcessTransport};
+    use std::sync::mpsc::Receiver;
+    use std::thread;
+
+    const CID: u32 = 0x0A0B_0C0D;
+
+    fn init_packet(cid: u32, cmd: u8, bcnt: u16, data: &[u8]) -> Report {
+        let mut d = [0u8; INIT_DATA_LEN];
+        d[..data.len()].copy_from_slice(data);
+        Packet::Init {
+            cid,
+            cmd: HidCommand::from_byte(cmd),
+            bcnt,
+            data: d,
+        }
+        .to_report()
+    }
+
+    fn cont_packet(cid: u32, seq: u8, data: &[u8]) -> Report {
+        let mut d = [0u8; CONT_DATA_LEN];
+        d[..data.len()].copy_from_slice(data);
+        Packet::Cont { cid, seq, data: d }.to_report()
+    }
+
+    /// Reads one whole request from the host.
+    fn request(from_host: &Receiver<Report>) -> Message {
+        let Packet::Init {
+            cid,
+            cmd,
+            bcnt,
+            data,
+        } = Packet::parse(&from_host.recv().unwrap())
+        else {
+            panic!("request starts with an init packet")
+        };
+        let (mut r, mut state) = Reassembler::start(cid, cmd, bcnt, &data).unwrap();
+        while state == Assembly::Incomplete {
+            let Packet::Cont { seq, data, .. } = Packet::parse(&from_host.recv().unwrap()) else {
+                panic!("cont")
+            };
+            state = r.push(seq, &data).unwrap();
+        }
+        let Assembly::Complete(m) = state else {
+            unreachable!()
+        };
+        m
+    }
+
+    fn init_answer(nonce: &[u8], cid: u32) -> Vec<u8> {
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&nonce[..8]);
+        InitResponse {
+            nonce: n,
+            cid,
+            protocol_version: 2,
+            version: (1, 2, 3),
+            capabilities: 0x05,
+        }
+        .to_bytes()
+    }
+
+    /// A key that allocates CID and then runs `then` on the open channel.
+    fn key(
+        then: impl FnOnce(&InProcessDevice) + Send + 'static,
+    ) -> (InProcessTransport, thread::JoinHandle<()>) {
+        let (host, device) = pair();
+        let handle = thread::spawn(move || {
+            let init = request(&device.from_host);
+            assert_eq!((init.cid, init.cmd), (BROADCAST_CID, HidCommand::Init));
+            let answer = init_answer(&init.payload, CID);
+            device
+                .to_host
+                .send(init_packet(
+                    BROADCAST_CID,
+                    0x86,
+                    answer.len() as u16,
+                    &answer,
+                ))
+                .unwrap();
+            then(&device);
+        });
+        (host, handle)
+    }
+
+    fn open(host: InProcessTransport, timeout_ms: u64) -> Result<HidChannel<InProcessTransport>> {
+        HidChannel::open_with_timeout(host, Duration::from_millis(timeout_ms))
+    }
+
+    #[test]
+    fn init_takes_the_answer_that_echoes_its_nonce() {
+        let (host, device) = pair();
+        let key = thread::spawn(move || {
+            let init = request(&device.from_host);
+            // Another client's INIT answer (other nonce), a report on
+            // another channel, then ours.
+            let other = init_answer(&[9; 8], 0x1111_1111);
+            device
+                .to_host
+                .send(init_packet(BROADCAST_CID, 0x86, 17, &other))
+                .unwrap();
+            device
+                .to_host
+                .send(init_packet(0x2222_2222, 0x86, 17, &other))
+                .unwrap();
+            let ours = init_answer(&init.payload, CID);
+            device
+                .to_host
+                .send(init_packet(BROADCAST_CID, 0x86, 17, &ours))
+                .unwrap();
+            device
+        });
+        let ch = open(host, 2000).unwrap();
+        assert_eq!(ch.cid(), CID);
+        assert_eq!(ch.device().version, (1, 2, 3));
+        assert_eq!(ch.device().capabilities, 0x05);
+        assert_eq!(ch.describe(), "in-process");
+        assert!(format!("{ch:?}").contains("0a0b0c0d"));
+        key.join().unwrap();
+    }
+
+    #[test]
+    fn init_refuses_reserved_channels_and_short_answers() {
+        for (cid, len) in [(0u32, 17u16), (BROADCAST_CID, 17), (CID, 12)] {
+            let (host, device) = pair();
+            let key = thread::spawn(move || {
+                let init = request(&device.from_host);
+                let answer = init_answer(&init.payload, cid);
+                device
+                    .to_host
+                    .send(init_packet(
+                        BROADCAST_CID,
+                        0x86,
+                        len,
+                        &answer[..len as usize],
+                    ))
+                    .unwrap();
+                device
+            });
+            let e = open(host, 2000).unwrap_err();
+            assert!(matches!(e, Error::Protocol(_)), "{cid:08x}/{len}: {e}");
+            key.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_fragmented_answer_after_keepalives() {
+        let (host, key) = key(|d| {
+            let req = request(&d.from_host);
+            assert_eq!(
+                (req.cid, req.cmd, req.payload.len()),
+                (CID, HidCommand::Cbor, 300)
+            );
+            // Processing, then waiting for a touch, then 100 bytes in two
+            // packets; a stray continuation of another channel between.
+            d.to_host.send(init_packet(CID, 0xBB, 1, &[1])).unwrap();
+            d.to_host.send(init_packet(CID, 0xBB, 1, &[2])).unwrap();
+            let answer: Vec<u8> = (0..100).collect();
+            d.to_host
+                .send(init_packet(CID, 0x90, 100, &answer[..57]))
+                .unwrap();
+            d.to_host
+                .send(cont_packet(0x5555_5555, 0, &[7; 59]))
+                .unwrap();
+            d.to_host.send(cont_packet(CID, 0, &answer[57..])).unwrap();
+        });
+        let mut ch = open(host, 2000).unwrap();
+        let mut seen = Vec::new();
+        let answer = ch
+            .transact(HidCommand::Cbor, &[4; 300], &mut |s| seen.push(s))
+            .unwrap();
+        assert_eq!(answer, (0..100).collect::<Vec<u8>>());
+        assert_eq!(
+            seen,
+            [KeepaliveStatus::Processing, KeepaliveStatus::UpNeeded]
+        );
+        key.join().unwrap();
+    }
+
+    #[test]
+    fn keepalives_reset_the_idle_clock() {
+        let (host, key) = key(|d| {
+            let _ = request(&d.from_host);
+            // 8 keep-alives 60 ms apart: 480 ms, past the 200 ms timeout.
+            for _ in 0..8 {
+                thread::sleep(Duration::from_millis(60));
+                d.to_host.send(init_packet(CID, 0xBB, 1, &[2])).unwrap();
+            }
+            d.to_host.send(init_packet(CID, 0x81, 2, b"ok")).unwrap();
+        });
+        let mut ch = open(host, 200).unwrap();
+        assert_eq!(ch.ping(b"ok").unwrap(), b"ok");
+        key.join().unwrap();
+    }
+
+    #[test]
+    fn silence_is_a_timeout() {
+        let (host, key) = key(|d| {
+            let _ = request(&d.from_host);
+            thread::sleep(Duration::from_millis(400));
+        });
+        let mut ch = open(host, 2000).unwrap();
+        ch.set_idle_timeout(Duration::from_millis(150));
+        let started = Instant::now();
+        let e = ch.wink().unwrap_err();
+        assert!(
+            matches!(e, Error::Timeout(t) if t == Duration::from_millis(150)),
+            "{e}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(390));
+        key.join().unwrap();
+    }
+
+    #[test]
+    fn error_packets_and_protocol_violations() {
+        // ERROR CHANNEL_BUSY.
+        let (host, key1) = key(|d| {
+            let _ = request(&d.from_host);
+            d.to_host.send(init_packet(CID, 0xBF, 1, &[0x06])).unwrap();
+        });
+        let e = open(host, 2000).unwrap().ping(b"x").unwrap_err();
+        assert!(matches!(e, Error::Hid(HidError::ChannelBusy)), "{e}");
+        key1.join().unwrap();
+        // An answer with another command.
+        let (host, key2) = key(|d| {
+            let _ = request(&d.from_host);
+            d.to_host.send(init_packet(CID, 0x83, 1, &[0])).unwrap();
+        });
+        let e = open(host, 2000).unwrap().ping(b"x").unwrap_err();
+        assert!(matches!(&e, Error::Protocol(m) if m.contains("Msg")), "{e}");
+        key2.join().unwrap();
+        // Continuations out of order.
+        let (host, key3) = key(|d| {
+            let _ = request(&d.from_host);
+            d.to_host
+                .send(init_packet(CID, 0x81, 100, &[1; 57]))
+                .unwrap();
+            d.to_host.send(cont_packet(CID, 1, &[1; 43])).unwrap();
+        });
+        let e = open(host, 2000).unwrap().ping(&[1; 100]).unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol(m) if m.contains("INVALID_SEQ")),
+            "{e}"
+        );
+        key3.join().unwrap();
+        // A length no message can have.
+        let (host, key4) = key(|d| {
+            let _ = request(&d.from_host);
+            d.to_host
+                .send(init_packet(CID, 0x81, 8000, &[1; 57]))
+                .unwrap();
+        });
+        let e = open(host, 2000).unwrap().ping(b"x").unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol(m) if m.contains("INVALID_LEN")),
+            "{e}"
+        );
+        key4.join().unwrap();
+        // A continuation with no message started is ignored.
+        let (host, key5) = key(|d| {
+            let _ = request(&d.from_host);
+            d.to_host.send(cont_packet(CID, 0, &[1; 59])).unwrap();
+            d.to_host.send(init_packet(CID, 0x81, 1, b"y")).unwrap();
+        });
+        assert_eq!(open(host, 2000).unwrap().ping(b"y").unwrap(), b"y");
+        key5.join().unwrap();
+        // A request too long for CTAPHID is refused before sending.
+        let (host, key6) = key(|_| {});
+        let e = open(host, 2000).unwrap().ping(&vec![0; 7610]).unwrap_err();
+        assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+        key6.join().unwrap();
+    }
+
+    #[test]
+    fn cancel_sends_one_cancel_on_the_channel() {
+        let (host, device) = pair();
+        let (cancel_tx, cancel_rx) = std::sync::mpsc::channel::<CancelHandle>();
+        let key = thread::spawn(move || {
+            let init = request(&device.from_host);
+            let answer = init_answer(&init.payload, CID);
+            device
+                .to_host
+                .send(init_packet(BROADCAST_CID, 0x86, 17, &answer))
+                .unwrap();
+            let req = request(&device.from_host);
+            assert_eq!(req.cmd, HidCommand::Cbor);
+            cancel_rx.recv().unwrap().cancel();
+            // The next report is CANCEL (§11.2.9.1.5), empty, on our channel.
+            let cancel = request(&device.from_host);
+            assert_eq!(
+                (cancel.cid, cancel.cmd, cancel.payload.len()),
+                (CID, HidCommand::Cancel, 0)
+            );
+            // CTAP2_ERR_KEEPALIVE_CANCEL as the CBOR answer.
+            device
+                .to_host
+                .send(init_packet(CID, 0x90, 1, &[0x2D]))
+                .unwrap();
+            // Nothing else came.
+            assert!(device
+                .from_host
+                .recv_timeout(Duration::from_millis(100))
+                .is_err());
+        });
+        let mut ch = open(host, 2000).unwrap();
+        cancel_tx.send(ch.cancel_handle()).unwrap();
+        let answer = ch.transact(HidCommand::Cbor, &[4], &mut |_| {}).unwrap();
+        assert_eq!(answer, [0x2D]);
+        drop(ch);
+        key.join().unwrap();
+        // A handle takes a request once.
+        let h = CancelHandle::default();
+        h.cancel();
+        assert!(h.take());
+        assert!(!h.take());
+    }
+}

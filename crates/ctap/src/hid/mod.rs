@@ -297,6 +297,8 @@ pub struct Reassembler {
     expected: usize,
     payload: Vec<u8>,
     next_seq: u8,
+    /// Set once the message was handed out: nothing more belongs to it.
+    complete: bool,
 }
 
 /// Result of feeding a packet to a [`Reassembler`].
@@ -330,6 +332,7 @@ impl Reassembler {
             expected,
             payload,
             next_seq: 0,
+            complete: false,
         };
         let state = r.state();
         Ok((r, state))
@@ -338,7 +341,7 @@ impl Reassembler {
     /// Adds a continuation packet; the channel must match (the caller routes
     /// packets by channel) and the sequence number must be the next one.
     pub fn push(&mut self, seq: u8, data: &[u8; CONT_DATA_LEN]) -> Result<Assembly, HidError> {
-        if seq != self.next_seq || self.payload.len() >= self.expected {
+        if seq != self.next_seq || self.complete {
             return Err(HidError::InvalidSeq);
         }
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -357,6 +360,7 @@ impl Reassembler {
 
     fn state(&mut self) -> Assembly {
         if self.payload.len() == self.expected {
+            self.complete = true;
             Assembly::Complete(Message {
                 cid: self.cid,
                 cmd: self.cmd,
@@ -466,5 +470,159 @@ mod tests {
         assert_eq!(&r[..7], &[0xAA, 0xBB, 0xCC, 0xDD, 0x86, 0x00, 0x08]);
         assert_eq!(&r[7..15], &[9; 8]);
         assert!(r[15..].iter().all(|b| *b == 0));
+    }
+
+    /// CTAP 2.1 §11.2.9: command codes; the initialisation packet sets
+    /// the high bit, which from_byte ignores.
+    #[test]
+    fn command_codes() {
+        for (cmd, byte) in [
+            (HidCommand::Ping, 0x01),
+            (HidCommand::Msg, 0x03),
+            (HidCommand::Lock, 0x04),
+            (HidCommand::Init, 0x06),
+            (HidCommand::Wink, 0x08),
+            (HidCommand::Cbor, 0x10),
+            (HidCommand::Cancel, 0x11),
+            (HidCommand::Keepalive, 0x3B),
+            (HidCommand::Error, 0x3F),
+        ] {
+            assert_eq!(cmd.to_byte(), byte, "{cmd:?}");
+            assert_eq!(HidCommand::from_byte(byte), cmd);
+            assert_eq!(HidCommand::from_byte(byte | 0x80), cmd);
+        }
+        assert_eq!(HidCommand::from_byte(0x40), HidCommand::Unknown(0x40));
+        assert_eq!(HidCommand::from_byte(0xC0), HidCommand::Unknown(0x40));
+        assert_eq!(HidCommand::Unknown(0xC1).to_byte(), 0x41);
+    }
+
+    /// §11.2.9.1.6 error codes, §11.2.9.1.7 keep-alive statuses,
+    /// §11.2.9.1.3 capability flags.
+    #[test]
+    fn error_keepalive_and_capability_codes() {
+        for (e, byte) in [
+            (HidError::InvalidCmd, 0x01),
+            (HidError::InvalidPar, 0x02),
+            (HidError::InvalidLen, 0x03),
+            (HidError::InvalidSeq, 0x04),
+            (HidError::MsgTimeout, 0x05),
+            (HidError::ChannelBusy, 0x06),
+            (HidError::LockRequired, 0x0A),
+            (HidError::InvalidChannel, 0x0B),
+            (HidError::Other, 0x7F),
+        ] {
+            assert_eq!(e.to_byte(), byte, "{e:?}");
+            assert_eq!(HidError::from_byte(byte), e);
+        }
+        assert_eq!(HidError::from_byte(0x09), HidError::Unknown(0x09));
+        assert_eq!(HidError::Unknown(0x09).to_byte(), 0x09);
+        assert_eq!(KeepaliveStatus::from_byte(1), KeepaliveStatus::Processing);
+        assert_eq!(KeepaliveStatus::from_byte(2), KeepaliveStatus::UpNeeded);
+        assert_eq!(KeepaliveStatus::from_byte(0), KeepaliveStatus::Unknown(0));
+        assert_eq!(KeepaliveStatus::Processing.to_byte(), 1);
+        assert_eq!(KeepaliveStatus::UpNeeded.to_byte(), 2);
+        assert_eq!(KeepaliveStatus::Unknown(9).to_byte(), 9);
+        assert_eq!(
+            (capability::WINK, capability::CBOR, capability::NMSG),
+            (0x01, 0x04, 0x08)
+        );
+        // §11.2.4: 57 bytes in the first packet, 59 in each of up to 128 more.
+        assert_eq!(
+            (INIT_DATA_LEN, CONT_DATA_LEN, MAX_MESSAGE_LEN),
+            (57, 59, 7609)
+        );
+    }
+
+    #[test]
+    fn continuation_packets() {
+        let msg = Message::new(0x0102_0304, HidCommand::Cbor, (0..=200u8).collect());
+        let reports = msg.to_reports().unwrap();
+        assert_eq!(reports.len(), 4);
+        for (i, r) in reports[1..].iter().enumerate() {
+            assert_eq!(&r[..5], &[1, 2, 3, 4, i as u8]);
+            match Packet::parse(r) {
+                Packet::Cont { cid, seq, data } => {
+                    assert_eq!((cid, seq as usize), (0x0102_0304, i));
+                    assert_eq!(data[0], (57 + 59 * i) as u8);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(Packet::parse(r).cid(), 0x0102_0304);
+            assert_eq!(Packet::parse(r).to_report(), *r);
+        }
+        assert_eq!(Packet::parse(&reports[0]).cid(), 0x0102_0304);
+        assert_eq!(Packet::parse(&reports[0]).to_report(), reports[0]);
+        // The last packet is zero-padded.
+        assert!(reports[3][5 + (201 - 57 - 118)..].iter().all(|b| *b == 0));
+        // A sequence byte with the high bit would read as an init packet.
+        let cont = Packet::Cont {
+            cid: 1,
+            seq: 0x85,
+            data: [0; CONT_DATA_LEN],
+        };
+        assert_eq!(cont.to_report()[4], 0x05);
+    }
+
+    #[test]
+    fn reassembly_ends_at_the_announced_length() {
+        let msg = Message::new(9, HidCommand::Msg, vec![3; 100]);
+        let reports = msg.to_reports().unwrap();
+        let Packet::Init {
+            cid,
+            cmd,
+            bcnt,
+            data,
+        } = Packet::parse(&reports[0])
+        else {
+            panic!("init")
+        };
+        let (mut r, state) = Reassembler::start(cid, cmd, bcnt, &data).unwrap();
+        assert_eq!(state, Assembly::Incomplete);
+        assert_eq!((r.cid(), r.cmd()), (9, HidCommand::Msg));
+        let Packet::Cont { data: cont, .. } = Packet::parse(&reports[1]) else {
+            panic!("cont")
+        };
+        // Out of order first.
+        assert_eq!(r.push(1, &cont), Err(HidError::InvalidSeq));
+        let Assembly::Complete(m) = r.push(0, &cont).unwrap() else {
+            panic!("complete")
+        };
+        assert_eq!(m.payload, vec![3; 100]);
+        // Nothing more is accepted once complete, even the next number.
+        assert_eq!(r.push(1, &cont), Err(HidError::InvalidSeq));
+        // A message that fits the first packet is complete at once; so is
+        // one of exactly 57 bytes and one announced as 7609.
+        for len in [0u16, 5, 57] {
+            let (_, state) =
+                Reassembler::start(1, HidCommand::Ping, len, &[4; INIT_DATA_LEN]).unwrap();
+            assert_eq!(
+                state,
+                Assembly::Complete(Message::new(1, HidCommand::Ping, vec![4; len as usize]))
+            );
+        }
+        assert!(Reassembler::start(1, HidCommand::Ping, MAX_MESSAGE_LEN as u16, &[0; 57]).is_ok());
+    }
+
+    /// §11.2.9.1.3: nonce(8) CID(4) protocol(1) version(3) capabilities(1).
+    #[test]
+    fn init_response_layout() {
+        let r = InitResponse {
+            nonce: [1, 2, 3, 4, 5, 6, 7, 8],
+            cid: 0xA1B2_C3D4,
+            protocol_version: 2,
+            version: (5, 4, 3),
+            capabilities: 0x05,
+        };
+        let bytes = r.to_bytes();
+        assert_eq!(
+            bytes,
+            [1, 2, 3, 4, 5, 6, 7, 8, 0xA1, 0xB2, 0xC3, 0xD4, 2, 5, 4, 3, 0x05]
+        );
+        assert_eq!(InitResponse::parse(&bytes), Some(r.clone()));
+        // Trailing bytes (a zero-padded report) are ignored; short is None.
+        let mut padded = bytes.clone();
+        padded.extend([0; 40]);
+        assert_eq!(InitResponse::parse(&padded), Some(r));
+        assert_eq!(InitResponse::parse(&bytes[..16]), None);
     }
 }
