@@ -357,3 +357,199 @@ pub(crate) fn text_list(v: Value, field: &'static str) -> Result<Vec<String>, Cb
 pub(crate) fn text_list_cbor(list: &[String]) -> Value {
     Value::Array(list.iter().map(|s| Value::from(s.as_str())).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CTAP 2.1 §6 command bytes.
+    #[test]
+    fn command_bytes() {
+        let bytes = [
+            0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D,
+        ];
+        for (c, b) in CommandCode::ALL.into_iter().zip(bytes) {
+            assert_eq!(c.to_byte(), b, "{c:?}");
+            assert_eq!(CommandCode::from_byte(b), Some(c));
+        }
+        for unknown in [0x00, 0x03, 0x05, 0x0E, 0x40, 0x41] {
+            assert_eq!(CommandCode::from_byte(unknown), None, "{unknown:#x}");
+        }
+    }
+
+    /// §8.2: a response is a status byte, then CBOR only on success.
+    #[test]
+    fn response_frames() {
+        assert!(matches!(
+            decode_response::<()>(&[]),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            decode_response::<()>(&[0x31]),
+            Err(Error::Status(StatusCode::PinInvalid))
+        ));
+        assert!(decode_response::<()>(&[0x00]).is_ok());
+        assert!(decode_response::<()>(&[0x00, 0xa0]).is_ok());
+        assert!(decode_response::<()>(&[0x00, 0xff]).is_err(), "bad CBOR");
+        assert_eq!(encode_response(&()), [0x00]);
+        assert_eq!(encode_status(StatusCode::PinInvalid), [0x31]);
+        assert_eq!(<() as CtapResponse>::to_cbor(&()), None);
+    }
+
+    /// §8.1: a request is a command byte, then CBOR parameters if any;
+    /// decoding failures map to the statuses of §8.2.
+    #[test]
+    fn request_frames_and_statuses() {
+        assert_eq!(split_request(&[]), Err(StatusCode::InvalidLength));
+        assert_eq!(split_request(&[0x04]), Ok((0x04, None)));
+        assert_eq!(
+            split_request(&[0x01, 0xa1, 0x01, 0x02]),
+            Ok((0x01, Some(MapBuilder::new().int(1, 2).build())))
+        );
+        assert_eq!(split_request(&[0x01, 0xa1]), Err(StatusCode::InvalidCbor));
+        for (e, s) in [
+            (CborError::Malformed("x".into()), StatusCode::InvalidCbor),
+            (CborError::DuplicateKey, StatusCode::InvalidCbor),
+            (
+                CborError::UnexpectedType("f"),
+                StatusCode::CborUnexpectedType,
+            ),
+            (CborError::Missing("f"), StatusCode::MissingParameter),
+            (CborError::InvalidValue("f"), StatusCode::InvalidParameter),
+        ] {
+            assert_eq!(status_for(&e), s, "{e:?}");
+        }
+        assert!(params(None).unwrap().remaining().is_empty());
+        assert!(params(Some(cbor::int(1))).is_err());
+    }
+
+    /// The CTAP 2.1 spec's own example bytes for
+    /// `{"alg": -7, "type": "public-key"}` (§6.1 example).
+    #[test]
+    fn pub_key_cred_param_encoding() {
+        let p = PubKeyCredParam { alg: -7 };
+        assert_eq!(
+            cbor::encode(&p.to_cbor()),
+            hex::decode("a263616c672664747970656a7075626c69632d6b6579").unwrap()
+        );
+        assert_eq!(PubKeyCredParam::from_cbor(p.to_cbor()), Ok(Some(p)));
+        let other = MapBuilder::new()
+            .text("alg", -7)
+            .text("type", "other")
+            .build();
+        assert_eq!(PubKeyCredParam::from_cbor(other), Ok(None));
+        let no_alg = MapBuilder::new().text("type", "public-key").build();
+        assert_eq!(
+            PubKeyCredParam::from_cbor(no_alg),
+            Err(CborError::Missing("pubKeyCredParams.alg"))
+        );
+    }
+
+    #[test]
+    fn entities_round_trip_and_bounds() {
+        let rp = RpEntity {
+            id: "example.com".into(),
+            name: Some("Example".into()),
+        };
+        assert_eq!(RpEntity::from_cbor(rp.to_cbor()), Ok(rp));
+        let bare = RpEntity {
+            id: "example.com".into(),
+            name: None,
+        };
+        assert_eq!(
+            cbor::encode(&bare.to_cbor()),
+            [&[0xa1, 0x62, b'i', b'd', 0x6b][..], b"example.com"].concat()
+        );
+        let user = |id: Vec<u8>| UserEntity {
+            id,
+            name: Some("alice".into()),
+            display_name: Some("Alice".into()),
+        };
+        // §6.1.1 / WebAuthn §5.4.3: user handles are at most 64 bytes.
+        assert_eq!(
+            UserEntity::from_cbor(user(vec![1; 64]).to_cbor()),
+            Ok(user(vec![1; 64]))
+        );
+        assert_eq!(
+            UserEntity::from_cbor(user(vec![1; 65]).to_cbor()),
+            Err(CborError::InvalidValue("user.id"))
+        );
+        assert_eq!(
+            serde_json::to_value(user(vec![0xfb, 0xff])).unwrap()["id"],
+            "-_8"
+        );
+        assert!(RpEntity::from_cbor(cbor::int(1)).is_err());
+    }
+
+    /// WebAuthn §5.8.3: descriptors of an unknown type are skipped.
+    #[test]
+    fn credential_descriptors() {
+        let d = CredentialDescriptor {
+            id: vec![1, 2],
+            transports: Some(vec!["usb".into(), "nfc".into()]),
+        };
+        assert_eq!(
+            CredentialDescriptor::from_cbor(d.to_cbor()),
+            Ok(Some(d.clone()))
+        );
+        let plain = CredentialDescriptor::new(vec![3]);
+        assert_eq!(plain.transports, None);
+        assert_eq!(
+            cbor::encode(&plain.to_cbor()),
+            hex::decode("a2626964410364747970656a7075626c69632d6b6579").unwrap()
+        );
+        let other = MapBuilder::new()
+            .text("id", vec![4u8])
+            .text("type", "future")
+            .build();
+        let list = Value::Array(vec![d.to_cbor(), other, plain.to_cbor()]);
+        assert_eq!(
+            descriptor_list(list, "allowList"),
+            Ok(vec![d.clone(), plain.clone()])
+        );
+        assert_eq!(
+            descriptor_list_cbor(&[d.clone(), plain.clone()]),
+            Value::Array(vec![d.to_cbor(), plain.to_cbor()])
+        );
+        assert!(descriptor_list(cbor::int(1), "allowList").is_err());
+        let bad_transport = MapBuilder::new()
+            .text("id", vec![4u8])
+            .text("type", "public-key")
+            .text("transports", Value::Array(vec![cbor::int(1)]))
+            .build();
+        assert_eq!(
+            CredentialDescriptor::from_cbor(bad_transport),
+            Err(CborError::UnexpectedType("credential.transports"))
+        );
+    }
+
+    #[test]
+    fn options_and_small_helpers() {
+        assert_eq!(RequestOptions::default().to_cbor(), None);
+        let o = RequestOptions {
+            rk: Some(true),
+            up: Some(false),
+            uv: None,
+        };
+        // {"rk": true, "up": false}
+        assert_eq!(
+            cbor::encode(&o.to_cbor().unwrap()),
+            [0xa2, 0x62, b'r', b'k', 0xf5, 0x62, b'u', b'p', 0xf4]
+        );
+        assert_eq!(RequestOptions::from_cbor(o.to_cbor().unwrap()), Ok(o));
+        let with_unknown = MapBuilder::new().text("uv", true).text("future", 1).build();
+        assert_eq!(
+            RequestOptions::from_cbor(with_unknown).unwrap().uv,
+            Some(true)
+        );
+        assert_eq!(uint(5, "f"), Ok(5));
+        assert_eq!(uint(-1, "f"), Err(CborError::InvalidValue("f")));
+        let mut m = MapReader::new(MapBuilder::new().int(1, 3).int(2, -3).build(), "m").unwrap();
+        assert_eq!(opt_uint(&mut m, 1, "a"), Ok(Some(3)));
+        assert_eq!(opt_uint(&mut m, 2, "b"), Err(CborError::InvalidValue("b")));
+        assert_eq!(opt_uint(&mut m, 3, "c"), Ok(None));
+        let list = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(text_list(text_list_cbor(&list), "l"), Ok(list));
+        assert!(text_list(Value::Array(vec![cbor::int(1)]), "l").is_err());
+    }
+}

@@ -455,6 +455,27 @@ mod tests {
     }
 
     #[test]
+    fn each_continuation_packet_resets_the_idle_clock() {
+        let (host, key) = key(|d| {
+            let _ = request(&d.from_host);
+            // 300 bytes: an init and five continuations, 60 ms apart
+            // (360 ms in all, past the 150 ms timeout).
+            let answer: Vec<u8> = (0..300).map(|i| i as u8).collect();
+            d.to_host
+                .send(init_packet(CID, 0x81, 300, &answer[..57]))
+                .unwrap();
+            for (seq, chunk) in answer[57..].chunks(59).enumerate() {
+                thread::sleep(Duration::from_millis(60));
+                d.to_host.send(cont_packet(CID, seq as u8, chunk)).unwrap();
+            }
+        });
+        let mut ch = open(host, 150).unwrap();
+        let answer = ch.ping(&[0; 300]).unwrap();
+        assert_eq!(answer, (0..300).map(|i| i as u8).collect::<Vec<u8>>());
+        key.join().unwrap();
+    }
+
+    #[test]
     fn silence_is_a_timeout() {
         let (host, key) = key(|d| {
             let _ = request(&d.from_host);

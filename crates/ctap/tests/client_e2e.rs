@@ -1,8 +1,11 @@
 //! End to end: the host library (`ctap`) drives the virtual key over real
 //! UDP sockets — every command, both PIN/UV auth protocols, and the
-//! negative paths the CTAP 2.1 spec defines.
+//! negative paths the CTAP 2.1 spec defines. It lives with `ctap` (a
+//! dev-dependency cycle: the virtual key is built on this crate) so that
+//! `ctap`'s own test suite exercises every client verb and the UDP
+//! transport; the virtual key's own tests are in `crates/authenticator`.
 
-use keysmith_authenticator as authenticator;
+use keysmith_ctap as ctap;
 
 use authenticator::ctap2::AuthenticatorConfig;
 use authenticator::serve::UdpKeyHandle;
