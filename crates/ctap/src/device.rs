@@ -131,4 +131,55 @@ mod tests {
         assert!("udp:localhost".parse::<DeviceSpec>().is_err());
         assert!("bluetooth".parse::<DeviceSpec>().is_err());
     }
+
+    #[test]
+    fn specs_print_as_they_parse() {
+        for (text, spec) in [
+            (
+                "udp:127.0.0.1:8111",
+                DeviceSpec::Udp("127.0.0.1:8111".into()),
+            ),
+            ("udp:[::1]:9", DeviceSpec::Udp("[::1]:9".into())),
+            ("usb", DeviceSpec::UsbAuto),
+            (
+                "usb:/dev/hidraw0",
+                DeviceSpec::UsbPath("/dev/hidraw0".into()),
+            ),
+        ] {
+            assert_eq!(text.parse::<DeviceSpec>().unwrap(), spec, "{text}");
+            assert_eq!(spec.to_string(), text);
+        }
+        assert_eq!(
+            "  usb  ".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::UsbAuto
+        );
+        for bad in ["udp:host:70000", "udp:host:", "udp:", "usbx", "hidraw0", ""] {
+            let e = bad.parse::<DeviceSpec>().unwrap_err();
+            assert!(matches!(e, Error::InvalidRequest(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn opening_a_udp_spec_gives_a_udp_transport() {
+        let t = open(&DeviceSpec::Udp("127.0.0.1:9".into())).unwrap();
+        assert_eq!(t.describe(), "udp:127.0.0.1:9");
+        assert!(open(&DeviceSpec::Udp("no-such-host.invalid:9".into())).is_err());
+    }
+
+    #[cfg(not(feature = "usb"))]
+    #[test]
+    fn usb_needs_the_feature() {
+        for spec in [
+            DeviceSpec::UsbAuto,
+            DeviceSpec::UsbPath("/dev/hidraw0".into()),
+        ] {
+            let Err(e) = open(&spec) else {
+                panic!("accepted")
+            };
+            assert!(
+                matches!(&e, Error::Unsupported(m) if m.contains("usb")),
+                "{e}"
+            );
+        }
+    }
 }

@@ -146,3 +146,116 @@ impl CtapResponse for ClientPinResponse {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webauthn::cbor;
+
+    /// CTAP 2.1 §6.5.5 sub-command numbers (0x08 is not assigned).
+    #[test]
+    fn sub_command_numbers() {
+        for (sub, b) in [
+            (PinSubCommand::GetPinRetries, 0x01),
+            (PinSubCommand::GetKeyAgreement, 0x02),
+            (PinSubCommand::SetPin, 0x03),
+            (PinSubCommand::ChangePin, 0x04),
+            (PinSubCommand::GetPinToken, 0x05),
+            (PinSubCommand::GetPinUvAuthTokenUsingUvWithPermissions, 0x06),
+            (PinSubCommand::GetUvRetries, 0x07),
+            (
+                PinSubCommand::GetPinUvAuthTokenUsingPinWithPermissions,
+                0x09,
+            ),
+        ] {
+            assert_eq!(sub.to_byte(), b, "{sub:?}");
+            assert_eq!(PinSubCommand::from_byte(b), sub);
+        }
+        assert_eq!(PinSubCommand::from_byte(0x08), PinSubCommand::Unknown(0x08));
+        assert_eq!(PinSubCommand::Unknown(0x0B).to_byte(), 0x0B);
+    }
+
+    /// §6.5.4 parameter keys: 0x01 protocol, 0x02 sub-command, 0x03
+    /// keyAgreement, 0x04 pinUvAuthParam, 0x05 newPinEnc, 0x06 pinHashEnc,
+    /// 0x09 permissions, 0x0A rpId.
+    #[test]
+    fn request_encoding() {
+        let retries = ClientPinRequest::new(Some(1), PinSubCommand::GetPinRetries);
+        // 06 {1: 1, 2: 1}
+        assert_eq!(retries.encode(), [0x06, 0xa2, 0x01, 0x01, 0x02, 0x01]);
+        let key = CoseKey::Ec2 {
+            alg: -25,
+            curve: webauthn::cose::EcCurve::P256,
+            x: vec![1; 32],
+            y: vec![2; 32],
+        };
+        let full = ClientPinRequest {
+            pin_uv_auth_protocol: Some(2),
+            sub_command: PinSubCommand::GetPinUvAuthTokenUsingPinWithPermissions,
+            key_agreement: Some(key.clone()),
+            pin_uv_auth_param: Some(vec![4; 32]),
+            new_pin_enc: Some(vec![5; 80]),
+            pin_hash_enc: Some(vec![6; 32]),
+            permissions: Some(0x03),
+            rp_id: Some("example.com".into()),
+        };
+        let v = full.to_cbor().unwrap();
+        let mut m = webauthn::cbor::MapReader::new(v.clone(), "p").unwrap();
+        assert_eq!(m.int(0x01, "p"), Ok(2));
+        assert_eq!(m.int(0x02, "s"), Ok(0x09));
+        assert_eq!(m.take(0x03).map(CoseKey::from_cbor), Some(Ok(key)));
+        assert_eq!(m.bytes(0x04, "a"), Ok(vec![4; 32]));
+        assert_eq!(m.bytes(0x05, "n"), Ok(vec![5; 80]));
+        assert_eq!(m.bytes(0x06, "h"), Ok(vec![6; 32]));
+        assert_eq!(m.int(0x09, "perm"), Ok(3));
+        assert_eq!(m.text(0x0A, "rp"), Ok("example.com".into()));
+        assert!(m.remaining().is_empty());
+        assert_eq!(ClientPinRequest::from_cbor(Some(v)), Ok(full));
+        let bad = MapBuilder::new().int(0x02, 0x1_00).build();
+        assert_eq!(
+            ClientPinRequest::from_cbor(Some(bad)),
+            Err(CborError::InvalidValue("subCommand"))
+        );
+        assert_eq!(
+            ClientPinRequest::from_cbor(None),
+            Err(CborError::Missing("subCommand"))
+        );
+    }
+
+    /// §6.5.4 response keys: 0x01 keyAgreement, 0x02 pinUvAuthToken, 0x03
+    /// pinRetries, 0x04 powerCycleState, 0x05 uvRetries.
+    #[test]
+    fn response_encoding() {
+        assert_eq!(ClientPinResponse::default().to_cbor(), None);
+        assert_eq!(
+            ClientPinResponse::from_cbor(None),
+            Ok(ClientPinResponse::default())
+        );
+        let r = ClientPinResponse {
+            pin_retries: Some(8),
+            power_cycle_state: Some(true),
+            ..Default::default()
+        };
+        // {3: 8, 4: true}
+        assert_eq!(
+            cbor::encode(&r.to_cbor().unwrap()),
+            [0xa2, 0x03, 0x08, 0x04, 0xf5]
+        );
+        let all = ClientPinResponse {
+            key_agreement: Some(CoseKey::Ed25519 {
+                alg: -8,
+                x: [1; 32],
+            }),
+            pin_uv_auth_token: Some(vec![9; 48]),
+            pin_retries: Some(3),
+            power_cycle_state: Some(false),
+            uv_retries: Some(5),
+        };
+        assert_eq!(ClientPinResponse::from_cbor(all.to_cbor()), Ok(all));
+        let negative = MapBuilder::new().int(0x03, -1).build();
+        assert_eq!(
+            ClientPinResponse::from_cbor(Some(negative)),
+            Err(CborError::InvalidValue("pinRetries"))
+        );
+    }
+}

@@ -123,3 +123,87 @@ impl CtapRequest for ConfigRequest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CTAP 2.1 §6.11: sub-commands 0x01 enableEnterpriseAttestation,
+    /// 0x02 toggleAlwaysUv, 0x03 setMinPINLength, 0xFF vendorPrototype.
+    #[test]
+    fn sub_command_numbers() {
+        for (sub, b) in [
+            (ConfigSubCommand::EnableEnterpriseAttestation, 0x01),
+            (ConfigSubCommand::ToggleAlwaysUv, 0x02),
+            (ConfigSubCommand::SetMinPinLength, 0x03),
+            (ConfigSubCommand::VendorPrototype, 0xFF),
+        ] {
+            assert_eq!(sub.to_byte(), b, "{sub:?}");
+            assert_eq!(ConfigSubCommand::from_byte(b), sub);
+        }
+        assert_eq!(
+            ConfigSubCommand::from_byte(0x04),
+            ConfigSubCommand::Unknown(4)
+        );
+        assert_eq!(ConfigSubCommand::Unknown(4).to_byte(), 4);
+    }
+
+    /// §6.11.4 setMinPINLength parameters: 0x01 newMinPINLength, 0x02
+    /// minPinLengthRPIDs, 0x03 forceChangePin.
+    #[test]
+    fn set_min_pin_length_params() {
+        let p = SetMinPinLengthParams {
+            new_min_pin_length: Some(8),
+            min_pin_length_rpids: Some(vec!["a.example".into()]),
+            force_change_pin: Some(true),
+        };
+        assert_eq!(SetMinPinLengthParams::from_cbor(p.to_cbor()), Ok(p));
+        let only = SetMinPinLengthParams {
+            force_change_pin: Some(true),
+            ..Default::default()
+        };
+        // {3: true}
+        assert_eq!(cbor::encode(&only.to_cbor()), [0xa1, 0x03, 0xf5]);
+        assert!(SetMinPinLengthParams::from_cbor(cbor::int(1)).is_err());
+    }
+
+    /// §6.11: pinUvAuthParam authenticates 32×0xFF ‖ 0x0D ‖ subCommand ‖
+    /// subCommandParams.
+    #[test]
+    fn auth_message_and_encoding() {
+        let params = SetMinPinLengthParams {
+            new_min_pin_length: Some(6),
+            ..Default::default()
+        }
+        .to_cbor();
+        let req = ConfigRequest {
+            sub_command: ConfigSubCommand::SetMinPinLength,
+            params: Some(params.clone()),
+            pin_uv_auth_protocol: Some(2),
+            pin_uv_auth_param: Some(vec![7; 32]),
+        };
+        let mut want = vec![0xFF; 32];
+        want.extend([0x0D, 0x03, 0xa1, 0x01, 0x06]);
+        assert_eq!(req.auth_message(), want);
+        let bare = ConfigRequest {
+            sub_command: ConfigSubCommand::ToggleAlwaysUv,
+            params: None,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
+        assert_eq!(bare.auth_message()[32..], [0x0D, 0x02]);
+        // 0D {1: 2}
+        assert_eq!(bare.encode(), [0x0D, 0xa1, 0x01, 0x02]);
+        assert_eq!(ConfigRequest::from_cbor(req.to_cbor()), Ok(req));
+        let not_a_map = MapBuilder::new().int(0x01, 3).int(0x02, 5).build();
+        assert_eq!(
+            ConfigRequest::from_cbor(Some(not_a_map)),
+            Err(CborError::UnexpectedType("subCommandParams"))
+        );
+        let big = MapBuilder::new().int(0x01, 256).build();
+        assert_eq!(
+            ConfigRequest::from_cbor(Some(big)),
+            Err(CborError::InvalidValue("subCommand"))
+        );
+    }
+}

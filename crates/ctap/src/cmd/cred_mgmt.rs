@@ -198,3 +198,134 @@ impl CtapResponse for CredMgmtResponse {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CTAP 2.1 §6.8 sub-commands 0x01..0x07.
+    #[test]
+    fn sub_command_numbers() {
+        use CredMgmtSubCommand::*;
+        let all = [
+            GetCredsMetadata,
+            EnumerateRpsBegin,
+            EnumerateRpsGetNextRp,
+            EnumerateCredentialsBegin,
+            EnumerateCredentialsGetNextCredential,
+            DeleteCredential,
+            UpdateUserInformation,
+        ];
+        for (sub, b) in all.into_iter().zip(1u8..) {
+            assert_eq!(sub.to_byte(), b, "{sub:?}");
+            assert_eq!(CredMgmtSubCommand::from_byte(b), sub);
+        }
+        assert_eq!(CredMgmtSubCommand::from_byte(8), Unknown(8));
+        assert_eq!(Unknown(8).to_byte(), 8);
+    }
+
+    /// §6.8: pinUvAuthParam authenticates subCommand ‖ CBOR(subCommandParams);
+    /// parameter keys 0x01 rpIDHash, 0x02 credentialID, 0x03 user.
+    #[test]
+    fn auth_message_and_parameters() {
+        let params = CredMgmtParams {
+            rp_id_hash: Some(vec![1; 32]),
+            ..Default::default()
+        };
+        let req = CredMgmtRequest {
+            sub_command: CredMgmtSubCommand::EnumerateCredentialsBegin,
+            params: Some(params.clone()),
+            pin_uv_auth_protocol: Some(1),
+            pin_uv_auth_param: Some(vec![2; 16]),
+        };
+        let mut want = vec![0x04, 0xa1, 0x01, 0x58, 0x20];
+        want.extend([1; 32]);
+        assert_eq!(req.auth_message(), want);
+        assert_eq!(CredMgmtRequest::from_cbor(req.to_cbor()), Ok(req));
+        let meta = CredMgmtRequest {
+            sub_command: CredMgmtSubCommand::GetCredsMetadata,
+            params: None,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
+        assert_eq!(meta.auth_message(), [0x01]);
+        // 0A {1: 1}
+        assert_eq!(meta.encode(), [0x0A, 0xa1, 0x01, 0x01]);
+        let full = CredMgmtParams {
+            rp_id_hash: None,
+            credential_id: Some(CredentialDescriptor::new(vec![3; 16])),
+            user: Some(UserEntity {
+                id: vec![4],
+                name: Some("a".into()),
+                display_name: None,
+            }),
+        };
+        assert_eq!(CredMgmtParams::from_cbor(full.to_cbor()), Ok(full));
+        // A credentialID that is not a public-key descriptor is invalid.
+        let other = MapBuilder::new()
+            .int(
+                0x02,
+                MapBuilder::new()
+                    .text("id", vec![1u8])
+                    .text("type", "x")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            CredMgmtParams::from_cbor(other),
+            Err(CborError::InvalidValue("credentialID"))
+        );
+        let big = MapBuilder::new().int(0x01, 300).build();
+        assert_eq!(
+            CredMgmtRequest::from_cbor(Some(big)),
+            Err(CborError::InvalidValue("subCommand"))
+        );
+    }
+
+    /// §6.8 response keys 0x01..0x0B.
+    #[test]
+    fn response_keys() {
+        assert_eq!(CredMgmtResponse::default().to_cbor(), None);
+        let meta = CredMgmtResponse {
+            existing_resident_credentials_count: Some(2),
+            max_possible_remaining_resident_credentials_count: Some(23),
+            ..Default::default()
+        };
+        // {1: 2, 2: 23}
+        assert_eq!(
+            cbor::encode(&meta.to_cbor().unwrap()),
+            [0xa2, 0x01, 0x02, 0x02, 0x17]
+        );
+        let all = CredMgmtResponse {
+            existing_resident_credentials_count: Some(1),
+            max_possible_remaining_resident_credentials_count: Some(2),
+            rp: Some(RpEntity {
+                id: "example.com".into(),
+                name: None,
+            }),
+            rp_id_hash: Some(vec![5; 32]),
+            total_rps: Some(3),
+            user: Some(UserEntity {
+                id: vec![6],
+                name: None,
+                display_name: Some("D".into()),
+            }),
+            credential_id: Some(CredentialDescriptor::new(vec![7; 16])),
+            public_key: Some(CoseKey::Ed25519 {
+                alg: -8,
+                x: [8; 32],
+            }),
+            total_credentials: Some(4),
+            cred_protect: Some(2),
+            large_blob_key: Some(vec![9; 32]),
+        };
+        let v = all.to_cbor().unwrap();
+        let Value::Map(entries) = &v else { panic!() };
+        let keys: Vec<i64> = entries
+            .iter()
+            .map(|(k, _)| cbor::into_int(k.clone(), "k").unwrap())
+            .collect();
+        assert_eq!(keys, (1..=11).collect::<Vec<_>>());
+        assert_eq!(CredMgmtResponse::from_cbor(Some(v)), Ok(all));
+    }
+}

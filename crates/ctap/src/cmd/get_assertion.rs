@@ -162,3 +162,150 @@ impl CtapResponse for GetAssertionResponse {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webauthn::cbor;
+
+    fn keys(v: &Value) -> Vec<Value> {
+        let Value::Map(entries) = v else {
+            panic!("not a map")
+        };
+        entries.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// CTAP 2.1 §6.2 parameter keys 0x01 rpId … 0x07 pinUvAuthProtocol;
+    /// an empty allow list, extensions or options are left out.
+    #[test]
+    fn request_keys_and_round_trip() {
+        let minimal = GetAssertionRequest {
+            rp_id: "example.com".into(),
+            client_data_hash: vec![1; 32],
+            allow_list: vec![],
+            extensions: GetAssertionExtensions::default(),
+            options: RequestOptions::default(),
+            pin_uv_auth_param: None,
+            pin_uv_auth_protocol: None,
+        };
+        assert_eq!(
+            keys(&minimal.to_cbor().unwrap()),
+            [cbor::int(1), cbor::int(2)]
+        );
+        assert_eq!(minimal.encode()[0], 0x02);
+        assert_eq!(
+            GetAssertionRequest::from_cbor(minimal.to_cbor()),
+            Ok(minimal.clone())
+        );
+        let full = GetAssertionRequest {
+            allow_list: vec![CredentialDescriptor::new(vec![2; 16])],
+            extensions: GetAssertionExtensions {
+                hmac_secret: Some(HmacSecretInput {
+                    key_agreement: CoseKey::Ed25519 {
+                        alg: -8,
+                        x: [3; 32],
+                    },
+                    salt_enc: vec![4; 48],
+                    salt_auth: vec![5; 32],
+                    pin_uv_auth_protocol: Some(2),
+                }),
+                cred_blob: Some(true),
+                large_blob_key: Some(false),
+            },
+            options: RequestOptions {
+                up: Some(false),
+                ..Default::default()
+            },
+            pin_uv_auth_param: Some(vec![6; 32]),
+            pin_uv_auth_protocol: Some(2),
+            ..minimal
+        };
+        let v = full.to_cbor().unwrap();
+        assert_eq!(keys(&v), (1..=7).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(GetAssertionRequest::from_cbor(Some(v)), Ok(full));
+        assert_eq!(
+            GetAssertionRequest::from_cbor(None),
+            Err(CborError::Missing("rpId"))
+        );
+    }
+
+    /// §12.5 hmac-secret input: 0x01 keyAgreement, 0x02 saltEnc, 0x03
+    /// saltAuth, 0x04 pinUvAuthProtocol.
+    #[test]
+    fn extension_inputs() {
+        assert_eq!(GetAssertionExtensions::default().to_cbor(), None);
+        let blob = GetAssertionExtensions {
+            cred_blob: Some(true),
+            ..Default::default()
+        };
+        // {"credBlob": true}
+        let mut want = vec![0xa1, 0x68];
+        want.extend(b"credBlob");
+        want.push(0xf5);
+        assert_eq!(cbor::encode(&blob.to_cbor().unwrap()), want);
+        let missing_salt = MapBuilder::new()
+            .text(
+                "hmac-secret",
+                MapBuilder::new()
+                    .int(
+                        0x01,
+                        CoseKey::Ed25519 {
+                            alg: -8,
+                            x: [3; 32],
+                        }
+                        .to_cbor(),
+                    )
+                    .int(0x03, vec![1u8; 32])
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            GetAssertionExtensions::from_cbor(missing_salt),
+            Err(CborError::Missing("hmac-secret.saltEnc"))
+        );
+    }
+
+    /// §6.2 response keys 0x01 credential … 0x07 largeBlobKey.
+    #[test]
+    fn response_keys_and_round_trip() {
+        let r = GetAssertionResponse {
+            credential: CredentialDescriptor::new(vec![1; 16]),
+            auth_data: vec![2; 37],
+            signature: vec![3; 70],
+            user: Some(UserEntity {
+                id: vec![4],
+                name: Some("n".into()),
+                display_name: None,
+            }),
+            number_of_credentials: Some(2),
+            user_selected: Some(true),
+            large_blob_key: Some(vec![5; 32]),
+        };
+        let v = r.to_cbor().unwrap();
+        assert_eq!(keys(&v), (1..=7).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(GetAssertionResponse::from_cbor(Some(v)), Ok(r.clone()));
+        let bare = GetAssertionResponse {
+            user: None,
+            number_of_credentials: None,
+            user_selected: None,
+            large_blob_key: None,
+            ..r
+        };
+        assert_eq!(keys(&bare.to_cbor().unwrap()).len(), 3);
+        let other_type = MapBuilder::new()
+            .int(
+                0x01,
+                MapBuilder::new()
+                    .text("id", vec![1u8])
+                    .text("type", "x")
+                    .build(),
+            )
+            .int(0x02, vec![0u8; 37])
+            .int(0x03, vec![0u8; 8])
+            .build();
+        assert_eq!(
+            GetAssertionResponse::from_cbor(Some(other_type)),
+            Err(CborError::InvalidValue("credential.type"))
+        );
+    }
+}

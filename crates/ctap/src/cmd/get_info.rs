@@ -222,4 +222,132 @@ mod tests {
         assert_eq!(info.pin_is_set(), Some(true));
         assert_eq!(info.effective_min_pin_length(), 6);
     }
+
+    /// A real CTAP 2.0 key's getInfo answer, as python-fido2's tests
+    /// record it (`_INFO` in its test_ctap2.py): U2F_V2 + FIDO_2_0, uvm and
+    /// hmac-secret, rk/up true, plat/clientPin false, maxMsgSize 1200,
+    /// PIN protocol 1.
+    #[test]
+    fn a_recorded_ctap20_answer() {
+        let bytes = hex::decode(
+            "a60182665532465f5632684649444f5f325f3002826375766d6b686d61632d7365637265740350f8a011f38c0a4d15800617111f9edc7d04a462726bf5627570f564706c6174f469636c69656e7450696ef4051904b0068101",
+        )
+        .unwrap();
+        let info = GetInfoResponse::from_cbor(Some(cbor::decode(&bytes).unwrap())).unwrap();
+        assert_eq!(info.versions, ["U2F_V2", "FIDO_2_0"]);
+        assert!(!info.is_ctap21());
+        assert_eq!(info.extensions, ["uvm", "hmac-secret"]);
+        assert!(info.supports_extension("hmac-secret"));
+        assert!(!info.supports_extension("credProtect"));
+        assert_eq!(
+            webauthn::authdata::format_aaguid(&info.aaguid),
+            "f8a011f3-8c0a-4d15-8006-17111f9edc7d"
+        );
+        assert_eq!(info.option("rk"), Some(true));
+        assert_eq!(info.option("plat"), Some(false));
+        assert_eq!(info.option("uv"), None);
+        assert_eq!(info.pin_is_set(), Some(false));
+        assert_eq!(info.max_msg_size, Some(1200));
+        assert_eq!(info.pin_uv_auth_protocols, [1]);
+        assert_eq!(info.effective_min_pin_length(), 4, "CTAP's default");
+        // Our encoding of it is the same canonical bytes.
+        assert_eq!(cbor::encode(&info.to_cbor().unwrap()), bytes);
+    }
+
+    /// CTAP 2.1 §6.4 keys 0x01..0x14 (0x13 is not assigned here).
+    #[test]
+    fn every_member_round_trips_under_its_key() {
+        let mut info = GetInfoResponse {
+            versions: vec!["FIDO_2_1".into()],
+            extensions: vec!["credBlob".into()],
+            aaguid: [1; 16],
+            max_msg_size: Some(2048),
+            pin_uv_auth_protocols: vec![2],
+            max_credential_count_in_list: Some(8),
+            max_credential_id_length: Some(128),
+            transports: vec!["usb".into()],
+            algorithms: vec![PubKeyCredParam { alg: -8 }],
+            max_serialized_large_blob_array: Some(1024),
+            force_pin_change: Some(false),
+            min_pin_length: Some(4),
+            firmware_version: Some(0x050400),
+            max_cred_blob_length: Some(32),
+            max_rpids_for_set_min_pin_length: Some(1),
+            preferred_platform_uv_attempts: Some(3),
+            uv_modality: Some(2),
+            remaining_discoverable_credentials: Some(25),
+            ..Default::default()
+        };
+        info.options.insert("alwaysUv".into(), false);
+        let v = info.to_cbor().unwrap();
+        let Value::Map(entries) = &v else { panic!() };
+        let keys: Vec<i64> = entries
+            .iter()
+            .map(|(k, _)| cbor::into_int(k.clone(), "k").unwrap())
+            .collect();
+        assert_eq!(keys, (0x01..=0x12).chain([0x14]).collect::<Vec<_>>());
+        assert_eq!(GetInfoResponse::from_cbor(Some(v)).unwrap(), info);
+        // Empty lists and maps are left out.
+        let bare = GetInfoResponse {
+            versions: vec!["FIDO_2_0".into()],
+            ..Default::default()
+        };
+        let Some(Value::Map(entries)) = bare.to_cbor() else {
+            panic!()
+        };
+        assert_eq!(entries.len(), 2, "versions and aaguid only");
+        assert_eq!(bare.pin_is_set(), None);
+    }
+
+    #[test]
+    fn lenient_where_the_spec_allows_strict_where_it_matters() {
+        let base = || {
+            MapBuilder::new()
+                .int(0x01, Value::Array(vec![Value::from("FIDO_2_1")]))
+                .int(0x03, vec![0u8; 16])
+        };
+        // Unknown keys, non-boolean options and algorithms of other
+        // types are passed over.
+        let v = base()
+            .int(
+                0x04,
+                MapBuilder::new().text("rk", true).text("x", 1).build(),
+            )
+            .int(
+                0x0A,
+                Value::Array(vec![
+                    MapBuilder::new()
+                        .text("alg", -7)
+                        .text("type", "public-key")
+                        .build(),
+                    MapBuilder::new()
+                        .text("alg", -7)
+                        .text("type", "other")
+                        .build(),
+                ]),
+            )
+            .int(0x7F, 1)
+            .build();
+        let info = GetInfoResponse::from_cbor(Some(v)).unwrap();
+        assert_eq!(info.options.len(), 1);
+        assert_eq!(info.algorithms, [PubKeyCredParam { alg: -7 }]);
+        // A 15-byte AAGUID, a negative protocol, no versions: refused.
+        let v = base().int(0x03, vec![0u8; 15]).build();
+        assert!(GetInfoResponse::from_cbor(Some(v)).is_err());
+        let v = base().int(0x06, Value::Array(vec![cbor::int(-1)])).build();
+        assert_eq!(
+            GetInfoResponse::from_cbor(Some(v)),
+            Err(CborError::InvalidValue("pinUvAuthProtocols"))
+        );
+        let v = MapBuilder::new().int(0x03, vec![0u8; 16]).build();
+        assert_eq!(
+            GetInfoResponse::from_cbor(Some(v)),
+            Err(CborError::Missing("versions"))
+        );
+        let info = GetInfoResponse {
+            min_pin_length: Some(8),
+            ..Default::default()
+        };
+        assert_eq!(info.effective_min_pin_length(), 8);
+    }
 }

@@ -255,4 +255,128 @@ mod tests {
             Err(CborError::Missing("rp"))
         );
     }
+
+    /// CTAP 2.1 §12.1: credProtect levels are 1, 2 and 3 only.
+    #[test]
+    fn cred_protect_levels() {
+        let ext = |level: i64| {
+            MakeCredentialExtensions::from_cbor(
+                MapBuilder::new().text("credProtect", level).build(),
+            )
+        };
+        for level in 1..=3 {
+            assert_eq!(ext(level).unwrap().cred_protect, Some(level as u8));
+        }
+        for bad in [0, 4, -1] {
+            assert_eq!(
+                ext(bad),
+                Err(CborError::InvalidValue("extensions.credProtect")),
+                "{bad}"
+            );
+        }
+        assert_eq!(MakeCredentialExtensions::default().to_cbor(), None);
+        let all = MakeCredentialExtensions {
+            cred_protect: Some(3),
+            hmac_secret: Some(true),
+            min_pin_length: Some(true),
+            cred_blob: Some(vec![1, 2]),
+            large_blob_key: Some(true),
+        };
+        assert_eq!(
+            MakeCredentialExtensions::from_cbor(all.to_cbor().unwrap()),
+            Ok(all)
+        );
+    }
+
+    /// §6.1 request keys 0x01..0x0A and response keys 0x01..0x05; the
+    /// attestation object (WebAuthn §6.5.4) in canonical key order.
+    #[test]
+    fn keys_and_attestation_object() {
+        let req = MakeCredentialRequest {
+            client_data_hash: vec![1; 32],
+            rp: RpEntity {
+                id: "example.com".into(),
+                name: None,
+            },
+            user: UserEntity {
+                id: vec![2],
+                name: None,
+                display_name: None,
+            },
+            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
+            exclude_list: vec![CredentialDescriptor::new(vec![3])],
+            extensions: MakeCredentialExtensions {
+                large_blob_key: Some(true),
+                ..Default::default()
+            },
+            options: RequestOptions {
+                uv: Some(true),
+                ..Default::default()
+            },
+            pin_uv_auth_param: Some(vec![4; 16]),
+            pin_uv_auth_protocol: Some(1),
+            enterprise_attestation: Some(2),
+        };
+        let v = req.to_cbor().unwrap();
+        let Value::Map(entries) = &v else { panic!() };
+        let keys: Vec<Value> = entries.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, (1..=10).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(MakeCredentialRequest::from_cbor(Some(v)), Ok(req));
+        for (missing, name) in [
+            (1, "clientDataHash"),
+            (2, "rp"),
+            (3, "user"),
+            (4, "pubKeyCredParams"),
+        ] {
+            let mut m = MapBuilder::new();
+            if missing != 1 {
+                m = m.int(1, vec![0u8; 32]);
+            }
+            if missing != 2 {
+                m = m.int(2, MapBuilder::new().text("id", "x").build());
+            }
+            if missing != 3 {
+                m = m.int(3, MapBuilder::new().text("id", vec![1u8]).build());
+            }
+            if missing != 4 {
+                m = m.int(4, Value::Array(vec![]));
+            }
+            assert_eq!(
+                MakeCredentialRequest::from_cbor(Some(m.build())),
+                Err(CborError::Missing(name)),
+                "{name}"
+            );
+        }
+
+        let resp = MakeCredentialResponse {
+            fmt: "packed".into(),
+            auth_data: vec![5; 37],
+            att_stmt: MapBuilder::new().text("alg", -7).build(),
+            ep_att: Some(true),
+            large_blob_key: Some(vec![6; 32]),
+        };
+        let v = resp.to_cbor().unwrap();
+        let Value::Map(entries) = &v else { panic!() };
+        assert_eq!(entries.len(), 5);
+        assert_eq!(MakeCredentialResponse::from_cbor(Some(v)), Ok(resp.clone()));
+        let obj = cbor::decode(&resp.attestation_object()).unwrap();
+        let Value::Map(entries) = &obj else { panic!() };
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(k, _)| cbor::into_text(k.clone(), "k").unwrap())
+            .collect();
+        assert_eq!(names, ["fmt", "attStmt", "authData"]);
+        let mut r = MapReader::new(obj, "o").unwrap();
+        assert_eq!(r.text("fmt", "f"), Ok("packed".into()));
+        assert_eq!(r.bytes("authData", "a"), Ok(vec![5; 37]));
+        let bad = MapBuilder::new()
+            .int(1, "none")
+            .int(2, vec![0u8; 37])
+            .int(3, vec![0u8])
+            .build();
+        assert_eq!(
+            MakeCredentialResponse::from_cbor(Some(bad)),
+            Err(CborError::UnexpectedType("attStmt"))
+        );
+    }
 }

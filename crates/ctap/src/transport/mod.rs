@@ -44,3 +44,34 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         (**self).describe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A boxed transport (what `device::open` returns) passes every call
+    /// through.
+    #[test]
+    fn a_boxed_transport_is_the_transport() {
+        let (host, device) = inproc::pair();
+        let mut boxed: Box<dyn Transport> = Box::new(host);
+        assert_eq!(boxed.describe(), "in-process");
+        boxed.write_report(&[5; 64]).unwrap();
+        assert_eq!(device.from_host.recv().unwrap(), [5; 64]);
+        device.to_host.send([6; 64]).unwrap();
+        assert_eq!(
+            boxed.read_report(Duration::from_secs(1)).unwrap(),
+            Some([6; 64])
+        );
+        assert_eq!(boxed.read_report(Duration::from_millis(10)).unwrap(), None);
+        drop(device);
+        assert!(matches!(
+            boxed.read_report(Duration::from_millis(10)),
+            Err(TransportError::Disconnected)
+        ));
+        assert!(matches!(
+            boxed.write_report(&[0; 64]),
+            Err(TransportError::Disconnected)
+        ));
+    }
+}

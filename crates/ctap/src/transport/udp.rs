@@ -98,3 +98,44 @@ impl Transport for UdpTransport {
         format!("udp:{}", self.peer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One report per datagram: datagrams of 63 or 65 bytes are not
+    /// reports and are passed over; nothing within the timeout is `None`.
+    #[test]
+    fn exactly_one_report_per_datagram() {
+        let key = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut t = UdpTransport::connect(&key.local_addr().unwrap().to_string()).unwrap();
+        assert_eq!(t.describe(), format!("udp:{}", key.local_addr().unwrap()));
+        t.write_report(&[7; REPORT_LEN]).unwrap();
+        let mut buf = [0u8; 100];
+        let (n, host) = key.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[7; REPORT_LEN][..]);
+        key.send_to(&[1; REPORT_LEN - 1], host).unwrap();
+        key.send_to(&[2; REPORT_LEN + 1], host).unwrap();
+        key.send_to(&[3; REPORT_LEN], host).unwrap();
+        let got = t.read_report(Duration::from_secs(2)).unwrap();
+        assert_eq!(got, Some([3; REPORT_LEN]));
+        let started = std::time::Instant::now();
+        assert_eq!(t.read_report(Duration::from_millis(50)).unwrap(), None);
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        // A zero timeout still waits a little instead of blocking forever.
+        assert_eq!(t.read_report(Duration::ZERO).unwrap(), None);
+    }
+
+    #[test]
+    fn a_closed_port_is_named() {
+        let free = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let mut t = UdpTransport::connect(&addr.to_string()).unwrap();
+        t.write_report(&[0; REPORT_LEN]).unwrap();
+        // Linux reports the ICMP port-unreachable on the next receive.
+        let e = t.read_report(Duration::from_millis(500)).unwrap_err();
+        assert!(e.to_string().contains("virtual-key"), "{e}");
+        assert!(UdpTransport::connect("no-such-host.invalid:1").is_err());
+    }
+}
