@@ -166,6 +166,13 @@ mod tests {
         assert!(open(&DeviceSpec::Udp("no-such-host.invalid:9".into())).is_err());
     }
 
+    /// A path that is no key fails to open (no key needed for this).
+    #[cfg(feature = "usb")]
+    #[test]
+    fn a_usb_path_that_is_no_key_fails() {
+        assert!(open(&DeviceSpec::UsbPath("/nonexistent/hidraw99".into())).is_err());
+    }
+
     #[cfg(not(feature = "usb"))]
     #[test]
     fn usb_needs_the_feature() {
