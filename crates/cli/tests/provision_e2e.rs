@@ -945,6 +945,8 @@ fn passkey_names_entra_would_refuse_stop_the_run_before_any_key_is_touched() {
             &key.device,
             "--pin-out",
             pin_out.to_str().unwrap(),
+            "--out",
+            tmp.path().join("named.csv").to_str().unwrap(),
         ]),
     );
     assert!(
@@ -958,6 +960,15 @@ fn passkey_names_entra_would_refuse_stop_the_run_before_any_key_is_touched() {
         (1..=30).contains(&name.chars().count()),
         "default name {name:?}"
     );
+    // The results file carries the name the directory answered.
+    let results = std::fs::read_to_string(tmp.path().join("named.csv")).unwrap();
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "displayName").unwrap();
+    let row = results
+        .lines()
+        .find(|l| l.starts_with(users[1].as_str()))
+        .unwrap();
+    assert_eq!(row.split(',').nth(col), Some(name), "{results}");
 }
 
 /// Issue 22: killed before the first user, in the middle, and during the

@@ -103,6 +103,10 @@ pub enum JournalEvent {
         aaguid: Option<String>,
         #[serde(default)]
         model: Option<String>,
+        /// The passkey name the directory answered (absent in journals
+        /// written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
     },
     /// A credential that will never be registered was deleted from the key.
     #[serde(rename_all = "camelCase")]
@@ -234,6 +238,8 @@ pub struct RegisteredMethod {
     pub method_id: String,
     pub aaguid: Option<String>,
     pub model: Option<String>,
+    /// The passkey name the directory answered.
+    pub display_name: Option<String>,
 }
 
 impl UserProgress {
@@ -296,6 +302,7 @@ impl UserProgress {
                 method_id,
                 aaguid,
                 model,
+                display_name,
                 ..
             } => {
                 self.pending_credential = None;
@@ -304,6 +311,7 @@ impl UserProgress {
                     method_id: method_id.clone(),
                     aaguid: aaguid.clone(),
                     model: model.clone(),
+                    display_name: display_name.clone(),
                 });
             }
             CredentialRemoved { credential_id, .. } => {

@@ -301,6 +301,7 @@ pub fn provision_user(
     };
     outcome.method_id = Some(registered.method_id.clone());
     outcome.model = registered.model.clone();
+    outcome.display_name = registered.display_name.clone();
     if registered.aaguid.is_some() {
         outcome.aaguid = registered.aaguid.clone();
     }
@@ -809,6 +810,7 @@ fn register(
         method_id: method.id.clone(),
         aaguid: method.aa_guid.clone(),
         model: method.model.clone(),
+        display_name: method.display_name.clone(),
     };
     ctx.journal(JournalEvent::Registered {
         user: user.to_owned(),
@@ -816,6 +818,7 @@ fn register(
         method_id: method.id,
         aaguid: method.aa_guid,
         model: method.model,
+        display_name: method.display_name,
     })?;
     failpoint("after-register");
     Ok(registered)

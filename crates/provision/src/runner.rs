@@ -435,6 +435,7 @@ fn settle_from_journal(
             o.method_id = Some(r.method_id.clone());
             o.aaguid = r.aaguid.clone();
             o.model = r.model.clone();
+            o.display_name = r.display_name.clone();
         }
         o.key_device = p.key.as_ref().map(|k| k.device.clone());
         o
