@@ -88,6 +88,9 @@ def test_one_user_on_the_real_recorded_creation_options(keys, workdir):
         # kept it as it was (opaque).
         method = standin.methods_of("john@contoso.com")[0]
         assert method["id"][-1] in "012"
+        assert summary["outcomes"][0]["methodId"] == method["id"]
+        # The outcome carries the name Graph answered (§8: ≤ 30 chars).
+        assert summary["outcomes"][0]["displayName"] == method["displayName"]
         # 429s were answered and retried.
         assert standin.throttled >= 1
         # The client used the recorded answer as is: its challenge, its

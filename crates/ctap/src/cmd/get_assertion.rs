@@ -165,15 +165,9 @@ impl CtapResponse for GetAssertionResponse {
 
 #[cfg(test)]
 mod tests {
+    use super::super::int_keys;
     use super::*;
     use webauthn::cbor;
-
-    fn keys(v: &Value) -> Vec<Value> {
-        let Value::Map(entries) = v else {
-            panic!("not a map")
-        };
-        entries.iter().map(|(k, _)| k.clone()).collect()
-    }
 
     /// CTAP 2.1 §6.2 parameter keys 0x01 rpId … 0x07 pinUvAuthProtocol;
     /// an empty allow list, extensions or options are left out.
@@ -188,10 +182,7 @@ mod tests {
             pin_uv_auth_param: None,
             pin_uv_auth_protocol: None,
         };
-        assert_eq!(
-            keys(&minimal.to_cbor().unwrap()),
-            [cbor::int(1), cbor::int(2)]
-        );
+        assert_eq!(int_keys(&minimal.to_cbor().unwrap()), [1, 2]);
         assert_eq!(minimal.encode()[0], 0x02);
         assert_eq!(
             GetAssertionRequest::from_cbor(minimal.to_cbor()),
@@ -221,7 +212,7 @@ mod tests {
             ..minimal
         };
         let v = full.to_cbor().unwrap();
-        assert_eq!(keys(&v), (1..=7).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(int_keys(&v), (1..=7).collect::<Vec<_>>());
         assert_eq!(GetAssertionRequest::from_cbor(Some(v)), Ok(full));
         assert_eq!(
             GetAssertionRequest::from_cbor(None),
@@ -282,7 +273,7 @@ mod tests {
             large_blob_key: Some(vec![5; 32]),
         };
         let v = r.to_cbor().unwrap();
-        assert_eq!(keys(&v), (1..=7).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(int_keys(&v), (1..=7).collect::<Vec<_>>());
         assert_eq!(GetAssertionResponse::from_cbor(Some(v)), Ok(r.clone()));
         let bare = GetAssertionResponse {
             user: None,
@@ -291,7 +282,7 @@ mod tests {
             large_blob_key: None,
             ..r
         };
-        assert_eq!(keys(&bare.to_cbor().unwrap()).len(), 3);
+        assert_eq!(int_keys(&bare.to_cbor().unwrap()).len(), 3);
         let other_type = MapBuilder::new()
             .int(
                 0x01,

@@ -280,12 +280,10 @@ mod tests {
         };
         info.options.insert("alwaysUv".into(), false);
         let v = info.to_cbor().unwrap();
-        let Value::Map(entries) = &v else { panic!() };
-        let keys: Vec<i64> = entries
-            .iter()
-            .map(|(k, _)| cbor::into_int(k.clone(), "k").unwrap())
-            .collect();
-        assert_eq!(keys, (0x01..=0x12).chain([0x14]).collect::<Vec<_>>());
+        assert_eq!(
+            super::super::int_keys(&v),
+            (0x01..=0x12).chain([0x14]).collect::<Vec<_>>()
+        );
         assert_eq!(GetInfoResponse::from_cbor(Some(v)).unwrap(), info);
         // Empty lists and maps are left out.
         let bare = GetInfoResponse {

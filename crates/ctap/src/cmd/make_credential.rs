@@ -318,9 +318,7 @@ mod tests {
             enterprise_attestation: Some(2),
         };
         let v = req.to_cbor().unwrap();
-        let Value::Map(entries) = &v else { panic!() };
-        let keys: Vec<Value> = entries.iter().map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, (1..=10).map(cbor::int).collect::<Vec<_>>());
+        assert_eq!(super::super::int_keys(&v), (1..=10).collect::<Vec<_>>());
         assert_eq!(MakeCredentialRequest::from_cbor(Some(v)), Ok(req));
         for (missing, name) in [
             (1, "clientDataHash"),

@@ -358,6 +358,19 @@ pub(crate) fn text_list_cbor(list: &[String]) -> Value {
     Value::Array(list.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
+/// The integer keys of a CBOR map, in order: what the tests of each
+/// command compare with the key numbers of the specification.
+#[cfg(test)]
+pub(crate) fn int_keys(v: &Value) -> Vec<i64> {
+    let Value::Map(entries) = v else {
+        panic!("not a map: {v:?}")
+    };
+    entries
+        .iter()
+        .map(|(k, _)| cbor::into_int(k.clone(), "key").expect("an integer key"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
