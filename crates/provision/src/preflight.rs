@@ -73,7 +73,7 @@ pub fn check(
             add(
                 Severity::Warning,
                 None,
-                "the app may not read the FIDO2 policy (grant Policy.Read.All to check it)".into(),
+                "the app may not read the FIDO2 policy (grant Policy.Read.AuthenticationMethod to check it)".into(),
             );
             None
         }

@@ -190,7 +190,12 @@ impl TokenKeys {
                 kek,
                 ring: RwLock::new(Arc::new(ring)),
                 verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
-                reloaded: Mutex::new(Instant::now()),
+                // A fresh instance may reload at once for an unknown kid.
+                reloaded: Mutex::new(
+                    Instant::now()
+                        .checked_sub(RELOAD_MIN_INTERVAL)
+                        .unwrap_or_else(Instant::now),
+                ),
             }),
         })
     }
@@ -383,7 +388,8 @@ impl TokenKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                // The header's algorithm was checked above, so the codec's
+                // InvalidAlgorithm cannot occur here.
                 _ => TokenError::Malformed,
             },
         )?;
@@ -535,16 +541,27 @@ async fn load_ring(db: &Db, kek: &Kek, create: bool) -> Result<Ring, KeyRingErro
     Ok(Ring { signing, by_kid })
 }
 
+/// SQLite: overwrite deleted content with zeros on this connection
+/// (defence in depth for erasing a clear key; PostgreSQL has no such
+/// setting).
+async fn zero_deleted_bytes(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Seals a key an older version stored in clear and erases the clear copy
 /// (SQLite: `secure_delete` zeroes the old bytes in the page, and the WAL is
 /// checkpointed so no old page version is left in it).
 async fn seal_legacy(db: &Db, kek: &Kek, kid: &str, clear: &[u8]) -> Result<(), KeyRingError> {
     let mut tx = db.begin_write().await?;
-    if db.backend == Backend::Sqlite {
-        sqlx::query("PRAGMA secure_delete = ON")
-            .execute(&mut *tx)
-            .await?;
-    }
+    zero_deleted_bytes(db.backend, &mut tx).await?;
     sqlx::query("UPDATE signing_keys SET sealed = $1, kek_id = $2, secret = $3 WHERE kid = $4")
         .bind(kek.seal(&aad(kid), clear))
         .bind(kek.id())
@@ -618,7 +635,13 @@ pub mod perm {
     pub const PRIVILEGED_METHODS_WRITE: &[&str] =
         &["Keysmith.PrivilegedAuthenticationMethod.ReadWrite.All"];
     pub const POLICY_WRITE: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
-    pub const POLICY_READ: &[&str] = &["Policy.ReadWrite.AuthenticationMethod", "Policy.Read.All"];
+    /// Policy.Read.AuthenticationMethod is Graph's least privileged read
+    /// permission for the policy (tools such as Microsoft365DSC ask for it).
+    pub const POLICY_READ: &[&str] = &[
+        "Policy.Read.AuthenticationMethod",
+        "Policy.ReadWrite.AuthenticationMethod",
+        "Policy.Read.All",
+    ];
     pub const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
     pub const USERS_READ: &[&str] = &[
         "User.ReadWrite.All",
@@ -719,21 +742,27 @@ impl FromRequestParts<crate::app::AppState> for Caller {
 #[derive(Clone)]
 pub struct AppStatusCache {
     cache: Arc<quick_cache::sync::Cache<(String, String), (bool, Instant)>>,
+    ttl: Duration,
 }
 
 impl Default for AppStatusCache {
     fn default() -> Self {
-        AppStatusCache {
-            cache: Arc::new(quick_cache::sync::Cache::new(4096)),
-        }
+        AppStatusCache::with_ttl(APP_STATUS_TTL)
     }
 }
 
 impl AppStatusCache {
+    fn with_ttl(ttl: Duration) -> AppStatusCache {
+        AppStatusCache {
+            cache: Arc::new(quick_cache::sync::Cache::new(4096)),
+            ttl,
+        }
+    }
+
     pub async fn enabled(&self, db: &Db, tenant_id: &str, client_id: &str) -> ApiResult<bool> {
         let key = (tenant_id.to_owned(), client_id.to_owned());
         if let Some((ok, at)) = self.cache.get(&key) {
-            if at.elapsed() < APP_STATUS_TTL {
+            if at.elapsed() < self.ttl {
                 return Ok(ok);
             }
         }
@@ -877,13 +906,319 @@ mod tests {
         let after = key.sign(&claims(0, 600));
         assert!(key.verify(&db, &after, GRAPH_AUDIENCE, iss).await.is_ok());
         assert_eq!(key.jwks()["keys"].as_array().unwrap().len(), 2);
-        // Another instance that has not reloaded yet learns the new key
-        // from the token's kid.
-        let stale = TokenKeys::load_or_create(&db, kek.clone()).await.unwrap();
-        assert!(stale.verify(&db, &after, GRAPH_AUDIENCE, iss).await.is_ok());
         // The wrong KEK cannot open the ring.
         let wrong = Arc::new(Kek::generate("wrong"));
         let e = TokenKeys::load_or_create(&db, wrong).await.unwrap_err();
         assert!(e.to_string().contains("another key-encryption key"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn another_instance_learns_a_new_key_from_the_kid_at_most_once_a_second() {
+        let (_dir, db, kek, key) = keys().await;
+        // An instance started before the rotation (it holds the old ring).
+        let other = TokenKeys::load_or_create(&db, kek.clone()).await.unwrap();
+        TokenKeys::rotate(&db, &kek).await.unwrap();
+        key.reload(&db).await.unwrap();
+        let token = key.sign(&claims(0, 600));
+        assert!(other.verify(&db, &token, GRAPH_AUDIENCE, iss).await.is_ok());
+        // A second unknown kid within the interval does not reach the
+        // database (bounded work for unauthenticated callers) …
+        TokenKeys::rotate(&db, &kek).await.unwrap();
+        key.reload(&db).await.unwrap();
+        let newer = key.sign(&claims(0, 600));
+        assert_eq!(
+            other
+                .verify(&db, &newer, GRAPH_AUDIENCE, iss)
+                .await
+                .unwrap_err(),
+            TokenError::UnknownKey
+        );
+        // … after it, it does.
+        tokio::time::sleep(RELOAD_MIN_INTERVAL).await;
+        assert!(other.verify(&db, &newer, GRAPH_AUDIENCE, iss).await.is_ok());
+    }
+
+    /// Claims valid for ten minutes from `now`.
+    fn at(now: i64) -> Claims {
+        let mut c = claims(0, 600);
+        (c.iat, c.nbf, c.exp) = (now, now, now + 600);
+        c
+    }
+
+    #[test]
+    fn claim_checks_at_their_boundaries() {
+        // RFC 7519 §4.1.4/§4.1.5: expired at exp, not valid before nbf (with
+        // CLOCK_SKEW allowed); lifetime (exp − iat and exp − nbf) at most
+        // MAX_TOKEN_SECONDS.
+        let now = 1_765_000_000;
+        let check = |edit: &dyn Fn(&mut Claims)| {
+            let mut c = at(now);
+            edit(&mut c);
+            check_claims(&c, GRAPH_AUDIENCE, &iss, now)
+        };
+        assert_eq!(check(&|_| {}), Ok(()));
+        assert_eq!(check(&|c| c.exp = now), Err(TokenError::Expired));
+        assert_eq!(check(&|c| c.exp = now + 1), Ok(()));
+        for skew in [CLOCK_SKEW, CLOCK_SKEW + 1] {
+            let want = if skew > CLOCK_SKEW {
+                Err(TokenError::NotYetValid)
+            } else {
+                Ok(())
+            };
+            assert_eq!(check(&|c| c.nbf = now + skew), want, "nbf +{skew}");
+            assert_eq!(check(&|c| c.iat = now + skew), want, "iat +{skew}");
+        }
+        for life in [MAX_TOKEN_SECONDS, MAX_TOKEN_SECONDS + 1] {
+            let want = if life > MAX_TOKEN_SECONDS {
+                Err(TokenError::TooLong)
+            } else {
+                Ok(())
+            };
+            // Only iat, or only nbf, far enough back.
+            assert_eq!(check(&|c| c.iat = c.exp - life), want, "exp-iat {life}");
+            assert_eq!(check(&|c| c.nbf = c.exp - life), want, "exp-nbf {life}");
+        }
+        assert_eq!(
+            check(&|c| c.aud = SIGNIN_AUDIENCE.into()),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            check(&|c| c.tid = "other".into()),
+            Err(TokenError::WrongIssuer)
+        );
+    }
+
+    /// A token with this exact header text, signed with the ring's signing
+    /// key (low-S), as another JWT library could produce it.
+    fn signed(key: &TokenKeys, header: &str, claims: &Claims) -> String {
+        let ring = key.ring();
+        let message = format!(
+            "{}.{}",
+            webauthn::b64::encode(header.as_bytes()),
+            webauthn::b64::encode(serde_json::to_vec(claims).unwrap())
+        );
+        let sig = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &ring.signing.encoding,
+            Algorithm::ES256,
+        )
+        .unwrap();
+        low_s(format!("{message}.{sig}"))
+    }
+
+    #[tokio::test]
+    async fn header_typ_is_required() {
+        let (_dir, db, _kek, key) = keys().await;
+        let kid = key.signing_kid();
+        let c = claims(0, 600);
+        let ok = signed(
+            &key,
+            &format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#),
+            &c,
+        );
+        assert!(key.verify(&db, &ok, GRAPH_AUDIENCE, iss).await.is_ok());
+        for header in [
+            format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"ES256","typ":"at+jwt","kid":"{kid}"}}"#),
+        ] {
+            let t = signed(&key, &header, &c);
+            assert_eq!(
+                key.verify(&db, &t, GRAPH_AUDIENCE, iss).await.unwrap_err(),
+                TokenError::WrongAlgorithm,
+                "{header}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_longer_than_the_limit_are_not_looked_at() {
+        let (_dir, db, _kek, key) = keys().await;
+        let kid = key.signing_kid();
+        // A validly signed token of exactly `len` characters: the header's
+        // padding (JSON whitespace) and a long role make up the length.
+        let of_length = |len: usize| {
+            // Unpadded base64url of n bytes; an ES256 signature is 64 bytes.
+            let b64_len = |n: usize| (4 * n).div_ceil(3);
+            for spaces in 0..4 {
+                let header = format!(
+                    r#"{{"alg":"ES256","typ":"JWT",{}"kid":"{kid}"}}"#,
+                    " ".repeat(spaces)
+                );
+                let mut c = claims(0, 600);
+                for pad in 0..len {
+                    c.roles = vec!["r".repeat(pad)];
+                    let payload = serde_json::to_vec(&c).unwrap().len();
+                    let n = b64_len(header.len()) + 1 + b64_len(payload) + 1 + b64_len(64);
+                    if n == len {
+                        let t = signed(&key, &header, &c);
+                        assert_eq!(t.len(), len);
+                        return t;
+                    }
+                    if n > len {
+                        break;
+                    }
+                }
+            }
+            panic!("no token of {len} characters");
+        };
+        let at_limit = of_length(MAX_TOKEN_LEN);
+        assert!(key
+            .verify(&db, &at_limit, GRAPH_AUDIENCE, iss)
+            .await
+            .is_ok());
+        let over = of_length(MAX_TOKEN_LEN + 1);
+        assert_eq!(
+            key.verify(&db, &over, GRAPH_AUDIENCE, iss)
+                .await
+                .unwrap_err(),
+            TokenError::Malformed
+        );
+    }
+
+    #[test]
+    fn authorization_header_forms() {
+        // RFC 6750 §2.1 (scheme case-insensitive), and the bare token Graph
+        // also takes (GRAPH_FIDO2_API.md §8).
+        assert_eq!(token_of_header("Bearer abc"), "abc");
+        assert_eq!(token_of_header(" bearer   abc "), "abc");
+        assert_eq!(token_of_header("abc"), "abc");
+        // Another scheme is not stripped: the whole text is the "token",
+        // which then fails as malformed.
+        assert_eq!(token_of_header("Basic abc"), "Basic abc");
+    }
+
+    #[tokio::test]
+    async fn removing_a_key_stops_its_tokens_at_once_even_remembered_ones() {
+        let (_dir, db, kek, key) = keys().await;
+        let old = key.sign(&claims(0, 600));
+        assert!(key.verify(&db, &old, GRAPH_AUDIENCE, iss).await.is_ok());
+        let old_kid = key.signing_kid();
+        TokenKeys::rotate(&db, &kek).await.unwrap();
+        // An operator deletes the old (say, leaked) key.
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(&old_kid)
+            .execute(db.write())
+            .await
+            .unwrap();
+        key.reload(&db).await.unwrap();
+        assert_eq!(
+            key.verify(&db, &old, GRAPH_AUDIENCE, iss)
+                .await
+                .unwrap_err(),
+            TokenError::UnknownKey
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_key_is_newer_than_every_stored_one_and_alone_signs() {
+        let (_dir, db, kek, key) = keys().await;
+        // Another instance's clock ran ahead: the stored key looks newer
+        // than now.
+        sqlx::query("UPDATE signing_keys SET created_at = created_at + 100")
+            .execute(db.write())
+            .await
+            .unwrap();
+        let old_kid = key.signing_kid();
+        let new_kid = TokenKeys::rotate(&db, &kek).await.unwrap();
+        key.reload(&db).await.unwrap();
+        assert_eq!(key.signing_kid(), new_kid);
+        let list = TokenKeys::list(&db).await.unwrap();
+        assert_eq!(list[0].kid, new_kid);
+        assert_eq!(list[1].kid, old_kid);
+        assert!(list[0].created_date_time > list[1].created_date_time);
+        // Two keys left unretired (two rotations racing): the list marks
+        // active exactly the one that signs.
+        sqlx::query("UPDATE signing_keys SET retired_at = NULL")
+            .execute(db.write())
+            .await
+            .unwrap();
+        key.reload(&db).await.unwrap();
+        let list = TokenKeys::list(&db).await.unwrap();
+        let active: Vec<&str> = list
+            .iter()
+            .filter(|k| k.active)
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(active, [key.signing_kid().as_str()]);
+    }
+
+    #[tokio::test]
+    async fn a_sealed_key_moved_to_another_kid_does_not_open() {
+        // The kid is the AEAD's associated data: swapping two rows' sealed
+        // keys (someone with database write access) is detected.
+        let (_dir, db, kek, key) = keys().await;
+        let first = key.signing_kid();
+        let second = TokenKeys::rotate(&db, &kek).await.unwrap();
+        let sealed = |kid: String| {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, Vec<u8>>("SELECT sealed FROM signing_keys WHERE kid = $1")
+                    .bind(kid)
+                    .fetch_one(db.read())
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b) = (sealed(first.clone()).await, sealed(second.clone()).await);
+        for (kid, blob) in [(&first, &b), (&second, &a)] {
+            sqlx::query("UPDATE signing_keys SET sealed = $1 WHERE kid = $2")
+                .bind(blob)
+                .bind(kid)
+                .execute(db.write())
+                .await
+                .unwrap();
+        }
+        let e = TokenKeys::load_or_create(&db, kek).await.unwrap_err();
+        assert!(matches!(e, KeyRingError::Corrupt(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn retired_keys_go_once_their_last_token_has_expired() {
+        let (_dir, db, kek, key) = keys().await;
+        let gone = TokenKeys::rotate(&db, &kek).await.unwrap();
+        let kept = TokenKeys::rotate(&db, &kek).await.unwrap();
+        TokenKeys::rotate(&db, &kek).await.unwrap();
+        let last_use = now_unix() - MAX_TOKEN_SECONDS - CLOCK_SKEW;
+        for (kid, retired) in [(&gone, last_use - 5), (&kept, last_use + 5)] {
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2")
+                .bind(retired)
+                .bind(kid)
+                .execute(db.write())
+                .await
+                .unwrap();
+        }
+        key.reload(&db).await.unwrap();
+        let kids: Vec<String> = TokenKeys::list(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        assert!(!kids.contains(&gone), "{kids:?}");
+        assert!(kids.contains(&kept), "{kids:?}");
+    }
+
+    #[tokio::test]
+    async fn an_apps_state_is_remembered_for_the_ttl_only() {
+        let (_dir, db, _kek, _key) = keys().await;
+        let tenant = crate::directory::create_tenant(&db, "t", Some("t.example"), Some("T"))
+            .await
+            .expect("tenant");
+        let app = crate::directory::create_app(&db, &tenant, "station", &[])
+            .await
+            .expect("app");
+        let ttl = Duration::from_millis(300);
+        let cache = AppStatusCache::with_ttl(ttl);
+        let enabled = || cache.enabled(&db, &tenant.id, &app.client_id);
+        assert!(enabled().await.unwrap());
+        sqlx::query("UPDATE apps SET enabled = 0 WHERE client_id = $1")
+            .bind(&app.client_id)
+            .execute(db.write())
+            .await
+            .unwrap();
+        assert!(enabled().await.unwrap(), "remembered within the TTL");
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        assert!(!enabled().await.unwrap(), "read again after it");
+        assert!(!enabled().await.unwrap());
     }
 }

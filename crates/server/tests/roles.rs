@@ -153,8 +153,18 @@ fn methods_only_apps_stop_at_staff(store: Store) {
     assert_eq!(about("alice@example.com"), 3, "{refused:?}");
     assert_eq!(about("hank@example.com"), 3, "{refused:?}");
     assert_eq!(about("dora@example.com"), 1, "{refused:?}");
+    let station_app = {
+        let payload = station.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        format!("app:{}", claims["appid"].as_str().unwrap())
+    };
     for e in &refused {
         assert!(e.to_string().len() < 4096, "bounded: {e}");
+        assert_eq!(e["initiatedBy"], station_app.as_str(), "{e}");
     }
 
     // A token without the methods role, and a garbage token, are refused
@@ -175,4 +185,111 @@ fn methods_only_apps_stop_at_staff(store: Store) {
         )
         .unwrap();
     assert!(anonymous >= 1, "a garbage token is audited");
+}
+
+/// Which application permissions open which endpoint, from Microsoft's
+/// Graph reference pages (the "Permissions" table, application row: least
+/// privileged and higher privileged together) — written here independently
+/// of the server's own permission sets, so a wrong set on either side
+/// shows. Every other permission in the universe must get 403.
+#[test]
+fn permission_matrix_follows_graphs_documentation() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    let methods = base("bob@example.com");
+    let options = format!("{methods}/creationOptions");
+    let policy =
+        "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+    // (method, path, permissions that open it, source)
+    let matrix: &[(&str, &str, &[&str], &str)] = &[
+        (
+            "GET",
+            &methods,
+            &[
+                "UserAuthMethod-Passkey.Read.All",
+                "UserAuthMethod-Passkey.ReadWrite.All",
+                "UserAuthenticationMethod.Read.All",
+                "UserAuthenticationMethod.ReadWrite.All",
+            ],
+            "learn.microsoft.com/graph/api/fido2authenticationmethod-list",
+        ),
+        (
+            "GET",
+            &options,
+            &[
+                "UserAuthMethod-Passkey.ReadWrite.All",
+                "UserAuthenticationMethod.ReadWrite.All",
+            ],
+            "learn.microsoft.com/graph/api/fido2authenticationmethod-creationoptions",
+        ),
+        (
+            "GET",
+            policy,
+            &[
+                "Policy.Read.AuthenticationMethod",
+                "Policy.ReadWrite.AuthenticationMethod",
+                "Policy.Read.All",
+            ],
+            "learn.microsoft.com/graph/api/fido2authenticationmethodconfiguration-get; \
+             Microsoft365DSC AADAuthenticationMethodPolicyFido2 settings.json",
+        ),
+        (
+            "PATCH",
+            policy,
+            &["Policy.ReadWrite.AuthenticationMethod"],
+            "learn.microsoft.com/graph/api/fido2authenticationmethodconfiguration-update",
+        ),
+        (
+            "GET",
+            "/v1.0/users",
+            &[
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ],
+            "learn.microsoft.com/graph/api/user-list",
+        ),
+        (
+            "GET",
+            "/v1.0/auditLogs/directoryAudits",
+            &["AuditLog.Read.All"],
+            "learn.microsoft.com/graph/api/directoryaudit-list",
+        ),
+    ];
+    let mut universe: Vec<&str> = matrix.iter().flat_map(|m| m.2.iter().copied()).collect();
+    universe.extend([
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "GroupMember.Read.All",
+        PRIVILEGED,
+    ]);
+    universe.sort();
+    universe.dedup();
+    for permission in universe {
+        let token = h.token_with(&[permission]);
+        for (method, path, allowed, source) in matrix {
+            let (status, body) = match *method {
+                "GET" => get(&h, &token, path),
+                _ => call(
+                    ureq::request(method, &h.url(path)),
+                    &token,
+                    Some(&serde_json::json!({})),
+                ),
+            };
+            if allowed.contains(&permission) {
+                assert!(
+                    (200..300).contains(&status),
+                    "{permission} must open {method} {path} ({source}): {status} {body}"
+                );
+            } else {
+                assert_eq!(
+                    status, 403,
+                    "{permission} must not open {method} {path} ({source}): {body}"
+                );
+            }
+        }
+    }
 }

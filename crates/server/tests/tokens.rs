@@ -435,4 +435,15 @@ fn a_key_stored_in_clear_by_an_older_version_is_sealed_on_start() {
     .unwrap();
     assert!(jwks.contains("legacy-key"), "{jwks}");
     assert!(jwks.contains(&b64(point.x().unwrap())), "{jwks}");
+    // Nor is it left in the database's files: SQLite's secure_delete
+    // zeroes the old cell, and the WAL that held it is checkpointed away.
+    for file in std::fs::read_dir(h.dir.path().join("data")).unwrap() {
+        let file = file.unwrap().path();
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(scalar.len()).any(|w| w == scalar.as_slice()),
+            "the clear key is still in {}",
+            file.display()
+        );
+    }
 }
