@@ -293,3 +293,159 @@ fn permission_matrix_follows_graphs_documentation() {
         }
     }
 }
+
+/// A method is reached only through its own user: another user's path, or
+/// another tenant's, answers 404 as for an unknown id (Graph addresses a
+/// method under its user; nothing tells that the id exists elsewhere).
+#[test]
+fn a_method_is_reached_only_through_its_own_user() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    h.create_user("eve@example.com");
+    let token = h.token_with(&[METHODS]);
+    let (s, options) = get(
+        &h,
+        &token,
+        &format!("{}/creationOptions", base("bob@example.com")),
+    );
+    assert_eq!(s, 200, "{options}");
+    let body = VirtualKey::new().register(&options, "Bob key");
+    let (s, method) = post(&h, &token, &base("bob@example.com"), &body);
+    assert_eq!(s, 201, "{method}");
+    let id = method["id"].as_str().unwrap();
+    let (s, v) = get(&h, &token, &format!("{}/{id}", base("bob@example.com")));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["id"], id);
+    let (s, v) = get(&h, &token, &format!("{}/{id}", base("eve@example.com")));
+    assert_eq!(s, 404, "bob's method under eve: {v}");
+    let (s, v) = delete(&h, &token, &format!("{}/{id}", base("eve@example.com")));
+    assert_eq!(s, 404, "bob's method deleted under eve: {v}");
+    let (s, v) = get(&h, &token, &format!("{}/{id}", base("bob@example.com")));
+    assert_eq!(s, 200, "still there: {v}");
+}
+
+/// creationOptions as Graph takes its parameter: in the path (the OData
+/// function form, `creationOptions(challengeTimeoutInMinutes=10)`), empty
+/// parentheses, or the query; anything else is refused, never ignored.
+/// Its fixed parts are those of the real Entra answer recorded in
+/// tests/interop/data/entra (a copy of shared/testdata/entra).
+#[test]
+fn creation_options_parameters_and_the_recorded_entra_shape() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    let token = h.token_with(&[METHODS]);
+    let expiry_minutes = |path: &str| -> i64 {
+        let (s, v) = get(&h, &token, &format!("{}/{path}", base("bob@example.com")));
+        assert_eq!(s, 200, "{path}: {v}");
+        let at = v["challengeTimeoutDateTime"].as_str().unwrap();
+        let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        ((at - now) as f64 / 60.0).round() as i64
+    };
+    let default = expiry_minutes("creationOptions");
+    assert_eq!(expiry_minutes("creationOptions()"), default);
+    assert_eq!(
+        expiry_minutes("creationOptions(challengeTimeoutInMinutes=10)"),
+        10
+    );
+    assert_eq!(
+        expiry_minutes("creationOptions( challengeTimeoutInMinutes = 12 )"),
+        12
+    );
+    assert_eq!(
+        expiry_minutes("creationOptions?challengeTimeoutInMinutes=11"),
+        11
+    );
+    for bad in [
+        "creationOptions(bogus=1)",
+        "creationOptions(challengeTimeoutInMinutes)",
+    ] {
+        let (s, v) = get(&h, &token, &format!("{}/{bad}", base("bob@example.com")));
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/interop/data/entra/creationOptions-real-2024-06.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let (s, ours) = get(
+        &h,
+        &token,
+        &format!("{}/creationOptions", base("bob@example.com")),
+    );
+    assert_eq!(s, 200);
+    for field in ["extensions", "attestation"] {
+        assert_eq!(
+            ours["publicKey"][field], recorded["publicKey"][field],
+            "{field} as Entra answers it"
+        );
+    }
+    // Entra's algorithms first, in its order (Keysmith offers more after).
+    let algs = recorded["publicKey"]["pubKeyCredParams"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        ours["publicKey"]["pubKeyCredParams"].as_array().unwrap()[..algs.len()],
+        algs[..]
+    );
+    for (k, v) in recorded["publicKey"]["authenticatorSelection"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &ours["publicKey"]["authenticatorSelection"][k], v,
+            "authenticatorSelection.{k}"
+        );
+    }
+}
+
+/// A registration's audit record names the method and the user; a refused
+/// one gives the reason.
+#[test]
+fn registrations_are_audited_with_target_details_and_reason() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    let bob = h.create_user("bob@example.com");
+    let bob_id = bob["id"].as_str().unwrap();
+    let token = h.token_with(&[METHODS]);
+    let path = format!("{}/creationOptions", base("bob@example.com"));
+    let (_, options) = get(&h, &token, &path);
+    let body = VirtualKey::new().register(&options, "Bob key");
+    let (s, method) = post(&h, &token, &base("bob@example.com"), &body);
+    assert_eq!(s, 201, "{method}");
+    let (_, options) = get(&h, &token, &path);
+    let mut bad = VirtualKey::new().register(&options, "Bob key 2");
+    bad["publicKeyCredential"]["response"]["clientDataJSON"] = Value::from("e30");
+    let (s, refused) = post(&h, &token, &base("bob@example.com"), &bad);
+    assert_eq!(s, 400, "{refused}");
+
+    let events = audit(&h, "Register passkey");
+    let ok = events
+        .iter()
+        .find(|e| e["result"] == "success")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    let text = ok.to_string();
+    assert!(text.contains(method["id"].as_str().unwrap()), "{text}");
+    assert!(text.contains(bob_id), "{text}");
+    assert!(text.contains(method["aaGuid"].as_str().unwrap()), "{text}");
+    let failed = events
+        .iter()
+        .find(|e| e["result"] == "failure")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    let reason = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        failed.to_string().contains(reason),
+        "{failed} lacks {reason}"
+    );
+}

@@ -746,3 +746,102 @@ fn the_audit_page_shows_the_trails_integrity() {
         "{text}"
     );
 }
+
+/// A session lives `session_minutes` (cookie Max-Age and stored expiry
+/// agree); an enrollment link lives 24 hours and, once past, is refused at
+/// every step — the page, begin, and finish.
+#[test]
+fn session_and_enrollment_link_lifetimes() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    let http = Http::new(&h);
+    let t = h.tenant.clone();
+    let db = h.server.db();
+    let lifetime = |table: &str| -> Vec<i64> {
+        h.server
+            .block_on(
+                sqlx::query_scalar::<_, i64>(&format!(
+                    "SELECT expires_at - created_at FROM {table}"
+                ))
+                .fetch_all(db.read()),
+            )
+            .unwrap()
+    };
+    let link = |upn: &str| {
+        h.server
+            .block_on(bootstrap_admin(db, &t, upn, "admin", &h.base))
+            .unwrap()
+    };
+    let first = link("alice@example.com");
+    assert_eq!(lifetime("admin_enrollments"), [24 * 3600]);
+    let expires = time::OffsetDateTime::parse(
+        &first.expires_date_time,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (expires - now - 24 * 3600).abs() < 120,
+        "{expires} vs {now}"
+    );
+
+    // Enrolling gives a session of the configured lifetime (480 minutes).
+    let token = first.enroll_url.split("token=").nth(1).unwrap().to_owned();
+    let begun = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({ "token": token })),
+    );
+    assert_eq!(begun.status, 200, "{}", begun.text);
+    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
+    body["token"] = json!(token);
+    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    assert_eq!(done.status, 200, "{}", done.text);
+    let cookie = done.header("set-cookie").unwrap();
+    assert!(cookie.contains("Max-Age=28800;"), "{cookie}");
+    assert_eq!(lifetime("web_sessions"), [480 * 60]);
+
+    // Links past their expiry: refused on the page, at begin, at finish.
+    let expire_links = || {
+        h.server
+            .block_on(
+                sqlx::query("UPDATE admin_enrollments SET expires_at = created_at - 10")
+                    .execute(db.write()),
+            )
+            .unwrap();
+    };
+    let second = link("bert@example.com");
+    let token = second.enroll_url.split("token=").nth(1).unwrap().to_owned();
+    let begun = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({ "token": token })),
+    );
+    assert_eq!(begun.status, 200, "{}", begun.text);
+    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
+    body["token"] = json!(token);
+    expire_links();
+    let page = http.send(
+        "GET",
+        &format!("/{t}/admin/enroll?token={token}"),
+        None,
+        None,
+        None,
+    );
+    assert_eq!(page.status, 400, "{}", page.text);
+    let again = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({ "token": token })),
+    );
+    assert_eq!(again.status, 400, "{}", again.text);
+    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    assert_eq!(done.status, 400, "{}", done.text);
+    assert!(done.text.contains("enrollment link"), "{}", done.text);
+}
