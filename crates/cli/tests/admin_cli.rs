@@ -311,3 +311,50 @@ fn admin_changes_are_audited_and_a_truncated_trail_is_caught() {
         "{err}"
     );
 }
+
+/// On an empty directory `serve` tells a new operator the next steps on
+/// stderr, naming the data directory and its own URL; stdout stays the one
+/// URL line. Once a tenant exists it says nothing of the kind.
+#[test]
+fn serve_on_an_empty_directory_prints_the_next_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = || {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            line.trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (url, err) = start();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(err.contains("the directory is empty. Next steps"), "{err}");
+    let admin = format!("keysmith admin --data-dir {}", data.display());
+    for step in ["tenant create", "app create", "bootstrap-admin"] {
+        assert!(err.contains(&format!("{admin} {step}")), "{step}: {err}");
+    }
+    assert!(err.contains(&format!("--url {url}")), "{err}");
+
+    let made = Command::new(BIN)
+        .args(["admin", "--data-dir"])
+        .arg(&data)
+        .args(["tenant", "create", "contoso"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let (_, err) = start();
+    assert!(!err.contains("Next steps"), "{err}");
+}

@@ -363,7 +363,7 @@ fn creation_options_parameters_and_the_recorded_entra_shape() {
         11
     );
     for bad in [
-        "creationOptions(bogus=1)",
+        "creationOptions(bogus=10)",
         "creationOptions(challengeTimeoutInMinutes)",
     ] {
         let (s, v) = get(&h, &token, &format!("{}/{bad}", base("bob@example.com")));

@@ -845,3 +845,115 @@ fn session_and_enrollment_link_lifetimes() {
     assert_eq!(done.status, 400, "{}", done.text);
     assert!(done.text.contains("enrollment link"), "{}", done.text);
 }
+
+/// Bulk deprovisioning: a dry run deletes nothing and counts what a real
+/// run then deletes; at most 1,000 users per request (1,000 is accepted).
+#[test]
+fn bulk_deprovision_dry_run_then_real_run() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    let http = Http::new(&h);
+    let admin = http.enroll(
+        &h.server
+            .block_on(bootstrap_admin(
+                h.server.db(),
+                &h.tenant,
+                "alice@example.com",
+                "admin",
+                &h.base,
+            ))
+            .unwrap()
+            .enroll_url,
+        &mut VirtualKey::new(),
+    );
+    let csrf = http.csrf(&admin);
+    // bob gets two passkeys through Graph.
+    h.create_user("bob@example.com");
+    let methods = "/v1.0/users/bob@example.com/authentication/fido2Methods";
+    for name in ["one", "two"] {
+        let (s, options) = h.get(&format!("{methods}/creationOptions"));
+        assert_eq!(s, 200, "{options}");
+        let (s, v) = h.post(methods, &VirtualKey::new().register(&options, name));
+        assert_eq!(s, 201, "{v}");
+    }
+    let count = || h.get(methods).1["value"].as_array().unwrap().len();
+    let run = |dry: bool| {
+        let r = http.send(
+            "POST",
+            &http.api("/deprovision"),
+            Some(&admin),
+            Some(&csrf),
+            Some(&json!({"userPrincipalNames": ["bob@example.com"], "dryRun": dry})),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    };
+    let dry = run(true);
+    assert_eq!(
+        (dry["users"].clone(), dry["passkeys"].clone()),
+        (json!(1), json!(2)),
+        "{dry}"
+    );
+    assert_eq!(dry["value"][0]["status"], "wouldDelete");
+    assert_eq!(count(), 2, "a dry run deletes nothing");
+    let real = run(false);
+    assert_eq!(
+        (real["users"].clone(), real["passkeys"].clone()),
+        (json!(1), json!(2)),
+        "{real}"
+    );
+    assert_eq!(real["value"][0]["status"], "deleted");
+    assert_eq!(count(), 0);
+
+    let upns =
+        |n: usize| -> Vec<String> { (0..n).map(|i| format!("nobody{i}@example.com")).collect() };
+    for (n, want) in [(1000, 200), (1001, 400)] {
+        let r = http.send(
+            "POST",
+            &http.api("/deprovision"),
+            Some(&admin),
+            Some(&csrf),
+            Some(&json!({"userPrincipalNames": upns(n), "dryRun": true})),
+        );
+        assert_eq!(
+            r.status,
+            want,
+            "{n} users: {}",
+            &r.text[..r.text.len().min(300)]
+        );
+    }
+}
+
+/// A configured session lifetime beyond a week is held to a week.
+#[test]
+fn sessions_last_at_most_a_week() {
+    let h = Harness::start_with(Store::Sqlite, |c| c.session_minutes = 100_000).unwrap();
+    let http = Http::new(&h);
+    let link = h
+        .server
+        .block_on(bootstrap_admin(
+            h.server.db(),
+            &h.tenant,
+            "alice@example.com",
+            "admin",
+            &h.base,
+        ))
+        .unwrap()
+        .enroll_url;
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let begun = http.send(
+        "POST",
+        &http.api("/enroll/begin"),
+        None,
+        None,
+        Some(&json!({ "token": token })),
+    );
+    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
+    body["token"] = json!(token);
+    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    assert_eq!(done.status, 200, "{}", done.text);
+    let cookie = done.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains(&format!("Max-Age={};", 7 * 24 * 3600)),
+        "{cookie}"
+    );
+}

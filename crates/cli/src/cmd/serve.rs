@@ -76,6 +76,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(k) = args.kek_file {
         config.key_encryption_key_file = Some(k);
     }
+    // How `keysmith admin` reaches the same database (a PostgreSQL URL may
+    // hold a password: it is not printed).
+    let where_flag = match (&config.database_url, &config.data_dir) {
+        (Some(_), _) => "--database \"$KEYSMITH_DATABASE_URL\"".to_owned(),
+        (None, Some(dir)) => format!("--data-dir {}", dir.display()),
+        (None, None) => String::new(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,11 +99,36 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
         tracing::info!("listening on http://{addr}");
+        if server::directory::tenant_count(server.db())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?
+            == 0
+        {
+            eprintln!("{}", next_steps(&where_flag, &format!("http://{addr}")));
+        }
         server.serve(listener, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to do next with an empty directory (printed on stderr).
+fn next_steps(where_flag: &str, url: &str) -> String {
+    let admin = if where_flag.is_empty() {
+        "keysmith admin".to_owned()
+    } else {
+        format!("keysmith admin {where_flag}")
+    };
+    format!(
+        "keysmith serve: the directory is empty. Next steps (README, \"Provisioning keys\"):\n\
+         \x20 1. a tenant:        {admin} tenant create contoso --rp-id login.contoso.com\n\
+         \x20 2. a station's app: {admin} app create --tenant contoso --name station \\\n\
+         \x20                        --roles UserAuthenticationMethod.ReadWrite.All,User.Read.All\n\
+         \x20 3. a first admin:   {admin} bootstrap-admin --tenant contoso \\\n\
+         \x20                        --upn it-admin@contoso.com --url {url}\n\
+         \x20 then provision keys: keysmith provision --server {url} --tenant contoso …"
+    )
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish requests in flight.
