@@ -7,7 +7,7 @@
 # data (SQLite and the key-encryption key) lives in the volume. See
 # README.md, "Running the service".
 
-FROM rust:1.85-bookworm AS build
+FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
 # The service needs no USB: build without the `usb` feature (no hidapi,
