@@ -197,15 +197,6 @@ pub async fn create_tenant(
     Ok(t)
 }
 
-/// How many tenants the directory holds (`serve` guides a new operator
-/// when there are none).
-pub async fn tenant_count(db: &Db) -> ApiResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM tenants")
-        .fetch_one(db.read())
-        .await?;
-    Ok(get_i64(&row, "n")?)
-}
-
 /// A tenant by id or name.
 pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
     const SQL: &str = "SELECT id, name, rp_id, rp_name FROM tenants WHERE id = $1 OR name = $1";

@@ -362,6 +362,27 @@ fn creation_options_parameters_and_the_recorded_entra_shape() {
         expiry_minutes("creationOptions?challengeTimeoutInMinutes=11"),
         11
     );
+    // OData parameter aliases: the value in the query under the alias, or
+    // (the Graph Go SDK's URL template) under the parameter's own name.
+    assert_eq!(
+        expiry_minutes("creationOptions(challengeTimeoutInMinutes=@t)?@t=13"),
+        13
+    );
+    assert_eq!(
+        expiry_minutes(
+            "creationOptions(challengeTimeoutInMinutes=@challengeTimeoutInMinutes)?challengeTimeoutInMinutes=14"
+        ),
+        14
+    );
+    let (s, v) = get(
+        &h,
+        &token,
+        &format!(
+            "{}/creationOptions(challengeTimeoutInMinutes=@t)",
+            base("bob@example.com")
+        ),
+    );
+    assert_eq!(s, 400, "an alias without a value: {v}");
     for bad in [
         "creationOptions(bogus=10)",
         "creationOptions(challengeTimeoutInMinutes)",
@@ -448,4 +469,30 @@ fn registrations_are_audited_with_target_details_and_reason() {
         failed.to_string().contains(reason),
         "{failed} lacks {reason}"
     );
+}
+
+/// Every Graph collection and item route answers with a trailing slash too
+/// (Yubico's public Entra sample asks for `GET /beta/groups/`).
+#[test]
+fn trailing_slashes_are_accepted() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    for path in [
+        "/beta/groups/",
+        "/v1.0/users/",
+        "/v1.0/users/bob@example.com/",
+        "/beta/users/bob@example.com/authentication/fido2Methods/",
+        "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2/",
+    ] {
+        let (s, v) = h.get(path);
+        let (s2, v2) = h.get(path.trim_end_matches('/'));
+        assert_eq!(s, 200, "{path}: {v}");
+        assert_eq!(
+            (s, v["value"].is_array()),
+            (s2, v2["value"].is_array()),
+            "{path}"
+        );
+    }
 }

@@ -99,11 +99,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
         tracing::info!("listening on http://{addr}");
-        if server::directory::tenant_count(server.db())
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?
-            == 0
-        {
+        if server.is_empty().await {
             eprintln!("{}", next_steps(&where_flag, &format!("http://{addr}")));
         }
         server.serve(listener, shutdown_signal()).await?;

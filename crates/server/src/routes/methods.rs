@@ -86,7 +86,24 @@ pub async fn get_or_creation_options(
                 .ok_or_else(|| ApiError::bad_request("Malformed creationOptions parameters."))?;
             match inner.split_once('=') {
                 Some((k, v)) if k.trim() == "challengeTimeoutInMinutes" => {
-                    Some(v.trim().to_owned())
+                    let v = v.trim();
+                    match v.strip_prefix('@') {
+                        // An OData parameter alias, its value in the query
+                        // (`?@alias=60`); the Graph Go SDK's URL template
+                        // sends `?challengeTimeoutInMinutes=60` for it.
+                        Some(alias) => Some(
+                            query
+                                .get(v)
+                                .or_else(|| query.get(alias))
+                                .cloned()
+                                .ok_or_else(|| {
+                                    ApiError::bad_request(format!(
+                                        "The parameter alias {v} has no value in the query."
+                                    ))
+                                })?,
+                        ),
+                        None => Some(v.to_owned()),
+                    }
                 }
                 _ if inner.trim().is_empty() => None,
                 _ => return Err(ApiError::bad_request("Unknown creationOptions parameter.")),

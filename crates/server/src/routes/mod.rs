@@ -12,45 +12,55 @@ pub(crate) mod signin;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
-/// Routes under `/v1.0` and `/beta`.
+/// Routes under `/v1.0` and `/beta`. Each also answers with a trailing
+/// slash, as Graph does (Yubico's public Entra sample asks for
+/// `GET /beta/groups/`: GRAPH_FIDO2_API.md §8).
 pub fn graph_routes() -> Router<AppState> {
-    Router::new()
-        .route(
+    let routes: Vec<(&str, MethodRouter<AppState>)> = vec![
+        (
             "/users",
             get(directory::list_users).post(directory::create_user),
-        )
-        .route(
+        ),
+        (
             "/users/{user}",
             get(directory::get_user)
                 .patch(directory::patch_user)
                 .delete(directory::delete_user),
-        )
-        .route(
+        ),
+        (
             "/users/{user}/authentication/fido2Methods",
             get(methods::list).post(methods::register),
-        )
-        .route(
+        ),
+        (
             "/users/{user}/authentication/fido2Methods/{id}",
             get(methods::get_or_creation_options).delete(methods::delete),
-        )
-        .route(
+        ),
+        (
             "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
             get(policy::get).patch(policy::patch),
-        )
-        .route(
+        ),
+        (
             "/groups",
             get(directory::list_groups).post(directory::create_group),
-        )
-        .route("/groups/{group}", get(directory::get_group))
-        .route("/groups/{group}/members", get(directory::list_members))
-        .route("/groups/{group}/members/$ref", post(directory::add_member))
-        .route("/auditLogs/directoryAudits", get(audit::list))
-        .route("/auditLogs/verify", get(audit::verify))
-        .route("/auditLogs/checkpoints", get(audit::checkpoints))
+        ),
+        ("/groups/{group}", get(directory::get_group)),
+        ("/groups/{group}/members", get(directory::list_members)),
+        ("/groups/{group}/members/$ref", post(directory::add_member)),
+        ("/auditLogs/directoryAudits", get(audit::list)),
+        ("/auditLogs/verify", get(audit::verify)),
+        ("/auditLogs/checkpoints", get(audit::checkpoints)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router
+                .route(&format!("{path}/"), handler.clone())
+                .route(path, handler)
+        })
 }
 
 /// Largest body the unauthenticated endpoints read (a sign-in assertion or
