@@ -496,3 +496,36 @@ fn trailing_slashes_are_accepted() {
         );
     }
 }
+
+/// Register bodies as public clients send them: `clientExtensionResults`
+/// null or carrying authenticator outputs (`credProtect`,
+/// `hmacCreateSecret`) is accepted; a passkey name of 30 characters is,
+/// 31 is not (Entra's limit, GRAPH_FIDO2_API.md §8).
+#[test]
+fn register_bodies_of_public_clients() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    let token = h.token_with(&[METHODS]);
+    let path = format!("{}/creationOptions", base("bob@example.com"));
+    let cases = [
+        (Value::Null, "a".repeat(30), 201),
+        (
+            serde_json::json!({"credProtect": 1, "hmacCreateSecret": true}),
+            "b".repeat(29),
+            201,
+        ),
+        (serde_json::json!({}), "c".repeat(31), 400),
+    ];
+    for (extensions, name, want) in cases {
+        let (_, options) = get(&h, &token, &path);
+        let mut body = VirtualKey::new().register(&options, &name);
+        body["publicKeyCredential"]["clientExtensionResults"] = extensions.clone();
+        let (s, v) = post(&h, &token, &base("bob@example.com"), &body);
+        assert_eq!(s, want, "{extensions} / {} characters: {v}", name.len());
+        if want == 201 {
+            assert_eq!(v["displayName"], name.as_str());
+        }
+    }
+}
