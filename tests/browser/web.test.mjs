@@ -330,7 +330,11 @@ async function main() {
       await pageA.uncheck("#dry-run");
       pageA.once("dialog", (d) => d.accept());
       await pageA.click("#deprovision button[type=submit]");
-      await pageA.waitForSelector("#deprovision-caption:has-text('deleted')");
+      // The dry run's caption ("… would be deleted") also says "deleted":
+      // wait until the real run's caption has replaced it.
+      await pageA.waitForFunction(
+        () => /^\d+ passkey/.test(document.querySelector("#deprovision-caption").textContent),
+      );
       assert.match(await pageA.textContent("#deprovision-caption"), /^1 passkey\(s\) of 1 user\(s\) deleted/);
     });
   } finally {

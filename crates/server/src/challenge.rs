@@ -31,9 +31,16 @@ pub struct Issued {
     pub user_id: Option<String>,
 }
 
-/// A fresh random challenge (32 bytes, base64url).
+/// A fresh random challenge: 32 random bytes, base64url-encoded into ASCII
+/// text, and that text base64url-encoded again — the shape of Entra's
+/// challenges (base64url of ASCII text, GRAPH_FIDO2_API.md §8). Base64 of
+/// text drawn from `A–Z a–z 0–9 - _` never yields `-` or `_` (a sextet of
+/// 62 or 63 would need a byte whose low six bits are 62 or 63), so public
+/// clients that decode the challenge with *standard* base64 after padding
+/// it read it right; the entropy stays 256 bits.
 pub fn random_challenge() -> String {
-    webauthn::b64::encode(rand::random::<[u8; 32]>())
+    let text = webauthn::b64::encode(rand::random::<[u8; 32]>());
+    webauthn::b64::encode(text.as_bytes())
 }
 
 /// Stores a challenge under `id` (the challenge itself for registrations,
@@ -190,4 +197,26 @@ pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> Ap
     .fetch_optional(db.write())
     .await?;
     issued(row, purpose)
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use base64::Engine;
+
+    #[test]
+    fn challenges_decode_as_standard_base64_and_stay_random() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let c = super::random_challenge();
+            assert!(!c.contains(['-', '_', '=']), "{c}");
+            let padded = format!("{c}{}", "=".repeat((4 - c.len() % 4) % 4));
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(&padded)
+                .expect("standard base64 after padding");
+            // The decoded text is itself 32 random bytes in base64url.
+            let raw = webauthn::b64::decode(std::str::from_utf8(&text).unwrap()).unwrap();
+            assert_eq!(raw.len(), 32);
+            assert!(seen.insert(c), "a challenge repeated");
+        }
+    }
 }

@@ -236,7 +236,11 @@ pub async fn create_user(
         crate::names::display_name(display_name, crate::names::DISPLAY_NAME_MAX, "displayName")?;
     let handle = {
         let mut rng = rand::thread_rng();
-        let mut handle = vec![0u8; rng.gen_range(32..=64)];
+        // 33 to 63 random bytes, a multiple of 3: the base64url text is
+        // then a multiple of 4 long, so clients that decode the handle
+        // with padding-strict decoders read it as Entra's (GRAPH_FIDO2_API
+        // §8); never fewer than 32 random bytes.
+        let mut handle = vec![0u8; 3 * rng.gen_range(11..=21)];
         rng.fill_bytes(&mut handle);
         handle
     };

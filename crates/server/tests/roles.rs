@@ -411,6 +411,14 @@ fn creation_options_parameters_and_the_recorded_entra_shape() {
             "{field} as Entra answers it"
         );
     }
+    // The user handle: 33..=63 random bytes, its base64url text a multiple
+    // of 4 long (decodes in padding-strict decoders, as Entra's do); the
+    // challenge: no '-' or '_' (decodes as standard base64 after padding).
+    let handle = ours["publicKey"]["user"]["id"].as_str().unwrap();
+    assert_eq!(handle.len() % 4, 0, "{handle}");
+    assert!((44..=84).contains(&handle.len()), "{handle}");
+    let challenge = ours["publicKey"]["challenge"].as_str().unwrap();
+    assert!(!challenge.contains(['-', '_']), "{challenge}");
     // Entra's algorithms first, in its order (Keysmith offers more after).
     let algs = recorded["publicKey"]["pubKeyCredParams"]
         .as_array()
