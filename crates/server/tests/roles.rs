@@ -537,3 +537,26 @@ fn register_bodies_of_public_clients() {
         }
     }
 }
+
+/// `Authorization` as clients send it: `Bearer <token>` (RFC 6750), any
+/// case of the scheme, or the bare token (Yubico's public Entra sample;
+/// Graph accepts it). Another scheme is refused.
+#[test]
+fn authorization_with_or_without_bearer() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    let status = |value: String| match ureq::get(&h.url("/v1.0/users"))
+        .set("Authorization", &value)
+        .call()
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let t = &h.token;
+    assert_eq!(status(format!("Bearer {t}")), 200);
+    assert_eq!(status(format!("bearer {t}")), 200);
+    assert_eq!(status(t.clone()), 200);
+    assert_eq!(status(format!("Basic {t}")), 401);
+}
