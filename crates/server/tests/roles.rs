@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{call, Harness, Store, VirtualKey};
+use common::{assert_graph_error, call, Harness, Store, VirtualKey};
 use keysmith_server::admin::bootstrap_admin;
 use serde_json::Value;
 
@@ -559,4 +559,50 @@ fn authorization_with_or_without_bearer() {
     assert_eq!(status(format!("bearer {t}")), 200);
     assert_eq!(status(t.clone()), 200);
     assert_eq!(status(format!("Basic {t}")), 401);
+}
+
+/// Query options a route does not implement are refused with a 400 in
+/// Graph's envelope naming the option — never silently ignored (Yubico's
+/// public Entra sample sends `$filter=displayName eq 'Passkey Users'` on
+/// /groups and, when it was ignored, provisioned nobody). What a route does
+/// take keeps working.
+#[test]
+fn unsupported_query_options_are_refused_by_name() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    for (path, option) in [
+        (
+            "/beta/groups?$filter=displayName%20eq%20'Passkey%20Users'",
+            "$filter",
+        ),
+        ("/beta/groups/?$filter=displayName%20eq%20'x'", "$filter"),
+        ("/v1.0/users?$select=id", "$select"),
+        ("/v1.0/users?$orderby=displayName", "$orderby"),
+        ("/v1.0/users?$count=true", "$count"),
+        ("/v1.0/users?$search=%22displayName:bob%22", "$search"),
+        ("/v1.0/users?$skip=10", "$skip"),
+        ("/v1.0/users/bob@example.com?$expand=memberOf", "$expand"),
+        (
+            "/v1.0/users/bob@example.com/authentication/fido2Methods?$top=5",
+            "$top",
+        ),
+        ("/v1.0/auditLogs/directoryAudits?$filter=x", "$filter"),
+        ("/v1.0/auditLogs/directoryAudits?colour=red", "colour"),
+    ] {
+        let (s, v) = h.get(path);
+        assert_eq!(s, 400, "{path}: {v}");
+        assert_graph_error(&v);
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("'{option}'")), "{path}: {msg}");
+    }
+    for path in [
+        "/v1.0/users?$top=5",
+        "/v1.0/auditLogs/directoryAudits?$top=5&activity=Add%20user",
+        "/v1.0/users/bob@example.com/authentication/fido2Methods/creationOptions?challengeTimeoutInMinutes=10",
+    ] {
+        let (s, v) = h.get(path);
+        assert_eq!(s, 200, "{path}: {v}");
+    }
 }

@@ -12,6 +12,8 @@ pub(crate) mod signin;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::de::DeserializeOwned;
@@ -61,6 +63,62 @@ pub fn graph_routes() -> Router<AppState> {
                 .route(&format!("{path}/"), handler.clone())
                 .route(path, handler)
         })
+        .route_layer(axum::middleware::from_fn(refuse_unknown_query))
+}
+
+/// The query parameters a Graph route understands (path as routed, without
+/// the version prefix and trailing slash). Everything else is refused.
+fn understood_query(method: &Method, route: &str) -> &'static [&'static str] {
+    match (method.as_str(), route) {
+        ("GET", "/users") => &["$top"],
+        ("GET", "/auditLogs/directoryAudits") => &["$top", "since", "activity", "target"],
+        ("GET", "/users/{user}/authentication/fido2Methods/{id}") => &["challengeTimeoutInMinutes"],
+        _ => &[],
+    }
+}
+
+/// Refuses, with a 400 naming it, any query option or parameter the route
+/// does not implement (`$filter`, `$select`, `$orderby`, `$count`, … where
+/// not supported): a script must get an error, never an answer that
+/// silently ignored what it asked for. OData parameter aliases (`@name`)
+/// are read by creationOptions and allowed there.
+async fn refuse_unknown_query(
+    matched: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.as_str();
+    let route = route
+        .strip_prefix("/v1.0")
+        .or_else(|| route.strip_prefix("/beta"))
+        .unwrap_or(route);
+    let route = if route.len() > 1 {
+        route.trim_end_matches('/')
+    } else {
+        route
+    };
+    let understood = understood_query(req.method(), route);
+    let aliases_ok = route.ends_with("/fido2Methods/{id}");
+    let pairs = match axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
+        Ok(axum::extract::Query(pairs)) => pairs,
+        Err(_) => return ApiError::bad_request("The query string is malformed.").into_response(),
+    };
+    for (key, _) in pairs {
+        if understood.contains(&key.as_str()) || (aliases_ok && key.starts_with('@')) {
+            continue;
+        }
+        let shown: String = key.chars().take(64).collect();
+        let what = if understood.is_empty() {
+            "takes no query options".to_owned()
+        } else {
+            format!("takes only {}", understood.join(", "))
+        };
+        return ApiError::bad_request(format!(
+            "The query option '{shown}' is not supported here: this request {what}."
+        ))
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Largest body the unauthenticated endpoints read (a sign-in assertion or
