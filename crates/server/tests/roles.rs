@@ -606,3 +606,48 @@ fn unsupported_query_options_are_refused_by_name() {
         assert_eq!(s, 200, "{path}: {v}");
     }
 }
+
+/// Body properties a resource does not implement are refused by name, not
+/// dropped; OData annotations are allowed.
+#[test]
+fn unsupported_body_properties_are_refused_by_name() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    for (path, body, property) in [
+        (
+            "/v1.0/users",
+            serde_json::json!({"userPrincipalName": "x@example.com", "mail": "x@example.com"}),
+            "mail",
+        ),
+        (
+            "/v1.0/users",
+            serde_json::json!({"userPrincipalName": "y@example.com",
+                "passwordProfile": {"password": "hunter2"}}),
+            "passwordProfile",
+        ),
+        (
+            "/v1.0/groups",
+            serde_json::json!({"displayName": "g", "securityEnabled": true}),
+            "securityEnabled",
+        ),
+    ] {
+        let (s, v) = h.post(path, &body);
+        assert_eq!(s, 400, "{body}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("'{property}'")), "{msg}");
+    }
+    let (s, v) = h.post(
+        "/v1.0/users",
+        &serde_json::json!({"@odata.type": "#microsoft.graph.user",
+            "userPrincipalName": "z@example.com", "accountEnabled": true}),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = h.patch(
+        "/v1.0/users/z@example.com",
+        &serde_json::json!({"jobTitle": "x"}),
+    );
+    assert_eq!(s, 400, "{v}");
+    // Nothing of a refused request was stored.
+    assert_eq!(h.get("/v1.0/users/x@example.com").0, 404);
+}

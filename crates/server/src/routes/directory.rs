@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +21,26 @@ struct UserBody {
     user_principal_name: Option<String>,
     display_name: Option<String>,
     account_enabled: Option<bool>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
 }
+
+/// Refuses body properties the resource does not implement (a 400 naming
+/// the first), so a script never believes a property was stored when it
+/// was dropped. OData annotations (`@odata.type`, …) are allowed.
+fn refuse_unknown_properties(other: &BTreeMap<String, Value>, takes: &str) -> ApiResult<()> {
+    match other.keys().find(|k| !k.starts_with("@odata.")) {
+        None => Ok(()),
+        Some(k) => {
+            let shown: String = k.chars().take(64).collect();
+            Err(ApiError::bad_request(format!(
+                "The property '{shown}' is not supported here: this resource takes {takes}."
+            )))
+        }
+    }
+}
+
+const USER_PROPERTIES: &str = "userPrincipalName, displayName and accountEnabled";
 
 async fn audit_user(
     state: &AppState,
@@ -78,6 +97,7 @@ pub async fn create_user(
 ) -> ApiResult<Response> {
     caller.require(perm::USERS_WRITE)?;
     let b: UserBody = parse_json(&body)?;
+    refuse_unknown_properties(&b.other, USER_PROPERTIES)?;
     let upn = b
         .user_principal_name
         .ok_or_else(|| ApiError::bad_request("userPrincipalName is required."))?;
@@ -119,6 +139,7 @@ pub async fn patch_user(
 ) -> ApiResult<StatusCode> {
     caller.require(perm::USERS_WRITE)?;
     let b: UserBody = parse_json(&body)?;
+    refuse_unknown_properties(&b.other, USER_PROPERTIES)?;
     let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
     // Renaming or disabling an admin-center account is a lock-out (or a
     // takeover of its sign-in name): privileged, as its methods are.
@@ -162,6 +183,8 @@ pub async fn delete_user(
 struct GroupBody {
     display_name: String,
     description: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
 }
 
 pub async fn list_groups(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
@@ -180,6 +203,7 @@ pub async fn create_group(
 ) -> ApiResult<Response> {
     caller.require(perm::GROUPS_WRITE)?;
     let b: GroupBody = parse_json(&body)?;
+    refuse_unknown_properties(&b.other, "displayName and description")?;
     let g = directory::create_group(
         &state.db,
         &caller.tenant_id,
