@@ -232,10 +232,7 @@ impl Directory {
         let first: Collection<Fido2Method> =
             self.request("listMethods", "GET", &url, Body::None)?;
         let limit = first.max_passkeys_per_user;
-        if first.next_link.is_none() {
-            return Ok((first.value, limit));
-        }
-        Ok((self.list_methods(user)?, limit))
+        Ok((self.rest_of_pages("listMethods", first)?, limit))
     }
 
     pub fn delete_method(&self, user: &str, method_id: &str) -> Result<()> {
@@ -275,16 +272,29 @@ impl Directory {
     fn collect_pages<T: DeserializeOwned>(
         &self,
         operation: &'static str,
-        mut url: String,
+        url: String,
+    ) -> Result<Vec<T>> {
+        let first: Collection<T> = self.request(operation, "GET", &url, Body::None)?;
+        self.rest_of_pages(operation, first)
+    }
+
+    /// `first`'s items and those of the pages its `@odata.nextLink` chain
+    /// leads to (the first page is not fetched again).
+    fn rest_of_pages<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        first: Collection<T>,
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
+        let mut page = first;
         for _ in 0..10_000 {
-            let page: Collection<T> = self.request(operation, "GET", &url, Body::None)?;
             out.extend(page.value);
             match page.next_link {
                 // The next page gets our bearer token: follow it only to
                 // the directory we were configured for.
-                Some(next) if same_origin(&next, &self.config.base_url) => url = next,
+                Some(next) if same_origin(&next, &self.config.base_url) => {
+                    page = self.request(operation, "GET", &next, Body::None)?;
+                }
                 Some(next) => {
                     return Err(Error::DirectoryTransport {
                         operation,
@@ -560,6 +570,7 @@ mod tests {
                 let mut body_in = vec![0; length];
                 reader.read_exact(&mut body_in).unwrap();
                 seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = body.replace("{base}", &format!("http://{addr}"));
                 write!(
                     conn,
                     "HTTP/1.1 {status} X\r\nRetry-After: 0\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -619,6 +630,23 @@ mod tests {
             Err(Error::Directory { status: 500, .. })
         ));
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_paged_method_list_is_fetched_once_per_page() {
+        let (base, count) = scripted_server(vec![
+            (
+                200,
+                r#"{"value":[{"id":"m1"}],"@keysmith.maxPasskeysPerUser":10,
+                   "@odata.nextLink":"{base}/users/u/authentication/fido2Methods?$skiptoken=2"}"#,
+            ),
+            (200, r#"{"value":[{"id":"m2"}]}"#),
+        ]);
+        let (methods, limit) = directory(&base).methods_and_limit("u").unwrap();
+        let ids: Vec<&str> = methods.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2"]);
+        assert_eq!(limit, Some(10));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
