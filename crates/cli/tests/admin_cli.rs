@@ -6,6 +6,23 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keysmith");
 
+/// Starts `keysmith serve ARGS`; returns the process and the URL it prints
+/// on its first stdout line.
+fn start_serve(args: &[&std::ffi::OsStr], stderr: Stdio) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
 fn admin(dir: &std::path::Path, args: &[&str]) -> Value {
     let out = Command::new(BIN)
         .arg("admin")
@@ -147,18 +164,15 @@ fn admin_commands_and_serve_with_config_file() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().to_owned();
+    let (mut child, url) = start_serve(
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
+        Stdio::null(),
+    );
     assert!(
         url.starts_with("http://127.0.0.1:") && !url.ends_with(":9"),
         "{url}"
@@ -320,24 +334,19 @@ fn serve_on_an_empty_directory_prints_the_next_steps() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let start = || {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut child, url) = start_serve(
+            &[
+                "--listen".as_ref(),
+                "127.0.0.1:0".as_ref(),
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+            ],
+            Stdio::piped(),
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
         child.kill().unwrap();
         let out = child.wait_with_output().unwrap();
-        (
-            line.trim().to_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        (url, String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let (url, err) = start();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");

@@ -99,20 +99,45 @@ impl Http {
         format!("/{}/admin/api{rest}", self.tenant)
     }
 
-    /// Enrolls through a one-time link; returns the session cookie pair.
-    fn enroll(&self, link: &str, key: &mut VirtualKey) -> String {
+    /// A one-time enrollment link for `upn` with `role`.
+    fn link(&self, h: &Harness, upn: &str, role: &str) -> String {
+        h.server
+            .block_on(bootstrap_admin(
+                h.server.db(),
+                &h.tenant,
+                upn,
+                role,
+                &h.base,
+            ))
+            .unwrap()
+            .enroll_url
+    }
+
+    /// `enroll/begin` with a link's token (the answer as it is).
+    fn begin_enrollment(&self, link: &str) -> Reply {
         let token = link.split("token=").nth(1).unwrap();
-        let begun = self.send(
+        self.send(
             "POST",
             &self.api("/enroll/begin"),
             None,
             None,
             Some(&json!({ "token": token })),
-        );
+        )
+    }
+
+    /// `enroll/finish` with `key`'s answer to a successful begin.
+    fn finish_enrollment(&self, link: &str, begun: &Reply, key: &mut VirtualKey) -> Reply {
         assert_eq!(begun.status, 200, "{}", begun.text);
         let mut body = key.register(&begun.json(), "Admin key");
-        body["token"] = json!(token);
-        let done = self.send("POST", &self.api("/enroll/finish"), None, None, Some(&body));
+        body["token"] = json!(link.split("token=").nth(1).unwrap());
+        self.send("POST", &self.api("/enroll/finish"), None, None, Some(&body))
+    }
+
+    /// Enrolls through a one-time link; returns the session cookie pair.
+    fn enroll(&self, link: &str, key: &mut VirtualKey) -> String {
+        let token = link.split("token=").nth(1).unwrap();
+        let begun = self.begin_enrollment(link);
+        let done = self.finish_enrollment(link, &begun, key);
         assert_eq!(done.status, 200, "{}", done.text);
         let cookie = done.header("set-cookie").unwrap().to_owned();
         for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
@@ -786,18 +811,8 @@ fn session_and_enrollment_link_lifetimes() {
     );
 
     // Enrolling gives a session of the configured lifetime (480 minutes).
-    let token = first.enroll_url.split("token=").nth(1).unwrap().to_owned();
-    let begun = http.send(
-        "POST",
-        &http.api("/enroll/begin"),
-        None,
-        None,
-        Some(&json!({ "token": token })),
-    );
-    assert_eq!(begun.status, 200, "{}", begun.text);
-    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
-    body["token"] = json!(token);
-    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    let begun = http.begin_enrollment(&first.enroll_url);
+    let done = http.finish_enrollment(&first.enroll_url, &begun, &mut VirtualKey::new());
     assert_eq!(done.status, 200, "{}", done.text);
     let cookie = done.header("set-cookie").unwrap();
     assert!(cookie.contains("Max-Age=28800;"), "{cookie}");
@@ -812,18 +827,10 @@ fn session_and_enrollment_link_lifetimes() {
             )
             .unwrap();
     };
-    let second = link("bert@example.com");
-    let token = second.enroll_url.split("token=").nth(1).unwrap().to_owned();
-    let begun = http.send(
-        "POST",
-        &http.api("/enroll/begin"),
-        None,
-        None,
-        Some(&json!({ "token": token })),
-    );
+    let second = link("bert@example.com").enroll_url;
+    let token = second.split("token=").nth(1).unwrap().to_owned();
+    let begun = http.begin_enrollment(&second);
     assert_eq!(begun.status, 200, "{}", begun.text);
-    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
-    body["token"] = json!(token);
     expire_links();
     let page = http.send(
         "GET",
@@ -833,15 +840,9 @@ fn session_and_enrollment_link_lifetimes() {
         None,
     );
     assert_eq!(page.status, 400, "{}", page.text);
-    let again = http.send(
-        "POST",
-        &http.api("/enroll/begin"),
-        None,
-        None,
-        Some(&json!({ "token": token })),
-    );
+    let again = http.begin_enrollment(&second);
     assert_eq!(again.status, 400, "{}", again.text);
-    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    let done = http.finish_enrollment(&second, &begun, &mut VirtualKey::new());
     assert_eq!(done.status, 400, "{}", done.text);
     assert!(done.text.contains("enrollment link"), "{}", done.text);
 }
@@ -853,16 +854,7 @@ fn bulk_deprovision_dry_run_then_real_run() {
     let h = Harness::start(Store::Sqlite, vec![]).unwrap();
     let http = Http::new(&h);
     let admin = http.enroll(
-        &h.server
-            .block_on(bootstrap_admin(
-                h.server.db(),
-                &h.tenant,
-                "alice@example.com",
-                "admin",
-                &h.base,
-            ))
-            .unwrap()
-            .enroll_url,
+        &http.link(&h, "alice@example.com", "admin"),
         &mut VirtualKey::new(),
     );
     let csrf = http.csrf(&admin);
@@ -928,28 +920,9 @@ fn bulk_deprovision_dry_run_then_real_run() {
 fn sessions_last_at_most_a_week() {
     let h = Harness::start_with(Store::Sqlite, |c| c.session_minutes = 100_000).unwrap();
     let http = Http::new(&h);
-    let link = h
-        .server
-        .block_on(bootstrap_admin(
-            h.server.db(),
-            &h.tenant,
-            "alice@example.com",
-            "admin",
-            &h.base,
-        ))
-        .unwrap()
-        .enroll_url;
-    let token = link.split("token=").nth(1).unwrap().to_owned();
-    let begun = http.send(
-        "POST",
-        &http.api("/enroll/begin"),
-        None,
-        None,
-        Some(&json!({ "token": token })),
-    );
-    let mut body = VirtualKey::new().register(&begun.json(), "Admin key");
-    body["token"] = json!(token);
-    let done = http.send("POST", &http.api("/enroll/finish"), None, None, Some(&body));
+    let link = http.link(&h, "alice@example.com", "admin");
+    let begun = http.begin_enrollment(&link);
+    let done = http.finish_enrollment(&link, &begun, &mut VirtualKey::new());
     assert_eq!(done.status, 200, "{}", done.text);
     let cookie = done.header("set-cookie").unwrap();
     assert!(

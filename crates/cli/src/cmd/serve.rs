@@ -80,7 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // hold a password: it is not printed).
     let where_flag = match (&config.database_url, &config.data_dir) {
         (Some(_), _) => "--database \"$KEYSMITH_DATABASE_URL\"".to_owned(),
-        (None, Some(dir)) => format!("--data-dir {}", dir.display()),
+        (None, Some(dir)) => format!("--data-dir {}", shell_word(&dir.display().to_string())),
         (None, None) => String::new(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -107,6 +107,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` as one shell word (single-quoted when it holds anything but
+/// plain path characters), so the printed commands can be pasted.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// What to do next with an empty directory (printed on stderr).
@@ -147,5 +161,15 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words() {
+        assert_eq!(super::shell_word("/var/lib/keysmith"), "/var/lib/keysmith");
+        assert_eq!(super::shell_word("/tmp/my data"), "'/tmp/my data'");
+        assert_eq!(super::shell_word("it's"), r"'it'\''s'");
     }
 }
