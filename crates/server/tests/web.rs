@@ -140,6 +140,10 @@ impl Http {
         let done = self.finish_enrollment(link, &begun, key);
         assert_eq!(done.status, 200, "{}", done.text);
         let cookie = done.header("set-cookie").unwrap().to_owned();
+        // A response that carries a session is never cached (RFC 9111 §5.2.2.5,
+        // and Pragma for HTTP/1.0 caches).
+        assert_eq!(done.header("cache-control"), Some("no-store"));
+        assert_eq!(done.header("pragma"), Some("no-cache"));
         for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
             assert!(cookie.contains(attr), "{cookie} lacks {attr}");
         }
@@ -165,6 +169,8 @@ impl Http {
             None,
         );
         assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        assert_eq!(page.header("pragma"), Some("no-cache"));
         let at = page.text.find("name=\"csrf-token\" content=\"").unwrap();
         let rest = &page.text[at + "name=\"csrf-token\" content=\"".len()..];
         rest[..rest.find('"').unwrap()].to_owned()

@@ -86,7 +86,10 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
+        // Pages carry a CSRF token bound to the session: never cached, also
+        // by HTTP/1.0 caches (issue 23, item 4).
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
     response
 }
