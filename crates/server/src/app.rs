@@ -142,6 +142,11 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     let client =
         crate::ratelimit::ClientAddr::resolve(peer, req.headers(), &state.config.trusted_proxies);
     req.extensions_mut().insert(client);
+    let base = crate::paging::PublicBase::from_headers(
+        req.headers(),
+        state.config.trusted_proxies.contains(&peer),
+    );
+    req.extensions_mut().insert(base);
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -462,6 +462,11 @@ CREATE TABLE keysmith_state (
 );
 INSERT INTO keysmith_state (key, value) SELECT 'audit_adoption', 'pending' WHERE EXISTS (SELECT 1 FROM audit_events)
 "#,
+    // 4: paging (issue 28): groups are listed in display-name order, a
+    // keyset on (display_name, id).
+    r#"
+CREATE INDEX groups_tenant_name ON groups_ (tenant_id, display_name, id)
+"#,
 ];
 
 /// The SQLite spelling of a statement written for both backends: `$N`

@@ -3,6 +3,7 @@
 
 use crate::db::{get_i64, Db};
 use crate::error::{ApiError, ApiResult};
+use crate::paging::{Key, PageRequest};
 use crate::time_util::{now_unix, rfc3339};
 use hmac::{Hmac, Mac};
 use rand::{Rng, RngCore};
@@ -454,15 +455,25 @@ pub async fn search_users(db: &Db, tenant_id: &str, text: &str, top: i64) -> Api
     Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
 }
 
-pub async fn list_users(db: &Db, tenant_id: &str, top: i64) -> ApiResult<Vec<User>> {
+/// A page of a tenant's users in `userPrincipalName` order (keyset on the
+/// unique `(tenant_id, upn_lower)` index), with the next page's token.
+pub async fn list_users(
+    db: &Db,
+    tenant_id: &str,
+    page: &PageRequest,
+) -> ApiResult<(Vec<User>, Option<String>)> {
     let rows = sqlx::query(&format!(
-        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY upn_lower LIMIT $2"
+        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND upn_lower > $2 \
+         ORDER BY upn_lower LIMIT $3"
     ))
     .bind(tenant_id)
-    .bind(top)
+    // Every stored key is longer than the empty string.
+    .bind(page.text(0)?.unwrap_or(""))
+    .bind(page.limit())
     .fetch_all(db.read())
     .await?;
-    Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    let users = rows.iter().map(user_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(page.finish(users, |u| vec![Key::Text(crate::names::upn_key(&u.upn))]))
 }
 
 pub async fn update_user(
@@ -554,14 +565,43 @@ pub async fn find_group(db: &Db, tenant_id: &str, key: &str) -> ApiResult<Group>
     }
 }
 
-pub async fn list_groups(db: &Db, tenant_id: &str) -> ApiResult<Vec<Group>> {
-    let rows = sqlx::query(
-        "SELECT id, display_name, description, created_at FROM groups_ WHERE tenant_id = $1 ORDER BY display_name",
-    )
-    .bind(tenant_id)
-    .fetch_all(db.read())
-    .await?;
-    Ok(rows.iter().map(group_from).collect::<Result<_, _>>()?)
+/// A page of a tenant's groups in display-name order (keyset on
+/// `(display_name, id)`, the `groups_tenant_name` index).
+pub async fn list_groups(
+    db: &Db,
+    tenant_id: &str,
+    page: &PageRequest,
+) -> ApiResult<(Vec<Group>, Option<String>)> {
+    const COLS: &str = "id, display_name, description, created_at";
+    let rows = match (page.text(0)?, page.text(1)?) {
+        (Some(name), Some(id)) => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM groups_ WHERE tenant_id = $1 \
+                 AND (display_name > $2 OR (display_name = $2 AND id > $3)) \
+                 ORDER BY display_name, id LIMIT $4"
+            ))
+            .bind(tenant_id)
+            .bind(name)
+            .bind(id)
+            .bind(page.limit())
+            .fetch_all(db.read())
+            .await?
+        }
+        _ => {
+            sqlx::query(&format!(
+                "SELECT {COLS} FROM groups_ WHERE tenant_id = $1 \
+                 ORDER BY display_name, id LIMIT $2"
+            ))
+            .bind(tenant_id)
+            .bind(page.limit())
+            .fetch_all(db.read())
+            .await?
+        }
+    };
+    let groups = rows.iter().map(group_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(page.finish(groups, |g| {
+        vec![Key::Text(g.display_name.clone()), Key::Text(g.id.clone())]
+    }))
 }
 
 pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()> {
@@ -575,10 +615,18 @@ pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()>
     Ok(())
 }
 
-pub async fn group_members(db: &Db, tenant_id: &str, group_id: &str) -> ApiResult<Vec<User>> {
+/// A page of a group's members in id order (keyset on the
+/// `(group_id, user_id)` primary key of `group_members`).
+pub async fn group_members(
+    db: &Db,
+    tenant_id: &str,
+    group_id: &str,
+    page: &PageRequest,
+) -> ApiResult<(Vec<User>, Option<String>)> {
     let rows = sqlx::query(&format!(
-        "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
-         WHERE m.group_id = $1 AND u.tenant_id = $2 ORDER BY u.upn_lower",
+        "SELECT {} FROM group_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.group_id = $1 AND m.user_id > $2 AND u.tenant_id = $3 \
+         ORDER BY m.user_id LIMIT $4",
         USER_COLS
             .split(", ")
             .map(|c| format!("u.{c}"))
@@ -586,10 +634,13 @@ pub async fn group_members(db: &Db, tenant_id: &str, group_id: &str) -> ApiResul
             .join(", ")
     ))
     .bind(group_id)
+    .bind(page.text(0)?.unwrap_or(""))
     .bind(tenant_id)
+    .bind(page.limit())
     .fetch_all(db.read())
     .await?;
-    Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    let users = rows.iter().map(user_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(page.finish(users, |u| vec![Key::Text(u.id.clone())]))
 }
 
 /// Ids of the groups `user_id` belongs to.

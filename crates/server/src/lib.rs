@@ -25,6 +25,7 @@ pub mod listener;
 pub mod methods;
 pub mod metrics;
 pub mod names;
+pub mod paging;
 pub mod policy;
 pub mod ratelimit;
 pub mod registration;

@@ -553,6 +553,8 @@ pub struct Query {
     pub activity: Option<String>,
     pub target: Option<String>,
     pub since: Option<i64>,
+    /// Only events older than this one (the keyset position of a page).
+    pub before_id: Option<i64>,
 }
 
 /// Newest first, as Graph's directoryAudit resources.
@@ -560,12 +562,13 @@ pub async fn list(db: &Db, tenant_id: &str, q: &Query) -> ApiResult<Vec<serde_js
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 \
          AND ($2 = '' OR activity = $2) AND ($3 = '' OR target = $3) AND at >= $4 \
-         ORDER BY id DESC LIMIT $5"
+         AND id < $5 ORDER BY id DESC LIMIT $6"
     ))
     .bind(tenant_id)
     .bind(q.activity.clone().unwrap_or_default())
     .bind(q.target.clone().unwrap_or_default())
     .bind(q.since.unwrap_or(0))
+    .bind(q.before_id.unwrap_or(i64::MAX))
     .bind(q.top)
     .fetch_all(db.read())
     .await?;

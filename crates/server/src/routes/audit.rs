@@ -3,28 +3,24 @@
 use crate::app::AppState;
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
+use crate::paging::{Key, PageRequest};
 use crate::token::{perm, Caller};
 use axum::extract::{Query, State};
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// Filters: `$top` (1..=1000, default 100), `activity`, `target`, `since`
+/// Newest first, paged (`$top`, default 100, at most 999; `$skiptoken`
+/// from `@odata.nextLink`). Filters: `activity`, `target`, `since`
 /// (RFC 3339).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
+    link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::AUDIT_READ)?;
-    let top = match q.get("$top") {
-        None => 100,
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|t| (1..=1000).contains(t))
-            .ok_or_else(|| ApiError::bad_request("$top must be an integer from 1 to 1000."))?,
-    };
+    let page = PageRequest::from_query(&q, "directoryAudits")?;
     let since = match q.get("since") {
         None => None,
         Some(s) => Some(
@@ -33,13 +29,18 @@ pub async fn list(
         ),
     };
     let query = audit::Query {
-        top,
+        top: page.limit(),
         activity: q.get("activity").cloned(),
         target: q.get("target").cloned(),
         since,
+        before_id: page.int(0)?,
     };
     let events = audit::list(&state.db, &caller.tenant_id, &query).await?;
-    Ok(Json(json!({ "value": events })))
+    let (events, next) = page.finish(events, |e| {
+        let id = e["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0);
+        vec![Key::Int(id)]
+    });
+    Ok(link.collection(events, next))
 }
 
 pub async fn verify(

@@ -5,6 +5,7 @@ use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
+use crate::paging::PageRequest;
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -66,27 +67,16 @@ async fn audit_user(
     .await
 }
 
-fn top(query: &HashMap<String, String>) -> ApiResult<i64> {
-    match query.get("$top") {
-        None => Ok(999),
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|t| (1..=999).contains(t))
-            .ok_or_else(|| ApiError::bad_request("$top must be an integer from 1 to 999.")),
-    }
-}
-
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
+    link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::USERS_READ)?;
-    let users = directory::list_users(&state.db, &caller.tenant_id, top(&query)?).await?;
-    Ok(Json(
-        json!({ "value": users.iter().map(|u| u.to_json()).collect::<Vec<_>>() }),
-    ))
+    let page = PageRequest::from_query(&query, "users")?;
+    let (users, next) = directory::list_users(&state.db, &caller.tenant_id, &page).await?;
+    Ok(link.collection(users.iter().map(|u| u.to_json()).collect(), next))
 }
 
 pub async fn create_user(
@@ -187,12 +177,16 @@ struct GroupBody {
     other: BTreeMap<String, Value>,
 }
 
-pub async fn list_groups(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+    link: super::PageLink,
+) -> ApiResult<Json<Value>> {
     caller.require(perm::GROUPS_READ)?;
-    let groups = directory::list_groups(&state.db, &caller.tenant_id).await?;
-    Ok(Json(
-        json!({ "value": groups.iter().map(|g| g.to_json()).collect::<Vec<_>>() }),
-    ))
+    let page = PageRequest::from_query(&query, "groups")?;
+    let (groups, next) = directory::list_groups(&state.db, &caller.tenant_id, &page).await?;
+    Ok(link.collection(groups.iter().map(|g| g.to_json()).collect(), next))
 }
 
 pub async fn create_group(
@@ -240,13 +234,15 @@ pub async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
     Path(group): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::GROUPS_READ)?;
+    let page = PageRequest::from_query(&query, "members")?;
     let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
-    let members = directory::group_members(&state.db, &caller.tenant_id, &g.id).await?;
-    Ok(Json(
-        json!({ "value": members.iter().map(|u| u.to_json()).collect::<Vec<_>>() }),
-    ))
+    let (members, next) =
+        directory::group_members(&state.db, &caller.tenant_id, &g.id, &page).await?;
+    Ok(link.collection(members.iter().map(|u| u.to_json()).collect(), next))
 }
 
 #[derive(Deserialize)]

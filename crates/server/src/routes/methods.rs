@@ -474,14 +474,17 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    link: super::PageLink,
 ) -> ApiResult<Json<Collection<webauthn::graph::Fido2Method>>> {
     caller.require(perm::METHODS_READ)?;
+    let page = crate::paging::PageRequest::from_query(&query, "fido2Methods")?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
-    let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+    let (found, next) = methods::page_for_user(&state.db, &tenant.id, &user.id, &page).await?;
     Ok(Json(Collection {
         odata_context: None,
-        value: all.iter().map(Method::to_graph).collect(),
-        next_link: None,
+        value: found.iter().map(Method::to_graph).collect(),
+        next_link: next.map(|t| link.link(&t)),
         max_passkeys_per_user: Some(state.config.max_passkeys_per_user.max(1)),
     }))
 }

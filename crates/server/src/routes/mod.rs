@@ -70,8 +70,13 @@ pub fn graph_routes() -> Router<AppState> {
 /// the version prefix and trailing slash). Everything else is refused.
 fn understood_query(method: &Method, route: &str) -> &'static [&'static str] {
     match (method.as_str(), route) {
-        ("GET", "/users") => &["$top"],
-        ("GET", "/auditLogs/directoryAudits") => &["$top", "since", "activity", "target"],
+        ("GET", "/users")
+        | ("GET", "/groups")
+        | ("GET", "/groups/{group}/members")
+        | ("GET", "/users/{user}/authentication/fido2Methods") => &["$top", "$skiptoken"],
+        ("GET", "/auditLogs/directoryAudits") => {
+            &["$top", "$skiptoken", "since", "activity", "target"]
+        }
         ("GET", "/users/{user}/authentication/fido2Methods/{id}") => &["challengeTimeoutInMinutes"],
         _ => &[],
     }
@@ -163,6 +168,55 @@ fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
 }
 
 /// Host for `@odata.context` links.
+/// What a collection answer needs to link its next page: where the caller
+/// reached us and the URL it asked for.
+pub(crate) struct PageLink {
+    base: crate::paging::PublicBase,
+    uri: axum::http::Uri,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PageLink {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let base = parts
+            .extensions
+            .get::<crate::paging::PublicBase>()
+            .cloned()
+            .unwrap_or_else(|| crate::paging::PublicBase::from_headers(&parts.headers, false));
+        // The URL as sent, before any nesting stripped its prefix.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        Ok(PageLink { base, uri })
+    }
+}
+
+impl PageLink {
+    /// Graph's collection answer: `value`, and `@odata.nextLink` when
+    /// another page follows.
+    pub(crate) fn collection(
+        &self,
+        value: Vec<serde_json::Value>,
+        next: Option<String>,
+    ) -> axum::Json<serde_json::Value> {
+        let mut body = serde_json::json!({ "value": value });
+        if let Some(token) = next {
+            body["@odata.nextLink"] = self.link(&token).into();
+        }
+        axum::Json(body)
+    }
+
+    pub(crate) fn link(&self, token: &str) -> String {
+        crate::paging::next_link(&self.base, &self.uri, token)
+    }
+}
+
 fn host_of(headers: &axum::http::HeaderMap) -> String {
     headers
         .get(axum::http::header::HOST)
