@@ -766,6 +766,50 @@ fn a_directory_group_is_provisioned() {
     }
 }
 
+/// A group larger than the directory's page (100 members by default):
+/// the client follows Keysmith's `@odata.nextLink` pages (issue 28, stage
+/// 3) and plans every member once.
+#[test]
+fn a_group_larger_than_one_page_is_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..130).map(|i| format!("p{i:03}@contoso.com")).collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let members = tmp.path().join("members.csv");
+    users_csv(&members, &users);
+    let group: Value = serde_json::from_str(&run_ok(&[
+        "admin",
+        "--data-dir",
+        dir.dir.to_str().unwrap(),
+        "--json",
+        "group",
+        "create",
+        "--tenant",
+        station::TENANT,
+        "--name",
+        "everyone",
+        "--members-csv",
+        members.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let out = provision(
+        &dir,
+        &strings(&[
+            "--group",
+            group["id"].as_str().unwrap(),
+            "--check",
+            "--json",
+        ]),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let checked = report
+        .get("usersChecked")
+        .or_else(|| report.get("users_checked"))
+        .and_then(Value::as_u64);
+    assert_eq!(checked, Some(130), "{report}");
+}
+
 /// Ctrl-C (SIGINT) during a bulk run: no new user starts, the users in
 /// work finish, the summary is printed (exit 130), and `--resume` does the
 /// rest, each user ending with exactly one passkey.
