@@ -267,9 +267,17 @@ impl Db {
             Backend::Sqlite => ("BLOB", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
             Backend::Postgres => ("BYTEA", "BIGINT", "BIGSERIAL PRIMARY KEY"),
         };
+        let (collate_c, pg_only) = match self.backend {
+            // Byte order, whatever the database's default collation.
+            Backend::Postgres => (" COLLATE \"C\"", ""),
+            Backend::Sqlite => ("", "--"),
+        };
         sql.replace("{BLOB}", blob)
             .replace("{BIGINT}", big)
             .replace("{AUTOID}", autoid)
+            .replace("{C}", collate_c)
+            // A statement for PostgreSQL only becomes a comment on SQLite.
+            .replace("{PG_ONLY}", pg_only)
     }
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
@@ -302,7 +310,7 @@ impl Db {
                 .ddl(sql)
                 .split(';')
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && !s.starts_with("--"))
             {
                 tx.execute(stmt).await?;
             }
@@ -462,10 +470,21 @@ CREATE TABLE keysmith_state (
 );
 INSERT INTO keysmith_state (key, value) SELECT 'audit_adoption', 'pending' WHERE EXISTS (SELECT 1 FROM audit_events)
 "#,
-    // 4: paging (issue 28): groups are listed in display-name order, a
-    // keyset on (display_name, id).
+    // 4: paging (issue 28, stage 3): groups in display-name order.
     r#"
 CREATE INDEX groups_tenant_name ON groups_ (tenant_id, display_name, id)
+"#,
+    // 5: queries (issue 28, stage 4; crate::query): names compared and
+    // sorted as LOWER(name) in byte order ({C}), ids as the tiebreak of
+    // every keyset; audit events by activity and by time. On SQLite the
+    // UNIQUE (tenant_id, upn_lower) already serves userPrincipalName.
+    r#"
+DROP INDEX groups_tenant_name;
+CREATE INDEX users_tenant_name ON users (tenant_id, (LOWER(display_name)){C}, id{C});
+{PG_ONLY}CREATE INDEX users_tenant_upn ON users (tenant_id, upn_lower{C}, id{C});
+CREATE INDEX groups_tenant_lower_name ON groups_ (tenant_id, (LOWER(display_name)){C}, id{C});
+CREATE INDEX audit_events_activity ON audit_events (tenant_id, activity, id);
+CREATE INDEX audit_events_at ON audit_events (tenant_id, at, id)
 "#,
 ];
 

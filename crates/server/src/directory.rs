@@ -3,7 +3,8 @@
 
 use crate::db::{get_i64, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::paging::{Key, PageRequest};
+use crate::paging::PageRequest;
+use crate::query::{self, Bind, GraphQuery, Listing};
 use crate::time_util::{now_unix, rfc3339};
 use hmac::{Hmac, Mac};
 use rand::{Rng, RngCore};
@@ -455,25 +456,54 @@ pub async fn search_users(db: &Db, tenant_id: &str, text: &str, top: i64) -> Api
     Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
 }
 
-/// A page of a tenant's users in `userPrincipalName` order (keyset on the
-/// unique `(tenant_id, upn_lower)` index), with the next page's token.
+/// A tenant's users, for [`query::fetch`].
+pub fn users_listing(tenant_id: &str) -> Listing<'static> {
+    Listing {
+        from: "users",
+        alias: "",
+        columns: USER_COLS.to_owned(),
+        scope: vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))],
+    }
+}
+
+/// A tenant's groups, for [`query::fetch`].
+pub fn groups_listing(tenant_id: &str) -> Listing<'static> {
+    Listing {
+        from: "groups_",
+        alias: "",
+        columns: "id, display_name, description, created_at".to_owned(),
+        scope: vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))],
+    }
+}
+
+/// A group's members, for [`query::fetch`].
+pub fn members_listing(tenant_id: &str, group_id: &str) -> Listing<'static> {
+    Listing {
+        from: "group_members m JOIN users u ON u.id = m.user_id",
+        alias: "u.",
+        columns: USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        scope: vec![
+            ("m.group_id = {}", Bind::Text(group_id.to_owned())),
+            ("u.tenant_id = {}", Bind::Text(tenant_id.to_owned())),
+        ],
+    }
+}
+
+/// A page of a tenant's users with Graph's query options (default order
+/// userPrincipalName), the next page's token and `@odata.count`.
 pub async fn list_users(
     db: &Db,
     tenant_id: &str,
+    q: &GraphQuery,
     page: &PageRequest,
-) -> ApiResult<(Vec<User>, Option<String>)> {
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND upn_lower > $2 \
-         ORDER BY upn_lower LIMIT $3"
-    ))
-    .bind(tenant_id)
-    // Every stored key is longer than the empty string.
-    .bind(page.text(0)?.unwrap_or(""))
-    .bind(page.limit())
-    .fetch_all(db.read())
-    .await?;
-    let users = rows.iter().map(user_from).collect::<Result<Vec<_>, _>>()?;
-    Ok(page.finish(users, |u| vec![Key::Text(crate::names::upn_key(&u.upn))]))
+) -> ApiResult<(Vec<User>, Option<String>, Option<i64>)> {
+    let f = query::fetch(db, &users_listing(tenant_id), q, page).await?;
+    let users = f.rows.iter().map(user_from).collect::<Result<_, _>>()?;
+    Ok((users, f.next, f.count))
 }
 
 pub async fn update_user(
@@ -565,43 +595,17 @@ pub async fn find_group(db: &Db, tenant_id: &str, key: &str) -> ApiResult<Group>
     }
 }
 
-/// A page of a tenant's groups in display-name order (keyset on
-/// `(display_name, id)`, the `groups_tenant_name` index).
+/// A page of a tenant's groups with Graph's query options (default order
+/// displayName, then id).
 pub async fn list_groups(
     db: &Db,
     tenant_id: &str,
+    q: &GraphQuery,
     page: &PageRequest,
-) -> ApiResult<(Vec<Group>, Option<String>)> {
-    const COLS: &str = "id, display_name, description, created_at";
-    let rows = match (page.text(0)?, page.text(1)?) {
-        (Some(name), Some(id)) => {
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM groups_ WHERE tenant_id = $1 \
-                 AND (display_name > $2 OR (display_name = $2 AND id > $3)) \
-                 ORDER BY display_name, id LIMIT $4"
-            ))
-            .bind(tenant_id)
-            .bind(name)
-            .bind(id)
-            .bind(page.limit())
-            .fetch_all(db.read())
-            .await?
-        }
-        _ => {
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM groups_ WHERE tenant_id = $1 \
-                 ORDER BY display_name, id LIMIT $2"
-            ))
-            .bind(tenant_id)
-            .bind(page.limit())
-            .fetch_all(db.read())
-            .await?
-        }
-    };
-    let groups = rows.iter().map(group_from).collect::<Result<Vec<_>, _>>()?;
-    Ok(page.finish(groups, |g| {
-        vec![Key::Text(g.display_name.clone()), Key::Text(g.id.clone())]
-    }))
+) -> ApiResult<(Vec<Group>, Option<String>, Option<i64>)> {
+    let f = query::fetch(db, &groups_listing(tenant_id), q, page).await?;
+    let groups = f.rows.iter().map(group_from).collect::<Result<_, _>>()?;
+    Ok((groups, f.next, f.count))
 }
 
 pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()> {
@@ -615,32 +619,19 @@ pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()>
     Ok(())
 }
 
-/// A page of a group's members in id order (keyset on the
-/// `(group_id, user_id)` primary key of `group_members`).
+/// A page of a group's members with Graph's query options (default order:
+/// member id, which the `(group_id, user_id)` key serves).
 pub async fn group_members(
     db: &Db,
     tenant_id: &str,
     group_id: &str,
+    q: &GraphQuery,
     page: &PageRequest,
-) -> ApiResult<(Vec<User>, Option<String>)> {
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM group_members m JOIN users u ON u.id = m.user_id \
-         WHERE m.group_id = $1 AND m.user_id > $2 AND u.tenant_id = $3 \
-         ORDER BY m.user_id LIMIT $4",
-        USER_COLS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-    .bind(group_id)
-    .bind(page.text(0)?.unwrap_or(""))
-    .bind(tenant_id)
-    .bind(page.limit())
-    .fetch_all(db.read())
-    .await?;
-    let users = rows.iter().map(user_from).collect::<Result<Vec<_>, _>>()?;
-    Ok(page.finish(users, |u| vec![Key::Text(u.id.clone())]))
+) -> ApiResult<(Vec<User>, Option<String>, Option<i64>)> {
+    let listing = members_listing(tenant_id, group_id);
+    let f = query::fetch(db, &listing, q, page).await?;
+    let users = f.rows.iter().map(user_from).collect::<Result<_, _>>()?;
+    Ok((users, f.next, f.count))
 }
 
 /// Ids of the groups `user_id` belongs to.

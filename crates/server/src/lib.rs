@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod policy;
+pub mod query;
 pub mod ratelimit;
 pub mod registration;
 mod routes;

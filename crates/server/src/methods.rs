@@ -219,32 +219,32 @@ pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
-/// A page of `user_id`'s methods, oldest first (keyset on
-/// `(created_at, id)`; a user has at most `max_passkeys_per_user`).
+/// A user's methods, for [`crate::query::fetch`].
+pub fn listing(tenant_id: &str, user_id: &str) -> crate::query::Listing<'static> {
+    use crate::query::Bind;
+    crate::query::Listing {
+        from: "fido2_methods",
+        alias: "",
+        columns: COLS.to_owned(),
+        scope: vec![
+            ("tenant_id = {}", Bind::Text(tenant_id.to_owned())),
+            ("user_id = {}", Bind::Text(user_id.to_owned())),
+        ],
+    }
+}
+
+/// A page of `user_id`'s methods with Graph's query options (default:
+/// oldest first; a user has at most `max_passkeys_per_user`).
 pub async fn page_for_user(
     db: &Db,
     tenant_id: &str,
     user_id: &str,
+    q: &crate::query::GraphQuery,
     page: &crate::paging::PageRequest,
-) -> ApiResult<(Vec<Method>, Option<String>)> {
-    let (at, id) = (page.int(0)?, page.text(1)?);
-    let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 \
-         AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-         ORDER BY created_at, id LIMIT $5"
-    ))
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(at.unwrap_or(i64::MIN))
-    .bind(id.unwrap_or(""))
-    .bind(page.limit())
-    .fetch_all(db.read())
-    .await?;
-    let found = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(page.finish(found, |m| {
-        use crate::paging::Key;
-        vec![Key::Int(m.created_at), Key::Text(m.id.clone())]
-    }))
+) -> ApiResult<(Vec<Method>, Option<String>, Option<i64>)> {
+    let f = crate::query::fetch(db, &listing(tenant_id, user_id), q, page).await?;
+    let found = f.rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok((found, f.next, f.count))
 }
 
 /// How many passkeys each of `user_ids` has (users with none are absent),

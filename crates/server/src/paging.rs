@@ -50,12 +50,12 @@ pub struct PageRequest {
     pub top: i64,
     /// Start after this sort key (absent: from the start).
     pub after: Option<Vec<Key>>,
-    kind: &'static str,
+    kind: String,
 }
 
 impl PageRequest {
     /// `$top` and `$skiptoken` of `query` for a collection of `kind`.
-    pub fn from_query(query: &HashMap<String, String>, kind: &'static str) -> ApiResult<Self> {
+    pub fn from_query(query: &HashMap<String, String>, kind: &str) -> ApiResult<Self> {
         let top = match query.get("$top") {
             None => DEFAULT_PAGE,
             Some(t) => t
@@ -70,7 +70,11 @@ impl PageRequest {
             None => None,
             Some(t) => Some(decode(t, kind)?),
         };
-        Ok(PageRequest { top, after, kind })
+        Ok(PageRequest {
+            top,
+            after,
+            kind: kind.to_owned(),
+        })
     }
 
     /// Rows to fetch: one more than the page, to learn whether another
@@ -113,12 +117,12 @@ impl PageRequest {
             return (rows, None);
         }
         rows.truncate(self.top as usize);
-        let next = rows.last().map(|last| encode(self.kind, key(last)));
+        let next = rows.last().map(|last| encode(&self.kind, key(last)));
         (rows, next)
     }
 }
 
-fn bad_token() -> ApiError {
+pub(crate) fn bad_token() -> ApiError {
     ApiError::bad_request(
         "$skiptoken is not valid for this collection: follow @odata.nextLink as given.",
     )

@@ -553,8 +553,6 @@ pub struct Query {
     pub activity: Option<String>,
     pub target: Option<String>,
     pub since: Option<i64>,
-    /// Only events older than this one (the keyset position of a page).
-    pub before_id: Option<i64>,
 }
 
 /// Newest first, as Graph's directoryAudit resources.
@@ -562,34 +560,76 @@ pub async fn list(db: &Db, tenant_id: &str, q: &Query) -> ApiResult<Vec<serde_js
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 \
          AND ($2 = '' OR activity = $2) AND ($3 = '' OR target = $3) AND at >= $4 \
-         AND id < $5 ORDER BY id DESC LIMIT $6"
+         ORDER BY id DESC LIMIT $5"
     ))
     .bind(tenant_id)
     .bind(q.activity.clone().unwrap_or_default())
     .bind(q.target.clone().unwrap_or_default())
     .bind(q.since.unwrap_or(0))
-    .bind(q.before_id.unwrap_or(i64::MAX))
     .bind(q.top)
     .fetch_all(db.read())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let r = row_from(r)?;
-        out.push(serde_json::json!({
-            "id": r.id.to_string(),
-            "sequenceNumber": r.seq,
-            "activityDateTime": rfc3339(r.at),
-            "activityDisplayName": r.activity,
-            "initiatedBy": r.actor,
-            "targetResources": [ { "id": r.target } ],
-            "result": r.result,
-            "resultReason": r.reason,
-            "correlationId": r.request_id,
-            "additionalDetails": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
-            "hash": r.hash,
-        }));
+    rows.iter().map(to_graph).collect()
+}
+
+/// An event as Graph's directoryAudit resource.
+fn to_graph(r: &AnyRow) -> ApiResult<serde_json::Value> {
+    let r = row_from(r)?;
+    Ok(serde_json::json!({
+        "id": r.id.to_string(),
+        "sequenceNumber": r.seq,
+        "activityDateTime": rfc3339(r.at),
+        "activityDisplayName": r.activity,
+        "initiatedBy": r.actor,
+        "targetResources": [ { "id": r.target } ],
+        "result": r.result,
+        "resultReason": r.reason,
+        "correlationId": r.request_id,
+        "additionalDetails": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
+        "hash": r.hash,
+    }))
+}
+
+/// A tenant's events with Keysmith's own filters (`q`'s activity, target,
+/// since), for [`crate::query::fetch`].
+pub fn listing(tenant_id: &str, q: &Query) -> crate::query::Listing<'static> {
+    use crate::query::Bind;
+    let mut scope = vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))];
+    if let Some(a) = &q.activity {
+        scope.push(("activity = {}", Bind::Text(a.clone())));
     }
-    Ok(out)
+    if let Some(t) = &q.target {
+        scope.push(("target = {}", Bind::Text(t.clone())));
+    }
+    if let Some(s) = q.since {
+        scope.push(("at >= {}", Bind::Int(s)));
+    }
+    crate::query::Listing {
+        from: "audit_events",
+        alias: "",
+        columns: COLS.to_owned(),
+        scope,
+    }
+}
+
+/// A page of a tenant's events for `GET /auditLogs/directoryAudits`:
+/// Keysmith's own filters (`q`'s activity, target, since) and Graph's query
+/// options; newest first unless `$orderby` says otherwise.
+pub async fn page(
+    db: &Db,
+    tenant_id: &str,
+    q: &Query,
+    graph: &crate::query::GraphQuery,
+    page: &crate::paging::PageRequest,
+) -> ApiResult<(Vec<serde_json::Value>, Option<String>, Option<i64>)> {
+    let listing = listing(tenant_id, q);
+    let f = crate::query::fetch(db, &listing, graph, page).await?;
+    let events = f
+        .rows
+        .iter()
+        .map(|r| to_graph(r).map(|v| graph.project(v)))
+        .collect::<ApiResult<_>>()?;
+    Ok((events, f.next, f.count))
 }
 
 /// A signed statement that a tenant's chain had `seq` events ending in

@@ -3,24 +3,29 @@
 use crate::app::AppState;
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
-use crate::paging::{Key, PageRequest};
+use crate::paging::PageRequest;
+use crate::query::{self, GraphQuery};
 use crate::token::{perm, Caller};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Newest first, paged (`$top`, default 100, at most 999; `$skiptoken`
-/// from `@odata.nextLink`). Filters: `activity`, `target`, `since`
-/// (RFC 3339).
+/// from `@odata.nextLink`), with Graph's `$filter` / `$orderby` /
+/// `$select` / `$count` and Keysmith's own filters `activity`, `target`,
+/// `since` (RFC 3339).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::AUDIT_READ)?;
-    let page = PageRequest::from_query(&q, "directoryAudits")?;
+    let graph = GraphQuery::from_request(&query::DIRECTORY_AUDITS, &q, &headers)?;
+    let page = PageRequest::from_query(&q, &graph.token_kind())?;
     let since = match q.get("since") {
         None => None,
         Some(s) => Some(
@@ -28,19 +33,15 @@ pub async fn list(
                 .ok_or_else(|| ApiError::bad_request("since must be an RFC 3339 date-time."))?,
         ),
     };
-    let query = audit::Query {
+    let own = audit::Query {
         top: page.limit(),
         activity: q.get("activity").cloned(),
         target: q.get("target").cloned(),
         since,
-        before_id: page.int(0)?,
     };
-    let events = audit::list(&state.db, &caller.tenant_id, &query).await?;
-    let (events, next) = page.finish(events, |e| {
-        let id = e["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0);
-        vec![Key::Int(id)]
-    });
-    Ok(link.collection(events, next))
+    let (events, next, count) =
+        audit::page(&state.db, &caller.tenant_id, &own, &graph, &page).await?;
+    Ok(link.collection(events, next, count))
 }
 
 pub async fn verify(

@@ -6,10 +6,11 @@ use crate::audit::{self, Event};
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::PageRequest;
+use crate::query::{self, GraphQuery};
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -71,12 +72,19 @@ pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::USERS_READ)?;
-    let page = PageRequest::from_query(&query, "users")?;
-    let (users, next) = directory::list_users(&state.db, &caller.tenant_id, &page).await?;
-    Ok(link.collection(users.iter().map(|u| u.to_json()).collect(), next))
+    let q = GraphQuery::from_request(&query::USERS, &query, &headers)?;
+    let page = PageRequest::from_query(&query, &q.token_kind())?;
+    let (users, next, count) =
+        directory::list_users(&state.db, &caller.tenant_id, &q, &page).await?;
+    Ok(link.collection(
+        users.iter().map(|u| q.project(u.to_json())).collect(),
+        next,
+        count,
+    ))
 }
 
 pub async fn create_user(
@@ -181,12 +189,19 @@ pub async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::GROUPS_READ)?;
-    let page = PageRequest::from_query(&query, "groups")?;
-    let (groups, next) = directory::list_groups(&state.db, &caller.tenant_id, &page).await?;
-    Ok(link.collection(groups.iter().map(|g| g.to_json()).collect(), next))
+    let q = GraphQuery::from_request(&query::GROUPS, &query, &headers)?;
+    let page = PageRequest::from_query(&query, &q.token_kind())?;
+    let (groups, next, count) =
+        directory::list_groups(&state.db, &caller.tenant_id, &q, &page).await?;
+    Ok(link.collection(
+        groups.iter().map(|g| q.project(g.to_json())).collect(),
+        next,
+        count,
+    ))
 }
 
 pub async fn create_group(
@@ -235,14 +250,20 @@ pub async fn list_members(
     caller: Caller,
     Path(group): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     link: super::PageLink,
 ) -> ApiResult<Json<Value>> {
     caller.require(perm::GROUPS_READ)?;
-    let page = PageRequest::from_query(&query, "members")?;
+    let q = GraphQuery::from_request(&query::MEMBERS, &query, &headers)?;
+    let page = PageRequest::from_query(&query, &q.token_kind())?;
     let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
-    let (members, next) =
-        directory::group_members(&state.db, &caller.tenant_id, &g.id, &page).await?;
-    Ok(link.collection(members.iter().map(|u| u.to_json()).collect(), next))
+    let (members, next, count) =
+        directory::group_members(&state.db, &caller.tenant_id, &g.id, &q, &page).await?;
+    Ok(link.collection(
+        members.iter().map(|u| q.project(u.to_json())).collect(),
+        next,
+        count,
+    ))
 }
 
 #[derive(Deserialize)]

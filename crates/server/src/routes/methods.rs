@@ -18,9 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use std::collections::HashMap;
 use webauthn::graph::{
-    AuthenticatorSelection, Collection, CreationExtensions, CreationOptionsResponse,
-    CredentialDescriptor, PubKeyCredParam, PublicKeyCredentialCreationOptions, RegisterRequest,
-    RelyingParty, UserEntity,
+    AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,
+    PubKeyCredParam, PublicKeyCredentialCreationOptions, RegisterRequest, RelyingParty, UserEntity,
 };
 
 const MIN_TIMEOUT: i64 = 5;
@@ -475,18 +474,23 @@ pub async fn list(
     caller: Caller,
     Path(user): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<Collection<webauthn::graph::Fido2Method>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(perm::METHODS_READ)?;
-    let page = crate::paging::PageRequest::from_query(&query, "fido2Methods")?;
+    let q = crate::query::GraphQuery::from_request(&crate::query::FIDO2_METHODS, &query, &headers)?;
+    let page = crate::paging::PageRequest::from_query(&query, &q.token_kind())?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
-    let (found, next) = methods::page_for_user(&state.db, &tenant.id, &user.id, &page).await?;
-    Ok(Json(Collection {
-        odata_context: None,
-        value: found.iter().map(Method::to_graph).collect(),
-        next_link: next.map(|t| link.link(&t)),
-        max_passkeys_per_user: Some(state.config.max_passkeys_per_user.max(1)),
-    }))
+    let (found, next, count) =
+        methods::page_for_user(&state.db, &tenant.id, &user.id, &q, &page).await?;
+    let value = found
+        .iter()
+        .map(|m| q.project(serde_json::to_value(m.to_graph()).unwrap_or_default()))
+        .collect();
+    let mut body = link.collection(value, next, count).0;
+    // Keysmith's own annotation: how many passkeys a user may have.
+    body["@keysmith.maxPasskeysPerUser"] = state.config.max_passkeys_per_user.max(1).into();
+    Ok(Json(body))
 }
 
 /// `DELETE …/fido2Methods/{id}`.

@@ -66,6 +66,17 @@ pub fn graph_routes() -> Router<AppState> {
         .route_layer(axum::middleware::from_fn(refuse_unknown_query))
 }
 
+/// The query options every collection implements (paging and queries:
+/// `crate::paging`, `crate::query`).
+const QUERY_OPTIONS: &[&str] = &[
+    "$top",
+    "$skiptoken",
+    "$filter",
+    "$orderby",
+    "$select",
+    "$count",
+];
+
 /// The query parameters a Graph route understands (path as routed, without
 /// the version prefix and trailing slash). Everything else is refused.
 fn understood_query(method: &Method, route: &str) -> &'static [&'static str] {
@@ -73,10 +84,18 @@ fn understood_query(method: &Method, route: &str) -> &'static [&'static str] {
         ("GET", "/users")
         | ("GET", "/groups")
         | ("GET", "/groups/{group}/members")
-        | ("GET", "/users/{user}/authentication/fido2Methods") => &["$top", "$skiptoken"],
-        ("GET", "/auditLogs/directoryAudits") => {
-            &["$top", "$skiptoken", "since", "activity", "target"]
-        }
+        | ("GET", "/users/{user}/authentication/fido2Methods") => QUERY_OPTIONS,
+        ("GET", "/auditLogs/directoryAudits") => &[
+            "$top",
+            "$skiptoken",
+            "$filter",
+            "$orderby",
+            "$select",
+            "$count",
+            "since",
+            "activity",
+            "target",
+        ],
         ("GET", "/users/{user}/authentication/fido2Methods/{id}") => &["challengeTimeoutInMinutes"],
         _ => &[],
     }
@@ -204,8 +223,13 @@ impl PageLink {
         &self,
         value: Vec<serde_json::Value>,
         next: Option<String>,
+        count: Option<i64>,
     ) -> axum::Json<serde_json::Value> {
-        let mut body = serde_json::json!({ "value": value });
+        let mut body = serde_json::json!({});
+        if let Some(n) = count {
+            body["@odata.count"] = n.into();
+        }
+        body["value"] = value.into();
         if let Some(token) = next {
             body["@odata.nextLink"] = self.link(&token).into();
         }

@@ -570,7 +570,6 @@ pub async fn audit(
         activity: activity.clone(),
         target: target.clone(),
         since: None,
-        before_id: None,
     };
     let events = try_page!(api(audit::list(&state.db, &tenant.id, &query).await));
     let mut rows = String::new();
