@@ -70,8 +70,33 @@ impl AppState {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Builds the router over `state`.
+/// Builds the router over `state`: Graph paths are spelled as the routes
+/// before routing ([`crate::routes::canonical_graph_path`]).
 pub fn router(state: AppState) -> Router {
+    let inner = routes(state);
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(|mut req: axum::extract::Request| {
+                if let Some(path) = crate::routes::canonical_graph_path(req.uri().path()) {
+                    let pq = match req.uri().query() {
+                        Some(q) => format!("{path}?{q}"),
+                        None => path,
+                    };
+                    let mut parts = req.uri().clone().into_parts();
+                    if let Ok(pq) = pq.parse() {
+                        parts.path_and_query = Some(pq);
+                        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                            *req.uri_mut() = uri;
+                        }
+                    }
+                }
+                req
+            })
+            .service(inner),
+    )
+}
+
+fn routes(state: AppState) -> Router {
     let graph = crate::routes::graph_routes();
     let limit = state.config.body_limit;
     let body_timeout =

@@ -505,6 +505,39 @@ fn trailing_slashes_are_accepted() {
     }
 }
 
+/// Graph's fixed URL segments are not case-sensitive: Yubico's
+/// BulkRegistration.md and public C# and Java samples spell
+/// `…/fido2methods/creationOptions(…)`. Ids and names keep their case; a
+/// registration through such a URL works; unknown routes stay 404.
+#[test]
+fn graph_paths_are_case_insensitive() {
+    let Some(h) = Harness::start(Store::Sqlite, vec![]) else {
+        return;
+    };
+    h.create_user("bob@example.com");
+    for path in [
+        "/V1.0/USERS",
+        "/beta/Users/bob@example.com/",
+        "/beta/users/bob@example.com/authentication/fido2methods",
+        "/v1.0/policies/authenticationmethodspolicy/authenticationmethodconfigurations/FIDO2",
+        "/v1.0/AuditLogs/DirectoryAudits?$top=1",
+    ] {
+        let (s, v) = h.get(path);
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    let base = "/beta/users/bob@example.com/authentication/fido2methods";
+    let (s, options) = h.get(&format!(
+        "{base}/creationoptions(challengeTimeoutInMinutes=5)"
+    ));
+    assert_eq!(s, 200, "{options}");
+    let mut key = VirtualKey::new();
+    let (s, m) = h.post(base, &key.register(&options, "Lower-case URL"));
+    assert_eq!(s, 201, "{m}");
+    let (s, v) = h.get("/v1.0/usersx");
+    assert_eq!(s, 404, "{v}");
+    assert_graph_error(&v);
+}
+
 /// Register bodies as public clients send them: `clientExtensionResults`
 /// null or carrying authenticator outputs (`credProtect`,
 /// `hmacCreateSecret`) is accepted; a passkey name of 30 characters is,

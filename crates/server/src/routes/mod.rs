@@ -22,7 +22,21 @@ use serde::de::DeserializeOwned;
 /// slash, as Graph does (Yubico's public Entra sample asks for
 /// `GET /beta/groups/`: GRAPH_FIDO2_API.md §8).
 pub fn graph_routes() -> Router<AppState> {
-    let routes: Vec<(&str, MethodRouter<AppState>)> = vec![
+    let routes = graph_table();
+    debug_assert!(routes.iter().map(|r| r.0).eq(GRAPH_PATHS.iter().copied()));
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router
+                .route(&format!("{path}/"), handler.clone())
+                .route(path, handler)
+        })
+        .route_layer(axum::middleware::from_fn(refuse_unknown_query))
+}
+
+/// The Graph routes, in the order of [`GRAPH_PATHS`].
+fn graph_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
         (
             "/users",
             get(directory::list_users).post(directory::create_user),
@@ -55,15 +69,84 @@ pub fn graph_routes() -> Router<AppState> {
         ("/auditLogs/directoryAudits", get(audit::list)),
         ("/auditLogs/verify", get(audit::verify)),
         ("/auditLogs/checkpoints", get(audit::checkpoints)),
-    ];
-    routes
+    ]
+}
+
+/// The paths of the Graph routes (under `/v1.0` and `/beta`).
+const GRAPH_PATHS: &[&str] = &[
+    "/users",
+    "/users/{user}",
+    "/users/{user}/authentication/fido2Methods",
+    "/users/{user}/authentication/fido2Methods/{id}",
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+    "/groups",
+    "/groups/{group}",
+    "/groups/{group}/members",
+    "/groups/{group}/members/$ref",
+    "/auditLogs/directoryAudits",
+    "/auditLogs/verify",
+    "/auditLogs/checkpoints",
+];
+
+/// Graph's URLs are not case-sensitive in their fixed segments: Yubico's
+/// BulkRegistration.md and public C# and Java samples write
+/// `…/authentication/fido2methods/creationOptions(…)`, and Graph answers
+/// them. This spells the fixed segments of a Graph path (version, resource
+/// names, `creationOptions`) as the routes do, leaving ids and names as
+/// sent; `None` when the path is not a Graph route's or already spelled so.
+pub(crate) fn canonical_graph_path(path: &str) -> Option<String> {
+    let mut segs: Vec<&str> = path.split('/').collect();
+    if segs.len() < 3 || !segs[0].is_empty() {
+        return None;
+    }
+    let version = ["v1.0", "beta"]
         .into_iter()
-        .fold(Router::new(), |router, (path, handler)| {
-            router
-                .route(&format!("{path}/"), handler.clone())
-                .route(path, handler)
-        })
-        .route_layer(axum::middleware::from_fn(refuse_unknown_query))
+        .find(|v| v.eq_ignore_ascii_case(segs[1]))?;
+    let trailing = segs.last() == Some(&"");
+    if trailing {
+        segs.pop();
+    }
+    let rest = &segs[2..];
+    let mut out: Option<Vec<String>> = None;
+    for template in GRAPH_PATHS {
+        let t: Vec<&str> = template.split('/').skip(1).collect();
+        if t.len() != rest.len() {
+            continue;
+        }
+        let mut spelled = Vec::with_capacity(t.len());
+        let fits = t.iter().zip(rest).all(|(want, got)| {
+            if *want == "{id}" {
+                // creationOptions, in any of its forms, sits in the id slot.
+                const CO: &str = "creationOptions";
+                let s = match got.get(..CO.len()) {
+                    Some(head) if head.eq_ignore_ascii_case(CO) => {
+                        format!("{CO}{}", &got[CO.len()..])
+                    }
+                    _ => (*got).to_owned(),
+                };
+                spelled.push(s);
+                true
+            } else if want.starts_with('{') {
+                spelled.push((*got).to_owned());
+                true
+            } else if want.eq_ignore_ascii_case(got) {
+                spelled.push((*want).to_owned());
+                true
+            } else {
+                false
+            }
+        });
+        if fits {
+            out = Some(spelled);
+            break;
+        }
+    }
+    let spelled = out?;
+    let mut canonical = format!("/{version}/{}", spelled.join("/"));
+    if trailing {
+        canonical.push('/');
+    }
+    (canonical != path).then_some(canonical)
 }
 
 /// The query options every collection implements (paging and queries:
@@ -247,4 +330,41 @@ fn host_of(headers: &axum::http::HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_graph_path as c;
+
+    #[test]
+    fn graph_paths_are_spelled_as_the_routes() {
+        assert_eq!(
+            c("/beta/users/a@b.c/authentication/fido2methods/creationoptions(challengeTimeoutInMinutes=5)").as_deref(),
+            Some("/beta/users/a@b.c/authentication/fido2Methods/creationOptions(challengeTimeoutInMinutes=5)")
+        );
+        assert_eq!(
+            c("/V1.0/Users/Ann@Example.com/").as_deref(),
+            Some("/v1.0/users/Ann@Example.com/")
+        );
+        assert_eq!(
+            c("/beta/GROUPS/Members/MEMBERS/$REF").as_deref(),
+            Some("/beta/groups/Members/members/$ref")
+        );
+        assert_eq!(
+            c("/v1.0/auditlogs/directoryaudits").as_deref(),
+            Some("/v1.0/auditLogs/directoryAudits")
+        );
+        // Already spelled so, or not a Graph route: untouched.
+        for p in [
+            "/v1.0/users",
+            "/beta/users/x/authentication/fido2Methods/abc",
+            "/v1.0/nothing/here",
+            "/contoso/passkey/signin/begin",
+            "/v2.0/users",
+            "/",
+            "",
+        ] {
+            assert_eq!(c(p), None, "{p}");
+        }
+    }
 }
