@@ -10,20 +10,16 @@ use crate::runner::{RunEvent, RunObserver};
 use crate::target::Directory;
 use crate::users::UserJob;
 use ctap::cmd::config::SetMinPinLengthParams;
-use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
-use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
 use ctap::device::DeviceSpec;
 use ctap::pin::Permissions;
 use ctap::{Ctap2Client, StatusCode};
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use webauthn::b64;
 use webauthn::graph::{
-    cred_protect_level, entra_credential_id_candidates, CreationOptionsResponse,
-    PublicKeyCredentialJson, RegisterRequest,
+    entra_credential_id_candidates, CreationOptionsResponse, PublicKeyCredentialJson,
+    RegisterRequest,
 };
 
 /// How every key of a run is provisioned.
@@ -563,139 +559,32 @@ fn create_credential(
     })?;
     failpoint("after-options");
     let pk = &options.public_key;
-    let rp_id = pk.rp.id.clone();
-    let origin = settings
-        .origin
-        .clone()
-        .unwrap_or_else(|| format!("https://{rp_id}"));
-    let client_data_json = webauthn::client_data::CollectedClientData::serialize(
-        webauthn::client_data::TYPE_CREATE,
-        &pk.challenge,
-        &origin,
-    );
-    let client_data_hash = Sha256::digest(&client_data_json).to_vec();
-    let user_handle = b64::decode_lenient(&pk.user.id).map_err(|_| {
-        Error::Input(format!(
-            "the directory sent a user handle that is not base64url: {}",
-            pk.user.id
-        ))
+    // Client data, the key's algorithms, extensions, PIN token and the
+    // exclude list (keysmith-client); nothing is created yet.
+    let prepared = client::prepare_registration(
+        &mut key.client,
+        pk,
+        &client::RegistrationParams {
+            origin: settings.origin.as_deref(),
+            pin: Some(pin.expose()),
+        },
+    )
+    .map_err(|e| match (e.status(), e.code, e.cause) {
+        (Some(StatusCode::CredentialExcluded), ..) => Error::AlreadyProvisioned {
+            user: user.to_owned(),
+        },
+        (_, _, Some(cause)) => Error::Key(cause),
+        (_, client::ErrorCode::ConfigurationUnsupported, None) => Error::PinPolicy(format!(
+            "{} does not support credProtect, which the directory enforces",
+            key.identity.device
+        )),
+        (_, _, None) => Error::Input(format!("the directory's creation options: {}", e.message)),
     })?;
-
-    // Entra sends excluded ids in three encodings: exclude every reading.
-    let mut exclude: Vec<CredentialDescriptor> = Vec::new();
-    for d in &pk.exclude_credentials {
-        for id in entra_credential_id_candidates(&d.id) {
-            if !exclude.iter().any(|e| e.id == id) {
-                exclude.push(CredentialDescriptor::new(id));
-            }
-        }
-    }
-    let token = key.client.get_pin_token(
-        pin.expose(),
-        Permissions::MAKE_CREDENTIAL | Permissions::GET_ASSERTION,
-        Some(&rp_id),
-    )?;
-    let max_list = key
-        .client
-        .info()
-        .max_credential_count_in_list
-        .unwrap_or(u64::MAX) as usize;
-    if exclude.len() > max_list {
-        // Too many for one request: probe in batches with silent
-        // assertions, as browsers do, then send none.
-        for batch in exclude.chunks(max_list.max(1)) {
-            let req = GetAssertionRequest {
-                rp_id: rp_id.clone(),
-                client_data_hash: client_data_hash.clone(),
-                allow_list: batch.to_vec(),
-                extensions: Default::default(),
-                options: RequestOptions {
-                    rk: None,
-                    up: Some(false),
-                    uv: None,
-                },
-                pin_uv_auth_param: Some(token.authenticate(&client_data_hash)),
-                pin_uv_auth_protocol: Some(token.protocol().id()),
-            };
-            match key.client.get_assertions(&req) {
-                Ok(_) => {
-                    return Err(Error::AlreadyProvisioned {
-                        user: user.to_owned(),
-                    })
-                }
-                Err(ctap::Error::Status(StatusCode::NoCredentials)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        exclude.clear();
-    }
-
-    let key_algs: Vec<i64> = key.client.info().algorithms.iter().map(|a| a.alg).collect();
-    let mut params: Vec<PubKeyCredParam> = pk
-        .pub_key_cred_params
-        .iter()
-        .filter(|p| p.type_ == "public-key")
-        .filter(|p| key_algs.is_empty() || key_algs.contains(&p.alg))
-        .map(|p| PubKeyCredParam { alg: p.alg })
-        .collect();
-    if params.is_empty() {
-        params = pk
-            .pub_key_cred_params
-            .iter()
-            .map(|p| PubKeyCredParam { alg: p.alg })
-            .collect();
-    }
-    let mut extensions = MakeCredentialExtensions::default();
-    if let Some(ext) = &pk.extensions {
-        if let Some(level) = ext
-            .credential_protection_policy
-            .as_deref()
-            .and_then(cred_protect_level)
-        {
-            if key.client.info().supports_extension("credProtect") {
-                extensions.cred_protect = Some(level);
-            } else if ext.enforce_credential_protection_policy == Some(true) && level > 1 {
-                return Err(Error::PinPolicy(format!(
-                    "{} does not support credProtect, which the directory enforces",
-                    key.identity.device
-                )));
-            }
-        }
-        if ext.hmac_create_secret == Some(true)
-            && key.client.info().supports_extension("hmac-secret")
-        {
-            extensions.hmac_secret = Some(true);
-        }
-    }
+    let rp_id = prepared.rp_id.clone();
     let display_name = job
         .display_name
         .clone()
         .unwrap_or_else(|| default_display_name(&key.identity, key.product.as_deref()));
-    let request = MakeCredentialRequest {
-        client_data_hash: client_data_hash.clone(),
-        rp: RpEntity {
-            id: rp_id.clone(),
-            name: Some(pk.rp.name.clone()).filter(|n| !n.is_empty()),
-        },
-        user: UserEntity {
-            id: user_handle,
-            // CTAP 2.1: at most 64 bytes each; cut on a character boundary.
-            name: Some(crate::users::cut_utf8(&pk.user.name, 64).to_owned()),
-            display_name: Some(crate::users::cut_utf8(&pk.user.display_name, 64).to_owned())
-                .filter(|n| !n.is_empty()),
-        },
-        pub_key_cred_params: params,
-        exclude_list: exclude,
-        extensions,
-        options: RequestOptions {
-            rk: Some(true),
-            up: None,
-            uv: None,
-        },
-        pin_uv_auth_param: Some(token.authenticate(&client_data_hash)),
-        pin_uv_auth_protocol: Some(token.protocol().id()),
-        enterprise_attestation: None,
-    };
     ctx.journal(JournalEvent::CreatingCredential {
         user: user.to_owned(),
         key: key.identity.clone(),
@@ -713,11 +602,11 @@ fn create_credential(
             });
         }
     });
-    let response = key.client.make_credential(&request);
+    let response = client::complete_registration(&mut key.client, prepared);
     key.client.set_keepalive_handler(|_| {});
     // The window where the key holds a credential the journal does not know.
     failpoint("after-make-credential-unjournaled");
-    let response = match response {
+    let registration = match response {
         Ok(r) => r,
         Err(e) => {
             let refused = match e.status() {
@@ -735,20 +624,15 @@ fn create_credential(
                 })?;
                 return Err(err);
             }
-            return Err(Error::Key(e));
+            return Err(Error::Key(
+                e.cause.unwrap_or(ctap::Error::Protocol(e.message)),
+            ));
         }
     };
-    let auth = webauthn::AuthenticatorData::parse(&response.auth_data)
-        .map_err(|e| Error::Key(ctap::Error::Protocol(e.to_string())))?;
-    let credential_id = auth
-        .attested
-        .as_ref()
-        .map(|a| b64::encode(&a.credential_id))
-        .ok_or_else(|| Error::Key(ctap::Error::Protocol("no attested credential data".into())))?;
     let created = CreatedCredential {
-        credential_id,
-        client_data_json: b64::encode(&client_data_json),
-        attestation_object: b64::encode(response.attestation_object()),
+        credential_id: b64::encode(&registration.credential_id),
+        client_data_json: b64::encode(&registration.client_data_json),
+        attestation_object: b64::encode(&registration.attestation_object),
         display_name,
     };
     ctx.journal(JournalEvent::CredentialCreated {

@@ -4,14 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::pin::Pin;
-use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::{CredentialDescriptor, RequestOptions};
-use ctap::pin::Permissions;
 use ctap::{Ctap2Client, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use webauthn::b64;
-use webauthn::client_data::{CollectedClientData, TYPE_GET};
 
 /// Who signed in, as the server says.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,7 +26,7 @@ pub fn sign_in(
     server: &str,
     tenant: &str,
     user: Option<&str>,
-    client: &mut Ctap2Client,
+    ctap: &mut Ctap2Client,
     pin: Option<&Pin>,
     origin: Option<&str>,
 ) -> Result<SignInResult> {
@@ -53,56 +48,44 @@ pub fn sign_in(
     let challenge = pk["challenge"]
         .as_str()
         .ok_or_else(|| transport("signInBegin", "no challenge"))?;
-    let origin = origin
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("https://{rp_id}"));
-    let client_data = CollectedClientData::serialize(TYPE_GET, challenge, &origin);
-    let cdh = Sha256::digest(&client_data).to_vec();
-    let allow: Vec<CredentialDescriptor> = pk["allowCredentials"]
+    let allow: Vec<Vec<u8>> = pk["allowCredentials"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|c| c["id"].as_str())
                 .filter_map(|id| b64::decode_lenient(id).ok())
-                .map(CredentialDescriptor::new)
                 .collect()
         })
         .unwrap_or_default();
-    let mut request = GetAssertionRequest {
-        rp_id: rp_id.to_owned(),
-        client_data_hash: cdh.clone(),
-        allow_list: allow,
-        extensions: Default::default(),
-        options: RequestOptions::default(),
-        pin_uv_auth_param: None,
-        pin_uv_auth_protocol: None,
-    };
-    if let Some(pin) = pin {
-        let token = client.get_pin_token(pin.expose(), Permissions::GET_ASSERTION, Some(rp_id))?;
-        request.pin_uv_auth_param = Some(token.authenticate(&cdh));
-        request.pin_uv_auth_protocol = Some(token.protocol().id());
-    }
-    let assertion = client
-        .get_assertions(&request)
-        .map_err(|e| match e.status() {
-            Some(StatusCode::NoCredentials) => Error::Input(format!(
-                "this key holds no passkey for {}",
-                user.unwrap_or(rp_id)
-            )),
-            _ => Error::Key(e),
-        })?
-        .remove(0);
+    let assertion = client::get_assertion(
+        ctap,
+        &client::AssertionParams {
+            rp_id,
+            challenge,
+            allow,
+            origin,
+            pin: pin.map(Pin::expose),
+        },
+    )
+    .map_err(|e| match (e.status(), e.cause) {
+        (Some(StatusCode::NoCredentials), _) => Error::Input(format!(
+            "this key holds no passkey for {}",
+            user.unwrap_or(rp_id)
+        )),
+        (_, Some(cause)) => Error::Key(cause),
+        (_, None) => Error::Key(ctap::Error::Protocol(e.message)),
+    })?;
     let finish = post(
         &format!("{server}/{tenant}/passkey/signin/finish"),
         &json!({
             "flowId": begin["flowId"],
             "credential": {
-                "id": b64::encode(&assertion.credential.id),
+                "id": b64::encode(&assertion.credential_id),
                 "response": {
-                    "clientDataJSON": b64::encode(&client_data),
-                    "authenticatorData": b64::encode(&assertion.auth_data),
+                    "clientDataJSON": b64::encode(&assertion.client_data_json),
+                    "authenticatorData": b64::encode(&assertion.authenticator_data),
                     "signature": b64::encode(&assertion.signature),
-                    "userHandle": assertion.user.as_ref().map(|u| b64::encode(&u.id)),
+                    "userHandle": assertion.user_handle.as_ref().map(b64::encode),
                 }
             }
         }),

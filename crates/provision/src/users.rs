@@ -54,20 +54,9 @@ pub fn check_names(users: &[UserJob]) -> Result<()> {
     }
 }
 
-/// Cuts `text` to at most `max` bytes of UTF-8, on a character boundary
-/// (CTAP 2.1 §6.1.2 lets an authenticator truncate `user.name` and
-/// `displayName` to 64 bytes; some keys refuse longer ones instead, so the
-/// client cuts them itself).
-pub fn cut_utf8(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+/// Cuts text to at most `max` bytes of UTF-8 on a character boundary (the
+/// client layer's, which cuts `user.name`/`displayName` for the key).
+pub use client::cut_utf8;
 
 /// One user to provision a key for.
 #[derive(Debug, Clone, PartialEq, Eq)]
