@@ -416,5 +416,71 @@ pub fn get_assertion<T: Transport>(
     })
 }
 
+/// Answers sign-in request options (the `publicKey` of a sign-in `begin`):
+/// allowed ids read leniently (base64url, padded or not).
+pub fn answer_request<T: Transport>(
+    ctap: &mut Ctap2Client<T>,
+    options: &webauthn::signin::RequestOptions,
+    origin: Option<&str>,
+    pin: Option<&str>,
+) -> Result<Assertion> {
+    let allow = options
+        .allow_credentials
+        .iter()
+        .filter_map(|c| b64::decode_lenient(&c.id).ok())
+        .collect();
+    get_assertion(
+        ctap,
+        &AssertionParams {
+            rp_id: &options.rp_id,
+            challenge: &options.challenge,
+            allow,
+            origin,
+            pin,
+        },
+    )
+}
+
+impl Assertion {
+    /// The assertion in its JSON form (base64url fields).
+    pub fn to_json(&self) -> webauthn::signin::AssertionCredentialJson {
+        webauthn::signin::AssertionCredentialJson {
+            id: b64::encode(&self.credential_id),
+            response: webauthn::signin::AssertionResponseJson {
+                client_data_json: b64::encode(&self.client_data_json),
+                authenticator_data: b64::encode(&self.authenticator_data),
+                signature: b64::encode(&self.signature),
+                user_handle: self.user_handle.as_ref().map(b64::encode),
+            },
+        }
+    }
+
+    /// The sign-in `finish` body for the flow `flow_id`.
+    pub fn finish_request(&self, flow_id: &str) -> webauthn::signin::FinishRequest {
+        webauthn::signin::FinishRequest {
+            flow_id: flow_id.to_owned(),
+            credential: self.to_json(),
+        }
+    }
+}
+
+impl Registration {
+    /// The Graph registration body (`POST …/fido2Methods`), base64url
+    /// fields.
+    pub fn register_request(&self, display_name: Option<&str>) -> webauthn::graph::RegisterRequest {
+        webauthn::graph::RegisterRequest {
+            display_name: display_name.map(str::to_owned),
+            public_key_credential: webauthn::graph::PublicKeyCredentialJson {
+                id: b64::encode(&self.credential_id),
+                response: webauthn::graph::AttestationResponseJson {
+                    client_data_json: b64::encode(&self.client_data_json),
+                    attestation_object: b64::encode(&self.attestation_object),
+                },
+                client_extension_results: serde_json::Value::Object(Default::default()),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

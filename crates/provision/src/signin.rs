@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::pin::Pin;
 use ctap::{Ctap2Client, StatusCode};
-use serde_json::{json, Value};
-use webauthn::b64;
+use serde_json::Value;
+use webauthn::signin::{BeginRequest, BeginResponse, FinishResponse};
 
 /// Who signed in, as the server says.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,69 +32,32 @@ pub fn sign_in(
 ) -> Result<SignInResult> {
     let server = server.trim_end_matches('/');
     let tenant = crate::target::path_segment(tenant);
-    let begin_body = match user {
-        Some(u) => json!({ "userPrincipalName": u }),
-        None => json!({}),
-    };
-    let begin = post(
+    let begin: BeginResponse = post(
         &format!("{server}/{tenant}/passkey/signin/begin"),
-        &begin_body,
+        &BeginRequest {
+            user_principal_name: user.map(str::to_owned),
+        },
         "signInBegin",
     )?;
-    let pk = &begin["publicKey"];
-    let rp_id = pk["rpId"]
-        .as_str()
-        .ok_or_else(|| transport("signInBegin", "no rpId"))?;
-    let challenge = pk["challenge"]
-        .as_str()
-        .ok_or_else(|| transport("signInBegin", "no challenge"))?;
-    let allow: Vec<Vec<u8>> = pk["allowCredentials"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c["id"].as_str())
-                .filter_map(|id| b64::decode_lenient(id).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let assertion = client::get_assertion(
-        ctap,
-        &client::AssertionParams {
-            rp_id,
-            challenge,
-            allow,
-            origin,
-            pin: pin.map(Pin::expose),
-        },
-    )
-    .map_err(|e| match (e.status(), e.cause) {
+    let rp_id = begin.public_key.rp_id.clone();
+    let assertion = client::answer_request(ctap, &begin.public_key, origin, pin.map(Pin::expose))
+        .map_err(|e| match (e.status(), e.cause) {
         (Some(StatusCode::NoCredentials), _) => Error::Input(format!(
             "this key holds no passkey for {}",
-            user.unwrap_or(rp_id)
+            user.unwrap_or(&rp_id)
         )),
         (_, Some(cause)) => Error::Key(cause),
         (_, None) => Error::Key(ctap::Error::Protocol(e.message)),
     })?;
-    let finish = post(
+    let finish: FinishResponse = post(
         &format!("{server}/{tenant}/passkey/signin/finish"),
-        &json!({
-            "flowId": begin["flowId"],
-            "credential": {
-                "id": b64::encode(&assertion.credential_id),
-                "response": {
-                    "clientDataJSON": b64::encode(&assertion.client_data_json),
-                    "authenticatorData": b64::encode(&assertion.authenticator_data),
-                    "signature": b64::encode(&assertion.signature),
-                    "userHandle": assertion.user_handle.as_ref().map(b64::encode),
-                }
-            }
-        }),
+        &assertion.finish_request(&begin.flow_id),
         "signInFinish",
     )?;
     Ok(SignInResult {
-        user: finish["user"].clone(),
-        method: finish["method"].clone(),
-        token: finish["token"].as_str().map(str::to_owned),
+        user: finish.user,
+        method: serde_json::to_value(&finish.method).unwrap_or_default(),
+        token: Some(finish.token),
     })
 }
 
@@ -105,7 +68,11 @@ fn transport(operation: &'static str, message: &str) -> Error {
     }
 }
 
-fn post(url: &str, body: &Value, operation: &'static str) -> Result<Value> {
+fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    url: &str,
+    body: &B,
+    operation: &'static str,
+) -> Result<T> {
     match ureq::post(url).send_json(body) {
         Ok(r) => r
             .into_json()

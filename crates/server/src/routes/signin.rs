@@ -15,19 +15,14 @@ use crate::token::{Claims, SIGNIN_AUDIENCE};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use webauthn::signin::{
+    BeginRequest, BeginResponse, FinishRequest, FinishResponse, RequestOptions,
+};
 
 /// How long a sign-in flow stays open.
 const FLOW_SECONDS: i64 = 300;
 /// Lifetime of a sign-in token.
 const SIGNIN_TOKEN_SECONDS: i64 = 3600;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct BeginBody {
-    user_principal_name: Option<String>,
-}
 
 fn rp_id(state: &AppState, tenant: &Tenant) -> String {
     tenant
@@ -41,11 +36,11 @@ pub async fn begin(
     Path(tenant): Path<String>,
     Extension(client): Extension<ClientAddr>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BeginResponse>> {
     state.limits.check(Limited::SignIn, client.0, None)?;
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
-    let b: BeginBody = if body.is_empty() {
-        BeginBody::default()
+    let b: BeginRequest = if body.is_empty() {
+        BeginRequest::default()
     } else {
         parse_json(&body)?
     };
@@ -68,7 +63,7 @@ pub(crate) async fn begin_flow(
     state: &AppState,
     tenant: &Tenant,
     upn: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<BeginResponse> {
     let intent = state.db.announce_write();
     let mut allow = Vec::new();
     let mut user_id = None;
@@ -82,7 +77,7 @@ pub(crate) async fn begin_flow(
                 allow = methods::list_for_user(&state.db, &tenant.id, &user.id)
                     .await?
                     .into_iter()
-                    .map(|m| json!({ "type": "public-key", "id": m.id }))
+                    .map(|m| descriptor(m.id))
                     .collect();
                 user_id = Some(user.id);
             }
@@ -91,7 +86,7 @@ pub(crate) async fn begin_flow(
                     .await?
                     .unwrap_or(64);
                 let decoy = decoy_credential_id(state, &tenant.id, &upn, len);
-                allow = vec![json!({ "type": "public-key", "id": webauthn::b64::encode(&decoy) })];
+                allow = vec![descriptor(webauthn::b64::encode(&decoy))];
                 // Bound to no user: no registered passkey can finish it.
                 user_id = Some(format!("decoy:{}", webauthn::b64::encode(&decoy[..8])));
             }
@@ -118,40 +113,24 @@ pub(crate) async fn begin_flow(
             })
         })
         .await?;
-    Ok(json!({
-        "flowId": flow_id,
-        "publicKey": {
-            "challenge": challenge,
-            "rpId": rp_id(state, tenant),
-            "allowCredentials": allow,
-            "userVerification": "required",
-            "timeout": FLOW_SECONDS * 1000,
-        }
-    }))
+    Ok(BeginResponse {
+        flow_id,
+        public_key: RequestOptions {
+            challenge,
+            rp_id: rp_id(state, tenant),
+            allow_credentials: allow,
+            user_verification: Some("required".into()),
+            timeout: Some(FLOW_SECONDS as u64 * 1000),
+        },
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FinishBody {
-    flow_id: String,
-    credential: AssertionCredential,
-}
-
-#[derive(Deserialize)]
-struct AssertionCredential {
-    id: String,
-    response: AssertionResponse,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AssertionResponse {
-    #[serde(rename = "clientDataJSON", alias = "clientDataJson")]
-    client_data_json: String,
-    authenticator_data: String,
-    signature: String,
-    #[serde(default)]
-    user_handle: Option<String>,
+fn descriptor(id: String) -> webauthn::graph::CredentialDescriptor {
+    webauthn::graph::CredentialDescriptor {
+        type_: "public-key".into(),
+        id,
+        transports: Vec::new(),
+    }
 }
 
 /// A credential id for a UPN that is not in the directory: HMAC of the
@@ -180,7 +159,7 @@ pub async fn finish(
     Extension(rid): Extension<RequestId>,
     Extension(client): Extension<ClientAddr>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FinishResponse>> {
     state.limits.check(Limited::SignIn, client.0, None)?;
     let tenant = directory::find_tenant(&state.db, &tenant).await?;
     let audit = SignInAudit {
@@ -218,7 +197,7 @@ async fn finish_inner(
     tenant: &Tenant,
     body: &[u8],
     audit: SignInAudit<'_>,
-) -> ApiResult<Value> {
+) -> ApiResult<FinishResponse> {
     let SignedIn {
         user,
         method: m,
@@ -237,14 +216,14 @@ async fn finish_inner(
         roles: Vec::new(),
         upn: Some(user.upn.clone()),
     };
-    Ok(json!({
-        "token": state.token_keys.sign(&claims),
-        "tokenType": "Bearer",
-        "expiresIn": SIGNIN_TOKEN_SECONDS,
-        "userVerified": user_verified,
-        "user": user.to_json(),
-        "method": m.to_graph(),
-    }))
+    Ok(FinishResponse {
+        token: state.token_keys.sign(&claims),
+        token_type: "Bearer".into(),
+        expires_in: SIGNIN_TOKEN_SECONDS,
+        user_verified,
+        user: user.to_json(),
+        method: m.to_graph(),
+    })
 }
 
 /// Checks a finish body (flow, credential, policy, signature, counter) and
@@ -259,7 +238,7 @@ pub(crate) async fn verify_signin(
 ) -> ApiResult<SignedIn> {
     let intent = state.db.announce_write();
     let early = async {
-        let b: FinishBody = parse_json(body)?;
+        let b: FinishRequest = parse_json(body)?;
         let (flow, policy) =
             challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
         Ok::<_, ApiError>((b, flow, policy))
@@ -353,7 +332,7 @@ pub(crate) fn admit_failure(
 async fn verify_peeked(
     state: &AppState,
     tenant: &Tenant,
-    b: &FinishBody,
+    b: &FinishRequest,
     flow: challenge::Issued,
     policy: webauthn::graph::Fido2Policy,
 ) -> ApiResult<SignedIn> {

@@ -69,7 +69,7 @@ pub async fn login_begin(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     Extension(client): Extension<ClientAddr>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<webauthn::signin::BeginResponse>> {
     state.limits.check(Limited::AdminLogin, client.0, None)?;
     let tenant = tenant_of(&state, &tenant).await?;
     Ok(Json(signin::begin_flow(&state, &tenant, None).await?))

@@ -6,19 +6,14 @@
 
 use authenticator::serve::serve_in_process;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
-use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
-use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
-use ctap::pin::Permissions;
 use ctap::transport::inproc::InProcessTransport;
 use ctap::Ctap2Client;
 use keysmith_server::{RunningServer, ServerConfig};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use webauthn::b64;
-use webauthn::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
+use webauthn::graph::CreationOptionsResponse;
+use webauthn::signin::BeginResponse;
 
 pub const PIN: &str = "123456";
 /// The key-encryption key of PostgreSQL test servers: every test (and
@@ -299,106 +294,29 @@ impl VirtualKey {
         }
     }
 
-    /// Answers creation options with a registration body, as the
-    /// provisioning client would.
+    /// Answers creation options with a registration body, through the
+    /// WebAuthn client layer as the provisioning client does. The exclude
+    /// list is not sent to the key: tests register one key twice on
+    /// purpose.
     pub fn register(&mut self, options: &Value, display_name: &str) -> Value {
-        let pk = &options["publicKey"];
-        let rp_id = pk["rp"]["id"].as_str().unwrap();
-        let challenge = pk["challenge"].as_str().unwrap();
-        let client_data =
-            CollectedClientData::serialize(TYPE_CREATE, challenge, &format!("https://{rp_id}"));
-        let cdh = Sha256::digest(&client_data).to_vec();
-        let token = self
-            .client
-            .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(rp_id))
-            .unwrap();
-        let mut req = MakeCredentialRequest {
-            client_data_hash: cdh.clone(),
-            rp: RpEntity {
-                id: rp_id.into(),
-                name: pk["rp"]["name"].as_str().map(str::to_owned),
+        let mut o: CreationOptionsResponse = serde_json::from_value(options.clone()).unwrap();
+        o.public_key.exclude_credentials.clear();
+        let reg = client::make_credential(
+            &mut self.client,
+            &o.public_key,
+            &client::RegistrationParams {
+                origin: None,
+                pin: Some(PIN),
             },
-            user: UserEntity {
-                id: b64::decode(pk["user"]["id"].as_str().unwrap()).unwrap(),
-                name: pk["user"]["name"].as_str().map(str::to_owned),
-                display_name: pk["user"]["displayName"].as_str().map(str::to_owned),
-            },
-            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
-            exclude_list: vec![],
-            extensions: MakeCredentialExtensions {
-                cred_protect: Some(1),
-                hmac_secret: Some(true),
-                ..Default::default()
-            },
-            options: RequestOptions {
-                rk: Some(true),
-                ..Default::default()
-            },
-            pin_uv_auth_param: None,
-            pin_uv_auth_protocol: None,
-            enterprise_attestation: None,
-        };
-        req.pin_uv_auth_param = Some(token.authenticate(&cdh));
-        req.pin_uv_auth_protocol = Some(token.protocol().id());
-        let resp = self.client.make_credential(&req).unwrap();
-        let ad = webauthn::AuthenticatorData::parse(&resp.auth_data).unwrap();
-        let cred_id = ad.attested.unwrap().credential_id;
-        json!({
-            "displayName": display_name,
-            "publicKeyCredential": {
-                "id": b64::encode(&cred_id),
-                "response": {
-                    "clientDataJSON": b64::encode(&client_data),
-                    "attestationObject": b64::encode(resp.attestation_object()),
-                },
-                "clientExtensionResults": {}
-            }
-        })
+        )
+        .unwrap();
+        serde_json::to_value(reg.register_request(Some(display_name))).unwrap()
     }
 
     /// Answers a sign-in `begin` with a `finish` body.
     pub fn sign_in(&mut self, begin: &Value) -> Value {
-        let pk = &begin["publicKey"];
-        let rp_id = pk["rpId"].as_str().unwrap();
-        let challenge = pk["challenge"].as_str().unwrap();
-        let client_data =
-            CollectedClientData::serialize(TYPE_GET, challenge, &format!("https://{rp_id}"));
-        let cdh = Sha256::digest(&client_data).to_vec();
-        let token = self
-            .client
-            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(rp_id))
-            .unwrap();
-        let allow = pk["allowCredentials"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        CredentialDescriptor::new(b64::decode(c["id"].as_str().unwrap()).unwrap())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let req = GetAssertionRequest {
-            rp_id: rp_id.into(),
-            client_data_hash: cdh.clone(),
-            allow_list: allow,
-            extensions: Default::default(),
-            options: RequestOptions::default(),
-            pin_uv_auth_param: Some(token.authenticate(&cdh)),
-            pin_uv_auth_protocol: Some(token.protocol().id()),
-        };
-        let resp = self.client.get_assertions(&req).unwrap().remove(0);
-        json!({
-            "flowId": begin["flowId"],
-            "credential": {
-                "id": b64::encode(&resp.credential.id),
-                "response": {
-                    "clientDataJSON": b64::encode(&client_data),
-                    "authenticatorData": b64::encode(&resp.auth_data),
-                    "signature": b64::encode(&resp.signature),
-                    "userHandle": resp.user.as_ref().map(|u| b64::encode(&u.id)),
-                }
-            }
-        })
+        let b: BeginResponse = serde_json::from_value(begin.clone()).unwrap();
+        let a = client::answer_request(&mut self.client, &b.public_key, None, Some(PIN)).unwrap();
+        serde_json::to_value(a.finish_request(&b.flow_id)).unwrap()
     }
 }

@@ -1,0 +1,124 @@
+//! The passkey sign-in API's JSON (`/{tenant}/passkey/signin/begin` and
+//! `/finish`), typed once for the server and every client: WebAuthn's
+//! request options and assertion response in their JSON form (WebAuthn
+//! Level 3 §5.1.4.1 `PublicKeyCredentialRequestOptionsJSON`, §5.1
+//! `AuthenticationResponseJSON`), binary fields as base64url text.
+//!
+//! Fields a browser's `toJSON()` adds that the server does not use
+//! (`rawId`, `type`, `authenticatorAttachment`, `clientExtensionResults`)
+//! are accepted and ignored, as WebAuthn relying parties do.
+
+use crate::graph::{CredentialDescriptor, Fido2Method};
+use serde::{Deserialize, Serialize};
+
+/// `POST …/signin/begin`: username first with a UPN, else usernameless.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BeginRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+}
+
+/// Request options for `navigator.credentials.get()`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOptions {
+    /// Echoed verbatim into clientDataJSON.
+    pub challenge: String,
+    pub rp_id: String,
+    #[serde(default)]
+    pub allow_credentials: Vec<CredentialDescriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<String>,
+    /// Milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// The answer to `begin`: a flow to finish within its timeout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BeginResponse {
+    pub flow_id: String,
+    pub public_key: RequestOptions,
+}
+
+/// An authenticator's assertion, base64url fields.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssertionResponseJson {
+    #[serde(rename = "clientDataJSON", alias = "clientDataJson")]
+    pub client_data_json: String,
+    pub authenticator_data: String,
+    pub signature: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_handle: Option<String>,
+}
+
+/// The credential that answered, with its assertion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AssertionCredentialJson {
+    /// base64url credential id.
+    pub id: String,
+    pub response: AssertionResponseJson,
+}
+
+/// `POST …/signin/finish`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishRequest {
+    pub flow_id: String,
+    pub credential: AssertionCredentialJson,
+}
+
+/// The answer to `finish`: who signed in, with which passkey, and a token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishResponse {
+    pub token: String,
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub user_verified: bool,
+    /// The Graph user resource.
+    pub user: serde_json::Value,
+    pub method: Fido2Method,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_json_reads_and_our_json_round_trips() {
+        // What a browser's PublicKeyCredential.toJSON() gives (WebAuthn L3
+        // §5.1), plus the flow id.
+        let body = r#"{"flowId":"f","credential":{"id":"Y3JlZA","rawId":"Y3JlZA","type":"public-key",
+            "authenticatorAttachment":"cross-platform","clientExtensionResults":{},
+            "response":{"clientDataJSON":"Y2Q","authenticatorData":"YWQ","signature":"c2ln","userHandle":null}}}"#;
+        let f: FinishRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(f.credential.id, "Y3JlZA");
+        assert_eq!(f.credential.response.user_handle, None);
+        let again: FinishRequest =
+            serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(again, f);
+        let v = serde_json::to_value(&f).unwrap();
+        assert!(v["credential"]["response"].get("userHandle").is_none());
+        assert_eq!(v["credential"]["response"]["clientDataJSON"], "Y2Q");
+        // Missing required fields are errors, not defaults.
+        assert!(serde_json::from_str::<FinishRequest>(r#"{"flowId":"f"}"#).is_err());
+        let begin: BeginRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(begin.user_principal_name, None);
+        assert_eq!(serde_json::to_string(&begin).unwrap(), "{}");
+    }
+
+    #[test]
+    fn begin_answers_read_with_defaults() {
+        let b: BeginResponse = serde_json::from_str(
+            r#"{"flowId":"f","publicKey":{"challenge":"c","rpId":"login.example.com"}}"#,
+        )
+        .unwrap();
+        assert!(b.public_key.allow_credentials.is_empty());
+        assert_eq!(b.public_key.user_verification, None);
+    }
+}
