@@ -134,6 +134,10 @@ pub struct RegistrationParams<'a> {
     pub origin: Option<&'a str>,
     /// The PIN; without one the key must not need it.
     pub pin: Option<&'a str>,
+    /// A discoverable credential (a passkey kept on the key, the default)
+    /// or not (`Some(false)`: the key keeps nothing; load tests use it so
+    /// a key's slots do not run out).
+    pub discoverable: Option<bool>,
 }
 
 /// A registration ready to be sent to the key: the request, its client
@@ -303,7 +307,7 @@ pub fn prepare_registration<T: Transport>(
         exclude_list: exclude,
         extensions,
         options: RequestOptions {
-            rk: Some(true),
+            rk: Some(params.discoverable.unwrap_or(true)),
             up: None,
             uv: None,
         },

@@ -86,6 +86,7 @@ fn with_pin() -> RegistrationParams<'static> {
     RegistrationParams {
         origin: None,
         pin: Some(PIN),
+        ..Default::default()
     }
 }
 
@@ -176,6 +177,7 @@ fn errors_are_mapped_once() {
         &RegistrationParams {
             origin: None,
             pin: Some("000000"),
+            ..Default::default()
         },
     )
     .unwrap_err();

@@ -567,6 +567,7 @@ fn create_credential(
         &client::RegistrationParams {
             origin: settings.origin.as_deref(),
             pin: Some(pin.expose()),
+            ..Default::default()
         },
     )
     .map_err(|e| match (e.status(), e.code, e.cause) {

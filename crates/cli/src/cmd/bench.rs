@@ -11,21 +11,16 @@ use super::load;
 use anyhow::{anyhow, Context};
 use authenticator::serve::serve_in_process;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
-use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
-use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
-use ctap::pin::Permissions;
 use ctap::transport::inproc::InProcessTransport;
 use ctap::Ctap2Client;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use webauthn::b64;
-use webauthn::client_data::{CollectedClientData, TYPE_CREATE, TYPE_GET};
+use webauthn::graph::CreationOptionsResponse;
+use webauthn::signin::{BeginRequest, BeginResponse};
 
 /// Measure Keysmith's throughput.
 #[derive(Debug, clap::Args)]
@@ -234,80 +229,33 @@ impl Key {
         })
     }
 
-    /// (registration body, clientDataJSON, attestationObject, challenge).
+    /// (registration body, clientDataJSON, attestationObject, challenge),
+    /// through the WebAuthn client layer; non-discoverable, so the key's
+    /// slots never run out.
     fn register(&mut self, options: &Value) -> anyhow::Result<(Value, Vec<u8>, Vec<u8>, String)> {
-        let pk = &options["publicKey"];
-        let challenge = pk["challenge"].as_str().context("no challenge")?.to_owned();
-        let client_data =
-            CollectedClientData::serialize(TYPE_CREATE, &challenge, &format!("https://{RP_ID}"));
-        let cdh = Sha256::digest(&client_data).to_vec();
-        let token = self
-            .client
-            .get_pin_token(PIN, Permissions::MAKE_CREDENTIAL, Some(RP_ID))?;
-        let req = MakeCredentialRequest {
-            client_data_hash: cdh.clone(),
-            rp: RpEntity {
-                id: RP_ID.into(),
-                name: None,
-            },
-            user: UserEntity {
-                id: b64::decode(pk["user"]["id"].as_str().context("no user id")?)
-                    .map_err(|_| anyhow!("bad user id"))?,
-                name: pk["user"]["name"].as_str().map(str::to_owned),
-                display_name: None,
-            },
-            pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
-            exclude_list: vec![],
-            extensions: MakeCredentialExtensions::default(),
-            // Non-resident: the key would otherwise keep one slot per user.
-            options: RequestOptions {
-                rk: Some(false),
+        let o: CreationOptionsResponse = serde_json::from_value(options.clone())?;
+        let reg = client::make_credential(
+            &mut self.client,
+            &o.public_key,
+            &client::RegistrationParams {
+                pin: Some(PIN),
+                discoverable: Some(false),
                 ..Default::default()
             },
-            pin_uv_auth_param: Some(token.authenticate(&cdh)),
-            pin_uv_auth_protocol: Some(token.protocol().id()),
-            enterprise_attestation: None,
-        };
-        let resp = self.client.make_credential(&req)?;
-        let ad = webauthn::AuthenticatorData::parse(&resp.auth_data)?;
-        let cred_id = ad.attested.context("no attested data")?.credential_id;
-        let att = resp.attestation_object();
-        let body = json!({"displayName": "bench", "publicKeyCredential": {"id": b64::encode(&cred_id),
-            "response": {"clientDataJSON": b64::encode(&client_data), "attestationObject": b64::encode(&att)}}});
-        Ok((body, client_data, att, challenge))
+        )?;
+        let body = serde_json::to_value(reg.register_request(Some("bench")))?;
+        Ok((
+            body,
+            reg.client_data_json,
+            reg.attestation_object,
+            o.public_key.challenge,
+        ))
     }
 
     fn sign_in(&mut self, begin: &Value) -> anyhow::Result<Value> {
-        let pk = &begin["publicKey"];
-        let challenge = pk["challenge"].as_str().context("no challenge")?;
-        let client_data =
-            CollectedClientData::serialize(TYPE_GET, challenge, &format!("https://{RP_ID}"));
-        let cdh = Sha256::digest(&client_data).to_vec();
-        let token = self
-            .client
-            .get_pin_token(PIN, Permissions::GET_ASSERTION, Some(RP_ID))?;
-        let allow = pk["allowCredentials"]
-            .as_array()
-            .context("no allowCredentials")?
-            .iter()
-            .filter_map(|c| c["id"].as_str().and_then(|id| b64::decode(id).ok()))
-            .map(CredentialDescriptor::new)
-            .collect();
-        let req = GetAssertionRequest {
-            rp_id: RP_ID.into(),
-            client_data_hash: cdh.clone(),
-            allow_list: allow,
-            extensions: Default::default(),
-            options: RequestOptions::default(),
-            pin_uv_auth_param: Some(token.authenticate(&cdh)),
-            pin_uv_auth_protocol: Some(token.protocol().id()),
-        };
-        let resp = self.client.get_assertions(&req)?.remove(0);
-        Ok(
-            json!({"flowId": begin["flowId"], "credential": {"id": b64::encode(&resp.credential.id), "response": {
-            "clientDataJSON": b64::encode(&client_data), "authenticatorData": b64::encode(&resp.auth_data),
-            "signature": b64::encode(&resp.signature)}}}),
-        )
+        let b: BeginResponse = serde_json::from_value(begin.clone())?;
+        let a = client::answer_request(&mut self.client, &b.public_key, None, Some(PIN))?;
+        Ok(serde_json::to_value(a.finish_request(&b.flow_id))?)
     }
 }
 
@@ -479,7 +427,9 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             "POST",
             &format!("{base}/bench/passkey/signin/begin"),
             "",
-            Some(&json!({"userPrincipalName": upn})),
+            Some(&serde_json::to_value(BeginRequest {
+                user_principal_name: Some(upn.clone()),
+            })?),
         )?;
         anyhow::ensure!(s == 200, "begin: {s} {begin}");
         finishes.push(load::Shot {

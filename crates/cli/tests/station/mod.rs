@@ -4,18 +4,14 @@
 //! as an operator would run them.
 #![allow(dead_code)]
 
-use ctap::cmd::get_assertion::GetAssertionRequest;
-use ctap::cmd::{CredentialDescriptor, RequestOptions};
 use ctap::pin::Permissions;
 use ctap::transport::udp::UdpTransport;
 use ctap::Ctap2Client;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use webauthn::b64;
-use webauthn::client_data::{CollectedClientData, TYPE_GET};
+use webauthn::signin::BeginResponse;
 
 pub const RP_ID: &str = "login.example.com";
 pub const TENANT: &str = "contoso";
@@ -247,52 +243,11 @@ impl Directory {
             .unwrap()
             .into_json()
             .unwrap();
-        let pk = &begin["publicKey"];
-        let rp_id = pk["rpId"].as_str().unwrap();
-        let client_data = CollectedClientData::serialize(
-            TYPE_GET,
-            pk["challenge"].as_str().unwrap(),
-            &format!("https://{rp_id}"),
-        );
-        let cdh = Sha256::digest(&client_data).to_vec();
+        let begin: BeginResponse = serde_json::from_value(begin).unwrap();
         let mut client = open_key(device);
-        let token = client
-            .get_pin_token(pin, Permissions::GET_ASSERTION, Some(rp_id))
-            .expect("PIN token for sign-in");
-        let allow = pk["allowCredentials"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        CredentialDescriptor::new(b64::decode(c["id"].as_str().unwrap()).unwrap())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let resp = client
-            .get_assertions(&GetAssertionRequest {
-                rp_id: rp_id.into(),
-                client_data_hash: cdh.clone(),
-                allow_list: allow,
-                extensions: Default::default(),
-                options: RequestOptions::default(),
-                pin_uv_auth_param: Some(token.authenticate(&cdh)),
-                pin_uv_auth_protocol: Some(token.protocol().id()),
-            })
-            .expect("getAssertion")
-            .remove(0);
-        let body = json!({
-            "flowId": begin["flowId"],
-            "credential": {
-                "id": b64::encode(&resp.credential.id),
-                "response": {
-                    "clientDataJSON": b64::encode(&client_data),
-                    "authenticatorData": b64::encode(&resp.auth_data),
-                    "signature": b64::encode(&resp.signature),
-                    "userHandle": resp.user.as_ref().map(|u| b64::encode(&u.id)),
-                }
-            }
-        });
+        let assertion = client::answer_request(&mut client, &begin.public_key, None, Some(pin))
+            .expect("getAssertion");
+        let body = assertion.finish_request(&begin.flow_id);
         match ureq::post(&format!("{}/{TENANT}/passkey/signin/finish", self.url)).send_json(body) {
             Ok(r) => (r.status(), r.into_json().unwrap()),
             Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap_or(Value::Null)),

@@ -307,6 +307,7 @@ impl VirtualKey {
             &client::RegistrationParams {
                 origin: None,
                 pin: Some(PIN),
+                ..Default::default()
             },
         )
         .unwrap();
