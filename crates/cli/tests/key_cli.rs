@@ -4,10 +4,8 @@
 
 mod station;
 
-use ctap::cmd::make_credential::MakeCredentialRequest;
-use ctap::cmd::{PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
-use ctap::pin::Permissions;
 use serde_json::Value;
+use webauthn::graph::PublicKeyCredentialCreationOptions;
 use station::{open_key, run, run_ok, Key};
 
 fn json(args: &[&str]) -> Value {
@@ -15,37 +13,25 @@ fn json(args: &[&str]) -> Value {
 }
 
 /// Puts a discoverable credential for `user` on the key (what a browser
-/// would do at a website).
+/// would do at a website), through the WebAuthn client layer.
 fn make_passkey(device: &str, pin: &str, user: &str) {
     let mut c = open_key(device);
-    let token = c
-        .get_pin_token(pin, Permissions::MAKE_CREDENTIAL, Some("example.com"))
-        .unwrap();
-    let hash = vec![7u8; 32];
-    let req = MakeCredentialRequest {
-        client_data_hash: hash.clone(),
-        rp: RpEntity {
-            id: "example.com".into(),
-            name: Some("Example".into()),
+    let options: PublicKeyCredentialCreationOptions = serde_json::from_value(serde_json::json!({
+        "rp": { "id": "example.com", "name": "Example" },
+        "user": { "id": webauthn::b64::encode(user), "name": user },
+        "challenge": webauthn::b64::encode([7u8; 32]),
+        "pubKeyCredParams": [{ "type": "public-key", "alg": -7 }],
+    }))
+    .unwrap();
+    client::make_credential(
+        &mut c,
+        &options,
+        &client::RegistrationParams {
+            pin: Some(pin),
+            ..Default::default()
         },
-        user: UserEntity {
-            id: user.as_bytes().to_vec(),
-            name: Some(user.into()),
-            display_name: None,
-        },
-        pub_key_cred_params: vec![PubKeyCredParam { alg: -7 }],
-        exclude_list: vec![],
-        extensions: Default::default(),
-        options: RequestOptions {
-            rk: Some(true),
-            up: None,
-            uv: None,
-        },
-        pin_uv_auth_param: Some(token.authenticate(&hash)),
-        pin_uv_auth_protocol: Some(token.protocol().id()),
-        enterprise_attestation: None,
-    };
-    c.make_credential(&req).unwrap();
+    )
+    .unwrap();
 }
 
 #[test]
