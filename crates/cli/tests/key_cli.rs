@@ -5,8 +5,8 @@
 mod station;
 
 use serde_json::Value;
-use webauthn::graph::PublicKeyCredentialCreationOptions;
 use station::{open_key, run, run_ok, Key};
+use webauthn::graph::PublicKeyCredentialCreationOptions;
 
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&run_ok(args)).unwrap()

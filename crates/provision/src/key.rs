@@ -666,7 +666,7 @@ fn register(
                 client_data_json: client_data_json.to_owned(),
                 attestation_object: attestation_object.to_owned(),
             },
-            client_extension_results: serde_json::json!({}),
+            client_extension_results: serde_json::Value::Object(Default::default()),
         },
     };
     ctx.journal(JournalEvent::Registering {

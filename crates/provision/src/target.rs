@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use webauthn::graph::{
@@ -140,17 +139,9 @@ pub enum TokenSourceInput {
     },
 }
 
-/// A directory user as `/users` and `/groups/{id}/members` return them.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DirectoryUser {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub user_principal_name: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-}
+/// A directory user as `/users` and `/groups/{id}/members` return them
+/// (Graph's `user` resource, shared with the server).
+pub use webauthn::graph::User as DirectoryUser;
 
 /// A client of one directory. Cheap to share between threads.
 pub struct Directory {

@@ -56,15 +56,20 @@ impl User {
     }
 
     /// Graph's `user` resource.
+    /// The Graph resource.
+    pub fn to_graph(&self) -> webauthn::graph::User {
+        webauthn::graph::User {
+            odata_type: Some("#microsoft.graph.user".into()),
+            id: self.id.clone(),
+            user_principal_name: Some(self.upn.clone()),
+            display_name: Some(self.display_name.clone()),
+            account_enabled: Some(self.account_enabled),
+            created_date_time: Some(rfc3339(self.created_at)),
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "@odata.type": "#microsoft.graph.user",
-            "id": self.id,
-            "userPrincipalName": self.upn,
-            "displayName": self.display_name,
-            "accountEnabled": self.account_enabled,
-            "createdDateTime": rfc3339(self.created_at),
-        })
+        serde_json::to_value(self.to_graph()).unwrap_or_default()
     }
 }
 
@@ -77,14 +82,19 @@ pub struct Group {
 }
 
 impl Group {
+    /// The Graph resource.
+    pub fn to_graph(&self) -> webauthn::graph::Group {
+        webauthn::graph::Group {
+            odata_type: Some("#microsoft.graph.group".into()),
+            id: self.id.clone(),
+            display_name: Some(self.display_name.clone()),
+            description: self.description.clone(),
+            created_date_time: Some(rfc3339(self.created_at)),
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "@odata.type": "#microsoft.graph.group",
-            "id": self.id,
-            "displayName": self.display_name,
-            "description": self.description,
-            "createdDateTime": rfc3339(self.created_at),
-        })
+        serde_json::to_value(self.to_graph()).unwrap_or_default()
     }
 }
 

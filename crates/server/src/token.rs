@@ -288,22 +288,35 @@ impl TokenKeys {
         low_s(token)
     }
 
-    /// The public keys that verify tokens, as a JWKS document (RFC 7517).
-    pub fn jwks(&self) -> serde_json::Value {
+    /// The public keys that verify tokens, as a JWKS document (RFC 7517),
+    /// in jsonwebtoken's own types.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        use jsonwebtoken::jwk::{
+            AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+            EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+        };
         let ring = self.ring();
         let mut keys: Vec<&Arc<KeyEntry>> = ring.by_kid.values().collect();
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
-        serde_json::json!({
-            "keys": keys.iter().map(|k| serde_json::json!({
-                "kty": "EC",
-                "crv": "P-256",
-                "use": "sig",
-                "alg": "ES256",
-                "kid": k.kid,
-                "x": k.x,
-                "y": k.y,
-            })).collect::<Vec<_>>()
-        })
+        JwkSet {
+            keys: keys
+                .iter()
+                .map(|k| Jwk {
+                    common: CommonParameters {
+                        public_key_use: Some(PublicKeyUse::Signature),
+                        key_algorithm: Some(KeyAlgorithm::ES256),
+                        key_id: Some(k.kid.clone()),
+                        ..Default::default()
+                    },
+                    algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                        key_type: EllipticCurveKeyType::EC,
+                        curve: EllipticCurve::P256,
+                        x: k.x.clone(),
+                        y: k.y.clone(),
+                    }),
+                })
+                .collect(),
+        }
     }
 
     /// Checks a token: header, signature (low-S), validity window, maximum
@@ -905,7 +918,7 @@ mod tests {
         assert!(key.verify(&db, &before, GRAPH_AUDIENCE, iss).await.is_ok());
         let after = key.sign(&claims(0, 600));
         assert!(key.verify(&db, &after, GRAPH_AUDIENCE, iss).await.is_ok());
-        assert_eq!(key.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(key.jwks().keys.len(), 2);
         // The wrong KEK cannot open the ring.
         let wrong = Arc::new(Kek::generate("wrong"));
         let e = TokenKeys::load_or_create(&db, wrong).await.unwrap_err();

@@ -203,6 +203,13 @@ pub struct Collection<T> {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_link: Option<String>,
+    /// With `$count=true`: how many objects match, over all pages.
+    #[serde(
+        rename = "@odata.count",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub count: Option<i64>,
     /// Keysmith's per-user passkey limit, on a user's FIDO2 method list (an
     /// OData instance annotation: Graph clients ignore it; Entra sends
     /// none).
@@ -212,6 +219,89 @@ pub struct Collection<T> {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_passkeys_per_user: Option<u32>,
+}
+
+impl<T> Collection<T> {
+    /// A page of `value`, without annotations.
+    pub fn of(value: Vec<T>) -> Self {
+        Collection {
+            odata_context: None,
+            value,
+            next_link: None,
+            count: None,
+            max_passkeys_per_user: None,
+        }
+    }
+}
+
+/// A `user` resource (the properties Keysmith keeps). Every property but
+/// `id` may be absent: `$select` leaves out the rest, and Entra sends only
+/// what was selected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+}
+
+/// A `group` resource.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Null when the group has none (Graph sends `null`).
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+}
+
+/// A `directoryAudit` resource, with Keysmith's chain fields
+/// (`sequenceNumber`, `hash`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryAudit {
+    pub id: String,
+    pub sequence_number: i64,
+    pub activity_date_time: String,
+    pub activity_display_name: String,
+    /// Who acted: an app id, a user id, or `system`.
+    pub initiated_by: String,
+    pub target_resources: Vec<TargetResource>,
+    pub result: String,
+    pub result_reason: String,
+    pub correlation_id: String,
+    pub additional_details: serde_json::Value,
+    pub hash: String,
+}
+
+/// One target of an audited activity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetResource {
+    pub id: String,
 }
 
 /// The FIDO2 authentication method configuration (policy).

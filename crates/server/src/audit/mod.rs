@@ -575,19 +575,20 @@ pub async fn list(db: &Db, tenant_id: &str, q: &Query) -> ApiResult<Vec<serde_js
 /// An event as Graph's directoryAudit resource.
 fn to_graph(r: &AnyRow) -> ApiResult<serde_json::Value> {
     let r = row_from(r)?;
-    Ok(serde_json::json!({
-        "id": r.id.to_string(),
-        "sequenceNumber": r.seq,
-        "activityDateTime": rfc3339(r.at),
-        "activityDisplayName": r.activity,
-        "initiatedBy": r.actor,
-        "targetResources": [ { "id": r.target } ],
-        "result": r.result,
-        "resultReason": r.reason,
-        "correlationId": r.request_id,
-        "additionalDetails": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
-        "hash": r.hash,
-    }))
+    Ok(serde_json::to_value(webauthn::graph::DirectoryAudit {
+        id: r.id.to_string(),
+        sequence_number: r.seq,
+        activity_date_time: rfc3339(r.at),
+        activity_display_name: r.activity,
+        initiated_by: r.actor,
+        target_resources: vec![webauthn::graph::TargetResource { id: r.target }],
+        result: r.result,
+        result_reason: r.reason,
+        correlation_id: r.request_id,
+        additional_details: serde_json::from_str(&r.details).unwrap_or_default(),
+        hash: r.hash,
+    })
+    .unwrap_or_default())
 }
 
 /// A tenant's events with Keysmith's own filters (`q`'s activity, target,

@@ -9,8 +9,9 @@ use crate::token::{perm, Caller};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
+use webauthn::graph::Collection;
 
 /// Newest first, paged (`$top`, default 100, at most 999; `$skiptoken`
 /// from `@odata.nextLink`), with Graph's `$filter` / `$orderby` /
@@ -22,7 +23,7 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::AUDIT_READ)?;
     let graph = GraphQuery::from_request(&query::DIRECTORY_AUDITS, &q, &headers)?;
     let page = PageRequest::from_query(&q, &graph.token_kind())?;
@@ -58,8 +59,11 @@ pub async fn verify(
 /// outside copy (store it where the database's writers cannot reach;
 /// `keysmith admin audit verify --checkpoints FILE` then proves
 /// truncation).
-pub async fn checkpoints(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Collection<audit::Checkpoint>>> {
     caller.require(perm::AUDIT_READ)?;
     let all = audit::checkpoints(&state.db, &caller.tenant_id).await?;
-    Ok(Json(json!({ "value": all })))
+    Ok(Json(Collection::of(all)))
 }

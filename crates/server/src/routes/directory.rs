@@ -16,6 +16,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use webauthn::graph::Collection;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +75,7 @@ pub async fn list_users(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::USERS_READ)?;
     let q = GraphQuery::from_request(&query::USERS, &query, &headers)?;
     let page = PageRequest::from_query(&query, &q.token_kind())?;
@@ -191,7 +192,7 @@ pub async fn list_groups(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::GROUPS_READ)?;
     let q = GraphQuery::from_request(&query::GROUPS, &query, &headers)?;
     let page = PageRequest::from_query(&query, &q.token_kind())?;
@@ -252,7 +253,7 @@ pub async fn list_members(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::GROUPS_READ)?;
     let q = GraphQuery::from_request(&query::MEMBERS, &query, &headers)?;
     let page = PageRequest::from_query(&query, &q.token_kind())?;

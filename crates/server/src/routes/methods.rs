@@ -476,7 +476,7 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     link: super::PageLink,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<webauthn::graph::Collection<serde_json::Value>>> {
     caller.require(perm::METHODS_READ)?;
     let q = crate::query::GraphQuery::from_request(&crate::query::FIDO2_METHODS, &query, &headers)?;
     let page = crate::paging::PageRequest::from_query(&query, &q.token_kind())?;
@@ -487,10 +487,10 @@ pub async fn list(
         .iter()
         .map(|m| q.project(serde_json::to_value(m.to_graph()).unwrap_or_default()))
         .collect();
-    let mut body = link.collection(value, next, count).0;
+    let mut page = link.collection(value, next, count);
     // Keysmith's own annotation: how many passkeys a user may have.
-    body["@keysmith.maxPasskeysPerUser"] = state.config.max_passkeys_per_user.max(1).into();
-    Ok(Json(body))
+    page.max_passkeys_per_user = Some(state.config.max_passkeys_per_user.max(1));
+    Ok(page)
 }
 
 /// `DELETE …/fido2Methods/{id}`.

@@ -307,16 +307,11 @@ impl PageLink {
         value: Vec<serde_json::Value>,
         next: Option<String>,
         count: Option<i64>,
-    ) -> axum::Json<serde_json::Value> {
-        let mut body = serde_json::json!({});
-        if let Some(n) = count {
-            body["@odata.count"] = n.into();
-        }
-        body["value"] = value.into();
-        if let Some(token) = next {
-            body["@odata.nextLink"] = self.link(&token).into();
-        }
-        axum::Json(body)
+    ) -> axum::Json<webauthn::graph::Collection<serde_json::Value>> {
+        let mut page = webauthn::graph::Collection::of(value);
+        page.count = count;
+        page.next_link = next.map(|token| self.link(&token));
+        axum::Json(page)
     }
 
     pub(crate) fn link(&self, token: &str) -> String {

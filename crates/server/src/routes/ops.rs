@@ -5,17 +5,22 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
+/// `/healthz`'s answer.
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+}
+
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx::query("SELECT 1").execute(state.db.read()).await {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({ "status": "ok" })),
-        ),
+        Ok(_) => (StatusCode::OK, axum::Json(Health { status: "ok" })),
         Err(e) => {
             tracing::warn!("health check: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({ "status": "database unavailable" })),
+                axum::Json(Health {
+                    status: "database unavailable",
+                }),
             )
         }
     }
@@ -60,9 +65,21 @@ pub fn metrics_text(state: &AppState) -> impl IntoResponse {
 pub async fn jwks(
     State(state): State<AppState>,
     axum::extract::Path(tenant): axum::extract::Path<String>,
-) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+) -> Result<axum::Json<jsonwebtoken::jwk::JwkSet>, crate::error::ApiError> {
     crate::directory::find_tenant(&state.db, &tenant).await?;
     Ok(axum::Json(state.token_keys.jwks()))
+}
+
+/// The discovery document's fields Keysmith serves (OpenID Connect
+/// Discovery 1.0 §3).
+#[derive(serde::Serialize)]
+pub struct OpenIdConfiguration {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 1],
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: where the
@@ -71,17 +88,17 @@ pub async fn openid_configuration(
     State(state): State<AppState>,
     axum::extract::Path(tenant): axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
-) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+) -> Result<axum::Json<OpenIdConfiguration>, crate::error::ApiError> {
     let t = crate::directory::find_tenant(&state.db, &tenant).await?;
     let base = format!("http://{}", super::host_of(&headers));
-    Ok(axum::Json(serde_json::json!({
-        "issuer": state.issuer(&t.id),
-        "token_endpoint": format!("{base}/{}/oauth2/v2.0/token", t.id),
-        "jwks_uri": format!("{base}/{}/discovery/v2.0/keys", t.id),
-        "grant_types_supported": ["client_credentials"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post"],
-    })))
+    Ok(axum::Json(OpenIdConfiguration {
+        issuer: state.issuer(&t.id),
+        token_endpoint: format!("{base}/{}/oauth2/v2.0/token", t.id),
+        jwks_uri: format!("{base}/{}/discovery/v2.0/keys", t.id),
+        grant_types_supported: ["client_credentials"],
+        id_token_signing_alg_values_supported: ["ES256"],
+        token_endpoint_auth_methods_supported: ["client_secret_post"],
+    }))
 }
 
 /// The group commit's counters: their ratio is how many writes share a
