@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Most UPNs one bulk deprovisioning takes.
@@ -59,7 +59,69 @@ async fn acting(
     Ok(s)
 }
 
-fn with_cookie(cookie: axum::http::HeaderValue, body: Value) -> Response {
+// The admin-center API's answers (read by the admin center's scripts,
+// `assets/*.js`), typed here in one place.
+
+/// A session was opened: who, with which passkey, where to go.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedInAnswer {
+    user: webauthn::graph::User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    method: webauthn::graph::Fido2Method,
+    next: String,
+}
+
+/// Creation options for the browser (with the user when enrolling).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionsAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<webauthn::graph::User>,
+    public_key: webauthn::graph::PublicKeyCredentialCreationOptions,
+}
+
+/// Where the browser goes next.
+#[derive(Serialize)]
+pub struct Next {
+    next: String,
+}
+
+/// A bulk deprovision's outcome, user by user.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionAnswer {
+    dry_run: bool,
+    users: usize,
+    passkeys: usize,
+    refused: usize,
+    value: Vec<DeprovisionResult>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionResult {
+    user_principal_name: String,
+    /// `deleted`, `wouldDelete`, `refused` or `notFound`.
+    status: &'static str,
+    passkeys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The user's passkeys (absent for users not found or refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methods: Option<Vec<DeprovisionedMethod>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionedMethod {
+    id: String,
+    display_name: Option<String>,
+    aa_guid: String,
+}
+
+fn with_cookie(cookie: axum::http::HeaderValue, body: impl Serialize) -> Response {
     let mut r = Json(body).into_response();
     r.headers_mut().insert(header::SET_COOKIE, cookie);
     r
@@ -119,12 +181,12 @@ pub async fn login_finish(
     let cookie = session::create(&state, &tenant, &signed.user).await?;
     Ok(with_cookie(
         cookie,
-        json!({
-            "user": signed.user.to_json(),
-            "role": role.as_str(),
-            "method": signed.method.to_graph(),
-            "next": format!("/{}/admin", super::url_enc(&tenant.name)),
-        }),
+        SignedInAnswer {
+            user: signed.user.to_graph(),
+            role: Some(role.as_str()),
+            method: signed.method.to_graph(),
+            next: format!("/{}/admin", super::url_enc(&tenant.name)),
+        },
     ))
 }
 
@@ -139,7 +201,7 @@ pub async fn enroll_begin(
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OptionsAnswer>> {
     let tenant = tenant_of(&state, &tenant).await?;
     let b: EnrollBody = json_body(&headers, &body)?;
     let user_id = session::peek_enrollment(&state.db, &tenant.id, &b.token).await?;
@@ -154,10 +216,10 @@ pub async fn enroll_begin(
         &super::pages::host(&headers),
     )
     .await?;
-    Ok(Json(json!({
-        "user": user.to_json(),
-        "publicKey": options.public_key,
-    })))
+    Ok(Json(OptionsAnswer {
+        user: Some(user.to_graph()),
+        public_key: options.public_key,
+    }))
 }
 
 pub async fn enroll_finish(
@@ -183,11 +245,12 @@ pub async fn enroll_finish(
     let cookie = session::create(&state, &tenant, &user).await?;
     Ok(with_cookie(
         cookie,
-        json!({
-            "user": user.to_json(),
-            "method": method.to_graph(),
-            "next": format!("/{}/admin", super::url_enc(&tenant.name)),
-        }),
+        SignedInAnswer {
+            user: user.to_graph(),
+            role: None,
+            method: method.to_graph(),
+            next: format!("/{}/admin", super::url_enc(&tenant.name)),
+        },
     ))
 }
 
@@ -199,8 +262,10 @@ pub async fn logout(
     let tenant = tenant_of(&state, &tenant).await?;
     acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     session::destroy(&state, &headers).await?;
-    let mut r = Json(json!({ "next": format!("/{}/admin/login", super::url_enc(&tenant.name)) }))
-        .into_response();
+    let mut r = Json(Next {
+        next: format!("/{}/admin/login", super::url_enc(&tenant.name)),
+    })
+    .into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, session::clearing_cookie(&state));
     Ok(r)
@@ -211,7 +276,7 @@ pub async fn creation_options(
     Path((tenant, user)): Path<(String, String)>,
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OptionsAnswer>> {
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
@@ -226,7 +291,10 @@ pub async fn creation_options(
         &super::pages::host(&headers),
     )
     .await?;
-    Ok(Json(json!({ "publicKey": options.public_key })))
+    Ok(Json(OptionsAnswer {
+        user: None,
+        public_key: options.public_key,
+    }))
 }
 
 pub async fn register(
@@ -304,7 +372,7 @@ pub async fn deprovision(
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeprovisionAnswer>> {
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let b: DeprovisionBody = json_body(&headers, &body)?;
@@ -325,8 +393,13 @@ pub async fn deprovision(
         let user = match directory::find_user(&state.db, &tenant.id, upn).await {
             Ok(u) => u,
             Err(e) if e.code == "itemNotFound" => {
-                results
-                    .push(json!({ "userPrincipalName": upn, "status": "notFound", "passkeys": 0 }));
+                results.push(DeprovisionResult {
+                    user_principal_name: upn.to_owned(),
+                    status: "notFound",
+                    passkeys: 0,
+                    reason: None,
+                    methods: None,
+                });
                 continue;
             }
             Err(e) => return Err(e),
@@ -351,12 +424,13 @@ pub async fn deprovision(
                 )
                 .await?;
             }
-            results.push(json!({
-                "userPrincipalName": user.upn,
-                "status": "refused",
-                "passkeys": 0,
-                "reason": e.message,
-            }));
+            results.push(DeprovisionResult {
+                user_principal_name: user.upn.clone(),
+                status: "refused",
+                passkeys: 0,
+                reason: Some(e.message),
+                methods: None,
+            });
             continue;
         }
         let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
@@ -367,22 +441,27 @@ pub async fn deprovision(
         }
         users += 1;
         keys += all.len();
-        results.push(json!({
-            "userPrincipalName": user.upn,
-            "status": if b.dry_run { "wouldDelete" } else { "deleted" },
-            "passkeys": all.len(),
-            "methods": all.iter().map(|m| json!({
-                "id": m.id,
-                "displayName": m.display_name,
-                "aaGuid": m.aaguid,
-            })).collect::<Vec<_>>(),
-        }));
+        results.push(DeprovisionResult {
+            user_principal_name: user.upn.clone(),
+            status: if b.dry_run { "wouldDelete" } else { "deleted" },
+            passkeys: all.len(),
+            reason: None,
+            methods: Some(
+                all.iter()
+                    .map(|m| DeprovisionedMethod {
+                        id: m.id.clone(),
+                        display_name: m.display_name.clone(),
+                        aa_guid: m.aaguid.clone(),
+                    })
+                    .collect(),
+            ),
+        });
     }
-    Ok(Json(json!({
-        "dryRun": b.dry_run,
-        "users": users,
-        "passkeys": keys,
-        "refused": refused,
-        "value": results,
-    })))
+    Ok(Json(DeprovisionAnswer {
+        dry_run: b.dry_run,
+        users,
+        passkeys: keys,
+        refused,
+        value: results,
+    }))
 }
