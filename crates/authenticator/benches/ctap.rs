@@ -10,10 +10,8 @@ use ctap::transport::Transport;
 use ctap::Ctap2Client;
 use keysmith_authenticator::ctap2::AuthenticatorConfig;
 use keysmith_authenticator::presence::AlwaysPresent;
-use keysmith_authenticator::serve::{serve_in_process, UdpKeyHandle};
+use keysmith_authenticator::serve::{InProcessKeyHandle, UdpKeyHandle};
 use keysmith_authenticator::{Authenticator, HidDevice, PresenceSettings};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 const PIN: &str = "123456";
 
@@ -67,19 +65,9 @@ fn bench_client<T: Transport>(c: &mut Criterion, name: &str, client: &mut Ctap2C
 fn benches(c: &mut Criterion) {
     // The authenticator alone: CTAP2 processing without any framing.
     let mut direct = key();
-    let mut raw_client = {
-        let (host, dev) = ctap::transport::inproc::pair();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            serve_in_process(
-                dev,
-                &mut HidDevice::new(key(), PresenceSettings::default()),
-                &flag,
-            )
-        });
-        Ctap2Client::open(host).unwrap()
-    };
+    let mut in_process =
+        InProcessKeyHandle::spawn(HidDevice::new(key(), PresenceSettings::default()));
+    let mut raw_client = Ctap2Client::open(in_process.transport()).unwrap();
     bench_client(c, "in_process", &mut raw_client);
 
     let udp = UdpKeyHandle::spawn(

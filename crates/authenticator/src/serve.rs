@@ -100,6 +100,42 @@ pub fn serve_in_process(end: InProcessDevice, device: &mut HidDevice<()>, stop: 
     }
 }
 
+/// A virtual key served in process on a background thread (tests,
+/// benchmarks): `transport()` is the host's end. Dropping the handle stops
+/// the key.
+pub struct InProcessKeyHandle {
+    host: Option<ctap::transport::inproc::InProcessTransport>,
+    stop: Arc<AtomicBool>,
+}
+
+impl InProcessKeyHandle {
+    /// Serves `device` on a new in-process transport.
+    pub fn spawn(mut device: HidDevice<()>) -> Self {
+        let (host, dev) = ctap::transport::inproc::pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("virtual-key-in-process".into())
+            .spawn(move || serve_in_process(dev, &mut device, &flag))
+            .expect("a thread for the in-process key");
+        InProcessKeyHandle {
+            host: Some(host),
+            stop,
+        }
+    }
+
+    /// The host's end of the transport (once).
+    pub fn transport(&mut self) -> ctap::transport::inproc::InProcessTransport {
+        self.host.take().expect("the transport is taken once")
+    }
+}
+
+impl Drop for InProcessKeyHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A virtual key serving UDP on a background thread (tests, benchmarks,
 /// `keysmith demo`). Dropping the handle stops it — a "power off".
 pub struct UdpKeyHandle {

@@ -1,11 +1,9 @@
 //! The client layer against Keysmith's software authenticator, in process.
 
 use super::*;
-use authenticator::serve::serve_in_process;
+use authenticator::serve::InProcessKeyHandle;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
 use ctap::transport::inproc::InProcessTransport;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use webauthn::graph::{
     CreationExtensions, CredentialDescriptor as GraphDescriptor, PubKeyCredParam as GraphParam,
     RelyingParty, UserEntity as GraphUser,
@@ -16,7 +14,7 @@ const RP: &str = "login.example.com";
 
 struct Key {
     ctap: Ctap2Client<InProcessTransport>,
-    _stop: Arc<AtomicBool>,
+    _key: InProcessKeyHandle,
 }
 
 fn key() -> Key {
@@ -28,19 +26,11 @@ fn key() -> Key {
         None,
     )
     .unwrap();
-    let (host, dev) = ctap::transport::inproc::pair();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        serve_in_process(
-            dev,
-            &mut HidDevice::new(authenticator, PresenceSettings::default()),
-            &flag,
-        )
-    });
-    let mut ctap = Ctap2Client::open(host).unwrap();
+    let mut handle =
+        InProcessKeyHandle::spawn(HidDevice::new(authenticator, PresenceSettings::default()));
+    let mut ctap = Ctap2Client::open(handle.transport()).unwrap();
     ctap.set_pin(PIN).unwrap();
-    Key { ctap, _stop: stop }
+    Key { ctap, _key: handle }
 }
 
 fn options(user: &str, exclude: &[Vec<u8>]) -> PublicKeyCredentialCreationOptions {

@@ -9,7 +9,7 @@
 
 use super::load;
 use anyhow::{anyhow, Context};
-use authenticator::serve::serve_in_process;
+use authenticator::serve::InProcessKeyHandle;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
 use ctap::transport::inproc::InProcessTransport;
 use ctap::Ctap2Client;
@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use webauthn::graph::CreationOptionsResponse;
 use webauthn::signin::{BeginRequest, BeginResponse};
@@ -196,7 +195,7 @@ fn rate_for(threads: usize, seconds: f64, work: impl Fn(usize) + Sync) -> (f64, 
 struct Key {
     client: Ctap2Client<InProcessTransport>,
     root_pem: String,
-    _stop: Arc<AtomicBool>,
+    _key: InProcessKeyHandle,
 }
 
 impl Key {
@@ -210,22 +209,14 @@ impl Key {
             None,
         )?;
         let root_pem = key.attestation_root_pem().to_owned();
-        let (host, dev) = ctap::transport::inproc::pair();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            serve_in_process(
-                dev,
-                &mut HidDevice::new(key, PresenceSettings::default()),
-                &flag,
-            )
-        });
-        let mut client = Ctap2Client::open(host)?;
+        let mut handle =
+            InProcessKeyHandle::spawn(HidDevice::new(key, PresenceSettings::default()));
+        let mut client = Ctap2Client::open(handle.transport())?;
         client.set_pin(PIN)?;
         Ok(Key {
             client,
             root_pem,
-            _stop: stop,
+            _key: handle,
         })
     }
 

@@ -4,14 +4,12 @@
 //! assertions through the ctap client.
 #![allow(dead_code)]
 
-use authenticator::serve::serve_in_process;
+use authenticator::serve::InProcessKeyHandle;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
 use ctap::transport::inproc::InProcessTransport;
 use ctap::Ctap2Client;
 use keysmith_server::{RunningServer, ServerConfig};
 use serde_json::{json, Value};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use webauthn::graph::CreationOptionsResponse;
 use webauthn::signin::BeginResponse;
 
@@ -261,7 +259,7 @@ pub fn assert_graph_error(v: &Value) {
 pub struct VirtualKey {
     client: Ctap2Client<InProcessTransport>,
     pub root_pem: String,
-    _stop: Arc<AtomicBool>,
+    _key: InProcessKeyHandle,
 }
 
 impl VirtualKey {
@@ -275,22 +273,14 @@ impl VirtualKey {
         )
         .unwrap();
         let root_pem = key.attestation_root_pem().to_owned();
-        let (host, dev) = ctap::transport::inproc::pair();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            serve_in_process(
-                dev,
-                &mut HidDevice::new(key, PresenceSettings::default()),
-                &flag,
-            )
-        });
-        let mut client = Ctap2Client::open(host).unwrap();
+        let mut handle =
+            InProcessKeyHandle::spawn(HidDevice::new(key, PresenceSettings::default()));
+        let mut client = Ctap2Client::open(handle.transport()).unwrap();
         client.set_pin(PIN).unwrap();
         VirtualKey {
             client,
             root_pem,
-            _stop: stop,
+            _key: handle,
         }
     }
 
