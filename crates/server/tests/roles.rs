@@ -569,6 +569,26 @@ fn register_bodies_of_public_clients() {
             assert_eq!(v["displayName"], name.as_str());
         }
     }
+    // Entra's 400 for `@odata.type` in the body or a body sent as a JSON
+    // string (GRAPH_FIDO2_API.md §8); the challenge stays usable.
+    let (_, options) = get(&h, &token, &path);
+    let good = VirtualKey::new().register(&options, "Tagged");
+    let mut tagged = good.clone();
+    tagged["@odata.type"] = "#microsoft.graph.fido2AuthenticationMethod".into();
+    for body in [tagged, Value::String(good.to_string())] {
+        let (s, v) = post(&h, &token, &base("bob@example.com"), &body);
+        assert_eq!(s, 400, "{v}");
+        assert_graph_error(&v);
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("The request is missing a fido2AuthenticationMethod entity"),
+            "{v}"
+        );
+    }
+    let (s, v) = post(&h, &token, &base("bob@example.com"), &good);
+    assert_eq!(s, 201, "{v}");
 }
 
 /// `Authorization` as clients send it: `Bearer <token>` (RFC 6750), any

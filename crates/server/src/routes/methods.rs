@@ -389,6 +389,19 @@ async fn register_inner(
     body: &[u8],
     challenge_id: &mut Option<String>,
 ) -> ApiResult<Method> {
+    // Entra refuses a body carrying `@odata.type`, and a body sent as a JSON
+    // string, with this 400 (GRAPH_FIDO2_API.md §8); other properties it
+    // ignores, and so does Keysmith.
+    let missing = || {
+        ApiError::bad_request(
+            "The request is missing a fido2AuthenticationMethod entity with a displayName and publicKeyCredential in the request body. All other properties will be ignored.",
+        )
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::String(_)) => return Err(missing()),
+        Ok(serde_json::Value::Object(o)) if o.contains_key("@odata.type") => return Err(missing()),
+        _ => {}
+    }
     let req: RegisterRequest = parse_json(body)?;
     // Entra's limit: 1 to 30 characters (GRAPH_FIDO2_API.md §8).
     let given_name = req

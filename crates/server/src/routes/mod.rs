@@ -269,7 +269,6 @@ fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
         .map_err(|_| ApiError::bad_request(format!("{name} is not valid base64url.")))
 }
 
-/// Host for `@odata.context` links.
 /// What a collection answer needs to link its next page: where the caller
 /// reached us and the URL it asked for.
 pub(crate) struct PageLink {
@@ -319,6 +318,7 @@ impl PageLink {
     }
 }
 
+/// Host for `@odata.context` links.
 fn host_of(headers: &axum::http::HeaderMap) -> String {
     headers
         .get(axum::http::header::HOST)
