@@ -451,10 +451,10 @@ impl Assertion {
         webauthn::signin::AssertionCredentialJson {
             id: b64::encode(&self.credential_id),
             response: webauthn::signin::AssertionResponseJson {
-                client_data_json: b64::encode(&self.client_data_json),
-                authenticator_data: b64::encode(&self.authenticator_data),
-                signature: b64::encode(&self.signature),
-                user_handle: self.user_handle.as_ref().map(b64::encode),
+                client_data_json: self.client_data_json.clone(),
+                authenticator_data: self.authenticator_data.clone(),
+                signature: self.signature.clone(),
+                user_handle: self.user_handle.clone(),
             },
         }
     }
@@ -477,8 +477,8 @@ impl Registration {
             public_key_credential: webauthn::graph::PublicKeyCredentialJson {
                 id: b64::encode(&self.credential_id),
                 response: webauthn::graph::AttestationResponseJson {
-                    client_data_json: b64::encode(&self.client_data_json),
-                    attestation_object: b64::encode(&self.attestation_object),
+                    client_data_json: self.client_data_json.clone(),
+                    attestation_object: self.attestation_object.clone(),
                 },
                 client_extension_results: serde_json::Value::Object(Default::default()),
             },

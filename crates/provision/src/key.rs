@@ -658,13 +658,18 @@ fn register(
     display_name: &str,
 ) -> Result<crate::journal::RegisteredMethod> {
     ctx.step(user, "registering the passkey");
+    // The journal keeps the key's answer as base64url text.
+    let bytes = |name: &str, text: &str| {
+        b64::decode_lenient(text)
+            .map_err(|_| Error::Input(format!("the journal's {name} is not base64url")))
+    };
     let body = RegisterRequest {
         display_name: Some(display_name.to_owned()),
         public_key_credential: PublicKeyCredentialJson {
             id: credential_id.to_owned(),
             response: webauthn::graph::AttestationResponseJson {
-                client_data_json: client_data_json.to_owned(),
-                attestation_object: attestation_object.to_owned(),
+                client_data_json: bytes("clientDataJSON", client_data_json)?,
+                attestation_object: bytes("attestationObject", attestation_object)?,
             },
             client_extension_results: serde_json::Value::Object(Default::default()),
         },

@@ -587,8 +587,34 @@ fn register_bodies_of_public_clients() {
             "{v}"
         );
     }
-    let (s, v) = post(&h, &token, &base("bob@example.com"), &good);
+    // Bytes in padded standard base64 are read (entraYK, powershellYK,
+    // Token2); bytes in neither form are a 400 naming the field.
+    let mut broken = good.clone();
+    broken["publicKeyCredential"]["response"]["clientDataJSON"] = "not*base64".into();
+    let (s, v) = post(&h, &token, &base("bob@example.com"), &broken);
+    assert_eq!(s, 400, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("publicKeyCredential.response.clientDataJSON")
+            && msg.contains("not valid base64url"),
+        "{msg}"
+    );
+    let mut padded = good.clone();
+    for field in ["clientDataJSON", "attestationObject"] {
+        let text = padded["publicKeyCredential"]["response"][field]
+            .as_str()
+            .unwrap();
+        let bytes = webauthn::b64::decode(text).unwrap();
+        padded["publicKeyCredential"]["response"][field] = base64_std(&bytes).into();
+    }
+    let (s, v) = post(&h, &token, &base("bob@example.com"), &padded);
     assert_eq!(s, 201, "{v}");
+}
+
+/// Padded standard base64 (.NET's Convert.ToBase64String).
+fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// `Authorization` as clients send it: `Bearer <token>` (RFC 6750), any

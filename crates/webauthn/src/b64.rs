@@ -62,6 +62,30 @@ pub mod serde_bytes {
     }
 }
 
+/// Serde adapter for an optional byte field: `null`, absent or `""` read
+/// as `None`; `None` is written as `null` (skip it with
+/// `skip_serializing_if`).
+pub mod serde_opt_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&super::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(t) if t.is_empty() => Ok(None),
+            Some(t) => super::decode_lenient(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,10 +152,17 @@ fn empty_object() -> serde_json::Value {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AttestationResponseJson {
-    /// base64url. Graph also accepts the spelling `clientDataJson`.
-    #[serde(rename = "clientDataJSON", alias = "clientDataJson")]
-    pub client_data_json: String,
-    pub attestation_object: String,
+    /// Written as base64url; read from base64url or padded standard base64
+    /// (entraYK, powershellYK and Token2 send the latter). Graph also
+    /// accepts the spelling `clientDataJson`.
+    #[serde(
+        rename = "clientDataJSON",
+        alias = "clientDataJson",
+        with = "crate::b64::serde_bytes"
+    )]
+    pub client_data_json: Vec<u8>,
+    #[serde(with = "crate::b64::serde_bytes")]
+    pub attestation_object: Vec<u8>,
 }
 
 /// A `fido2AuthenticationMethod` resource.
@@ -484,7 +491,7 @@ mod tests {
     fn register_body_accepts_graph_spellings() {
         let body = r#"{"displayName":"k","publicKeyCredential":{"id":"AA","response":{"clientDataJson":"AA","attestationObject":"AA"}}}"#;
         let r: RegisterRequest = serde_json::from_str(body).unwrap();
-        assert_eq!(r.public_key_credential.response.client_data_json, "AA");
+        assert_eq!(r.public_key_credential.response.client_data_json, [0]);
         let out = serde_json::to_value(&r).unwrap();
         assert!(out["publicKeyCredential"].get("rawId").is_none());
         assert!(out["publicKeyCredential"]["response"]

@@ -2,7 +2,10 @@
 //! `/finish`), typed once for the server and every client: WebAuthn's
 //! request options and assertion response in their JSON form (WebAuthn
 //! Level 3 §5.1.4.1 `PublicKeyCredentialRequestOptionsJSON`, §5.1
-//! `AuthenticationResponseJSON`), binary fields as base64url text.
+//! `AuthenticationResponseJSON`). The assertion's byte fields are bytes,
+//! written as base64url and read from base64url or padded base64; the
+//! challenge and credential ids stay text (echoed verbatim; Entra writes
+//! ids in several encodings).
 //!
 //! Fields a browser's `toJSON()` adds that the server does not use
 //! (`rawId`, `type`, `authenticatorAttachment`, `clientExtensionResults`)
@@ -47,12 +50,23 @@ pub struct BeginResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AssertionResponseJson {
-    #[serde(rename = "clientDataJSON", alias = "clientDataJson")]
-    pub client_data_json: String,
-    pub authenticator_data: String,
-    pub signature: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_handle: Option<String>,
+    #[serde(
+        rename = "clientDataJSON",
+        alias = "clientDataJson",
+        with = "crate::b64::serde_bytes"
+    )]
+    pub client_data_json: Vec<u8>,
+    #[serde(with = "crate::b64::serde_bytes")]
+    pub authenticator_data: Vec<u8>,
+    #[serde(with = "crate::b64::serde_bytes")]
+    pub signature: Vec<u8>,
+    /// `null`, absent or `""`: none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::b64::serde_opt_bytes"
+    )]
+    pub user_handle: Option<Vec<u8>>,
 }
 
 /// The credential that answered, with its assertion.
@@ -105,6 +119,14 @@ mod tests {
         let v = serde_json::to_value(&f).unwrap();
         assert!(v["credential"]["response"].get("userHandle").is_none());
         assert_eq!(v["credential"]["response"]["clientDataJSON"], "Y2Q");
+        assert_eq!(f.credential.response.signature, b"sig");
+        // Padded standard base64 reads too; garbage is an error.
+        let padded = body.replace("\"YWQ\"", "\"YWQ=\"");
+        let g: FinishRequest = serde_json::from_str(&padded).unwrap();
+        assert_eq!(g.credential.response.authenticator_data, b"ad");
+        assert!(
+            serde_json::from_str::<FinishRequest>(&body.replace("\"c2ln\"", "\"!!\"")).is_err()
+        );
         // Missing required fields are errors, not defaults.
         assert!(serde_json::from_str::<FinishRequest>(r#"{"flowId":"f"}"#).is_err());
         let begin: BeginRequest = serde_json::from_str("{}").unwrap();

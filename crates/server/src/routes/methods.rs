@@ -1,7 +1,7 @@
 //! `/users/{user}/authentication/fido2Methods…`: creation options,
 //! registration, list, get, delete (GRAPH_FIDO2_API.md §1–3).
 
-use super::{b64_field, host_of, parse_json};
+use super::{host_of, parse_json};
 use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
@@ -410,8 +410,8 @@ async fn register_inner(
         .map(crate::names::passkey_name)
         .transpose()?;
     let cred = &req.public_key_credential;
-    let client_data = b64_field("clientDataJSON", &cred.response.client_data_json)?;
-    let attestation = b64_field("attestationObject", &cred.response.attestation_object)?;
+    let client_data = cred.response.client_data_json.clone();
+    let attestation = cred.response.attestation_object.clone();
     let parsed = webauthn::CollectedClientData::parse(&client_data)
         .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
     // The challenge and the tenant's policy in one query.

@@ -259,8 +259,22 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.is_empty() {
         return Err(ApiError::bad_request("The request body is empty."));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))
+    // The path of the offending field in the message
+    // (`publicKeyCredential.response.clientDataJSON: not valid base64url`).
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::bad_request(format!("The request body is not valid: {inner}."))
+        } else {
+            ApiError::bad_request(format!("The request body is not valid: {path}: {inner}."))
+        }
+    })?;
+    // Nothing but whitespace may follow the value.
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))?;
+    Ok(value)
 }
 
 /// Decodes a base64url (or padded standard base64) field.

@@ -337,9 +337,11 @@ async fn verify_peeked(
     policy: webauthn::graph::Fido2Policy,
 ) -> ApiResult<SignedIn> {
     let r = &b.credential.response;
-    let client_data = b64_field("clientDataJSON", &r.client_data_json)?;
-    let auth_data = b64_field("authenticatorData", &r.authenticator_data)?;
-    let signature = b64_field("signature", &r.signature)?;
+    let (client_data, auth_data, signature) = (
+        r.client_data_json.clone(),
+        r.authenticator_data.clone(),
+        r.signature.clone(),
+    );
     let cred_id = b64_field("credential.id", &b.credential.id)?;
     let unknown = || ApiError::unauthenticated("The passkey is not registered in this tenant.");
     let method = methods::find(&state.db, &tenant.id, &webauthn::b64::encode(&cred_id))
@@ -354,8 +356,8 @@ async fn verify_peeked(
         tenant.id,
         crate::names::upn_key(&user.upn)
     ))?;
-    if let Some(handle) = r.user_handle.as_deref().filter(|h| !h.is_empty()) {
-        if b64_field("userHandle", handle)? != user.user_handle {
+    if let Some(handle) = r.user_handle.as_deref() {
+        if handle != user.user_handle.as_slice() {
             return Err(ApiError::unauthenticated(
                 "The user handle does not match the passkey.",
             ));
