@@ -38,6 +38,23 @@ pub struct AppState {
 
 impl AppState {
     /// Origins accepted for a tenant whose RP ID is `rp_id`.
+    /// The relying party of `tenant` (its own, else the server's).
+    pub fn relying_party(
+        &self,
+        tenant: &crate::directory::Tenant,
+    ) -> webauthn::graph::RelyingParty {
+        webauthn::graph::RelyingParty {
+            id: tenant
+                .rp_id
+                .clone()
+                .unwrap_or_else(|| self.config.rp_id.clone()),
+            name: tenant
+                .rp_name
+                .clone()
+                .unwrap_or_else(|| self.config.rp_name.clone()),
+        }
+    }
+
     pub fn origins(&self, rp_id: &str) -> Vec<String> {
         let mut o = vec![format!("https://{rp_id}")];
         o.extend(self.config.origins.iter().cloned());
@@ -202,8 +219,8 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     }
     if status.is_client_error() || status.is_server_error() {
         let marker = response.extensions().get::<GraphErrorMarker>().cloned();
-        let (status, code, message) = match marker {
-            Some(m) => (status, m.code.to_owned(), m.message),
+        let (status, code, message, details) = match marker {
+            Some(m) => (status, m.code.to_owned(), m.message, m.details),
             None => {
                 let content_type = response
                     .headers()
@@ -215,7 +232,7 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
                 if content_type.starts_with("application/json")
                     || (content_type.starts_with("text/html") && status.is_client_error())
                 {
-                    (status, String::new(), String::new())
+                    (status, String::new(), String::new(), Vec::new())
                 } else {
                     // axum's rejections: plain text; 422 (wrong JSON types) is a 400 in Graph.
                     let body = std::mem::replace(response.body_mut(), Body::empty());
@@ -231,12 +248,18 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
                     } else if text.is_empty() {
                         text = status.canonical_reason().unwrap_or("error").to_owned();
                     }
-                    (status, code_for_status(status).to_owned(), text)
+                    (status, code_for_status(status).to_owned(), text, Vec::new())
                 }
             }
         };
         if !code.is_empty() {
-            let body = envelope(&code, &message, &request_id, client_request_id.as_deref());
+            let body = envelope(
+                &code,
+                &message,
+                &details,
+                &request_id,
+                client_request_id.as_deref(),
+            );
             let mut new = (status, axum::Json(body)).into_response();
             for (k, v) in response.headers() {
                 if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {

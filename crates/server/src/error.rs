@@ -15,6 +15,17 @@ pub struct ApiError {
     pub audit: Option<Box<crate::audit::AuthFailure>>,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// Graph's `details`: which check or field failed, each with its own
+    /// code (the top-level code stays Graph's).
+    pub details: Vec<ErrorDetail>,
+}
+
+/// One entry of the envelope's `details`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    pub target: Option<&'static str>,
 }
 
 /// Marker left in response extensions so the request-context middleware
@@ -23,6 +34,7 @@ pub struct ApiError {
 pub struct GraphErrorMarker {
     pub code: &'static str,
     pub message: String,
+    pub details: Vec<ErrorDetail>,
 }
 
 impl ApiError {
@@ -33,6 +45,7 @@ impl ApiError {
             message: message.into(),
             audit: None,
             retry_after: None,
+            details: Vec::new(),
         }
     }
     /// The same error, to be audited as `failure`.
@@ -122,6 +135,7 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(GraphErrorMarker {
             code: self.code,
             message: self.message,
+            details: self.details,
         });
         response
     }
@@ -147,10 +161,11 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
 pub fn envelope(
     code: &str,
     message: &str,
+    details: &[ErrorDetail],
     request_id: &str,
     client_request_id: Option<&str>,
 ) -> webauthn::graph::ErrorResponse {
-    use webauthn::graph::{ErrorBody, ErrorResponse, InnerError};
+    use webauthn::graph::{ErrorBody, ErrorDetailJson, ErrorResponse, InnerError};
     let date = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -161,6 +176,14 @@ pub fn envelope(
         error: ErrorBody {
             code: code.to_owned(),
             message: message.to_owned(),
+            details: details
+                .iter()
+                .map(|d| ErrorDetailJson {
+                    code: d.code.to_owned(),
+                    message: d.message.clone(),
+                    target: d.target.map(str::to_owned),
+                })
+                .collect(),
             inner_error: Some(InnerError {
                 // Graph's own format: no zone designator.
                 date: Some(date.trim_end_matches('Z').to_owned()),
@@ -169,4 +192,26 @@ pub fn envelope(
             }),
         },
     }
+}
+
+/// Reads a JSON request body into `T`; a bad field is named in the 400
+/// (`publicKeyCredential.response.clientDataJSON: not valid base64url`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("The request body is empty."));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::bad_request(format!("The request body is not valid: {inner}."))
+        } else {
+            ApiError::bad_request(format!("The request body is not valid: {path}: {inner}."))
+        }
+    })?;
+    // Nothing but whitespace may follow the value.
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))?;
+    Ok(value)
 }

@@ -33,6 +33,7 @@ pub mod registration;
 mod routes;
 pub mod time_util;
 pub mod token;
+pub mod usecase;
 mod web;
 pub mod writer;
 

@@ -129,7 +129,8 @@ impl Verifier {
         origins: &[String],
         rp_id: &str,
         enforce_attestation: bool,
-    ) -> ApiResult<Accepted> {
+    ) -> Result<Accepted, crate::usecase::DomainError> {
+        use crate::usecase::DomainError;
         let input = verify::RegistrationInput {
             client_data_json,
             attestation_object,
@@ -149,16 +150,15 @@ impl Verifier {
             &self.trust,
             time::OffsetDateTime::now_utc(),
         )
-        .map_err(|e| {
-            ApiError::bad_request(format!(
-                "The registration was rejected ({}): {e}.",
-                e.code()
-            ))
+        .map_err(|e| DomainError::Verification {
+            check: e.code(),
+            message: format!("The registration was rejected ({}): {e}.", e.code()),
         })?;
         if self.compromised.contains(&verified.aaguid) {
-            return Err(ApiError::bad_request(
-                "The authenticator model is reported compromised by FIDO metadata.",
-            ));
+            return Err(DomainError::Verification {
+                check: "authenticatorCompromised",
+                message: "The authenticator model is reported compromised by FIDO metadata.".into(),
+            });
         }
         let thumbprints = verified
             .trust_path

@@ -609,6 +609,37 @@ fn register_bodies_of_public_clients() {
     }
     let (s, v) = post(&h, &token, &base("bob@example.com"), &padded);
     assert_eq!(s, 201, "{v}");
+
+    // A refused verification names its check in Graph's `details` (the
+    // top-level code stays Graph's); a mismatched id names the field.
+    let (_, options) = get(&h, &token, &path);
+    let good = VirtualKey::new().register(&options, "Checked");
+    let mut wrong_origin = good.clone();
+    let cd = webauthn::b64::decode(
+        wrong_origin["publicKeyCredential"]["response"]["clientDataJSON"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let cd = String::from_utf8(cd)
+        .unwrap()
+        .replace("https://login.example.com", "https://evil.example.com");
+    wrong_origin["publicKeyCredential"]["response"]["clientDataJSON"] =
+        webauthn::b64::encode(cd).into();
+    let (s, v) = post(&h, &token, &base("bob@example.com"), &wrong_origin);
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalidRequest");
+    assert_eq!(v["error"]["details"][0]["code"], "originMismatch", "{v}");
+    assert_eq!(v["error"]["details"][0]["target"], "publicKeyCredential");
+    let (_, options) = get(&h, &token, &path);
+    let mut wrong_id = VirtualKey::new().register(&options, "Wrong id");
+    wrong_id["publicKeyCredential"]["id"] = webauthn::b64::encode([9u8; 32]).into();
+    let (s, v) = post(&h, &token, &base("bob@example.com"), &wrong_id);
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        v["error"]["details"][0]["target"], "publicKeyCredential.id",
+        "{v}"
+    );
 }
 
 /// Padded standard base64 (.NET's Convert.ToBase64String).

@@ -384,8 +384,21 @@ pub struct ErrorResponse {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// What exactly failed (a field, a verification check), each with its
+    /// own code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetailJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_error: Option<InnerError>,
+}
+
+/// One entry of an error's `details`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorDetailJson {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

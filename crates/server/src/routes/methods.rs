@@ -1,16 +1,16 @@
 //! `/users/{user}/authentication/fido2Methods…`: creation options,
 //! registration, list, get, delete (GRAPH_FIDO2_API.md §1–3).
 
-use super::{host_of, parse_json};
+use super::host_of;
 use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
 use crate::directory::{self, Tenant, User};
 use crate::error::{ApiError, ApiResult};
-use crate::methods::{self, Method};
+use crate::methods::{self};
+use crate::policy;
 use crate::time_util::{now_unix, rfc3339};
 use crate::token::{perm, Caller};
-use crate::{policy, time_util};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,7 +19,7 @@ use axum::{Extension, Json};
 use std::collections::HashMap;
 use webauthn::graph::{
     AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,
-    PubKeyCredParam, PublicKeyCredentialCreationOptions, RegisterRequest, RelyingParty, UserEntity,
+    PubKeyCredParam, PublicKeyCredentialCreationOptions, UserEntity,
 };
 
 const MIN_TIMEOUT: i64 = 5;
@@ -50,19 +50,6 @@ pub(crate) fn require_privileged_if_staff(caller: &Caller, user: &User) -> ApiRe
             })?;
     }
     Ok(())
-}
-
-fn rp_of(state: &AppState, tenant: &Tenant) -> RelyingParty {
-    RelyingParty {
-        id: tenant
-            .rp_id
-            .clone()
-            .unwrap_or_else(|| state.config.rp_id.clone()),
-        name: tenant
-            .rp_name
-            .clone()
-            .unwrap_or_else(|| state.config.rp_name.clone()),
-    }
 }
 
 /// `GET …/fido2Methods/{id}`: a method, or creation options when `{id}` is
@@ -215,7 +202,7 @@ pub(crate) async fn creation_options_for(
         )),
         challenge_timeout_date_time: Some(rfc3339(expires)),
         public_key: PublicKeyCredentialCreationOptions {
-            rp: rp_of(state, tenant),
+            rp: state.relying_party(tenant),
             user: UserEntity {
                 id: webauthn::b64::encode(&user.user_handle),
                 name: user.upn.clone(),
@@ -267,7 +254,9 @@ pub async fn register(
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
     require_privileged_if_staff(&caller, &user)?;
-    let method = register_for(&state, &tenant, &user, &body, &caller.actor(), &rid).await?;
+    let method =
+        crate::usecase::register::register(&state, &tenant, &user, &body, &caller.actor(), &rid)
+            .await?;
     let location = format!(
         "/v1.0/users/{}/authentication/fido2Methods/{}",
         user.id, method.id
@@ -278,207 +267,6 @@ pub async fn register(
         Json(method.to_graph()),
     )
         .into_response())
-}
-
-/// Verifies and stores a registration for `user`, with its audit event:
-/// shared by the Graph endpoint and the admin center.
-pub(crate) async fn register_for(
-    state: &AppState,
-    tenant: &Tenant,
-    user: &User,
-    body: &[u8],
-    actor: &str,
-    rid: &RequestId,
-) -> ApiResult<Method> {
-    let base = Event {
-        tenant_id: &tenant.id,
-        actor,
-        activity: "Register passkey",
-        target: &user.id,
-        result: "success",
-        reason: "",
-        request_id: &rid.0,
-        details: serde_json::json!({ "user": user.id }),
-    };
-    // Verify first; then consume the challenge, store the method and its
-    // audit record as one job of the next group commit (one transaction
-    // and one flush for every registration queued meanwhile; a job that
-    // fails is rolled back alone).
-    // Either outcome writes (the method, or the failure's audit record).
-    let mut intent = Some(state.db.announce_write());
-    let mut challenge_id: Option<String> = None;
-    let mut outcome = register_inner(state, tenant, user, body, &mut challenge_id).await;
-    if let Ok(method) = &outcome {
-        let method = method.clone();
-        let challenge = challenge_id.clone().unwrap_or_default();
-        let ev = audit::OwnedEvent::from(Event {
-            target: &method.id,
-            details: serde_json::json!({ "user": user.id, "aaGuid": method.aaguid }),
-            ..base.clone()
-        });
-        let intent = intent.take().expect("announced above");
-        let (limit, upn, user_id) = (
-            state.config.max_passkeys_per_user.max(1),
-            user.upn.clone(),
-            user.id.clone(),
-        );
-        let stored = state
-            .db
-            .write_announced(intent, Some(&tenant.id), move |ctx| {
-                Box::pin(async move {
-                    if !challenge::take(ctx, &challenge, &ev.tenant_id).await? {
-                        return Err(ApiError::bad_request(
-                            "The challenge is unknown or has already been used.",
-                        ));
-                    }
-                    // Counted in the transaction that inserts: the limit
-                    // holds under concurrent registrations.
-                    if methods::count_for_user_in(ctx, &ev.tenant_id, &user_id).await?
-                        >= i64::from(limit)
-                    {
-                        return Err(methods::limit_reached(&upn, limit));
-                    }
-                    methods::insert(ctx, &method).await?;
-                    audit::append_in(ctx, ev.as_event()).await
-                })
-            })
-            .await;
-        if let Err(e) = stored {
-            outcome = Err(e);
-        }
-    }
-    if let Err(e) = &outcome {
-        if e.status.is_server_error() {
-            return Err(e.clone());
-        }
-        let challenge = challenge_id.clone();
-        let ev = audit::OwnedEvent::from(Event {
-            result: "failure",
-            reason: &e.message,
-            ..base.clone()
-        });
-        // The announcement is already spent if it was the store that failed.
-        let intent = intent.take().unwrap_or_else(|| state.db.announce_write());
-        state
-            .db
-            .write_announced(intent, Some(&tenant.id), move |ctx| {
-                Box::pin(async move {
-                    if let Some(id) = &challenge {
-                        challenge::take(ctx, id, &ev.tenant_id).await?;
-                    }
-                    audit::append_in(ctx, ev.as_event()).await
-                })
-            })
-            .await?;
-    }
-    state.metrics.count(
-        "registrations",
-        if outcome.is_ok() {
-            "success"
-        } else {
-            "failure"
-        },
-    );
-    outcome
-}
-
-async fn register_inner(
-    state: &AppState,
-    tenant: &Tenant,
-    user: &User,
-    body: &[u8],
-    challenge_id: &mut Option<String>,
-) -> ApiResult<Method> {
-    // Entra refuses a body carrying `@odata.type`, and a body sent as a JSON
-    // string, with this 400 (GRAPH_FIDO2_API.md §8); other properties it
-    // ignores, and so does Keysmith.
-    let missing = || {
-        ApiError::bad_request(
-            "The request is missing a fido2AuthenticationMethod entity with a displayName and publicKeyCredential in the request body. All other properties will be ignored.",
-        )
-    };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::String(_)) => return Err(missing()),
-        Ok(serde_json::Value::Object(o)) if o.contains_key("@odata.type") => return Err(missing()),
-        _ => {}
-    }
-    let req: RegisterRequest = parse_json(body)?;
-    // Entra's limit: 1 to 30 characters (GRAPH_FIDO2_API.md §8).
-    let given_name = req
-        .display_name
-        .as_deref()
-        .map(crate::names::passkey_name)
-        .transpose()?;
-    let cred = &req.public_key_credential;
-    let client_data = cred.response.client_data_json.clone();
-    let attestation = cred.response.attestation_object.clone();
-    let parsed = webauthn::CollectedClientData::parse(&client_data)
-        .map_err(|_| ApiError::bad_request("clientDataJSON is not valid client data."))?;
-    // The challenge and the tenant's policy in one query.
-    let (issued, policy) =
-        challenge::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
-            .await?;
-    // Another user's challenge is refused without being used up: a
-    // registration aimed at the wrong user must not cost that user theirs.
-    if issued.user_id.as_deref() != Some(user.id.as_str()) {
-        return Err(ApiError::bad_request(
-            "The challenge was issued for another user.",
-        ));
-    }
-    *challenge_id = Some(parsed.challenge.clone());
-    policy::check_user(&state.db, &policy, &user.id).await?;
-    let rp = rp_of(state, tenant);
-    let verifier = state.verifier.clone();
-    let origins = state.origins(&rp.id);
-    let enforce = policy.is_attestation_enforced;
-    // One ES256 verification (~0.1 ms; the attestation path is cached):
-    // cheaper inline than a hop to the blocking pool and back.
-    let accepted = verifier.verify_registration(
-        &client_data,
-        &attestation,
-        &issued.challenge,
-        &origins,
-        &rp.id,
-        enforce,
-    )?;
-    policy::check_aaguid(&policy, &accepted.aaguid)?;
-    let id = webauthn::b64::encode(&accepted.verified.credential_id);
-    if let Ok(given) = webauthn::b64::decode_lenient(&cred.id) {
-        if given != accepted.verified.credential_id {
-            return Err(ApiError::bad_request(
-                "publicKeyCredential.id does not match the attested credential id.",
-            ));
-        }
-    }
-    let display_name = given_name.or_else(|| {
-        accepted
-            .model
-            .as_deref()
-            .map(|m| m.chars().take(crate::names::PASSKEY_NAME_MAX).collect())
-    });
-    let method = Method {
-        id,
-        tenant_id: tenant.id.clone(),
-        user_id: user.id.clone(),
-        credential_id: accepted.verified.credential_id.clone(),
-        public_key: accepted.verified.public_key_cose.clone(),
-        sign_count: i64::from(accepted.verified.sign_count),
-        aaguid: accepted.aaguid.clone(),
-        fmt: accepted.verified.fmt.clone(),
-        attestation_level: if accepted.attested {
-            "attested"
-        } else {
-            "notAttested"
-        }
-        .into(),
-        cert_thumbprints: accepted.thumbprints.clone(),
-        model: accepted.model.clone(),
-        display_name,
-        backup_eligible: accepted.verified.backup_eligible,
-        created_at: time_util::now_unix(),
-        last_used_at: None,
-    };
-    Ok(method)
 }
 
 /// `GET …/fido2Methods`.

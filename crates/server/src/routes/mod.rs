@@ -16,7 +16,6 @@ use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use serde::de::DeserializeOwned;
 
 /// Routes under `/v1.0` and `/beta`. Each also answers with a trailing
 /// slash, as Graph does (Yubico's public Entra sample asks for
@@ -255,27 +254,7 @@ pub fn ops_routes() -> Router<AppState> {
 }
 
 /// Parses a JSON body with a precise 400 on failure.
-pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("The request body is empty."));
-    }
-    // The path of the offending field in the message
-    // (`publicKeyCredential.response.clientDataJSON: not valid base64url`).
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            ApiError::bad_request(format!("The request body is not valid: {inner}."))
-        } else {
-            ApiError::bad_request(format!("The request body is not valid: {path}: {inner}."))
-        }
-    })?;
-    // Nothing but whitespace may follow the value.
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))?;
-    Ok(value)
-}
+pub(crate) use crate::error::parse_json;
 
 /// Decodes a base64url (or padded standard base64) field.
 fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {

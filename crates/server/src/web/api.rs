@@ -235,11 +235,12 @@ pub async fn enroll_finish(
     let user = directory::find_user(&state.db, &tenant.id, &taken.user_id).await?;
     let actor = format!("enrollment:{}", user.upn);
     let method =
-        match graph_methods::register_for(&state, &tenant, &user, &body, &actor, &rid).await {
+        match crate::usecase::register::register(&state, &tenant, &user, &body, &actor, &rid).await
+        {
             Ok(m) => m,
             Err(e) => {
                 session::restore_enrollment(&state.db, &taken).await?;
-                return Err(e);
+                return Err(e.into());
             }
         };
     let cookie = session::create(&state, &tenant, &user).await?;
@@ -310,7 +311,7 @@ pub async fn register(
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
     s.may_manage(&user)?;
     let method =
-        graph_methods::register_for(&state, &tenant, &user, &body, &s.actor(), &rid).await?;
+        crate::usecase::register::register(&state, &tenant, &user, &body, &s.actor(), &rid).await?;
     Ok((StatusCode::CREATED, Json(method.to_graph())).into_response())
 }
 

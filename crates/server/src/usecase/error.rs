@@ -1,0 +1,99 @@
+//! The use cases' error: what went wrong, in the domain's words. It
+//! becomes Graph's error envelope once, in `From<DomainError> for
+//! ApiError`: every verification check keeps its own code (in the
+//! envelope's `details`), under Graph's stable top-level code.
+
+use crate::error::{ApiError, ErrorDetail};
+use axum::http::StatusCode;
+
+/// A use case's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The request is malformed or a value is out of range; `field` names
+    /// it when one field is at fault.
+    #[error("{message}")]
+    Invalid {
+        field: Option<&'static str>,
+        message: String,
+    },
+    /// The WebAuthn verifier refused a registration or an assertion at
+    /// one named check (`originMismatch`, `attestationNotTrusted`, …).
+    #[error("{message}")]
+    Verification {
+        check: &'static str,
+        message: String,
+    },
+    /// The challenge is unknown, used up, expired, or another user's.
+    #[error("{0}")]
+    Challenge(String),
+    /// A per-user limit is reached (passkeys per user).
+    #[error("{0}")]
+    LimitReached(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// A layer not moved under the use cases yet (policy, challenge store,
+    /// names) answered with the API's error: carried as is.
+    #[error("{}", .0.message)]
+    Api(ApiError),
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the service itself (not the caller's): not audited
+    /// as the caller's failure.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, DomainError::Api(e) if e.status.is_server_error())
+    }
+}
+
+impl From<ApiError> for DomainError {
+    fn from(e: ApiError) -> Self {
+        DomainError::Api(e)
+    }
+}
+
+impl From<sqlx::Error> for DomainError {
+    fn from(e: sqlx::Error) -> Self {
+        DomainError::Api(e.into())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, message } => {
+                let mut a = ApiError::bad_request(message.clone());
+                if let Some(target) = field {
+                    a.details.push(ErrorDetail {
+                        code: "invalidValue",
+                        message,
+                        target: Some(target),
+                    });
+                }
+                a
+            }
+            DomainError::Verification { check, message } => {
+                let mut a = ApiError::bad_request(message.clone());
+                a.details.push(ErrorDetail {
+                    code: check,
+                    message,
+                    target: Some("publicKeyCredential"),
+                });
+                a
+            }
+            DomainError::Challenge(m) => ApiError::bad_request(m),
+            DomainError::LimitReached(m) => ApiError::new(StatusCode::FORBIDDEN, "accessDenied", m),
+            DomainError::NotFound(m) => ApiError::not_found(m),
+            DomainError::Forbidden(m) => ApiError::forbidden(m),
+            DomainError::Api(e) => e,
+        }
+    }
+}
