@@ -215,3 +215,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))?;
     Ok(value)
 }
+
+/// Decodes a base64url (or padded standard base64) text field named `name`.
+pub fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
+    webauthn::b64::decode_lenient(text)
+        .map_err(|_| ApiError::bad_request(format!("{name} is not valid base64url.")))
+}

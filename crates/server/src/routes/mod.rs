@@ -11,7 +11,7 @@ mod policy;
 pub(crate) mod signin;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
@@ -255,12 +255,6 @@ pub fn ops_routes() -> Router<AppState> {
 
 /// Parses a JSON body with a precise 400 on failure.
 pub(crate) use crate::error::parse_json;
-
-/// Decodes a base64url (or padded standard base64) field.
-fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
-    webauthn::b64::decode_lenient(text)
-        .map_err(|_| ApiError::bad_request(format!("{name} is not valid base64url.")))
-}
 
 /// What a collection answer needs to link its next page: where the caller
 /// reached us and the URL it asked for.

@@ -8,6 +8,8 @@
 //! first.
 
 pub mod error;
+pub mod methods;
 pub mod register;
+pub mod signin;
 
 pub use error::DomainError;

@@ -7,11 +7,12 @@ use super::session::{self, Role, WebSession};
 use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::directory::{self, Tenant};
+use crate::error::parse_json;
 use crate::error::{ApiError, ApiResult};
 use crate::methods;
 use crate::policy;
 use crate::ratelimit::{ClientAddr, Limited};
-use crate::routes::{methods as graph_methods, parse_json, signin};
+use crate::usecase::signin;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -206,7 +207,7 @@ pub async fn enroll_begin(
     let b: EnrollBody = json_body(&headers, &body)?;
     let user_id = session::peek_enrollment(&state.db, &tenant.id, &b.token).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user_id).await?;
-    let options = graph_methods::creation_options_for(
+    let options = crate::usecase::methods::creation_options(
         &state,
         &tenant,
         &user,
@@ -282,7 +283,7 @@ pub async fn creation_options(
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
     s.may_manage(&user)?;
-    let options = graph_methods::creation_options_for(
+    let options = crate::usecase::methods::creation_options(
         &state,
         &tenant,
         &user,
@@ -325,7 +326,7 @@ pub async fn delete_passkey(
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let user = directory::find_user(&state.db, &tenant.id, &user).await?;
     s.may_manage(&user)?;
-    graph_methods::delete_for(&state, &tenant, &user, &id, &s.actor(), &rid).await?;
+    crate::usecase::methods::delete(&state, &tenant, &user, &id, &s.actor(), &rid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -437,7 +438,8 @@ pub async fn deprovision(
         let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
         if !b.dry_run {
             for m in &all {
-                graph_methods::delete_for(&state, &tenant, &user, &m.id, &s.actor(), &rid).await?;
+                crate::usecase::methods::delete(&state, &tenant, &user, &m.id, &s.actor(), &rid)
+                    .await?;
             }
         }
         users += 1;
