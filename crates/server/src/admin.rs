@@ -177,7 +177,7 @@ pub async fn bootstrap_admin(
     let t = directory::find_tenant(db, tenant).await.map_err(err)?;
     let (user, created) = match directory::create_user(db, &t.id, upn, "").await {
         Ok(u) => (u, true),
-        Err(e) if e.code == "conflict" => (
+        Err(e) if e.is_conflict() => (
             directory::find_user(db, &t.id, upn).await.map_err(err)?,
             false,
         ),
@@ -306,7 +306,7 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
                 report.created += 1;
                 u
             }
-            Err(e) if e.code == "conflict" => {
+            Err(e) if e.is_conflict() => {
                 report.existing += 1;
                 directory::find_user(db, &t.id, upn).await.map_err(err)?
             }
@@ -318,7 +318,7 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
         if let Some(group) = row.get(2).filter(|g| !g.is_empty()) {
             let g = match directory::find_group(db, &t.id, group).await {
                 Ok(g) => g,
-                Err(e) if e.code == "itemNotFound" => {
+                Err(e) if e.is_not_found() => {
                     report.groups_created += 1;
                     directory::create_group(db, &t.id, group, None)
                         .await

@@ -284,7 +284,7 @@ pub async fn create_user(
     .execute(db.write())
     .await
     .map_err(|e| match ApiError::from(e) {
-        e if e.code == "conflict" => ApiError::conflict(format!("A user with userPrincipalName '{upn}' already exists.")),
+        e if e.is_conflict() => ApiError::conflict(format!("A user with userPrincipalName '{upn}' already exists.")),
         e => e,
     })?;
     Ok(user)

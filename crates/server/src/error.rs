@@ -48,6 +48,16 @@ impl ApiError {
             details: Vec::new(),
         }
     }
+    /// The object asked for does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
+
+    /// An object with the same key exists (409; a unique constraint).
+    pub fn is_conflict(&self) -> bool {
+        self.status == StatusCode::CONFLICT
+    }
+
     /// The same error, to be audited as `failure`.
     pub fn audited(mut self, failure: crate::audit::AuthFailure) -> Self {
         self.audit = Some(Box::new(failure));

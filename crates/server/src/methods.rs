@@ -156,7 +156,7 @@ pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
 
 fn already_registered(e: ApiError) -> ApiError {
     match e {
-        e if e.code == "conflict" => ApiError::bad_request("The credential is already registered."),
+        e if e.is_conflict() => ApiError::bad_request("The credential is already registered."),
         e => e,
     }
 }

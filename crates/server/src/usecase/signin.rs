@@ -61,7 +61,7 @@ pub async fn begin_flow(
                     .collect();
                 user_id = Some(user.id);
             }
-            Err(e) if e.code == "itemNotFound" => {
+            Err(e) if e.is_not_found() => {
                 let len = methods::sample_credential_id_len(&state.db, &tenant.id)
                     .await?
                     .unwrap_or(64);

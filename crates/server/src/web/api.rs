@@ -394,7 +394,7 @@ pub async fn deprovision(
     for upn in upns {
         let user = match directory::find_user(&state.db, &tenant.id, upn).await {
             Ok(u) => u,
-            Err(e) if e.code == "itemNotFound" => {
+            Err(e) if e.is_not_found() => {
                 results.push(DeprovisionResult {
                     user_principal_name: upn.to_owned(),
                     status: "notFound",

@@ -102,7 +102,7 @@ fn login_redirect(tenant: &Tenant) -> Response {
 async fn tenant_or_404(state: &AppState, key: &str) -> Result<Tenant, Response> {
     match directory::find_tenant(&state.db, key).await {
         Ok(t) => Ok(t),
-        Err(e) if e.code == "itemNotFound" => Err(html(
+        Err(e) if e.is_not_found() => Err(html(
             StatusCode::NOT_FOUND,
             render(
                 Page {

@@ -211,7 +211,7 @@ pub async fn current(
     let user_id: String = row.try_get("user_id")?;
     let user = match directory::find_user(&state.db, &tenant.id, &user_id).await {
         Ok(u) => u,
-        Err(e) if e.code == "itemNotFound" => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
     // Roles are read on every request: revoking a role ends its powers now.
