@@ -82,7 +82,7 @@ pub fn check(
     let mut include_members: Option<HashSet<String>> = None;
     let mut exclude_members: HashSet<String> = HashSet::new();
     if let Some(p) = &policy {
-        if p.state != "enabled" {
+        if !p.is_enabled() {
             add(
                 Severity::Blocker,
                 None,
@@ -98,15 +98,8 @@ pub fn check(
         }
         let kr = &p.key_restrictions;
         if kr.is_enforced {
-            let listed: HashSet<String> =
-                kr.aa_guids.iter().map(|a| a.to_ascii_lowercase()).collect();
             for k in keys {
-                let in_list = listed.contains(&k.aaguid.to_ascii_lowercase());
-                let blocked = if kr.enforcement_type == "block" {
-                    in_list
-                } else {
-                    !in_list
-                };
+                let blocked = !p.allows_aaguid(&k.aaguid);
                 if blocked {
                     add(
                         Severity::Blocker,
@@ -136,13 +129,9 @@ pub fn check(
                 );
             }
         }
-        let includes_all = p
-            .include_targets
-            .iter()
-            .any(|t| t.id == "all_users" || t.target_type == "all_users");
-        if !includes_all {
+        if !p.includes_all_users() {
             let mut members = HashSet::new();
-            for t in &p.include_targets {
+            for t in p.include_targets.iter().filter(|t| !t.is_all_users()) {
                 for m in directory.group_members(&t.id)? {
                     members.insert(m.id.to_ascii_lowercase());
                     if let Some(u) = m.user_principal_name {
@@ -152,7 +141,7 @@ pub fn check(
             }
             include_members = Some(members);
         }
-        for t in &p.exclude_targets {
+        for t in p.exclude_targets.iter().filter(|t| !t.is_all_users()) {
             for m in directory.group_members(&t.id)? {
                 exclude_members.insert(m.id.to_ascii_lowercase());
                 if let Some(u) = m.user_principal_name {
@@ -191,7 +180,10 @@ pub fn check(
                 );
             }
         }
-        if names.iter().any(|n| exclude_members.contains(n)) {
+        let excludes_all = policy
+            .as_ref()
+            .is_some_and(|p| p.exclude_targets.iter().any(|t| t.is_all_users()));
+        if excludes_all || names.iter().any(|n| exclude_members.contains(n)) {
             add(
                 Severity::Blocker,
                 Some(&job.user),

@@ -65,17 +65,8 @@ pub fn from_stored(text: Option<String>) -> ApiResult<Fido2Policy> {
 
 /// Whether [`check_targets`] depends on the user's groups (a target other
 /// than `all_users`); when it does not, they need not be read.
-pub fn needs_groups(p: &Fido2Policy) -> bool {
-    p.include_targets
-        .iter()
-        .chain(&p.exclude_targets)
-        .any(|t| t.id != "all_users")
-}
-
-/// [`check_targets`] for `user_id`, reading the user's groups only when
-/// the policy targets groups.
 pub async fn check_user(db: &Db, p: &Fido2Policy, user_id: &str) -> ApiResult<()> {
-    let groups = if needs_groups(p) {
+    let groups = if p.needs_groups() {
         crate::directory::user_group_ids(db, user_id).await?
     } else {
         Vec::new()
@@ -162,13 +153,12 @@ fn validate(p: &Fido2Policy) -> ApiResult<()> {
 
 /// Refuses a user the policy does not target (or a disabled method).
 pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> ApiResult<()> {
-    if p.state != "enabled" {
+    if !p.is_enabled() {
         return Err(ApiError::forbidden(
             "The FIDO2 authentication method is disabled for this tenant.",
         ));
     }
-    let hit = |t: &PolicyTarget| t.id == "all_users" || user_groups.contains(&t.id);
-    if !p.include_targets.iter().any(hit) || p.exclude_targets.iter().any(hit) {
+    if !p.targets(user_groups) {
         return Err(ApiError::forbidden(
             "The FIDO2 authentication method policy does not target this user.",
         ));
@@ -179,16 +169,7 @@ pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> ApiResult<()> {
 /// Key restrictions (allow/block by AAGUID), enforced at registration and
 /// sign-in.
 pub fn check_aaguid(p: &Fido2Policy, aaguid: &str) -> ApiResult<()> {
-    let kr = &p.key_restrictions;
-    if !kr.is_enforced {
-        return Ok(());
-    }
-    let listed = kr.aa_guids.iter().any(|g| g.eq_ignore_ascii_case(aaguid));
-    let allowed = match kr.enforcement_type.as_str() {
-        "block" => !listed,
-        _ => listed,
-    };
-    if allowed {
+    if p.allows_aaguid(aaguid) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

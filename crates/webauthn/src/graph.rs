@@ -333,6 +333,60 @@ pub struct Fido2Policy {
     pub exclude_targets: Vec<PolicyTarget>,
 }
 
+/// The policy's rules, as pure functions: the server enforces them at
+/// creation options, registration and sign-in, and `keysmith provision
+/// --check` predicts them, from this one definition.
+impl Fido2Policy {
+    /// Whether the FIDO2 method is on for the tenant.
+    pub fn is_enabled(&self) -> bool {
+        self.state == "enabled"
+    }
+
+    /// Whether the included targets are every user.
+    pub fn includes_all_users(&self) -> bool {
+        self.include_targets.iter().any(PolicyTarget::is_all_users)
+    }
+
+    /// Whether deciding who is targeted needs the user's groups.
+    pub fn needs_groups(&self) -> bool {
+        self.include_targets
+            .iter()
+            .chain(&self.exclude_targets)
+            .any(|t| !t.is_all_users())
+    }
+
+    /// Whether a user in `user_groups` (group ids) is targeted: included
+    /// (every user, or one of their groups) and not excluded.
+    pub fn targets(&self, user_groups: &[String]) -> bool {
+        let hit = |t: &PolicyTarget| t.is_all_users() || user_groups.contains(&t.id);
+        self.include_targets.iter().any(hit) && !self.exclude_targets.iter().any(hit)
+    }
+
+    /// Whether key restrictions let a key of model `aaguid` register or
+    /// sign in (always, when they are not enforced). AAGUIDs compare
+    /// without regard to case.
+    pub fn allows_aaguid(&self, aaguid: &str) -> bool {
+        let kr = &self.key_restrictions;
+        if !kr.is_enforced {
+            return true;
+        }
+        let listed = kr.aa_guids.iter().any(|g| g.eq_ignore_ascii_case(aaguid));
+        match kr.enforcement_type.as_str() {
+            "block" => !listed,
+            _ => listed,
+        }
+    }
+}
+
+impl PolicyTarget {
+    /// The target that means every user: Graph's `all_users` group id (a
+    /// `targetType` of `all_users`, seen in some exported policies, counts
+    /// too).
+    pub fn is_all_users(&self) -> bool {
+        self.id.eq_ignore_ascii_case("all_users") || self.target_type == "all_users"
+    }
+}
+
 fn fido2_policy_odata_type() -> String {
     "#microsoft.graph.fido2AuthenticationMethodConfiguration".to_owned()
 }
@@ -475,6 +529,53 @@ pub fn entra_credential_id_candidates(text: &str) -> Vec<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    fn target(id: &str, target_type: &str) -> PolicyTarget {
+        PolicyTarget {
+            target_type: target_type.into(),
+            id: id.into(),
+            is_registration_required: false,
+        }
+    }
+
+    #[test]
+    fn policy_rules() {
+        let mut p: Fido2Policy = serde_json::from_str("{}").unwrap();
+        assert!(p.is_enabled());
+        // No include target: nobody.
+        assert!(!p.targets(&[]));
+        p.include_targets = vec![target("ALL_USERS", "group")];
+        assert!(p.includes_all_users() && !p.needs_groups());
+        assert!(p.targets(&[]));
+        p.exclude_targets = vec![target("g-excluded", "group")];
+        assert!(p.needs_groups());
+        assert!(p.targets(&["g-other".into()]));
+        assert!(!p.targets(&["g-excluded".into()]));
+        p.include_targets = vec![target("g-pilot", "group")];
+        assert!(!p.includes_all_users());
+        assert!(!p.targets(&[]));
+        assert!(p.targets(&["g-pilot".into()]));
+        // The targetType spelling of "every user" counts too.
+        assert!(target("x", "all_users").is_all_users());
+        p.exclude_targets = vec![target("all_users", "group")];
+        assert!(!p.targets(&["g-pilot".into()]));
+        p.state = "disabled".into();
+        assert!(!p.is_enabled());
+
+        // Key restrictions.
+        let yk = "CB69481E-8FF7-4039-93EC-0A2729A154A8";
+        assert!(p.allows_aaguid(yk), "not enforced: every model");
+        p.key_restrictions = KeyRestrictions {
+            is_enforced: true,
+            enforcement_type: "allow".into(),
+            aa_guids: vec![yk.to_lowercase()],
+        };
+        assert!(p.allows_aaguid(yk));
+        assert!(!p.allows_aaguid("00000000-0000-0000-0000-000000000000"));
+        p.key_restrictions.enforcement_type = "block".into();
+        assert!(!p.allows_aaguid(yk));
+        assert!(p.allows_aaguid("00000000-0000-0000-0000-000000000000"));
+    }
+
     use super::*;
     use crate::b64;
 
