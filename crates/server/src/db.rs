@@ -257,6 +257,14 @@ impl Db {
         self.writer.run(Some(intent), audit_tenant, f).await
     }
 
+    /// Whether the database answers (`/healthz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+    }
+
     /// Pool for statements that write.
     pub fn write(&self) -> &AnyPool {
         &self.write

@@ -219,6 +219,21 @@ pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
+/// The models (AAGUID, and model name when known) of the passkeys
+/// registered in a tenant, by AAGUID.
+pub async fn models_seen(db: &Db, tenant_id: &str) -> ApiResult<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT aaguid, model FROM fido2_methods WHERE tenant_id = $1 ORDER BY aaguid",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.read())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("aaguid")?, r.try_get("model")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// A user's methods, for [`crate::query::fetch`].
 pub fn listing(tenant_id: &str, user_id: &str) -> crate::query::Listing<'static> {
     use crate::query::Bind;

@@ -12,7 +12,7 @@ struct Health {
 }
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(state.db.read()).await {
+    match state.db.ping().await {
         Ok(_) => (StatusCode::OK, axum::Json(Health { status: "ok" })),
         Err(e) => {
             tracing::warn!("health check: {e}");

@@ -17,7 +17,6 @@ use crate::time_util::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// The Host the browser used (for links the server prints).
@@ -436,18 +435,8 @@ pub async fn policy(
     let p = try_page!(api(policy::load(&state.db, &tenant.id).await));
     // Models: from the metadata, and from the keys registered here.
     let mut models: Vec<(String, String)> = state.verifier.known_models();
-    let seen = try_page!(api(async {
-        Ok(sqlx::query(
-            "SELECT DISTINCT aaguid, model FROM fido2_methods WHERE tenant_id = $1 ORDER BY aaguid",
-        )
-        .bind(&tenant.id)
-        .fetch_all(state.db.read())
-        .await?)
-    }
-    .await));
-    for r in &seen {
-        let a: String = r.try_get("aaguid").unwrap_or_default();
-        let m: Option<String> = r.try_get("model").unwrap_or_default();
+    let seen = try_page!(api(methods::models_seen(&state.db, &tenant.id).await));
+    for (a, m) in seen {
         if !models.iter().any(|(x, _)| x.eq_ignore_ascii_case(&a)) {
             let m = m
                 .or_else(|| state.verifier.model_of(&a))
