@@ -270,231 +270,79 @@ impl Db {
         &self.write
     }
 
-    fn ddl(&self, sql: &str) -> String {
-        let (blob, big, autoid) = match self.backend {
-            Backend::Sqlite => ("BLOB", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-            Backend::Postgres => ("BYTEA", "BIGINT", "BIGSERIAL PRIMARY KEY"),
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        let (collate_c, pg_only) = match self.backend {
-            // Byte order, whatever the database's default collation.
-            Backend::Postgres => (" COLLATE \"C\"", ""),
-            Backend::Sqlite => ("", "--"),
-        };
-        sql.replace("{BLOB}", blob)
-            .replace("{BIGINT}", big)
-            .replace("{AUTOID}", autoid)
-            .replace("{C}", collate_c)
-            // A statement for PostgreSQL only becomes a comment on SQLite.
-            .replace("{PG_ONLY}", pg_only)
+        self.adopt_legacy_versions(migrator).await?;
+        // The migrator takes PostgreSQL's advisory lock itself (several
+        // instances, or parallel tests, may start at once).
+        migrator
+            .run(&self.write)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
     }
 
-    async fn migrate(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.write.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Several instances (or parallel tests) may start at once.
-            tx.execute("SELECT pg_advisory_xact_lock(7302211)").await?;
+    /// Databases made before Keysmith used sqlx's migrator recorded their
+    /// schema versions in `keysmith_migrations`; the same versions (the
+    /// same SQL, now in `migrations/`) are recorded for the migrator, so it
+    /// runs only what is new and the database is upgraded in place.
+    async fn adopt_legacy_versions(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::migrate::Migrate;
+        let mut conn = self.write.acquire().await?;
+        let probe = match self.backend {
+            Backend::Sqlite => {
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keysmith_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'keysmith_migrations'"
+            }
+        };
+        if sqlx::query(probe)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_none()
+        {
+            return Ok(());
         }
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS keysmith_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )
-        .await?;
-        let done: Vec<AnyRow> = sqlx::query("SELECT version FROM keysmith_migrations")
-            .fetch_all(&mut *tx)
-            .await?;
-        let done: Vec<i64> = done
-            .iter()
-            .map(|r| {
-                r.try_get::<i32, _>(0)
-                    .map(i64::from)
-                    .or_else(|_| r.try_get::<i64, _>(0))
-            })
-            .collect::<Result<_, _>>()?;
-        for (version, sql) in MIGRATIONS.iter().enumerate() {
-            let version = version as i64 + 1;
-            if done.contains(&version) {
-                continue;
-            }
-            for stmt in self
-                .ddl(sql)
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && !s.starts_with("--"))
-            {
-                tx.execute(stmt).await?;
-            }
-            sqlx::query("INSERT INTO keysmith_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version as i32)
-                .bind(crate::time_util::now_rfc3339())
-                .execute(&mut *tx)
+        let migrate_err = |e| sqlx::Error::Migrate(Box::new(e));
+        conn.lock().await.map_err(migrate_err)?;
+        let adopted = async {
+            conn.ensure_migrations_table().await.map_err(migrate_err)?;
+            let done: Vec<i64> = sqlx::query("SELECT version FROM keysmith_migrations")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| get_i64(r, "version"))
+                .collect::<Result<_, _>>()?;
+            for m in migrator.iter().filter(|m| done.contains(&m.version)) {
+                sqlx::query(
+                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                     VALUES ($1, $2, TRUE, $3, 0) ON CONFLICT (version) DO NOTHING",
+                )
+                .bind(m.version)
+                .bind(m.description.to_string())
+                .bind(m.checksum.to_vec())
+                .execute(&mut *conn)
                 .await?;
+            }
+            Ok::<(), sqlx::Error>(())
         }
-        tx.commit().await
+        .await;
+        conn.unlock().await.map_err(migrate_err)?;
+        adopted
     }
 }
 
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE tenants (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    rp_id TEXT,
-    rp_name TEXT,
-    created_at {BIGINT} NOT NULL
-);
-CREATE TABLE users (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    upn TEXT NOT NULL,
-    upn_lower TEXT NOT NULL,
-    display_name TEXT NOT NULL,
-    user_handle {BLOB} NOT NULL,
-    roles TEXT NOT NULL DEFAULT '',
-    account_enabled {BIGINT} NOT NULL DEFAULT 1,
-    created_at {BIGINT} NOT NULL,
-    UNIQUE (tenant_id, upn_lower)
-);
-CREATE TABLE groups_ (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    display_name TEXT NOT NULL,
-    description TEXT,
-    created_at {BIGINT} NOT NULL
-);
-CREATE TABLE group_members (
-    group_id TEXT NOT NULL REFERENCES groups_(id) ON DELETE CASCADE,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    PRIMARY KEY (group_id, user_id)
-);
-CREATE TABLE apps (
-    client_id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    name TEXT NOT NULL,
-    secret_salt {BLOB} NOT NULL,
-    secret_hash {BLOB} NOT NULL,
-    roles TEXT NOT NULL,
-    created_at {BIGINT} NOT NULL
-);
-CREATE TABLE challenges (
-    id TEXT PRIMARY KEY,
-    challenge TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    user_id TEXT,
-    purpose TEXT NOT NULL,
-    expires_at {BIGINT} NOT NULL,
-    created_at {BIGINT} NOT NULL
-);
-CREATE INDEX challenges_expiry ON challenges (expires_at);
-CREATE TABLE fido2_methods (
-    id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    credential_id {BLOB} NOT NULL,
-    public_key {BLOB} NOT NULL,
-    sign_count {BIGINT} NOT NULL,
-    aaguid TEXT NOT NULL,
-    fmt TEXT NOT NULL,
-    attestation_level TEXT NOT NULL,
-    cert_thumbprints TEXT NOT NULL,
-    model TEXT,
-    display_name TEXT,
-    backup_eligible {BIGINT} NOT NULL DEFAULT 0,
-    created_at {BIGINT} NOT NULL,
-    last_used_at {BIGINT},
-    PRIMARY KEY (tenant_id, id)
-);
-CREATE INDEX fido2_methods_user ON fido2_methods (user_id);
-CREATE TABLE policies (
-    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
-    fido2 TEXT NOT NULL,
-    updated_at {BIGINT} NOT NULL
-);
-CREATE TABLE signing_keys (
-    kid TEXT PRIMARY KEY,
-    secret {BLOB} NOT NULL,
-    created_at {BIGINT} NOT NULL
-);
-CREATE TABLE audit_events (
-    id {AUTOID},
-    tenant_id TEXT NOT NULL,
-    at {BIGINT} NOT NULL,
-    actor TEXT NOT NULL,
-    activity TEXT NOT NULL,
-    target TEXT NOT NULL,
-    result TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    details TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)
-"#,
-    // 2: the admin center: browser sessions and one-time enrollment links
-    // (both stored as SHA-256 hashes of the secret the browser holds).
-    r#"
-CREATE TABLE web_sessions (
-    id_hash TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    csrf_token TEXT NOT NULL,
-    created_at {BIGINT} NOT NULL,
-    expires_at {BIGINT} NOT NULL
-);
-CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
-CREATE TABLE admin_enrollments (
-    token_hash TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at {BIGINT} NOT NULL,
-    expires_at {BIGINT} NOT NULL
-);
-CREATE INDEX users_tenant_roles ON users (tenant_id, roles)
-"#,
-    // 3: security review: sealed signing keys (rotation), enabled flags,
-    // numbered and authenticated audit events, audit checkpoints.
-    r#"
-ALTER TABLE signing_keys ADD COLUMN sealed {BLOB};
-ALTER TABLE signing_keys ADD COLUMN kek_id TEXT;
-ALTER TABLE signing_keys ADD COLUMN retired_at {BIGINT};
-ALTER TABLE apps ADD COLUMN enabled {BIGINT} NOT NULL DEFAULT 1;
-ALTER TABLE tenants ADD COLUMN enabled {BIGINT} NOT NULL DEFAULT 1;
-ALTER TABLE audit_events ADD COLUMN seq {BIGINT};
-ALTER TABLE audit_events ADD COLUMN mac TEXT;
-UPDATE audit_events SET seq = r.rn FROM (SELECT id AS rid, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY id) AS rn FROM audit_events) AS r WHERE audit_events.id = r.rid;
-CREATE UNIQUE INDEX audit_events_seq ON audit_events (tenant_id, seq);
-CREATE TABLE audit_checkpoints (
-    tenant_id TEXT NOT NULL,
-    seq {BIGINT} NOT NULL,
-    head_hash TEXT NOT NULL,
-    at {BIGINT} NOT NULL,
-    kind TEXT NOT NULL,
-    kek_id TEXT NOT NULL,
-    mac TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, seq)
-);
-CREATE TABLE keysmith_state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-INSERT INTO keysmith_state (key, value) SELECT 'audit_adoption', 'pending' WHERE EXISTS (SELECT 1 FROM audit_events)
-"#,
-    // 4: paging (issue 28, stage 3): groups in display-name order.
-    r#"
-CREATE INDEX groups_tenant_name ON groups_ (tenant_id, display_name, id)
-"#,
-    // 5: queries (issue 28, stage 4; crate::query): names compared and
-    // sorted as LOWER(name) in byte order ({C}), ids as the tiebreak of
-    // every keyset; audit events by activity and by time. On SQLite the
-    // UNIQUE (tenant_id, upn_lower) already serves userPrincipalName.
-    r#"
-DROP INDEX groups_tenant_name;
-CREATE INDEX users_tenant_name ON users (tenant_id, (LOWER(display_name)){C}, id{C});
-{PG_ONLY}CREATE INDEX users_tenant_upn ON users (tenant_id, upn_lower{C}, id{C});
-CREATE INDEX groups_tenant_lower_name ON groups_ (tenant_id, (LOWER(display_name)){C}, id{C});
-CREATE INDEX audit_events_activity ON audit_events (tenant_id, activity, id);
-CREATE INDEX audit_events_at ON audit_events (tenant_id, at, id)
-"#,
-];
+/// The schema, one versioned file a change (`crates/server/migrations/`),
+/// per database: never edit an applied file, add one.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The SQLite spelling of a statement written for both backends: `$N`
 /// becomes `?N`. (SQLite would take `$1` as a *named* parameter, numbered
@@ -523,4 +371,63 @@ pub fn get_i64(row: &AnyRow, col: &str) -> Result<i64, sqlx::Error> {
 pub fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> {
     row.try_get::<Option<i64>, _>(col)
         .or_else(|_| row.try_get::<Option<i32>, _>(col).map(|v| v.map(i64::from)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made by the hand-rolled migrations of earlier versions
+    /// (versions in `keysmith_migrations`, here 1 to 3) is adopted by sqlx's
+    /// migrator and upgraded in place: its data stays, the newer migrations
+    /// run, and opening it again changes nothing.
+    #[tokio::test]
+    async fn a_database_of_the_old_migrations_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_for_dir(dir.path()).unwrap();
+        let file = dir.path().join("keysmith.db");
+        {
+            let c = rusqlite::Connection::open(&file).unwrap();
+            for sql in [
+                include_str!("../migrations/sqlite/0001_initial.sql"),
+                include_str!("../migrations/sqlite/0002_admin_center.sql"),
+                include_str!("../migrations/sqlite/0003_sealed_keys_numbered_audit.sql"),
+            ] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(
+                "CREATE TABLE keysmith_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+                 INSERT INTO keysmith_migrations VALUES (1, 'then'), (2, 'then'), (3, 'then');
+                 INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'old', 1);",
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            let db = Db::connect(&url).await.unwrap();
+            let versions: Vec<i64> =
+                sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                    .fetch_all(db.read())
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| get_i64(r, "version").unwrap())
+                    .collect();
+            assert_eq!(versions, [1, 2, 3, 4, 5]);
+            let name: String = sqlx::query("SELECT name FROM tenants WHERE id = 't1'")
+                .fetch_one(db.read())
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+            assert_eq!(name, "old");
+            // Migration 5's index exists.
+            let idx = sqlx::query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'groups_tenant_lower_name'",
+            )
+            .fetch_optional(db.read())
+            .await
+            .unwrap();
+            assert!(idx.is_some());
+        }
+    }
 }
