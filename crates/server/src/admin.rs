@@ -3,12 +3,18 @@
 
 use crate::db::Db;
 use crate::directory::{self, NewApp, Tenant};
-use crate::error::ApiError;
+use crate::usecase::DomainError;
 use serde::Serialize;
 use std::path::Path;
 
-fn err(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.message)
+type Result<T> = std::result::Result<T, DomainError>;
+
+/// An operator's mistake (a bad argument, an unreadable file).
+fn invalid(message: String) -> DomainError {
+    DomainError::Invalid {
+        field: None,
+        message,
+    }
 }
 
 /// The actor of changes made with `keysmith admin`: the operating-system
@@ -57,7 +63,7 @@ async fn audited(
     activity: &str,
     target: &str,
     details: serde_json::Value,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     crate::audit::record(
         db,
         crate::audit::Event {
@@ -71,8 +77,8 @@ async fn audited(
             details,
         },
     )
-    .await
-    .map_err(err)
+    .await?;
+    Ok(())
 }
 
 pub async fn create_tenant(
@@ -80,10 +86,8 @@ pub async fn create_tenant(
     name: &str,
     rp_id: Option<&str>,
     rp_name: Option<&str>,
-) -> anyhow::Result<Tenant> {
-    let t = directory::create_tenant(db, name, rp_id, rp_name)
-        .await
-        .map_err(err)?;
+) -> Result<Tenant> {
+    let t = directory::create_tenant(db, name, rp_id, rp_name).await?;
     audited(
         db,
         &t.id,
@@ -95,16 +99,9 @@ pub async fn create_tenant(
     Ok(t)
 }
 
-pub async fn create_app(
-    db: &Db,
-    tenant: &str,
-    name: &str,
-    roles: &[String],
-) -> anyhow::Result<NewApp> {
-    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
-    let app = directory::create_app(db, &t, name, roles)
-        .await
-        .map_err(err)?;
+pub async fn create_app(db: &Db, tenant: &str, name: &str, roles: &[String]) -> Result<NewApp> {
+    let t = directory::find_tenant(db, tenant).await?;
+    let app = directory::create_app(db, &t, name, roles).await?;
     audited(
         db,
         &t.id,
@@ -129,11 +126,9 @@ pub async fn create_user(
     tenant: &str,
     upn: &str,
     display_name: &str,
-) -> anyhow::Result<CreatedUser> {
-    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
-    let u = directory::create_user(db, &t.id, upn, display_name)
-        .await
-        .map_err(err)?;
+) -> Result<CreatedUser> {
+    let t = directory::find_tenant(db, tenant).await?;
+    let u = directory::create_user(db, &t.id, upn, display_name).await?;
     audited(
         db,
         &t.id,
@@ -171,17 +166,14 @@ pub async fn bootstrap_admin(
     upn: &str,
     role: &str,
     base_url: &str,
-) -> anyhow::Result<BootstrappedAdmin> {
+) -> Result<BootstrappedAdmin> {
     let role = crate::web::session::Role::parse(role)
-        .ok_or_else(|| anyhow::anyhow!("--role must be admin or helpdesk"))?;
-    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+        .ok_or_else(|| invalid("--role must be admin or helpdesk".into()))?;
+    let t = directory::find_tenant(db, tenant).await?;
     let (user, created) = match directory::create_user(db, &t.id, upn, "").await {
         Ok(u) => (u, true),
-        Err(e) if e.is_conflict() => (
-            directory::find_user(db, &t.id, upn).await.map_err(err)?,
-            false,
-        ),
-        Err(e) => return Err(err(e)),
+        Err(e) if e.is_conflict() => (directory::find_user(db, &t.id, upn).await?, false),
+        Err(e) => return Err(e.into()),
     };
     if created {
         audited(
@@ -193,12 +185,10 @@ pub async fn bootstrap_admin(
         )
         .await?;
     }
-    let mut roles = directory::user_roles(db, &user.id).await.map_err(err)?;
+    let mut roles = directory::user_roles(db, &user.id).await?;
     if !roles.iter().any(|r| r.eq_ignore_ascii_case(role.as_str())) {
         roles.push(role.as_str().to_owned());
-        directory::set_user_roles(db, &user.id, &roles)
-            .await
-            .map_err(err)?;
+        directory::set_user_roles(db, &user.id, &roles).await?;
         audited(
             db,
             &t.id,
@@ -208,9 +198,7 @@ pub async fn bootstrap_admin(
         )
         .await?;
     }
-    let (token, expires) = crate::web::session::create_enrollment(db, &t.id, &user.id)
-        .await
-        .map_err(err)?;
+    let (token, expires) = crate::web::session::create_enrollment(db, &t.id, &user.id).await?;
     audited(
         db,
         &t.id,
@@ -248,11 +236,9 @@ pub async fn create_group(
     tenant: &str,
     name: &str,
     members_csv: Option<&Path>,
-) -> anyhow::Result<CreatedGroup> {
-    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
-    let g = directory::create_group(db, &t.id, name, None)
-        .await
-        .map_err(err)?;
+) -> Result<CreatedGroup> {
+    let t = directory::find_tenant(db, tenant).await?;
+    let g = directory::create_group(db, &t.id, name, None).await?;
     let mut members = 0;
     if let Some(path) = members_csv {
         for row in read_csv(path)? {
@@ -260,8 +246,8 @@ pub async fn create_group(
             if key.eq_ignore_ascii_case("userPrincipalName") || key.is_empty() {
                 continue;
             }
-            let u = directory::find_user(db, &t.id, key).await.map_err(err)?;
-            directory::add_member(db, &g.id, &u.id).await.map_err(err)?;
+            let u = directory::find_user(db, &t.id, key).await?;
+            directory::add_member(db, &g.id, &u.id).await?;
             members += 1;
         }
     }
@@ -292,8 +278,8 @@ pub struct ImportReport {
 
 /// Imports `userPrincipalName,displayName[,group]` rows (header optional).
 /// Existing users are kept; groups are created on first mention.
-pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<ImportReport> {
-    let t = directory::find_tenant(db, tenant).await.map_err(err)?;
+pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> Result<ImportReport> {
+    let t = directory::find_tenant(db, tenant).await?;
     let mut report = ImportReport::default();
     for (n, row) in read_csv(csv)?.into_iter().enumerate() {
         let upn = row.first().map(String::as_str).unwrap_or("");
@@ -308,7 +294,7 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
             }
             Err(e) if e.is_conflict() => {
                 report.existing += 1;
-                directory::find_user(db, &t.id, upn).await.map_err(err)?
+                directory::find_user(db, &t.id, upn).await?
             }
             Err(e) => {
                 report.errors.push(format!("line {}: {}", n + 1, e.message));
@@ -320,15 +306,11 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
                 Ok(g) => g,
                 Err(e) if e.is_not_found() => {
                     report.groups_created += 1;
-                    directory::create_group(db, &t.id, group, None)
-                        .await
-                        .map_err(err)?
+                    directory::create_group(db, &t.id, group, None).await?
                 }
-                Err(e) => return Err(err(e)),
+                Err(e) => return Err(e.into()),
             };
-            directory::add_member(db, &g.id, &user.id)
-                .await
-                .map_err(err)?;
+            directory::add_member(db, &g.id, &user.id).await?;
             report.memberships += 1;
         }
     }
@@ -345,8 +327,10 @@ pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> anyhow::Result<I
 
 /// Makes a new token signing key current (see
 /// [`crate::token::TokenKeys::rotate`]), audited in the server's chain.
-pub async fn rotate_signing_key(db: &Db, kek: &crate::kek::Kek) -> anyhow::Result<String> {
-    let kid = crate::token::TokenKeys::rotate(db, kek).await?;
+pub async fn rotate_signing_key(db: &Db, kek: &crate::kek::Kek) -> Result<String> {
+    let kid = crate::token::TokenKeys::rotate(db, kek)
+        .await
+        .map_err(|e| invalid(format!("signing key: {e}")))?;
     audited(
         db,
         crate::audit::SERVER_CHAIN,
@@ -359,14 +343,14 @@ pub async fn rotate_signing_key(db: &Db, kek: &crate::kek::Kek) -> anyhow::Resul
 }
 
 /// Reads a CSV file (RFC 4180 quoting) into trimmed rows.
-pub fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
+pub fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
     let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    parse_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        std::fs::read_to_string(path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    parse_csv(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))
 }
 
 /// Parses CSV text into trimmed rows; blank lines are skipped.
-pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, csv::Error> {
+pub fn parse_csv(text: &str) -> std::result::Result<Vec<Vec<String>>, csv::Error> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
