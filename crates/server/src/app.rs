@@ -1,91 +1,15 @@
 //! The HTTP application: shared state, the router, and the middleware that
 //! gives every response a request id and every error Graph's envelope.
 
-use crate::config::ServerConfig;
-use crate::db::Db;
 use crate::error::{code_for_status, envelope, GraphErrorMarker};
-use crate::metrics::Metrics;
-use crate::registration::Verifier;
-use crate::token::{AppStatusCache, TokenKeys};
+pub use crate::state::{AppState, RequestId};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use std::sync::Arc;
 use std::time::Instant;
-
-/// State every handler sees.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<ServerConfig>,
-    pub token_keys: TokenKeys,
-    pub verifier: Arc<Verifier>,
-    pub metrics: Arc<Metrics>,
-    /// The key-encryption key (never in the database).
-    pub kek: Arc<crate::kek::Kek>,
-    /// Authenticates the audit trail (derived from the KEK).
-    pub audit_key: Arc<crate::audit::AuditKey>,
-    /// Aggregates failures of unauthenticated callers.
-    pub failures: Arc<crate::audit::FailureLog>,
-    pub limits: Arc<crate::ratelimit::Limiters>,
-    pub app_status: AppStatusCache,
-    /// The bearer token `/metrics` wants on the main listener, if any.
-    pub metrics_token: Option<Arc<zeroize::Zeroizing<String>>>,
-}
-
-impl AppState {
-    /// Origins accepted for a tenant whose RP ID is `rp_id`.
-    /// The relying party of `tenant` (its own, else the server's).
-    pub fn relying_party(
-        &self,
-        tenant: &crate::directory::Tenant,
-    ) -> webauthn::graph::RelyingParty {
-        webauthn::graph::RelyingParty {
-            id: tenant
-                .rp_id
-                .clone()
-                .unwrap_or_else(|| self.config.rp_id.clone()),
-            name: tenant
-                .rp_name
-                .clone()
-                .unwrap_or_else(|| self.config.rp_name.clone()),
-        }
-    }
-
-    pub fn origins(&self, rp_id: &str) -> Vec<String> {
-        let mut o = vec![format!("https://{rp_id}")];
-        o.extend(self.config.origins.iter().cloned());
-        o
-    }
-
-    /// Whether an app registration and its tenant exist and are enabled
-    /// (cached for a few seconds).
-    pub async fn app_enabled(
-        &self,
-        tenant_id: &str,
-        client_id: &str,
-    ) -> crate::error::ApiResult<bool> {
-        self.app_status
-            .enabled(&self.db, tenant_id, client_id)
-            .await
-    }
-
-    pub fn issuer(&self, tenant_id: &str) -> String {
-        let base = self
-            .config
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("https://{}", self.config.rp_id));
-        format!("{}/{tenant_id}/v2.0", base.trim_end_matches('/'))
-    }
-}
-
-/// The id of the request being served (also sent as `request-id`).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// Builds the router over `state`: Graph paths are spelled as the routes
 /// before routing ([`crate::routes::canonical_graph_path`]).

@@ -14,12 +14,7 @@ use std::time::Duration;
 use crate::error::ApiResult;
 use crate::writer::{BoxFuture, JobCtx, WriteIntent, Writer};
 
-/// Which database is behind the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use crate::backend::Backend;
 
 /// The database: a reader pool and a writer pool (the same pool on
 /// PostgreSQL).
@@ -222,7 +217,7 @@ impl Db {
     }
 
     /// Sets the key that authenticates audit rows (see [`crate::audit`]).
-    pub fn set_audit_key(&self, key: Arc<crate::audit::AuditKey>) {
+    pub fn set_audit_key(&self, key: Arc<crate::audit::chain::AuditKey>) {
         self.writer.set_audit_key(key);
     }
 

@@ -12,7 +12,7 @@ pub struct ApiError {
     pub message: String,
     /// A refused authentication or authorisation to audit (the request
     /// middleware records it, aggregated: [`crate::audit::failures`]).
-    pub audit: Option<Box<crate::audit::AuthFailure>>,
+    pub audit: Option<Box<AuthFailure>>,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
     /// Graph's `details`: which check or field failed, each with its own
@@ -59,7 +59,7 @@ impl ApiError {
     }
 
     /// The same error, to be audited as `failure`.
-    pub fn audited(mut self, failure: crate::audit::AuthFailure) -> Self {
+    pub fn audited(mut self, failure: AuthFailure) -> Self {
         self.audit = Some(Box::new(failure));
         self
     }
@@ -230,4 +230,43 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 pub fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
     webauthn::b64::decode_lenient(text)
         .map_err(|_| ApiError::bad_request(format!("{name} is not valid base64url.")))
+}
+
+/// A refusal to audit: attached to an [`crate::error::ApiError`] and
+/// recorded by the request middleware (see [`crate::app`]).
+#[derive(Debug, Clone)]
+pub struct AuthFailure {
+    /// The tenant the refusal belongs to, or [`crate::audit::SERVER_CHAIN`].
+    pub tenant_id: String,
+    pub actor: String,
+    pub activity: &'static str,
+}
+
+impl AuthFailure {
+    /// A Graph request refused (401 bad token, 403 missing permission).
+    pub fn graph(tenant_id: &str, actor: &str) -> AuthFailure {
+        AuthFailure {
+            tenant_id: tenant_id.to_owned(),
+            actor: actor.to_owned(),
+            activity: "Graph request denied",
+        }
+    }
+
+    /// A token request refused (wrong client id or secret, disabled app).
+    pub fn token(tenant_id: &str, actor: &str) -> AuthFailure {
+        AuthFailure {
+            tenant_id: tenant_id.to_owned(),
+            actor: actor.to_owned(),
+            activity: "Token request failed",
+        }
+    }
+
+    /// An admin-center request refused (no session, CSRF, role).
+    pub fn admin_center(tenant_id: &str, actor: &str) -> AuthFailure {
+        AuthFailure {
+            tenant_id: tenant_id.to_owned(),
+            actor: actor.to_owned(),
+            activity: "Admin center request denied",
+        }
+    }
 }

@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod backend;
 pub mod challenge;
 pub mod config;
 pub mod db;
@@ -31,6 +32,7 @@ pub mod query;
 pub mod ratelimit;
 pub mod registration;
 mod routes;
+pub mod state;
 pub mod time_util;
 pub mod token;
 pub mod usecase;

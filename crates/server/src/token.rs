@@ -20,8 +20,6 @@ use crate::db::{get_i64, get_opt_i64, Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::kek::Kek;
 use crate::time_util::now_unix;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::pkcs8::EncodePrivateKey;
 use serde::{Deserialize, Serialize};
@@ -686,67 +684,6 @@ pub fn token_of_header(header: &str) -> &str {
     match h.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => h,
-    }
-}
-
-impl FromRequestParts<crate::app::AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &crate::app::AppState,
-    ) -> Result<Self, Self::Rejection> {
-        use crate::audit::AuthFailure;
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(token_of_header)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("Access token is empty.")
-                    .audited(AuthFailure::graph(crate::audit::SERVER_CHAIN, "anonymous"))
-            })?;
-        let claims = state
-            .token_keys
-            .verify(&state.db, header, GRAPH_AUDIENCE, |tid| state.issuer(tid))
-            .await
-            .map_err(|e| {
-                // Only a token whose signature held names a tenant we may
-                // attribute the failure to.
-                let tenant = jsonwebtoken::dangerous::insecure_decode::<Claims>(header)
-                    .ok()
-                    .filter(|_| {
-                        matches!(
-                            e,
-                            TokenError::Expired
-                                | TokenError::NotYetValid
-                                | TokenError::TooLong
-                                | TokenError::WrongAudience
-                        )
-                    })
-                    .map(|d| d.claims.tid);
-                ApiError::unauthenticated(e.message()).audited(AuthFailure::graph(
-                    tenant.as_deref().unwrap_or(crate::audit::SERVER_CHAIN),
-                    "anonymous",
-                ))
-            })?;
-        let Some(app_id) = claims.appid.clone() else {
-            return Err(
-                ApiError::unauthenticated(TokenError::NotAnAppToken.message()).audited(
-                    AuthFailure::graph(&claims.tid, claims.sub.as_deref().unwrap_or("anonymous")),
-                ),
-            );
-        };
-        if !state.app_enabled(&claims.tid, &app_id).await? {
-            return Err(ApiError::unauthenticated(TokenError::AppDisabled.message())
-                .audited(AuthFailure::graph(&claims.tid, &format!("app:{app_id}"))));
-        }
-        Ok(Caller {
-            tenant_id: claims.tid,
-            app_id,
-            roles: claims.roles,
-        })
     }
 }
 

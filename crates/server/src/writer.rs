@@ -32,7 +32,7 @@
 //! `busy_timeout`, foreign keys). PostgreSQL (and an in-memory SQLite
 //! database, which a second connection could not see) keeps the sqlx task.
 
-use crate::db::Backend;
+use crate::backend::Backend;
 use crate::error::{ApiError, ApiResult};
 use sqlx::{AnyPool, Executor};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -146,12 +146,12 @@ pub struct JobCtx {
     pub backend: Backend,
     tx: Tx,
     /// Audit chain heads appended by released (kept) jobs of this batch.
-    heads: HashMap<String, crate::audit::Head>,
+    heads: HashMap<String, crate::audit::chain::Head>,
     /// … and by the running job (dropped if it is rolled back).
-    pending_heads: HashMap<String, crate::audit::Head>,
+    pending_heads: HashMap<String, crate::audit::chain::Head>,
     /// The key that authenticates audit rows and checkpoints (derived from
     /// the key-encryption key; `None` until the server or CLI loads it).
-    pub(crate) audit_key: Option<Arc<crate::audit::AuditKey>>,
+    pub(crate) audit_key: Option<Arc<crate::audit::chain::AuditKey>>,
     /// Tenants whose PostgreSQL advisory lock the transaction holds.
     locked: HashSet<String>,
     pending_locked: HashSet<String>,
@@ -182,13 +182,13 @@ impl JobCtx {
 
     /// The hash of the newest audit event of `tenant` written in this
     /// transaction, if any.
-    pub(crate) fn audit_head(&self, tenant: &str) -> Option<&crate::audit::Head> {
+    pub(crate) fn audit_head(&self, tenant: &str) -> Option<&crate::audit::chain::Head> {
         self.pending_heads
             .get(tenant)
             .or_else(|| self.heads.get(tenant))
     }
 
-    pub(crate) fn set_audit_head(&mut self, tenant: &str, head: crate::audit::Head) {
+    pub(crate) fn set_audit_head(&mut self, tenant: &str, head: crate::audit::chain::Head) {
         self.pending_heads.insert(tenant.to_owned(), head);
     }
 
@@ -236,9 +236,9 @@ pub struct Writer {
 }
 
 /// Where the writer finds the audit key for each batch.
-type AuditKeySlot = Arc<std::sync::RwLock<Option<Arc<crate::audit::AuditKey>>>>;
+type AuditKeySlot = Arc<std::sync::RwLock<Option<Arc<crate::audit::chain::AuditKey>>>>;
 
-fn current_key(slot: &AuditKeySlot) -> Option<Arc<crate::audit::AuditKey>> {
+fn current_key(slot: &AuditKeySlot) -> Option<Arc<crate::audit::chain::AuditKey>> {
     slot.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
@@ -263,7 +263,7 @@ impl Writer {
     }
 
     /// Sets the key that authenticates audit rows appended from now on.
-    pub fn set_audit_key(&self, key: Arc<crate::audit::AuditKey>) {
+    pub fn set_audit_key(&self, key: Arc<crate::audit::chain::AuditKey>) {
         *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
     }
 
@@ -432,7 +432,7 @@ async fn run_batch(
     backend: Backend,
     pool: &AnyPool,
     jobs: Vec<Job>,
-    audit_key: Option<Arc<crate::audit::AuditKey>>,
+    audit_key: Option<Arc<crate::audit::chain::AuditKey>>,
 ) {
     let fail_all = |e: ApiError, finishes: Vec<Completion>| {
         for f in finishes {

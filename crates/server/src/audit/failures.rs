@@ -16,44 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A refusal to audit: attached to an [`crate::error::ApiError`] and
-/// recorded by the request middleware (see [`crate::app`]).
-#[derive(Debug, Clone)]
-pub struct AuthFailure {
-    /// The tenant the refusal belongs to, or [`super::SERVER_CHAIN`].
-    pub tenant_id: String,
-    pub actor: String,
-    pub activity: &'static str,
-}
-
-impl AuthFailure {
-    /// A Graph request refused (401 bad token, 403 missing permission).
-    pub fn graph(tenant_id: &str, actor: &str) -> AuthFailure {
-        AuthFailure {
-            tenant_id: tenant_id.to_owned(),
-            actor: actor.to_owned(),
-            activity: "Graph request denied",
-        }
-    }
-
-    /// A token request refused (wrong client id or secret, disabled app).
-    pub fn token(tenant_id: &str, actor: &str) -> AuthFailure {
-        AuthFailure {
-            tenant_id: tenant_id.to_owned(),
-            actor: actor.to_owned(),
-            activity: "Token request failed",
-        }
-    }
-
-    /// An admin-center request refused (no session, CSRF, role).
-    pub fn admin_center(tenant_id: &str, actor: &str) -> AuthFailure {
-        AuthFailure {
-            tenant_id: tenant_id.to_owned(),
-            actor: actor.to_owned(),
-            activity: "Admin center request denied",
-        }
-    }
-}
+pub use crate::error::AuthFailure;
 
 /// What to do with one failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

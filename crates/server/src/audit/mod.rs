@@ -19,23 +19,20 @@
 //! hundred characters with control characters escaped, and failures of
 //! unauthenticated callers are aggregated ([`failures`]).
 
+pub mod chain;
 pub mod failures;
 
 use crate::db::{get_i64, get_opt_i64, Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::time_util::{now_unix, rfc3339};
 use crate::writer::{Conn, JobCtx};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use zeroize::Zeroizing;
 
+pub use chain::{AuditKey, Head, GENESIS};
 pub use failures::{Admit, AuthFailure, FailureLog};
-
-/// The hash before a tenant's first event.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The chain of events that belong to no tenant (requests whose token or
 /// tenant could not be established).
@@ -50,48 +47,7 @@ const MAX_TEXT: usize = 300;
 /// Longest stored details document (bytes of JSON).
 const MAX_DETAILS: usize = 4096;
 
-/// The key that authenticates rows and checkpoints, derived from the
-/// key-encryption key.
-pub struct AuditKey {
-    key: Zeroizing<[u8; 32]>,
-    /// The KEK's id, stored with each checkpoint.
-    pub kek_id: String,
-}
-
-impl std::fmt::Debug for AuditKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditKey")
-            .field("kek_id", &self.kek_id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl AuditKey {
-    pub fn from_kek(kek: &crate::kek::Kek) -> AuditKey {
-        AuditKey {
-            key: kek.derive("audit mac v1"),
-            kek_id: kek.id().to_owned(),
-        }
-    }
-
-    fn mac(&self, parts: &[&[u8]]) -> String {
-        let mut m = Hmac::<Sha256>::new_from_slice(&*self.key).expect("any key length");
-        for p in parts {
-            m.update(&(p.len() as u64).to_be_bytes());
-            m.update(p);
-        }
-        hex::encode(m.finalize().into_bytes())
-    }
-
-    fn row_mac(&self, tenant: &str, seq: i64, hash: &str) -> String {
-        self.mac(&[
-            b"keysmith audit row v1",
-            tenant.as_bytes(),
-            &seq.to_be_bytes(),
-            hash.as_bytes(),
-        ])
-    }
-
     fn checkpoint_mac(&self, c: &Checkpoint) -> String {
         self.mac(&[
             b"keysmith audit checkpoint v1",
@@ -106,22 +62,6 @@ impl AuditKey {
     fn verify_mac(expected: &str, given: &str) -> bool {
         use subtle::ConstantTimeEq;
         expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-    }
-}
-
-/// The newest event of a chain.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Head {
-    pub hash: String,
-    pub seq: i64,
-}
-
-impl Head {
-    fn genesis() -> Head {
-        Head {
-            hash: GENESIS.to_owned(),
-            seq: 0,
-        }
     }
 }
 

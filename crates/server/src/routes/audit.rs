@@ -1,10 +1,10 @@
 //! `/auditLogs/directoryAudits` and `/auditLogs/verify`.
 
-use crate::app::AppState;
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::PageRequest;
 use crate::query::{self, GraphQuery};
+use crate::state::AppState;
 use crate::token::{perm, Caller};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;

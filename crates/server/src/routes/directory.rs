@@ -1,12 +1,12 @@
 //! `/users` and `/groups` (a small slice of Graph's directory API).
 
 use super::parse_json;
-use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::PageRequest;
 use crate::query::{self, GraphQuery};
+use crate::state::{AppState, RequestId};
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -2,10 +2,10 @@
 //! registration, list, get, delete (GRAPH_FIDO2_API.md §1–3).
 
 use super::host_of;
-use crate::app::{AppState, RequestId};
 use crate::directory::{self, Tenant, User};
 use crate::error::{ApiError, ApiResult};
 use crate::methods;
+use crate::state::{AppState, RequestId};
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -10,8 +10,8 @@ pub(crate) use ops::metrics_text;
 mod policy;
 pub(crate) mod signin;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};

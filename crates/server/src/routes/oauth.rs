@@ -1,10 +1,10 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: OAuth 2.0 client credentials.
 
-use crate::app::AppState;
 use crate::audit::AuthFailure;
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{ClientAddr, Limited};
+use crate::state::AppState;
 use crate::time_util::now_unix;
 use crate::token::{Claims, APP_TOKEN_SECONDS, GRAPH_AUDIENCE};
 use axum::extract::{Path, State};

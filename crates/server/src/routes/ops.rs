@@ -1,6 +1,6 @@
 //! `/healthz`, `/metrics`, `/openapi.json`.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

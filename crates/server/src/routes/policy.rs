@@ -1,10 +1,10 @@
 //! `/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2`.
 
 use super::parse_json;
-use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::error::ApiResult;
 use crate::policy;
+use crate::state::{AppState, RequestId};
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::State;

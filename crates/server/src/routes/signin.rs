@@ -2,10 +2,10 @@
 //! and `…/finish`, over `usecase::signin`.
 
 use super::parse_json;
-use crate::app::{AppState, RequestId};
 use crate::directory;
 use crate::error::ApiResult;
 use crate::ratelimit::{ClientAddr, Limited};
+use crate::state::{AppState, RequestId};
 use crate::usecase::signin;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

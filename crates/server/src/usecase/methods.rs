@@ -2,12 +2,12 @@
 //! `usecase::register`).
 
 use super::DomainError;
-use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
 use crate::directory::{Tenant, User};
 use crate::methods;
 use crate::policy;
+use crate::state::{AppState, RequestId};
 use crate::time_util::{now_unix, rfc3339};
 use webauthn::graph::{
     AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,

@@ -5,12 +5,12 @@
 //! group-commit job. A failure is audited too.
 
 use super::DomainError;
-use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
 use crate::directory::{Tenant, User};
 use crate::error::ApiError;
 use crate::methods::{self, Method};
+use crate::state::{AppState, RequestId};
 use crate::{policy, time_util};
 use webauthn::graph::RegisterRequest;
 

@@ -6,13 +6,13 @@
 //! (Issue 30: moved out of the HTTP handlers; its errors are still the
 //! API's, to become [`super::DomainError`] next.)
 
-use crate::app::AppState;
 use crate::audit;
 use crate::challenge::{self, Purpose};
 use crate::directory::{self, Tenant};
 use crate::error::{b64_field, parse_json, ApiError, ApiResult};
 use crate::methods;
 use crate::policy;
+use crate::state::AppState;
 use crate::time_util::now_unix;
 use crate::token::{Claims, SIGNIN_AUDIENCE};
 use webauthn::signin::{BeginResponse, FinishRequest, FinishResponse, RequestOptions};

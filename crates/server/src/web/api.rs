@@ -4,7 +4,6 @@
 //! the Graph API and the sign-in API.
 
 use super::session::{self, Role, WebSession};
-use crate::app::{AppState, RequestId};
 use crate::audit::{self, Event};
 use crate::directory::{self, Tenant};
 use crate::error::parse_json;
@@ -12,6 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::methods;
 use crate::policy;
 use crate::ratelimit::{ClientAddr, Limited};
+use crate::state::{AppState, RequestId};
 use crate::usecase::signin;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -9,7 +9,7 @@ mod api;
 mod pages;
 pub(crate) mod session;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -7,12 +7,12 @@
 
 use super::session::{self, Role, WebSession};
 use super::{esc, html, url_enc};
-use crate::app::AppState;
 use crate::audit;
 use crate::directory::{self, Tenant};
 use crate::error::ApiResult;
 use crate::methods;
 use crate::policy;
+use crate::state::AppState;
 use crate::time_util::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

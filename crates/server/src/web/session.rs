@@ -3,10 +3,10 @@
 //! only the browser holds; a session carries its own CSRF token, compared
 //! in constant time on every state-changing request.
 
-use crate::app::AppState;
 use crate::db::{get_i64, Db};
 use crate::directory::{self, Tenant, User};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::time_util::now_unix;
 use axum::http::{header, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};

@@ -1,0 +1,9 @@
+//! Which database is behind a pool (below `db` and its group-commit
+//! writer, which both need to know).
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
