@@ -193,7 +193,7 @@ impl ModelCa {
         for (name, key) in [("root.key", &self.root_key), ("batch.key", &self.batch_key)] {
             let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| err(dir, &e))?;
             let path = dir.join(name);
-            crate::state::write_private_atomically(&path, pem.as_bytes())
+            crate::fsutil::write_private_atomically(&path, pem.as_bytes())
                 .map_err(|e| err(&path, &e))?;
         }
         Ok(())

@@ -15,6 +15,7 @@
 pub mod attestation;
 pub mod credential;
 pub mod ctap2;
+pub mod fsutil;
 pub mod hid;
 pub mod presence;
 pub mod serve;

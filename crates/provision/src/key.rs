@@ -3,10 +3,10 @@
 //! before its side effect, plus PIN setup and PIN policy.
 
 use crate::error::{failpoint, Error, Result};
+use crate::events::{RunEvent, RunObserver};
 use crate::journal::{JournalEvent, KeyIdentity, ProvisioningJournal, UserProgress};
 use crate::pin::{self, Pin, PinAlphabet};
 use crate::results::{now_rfc3339, OutcomeStatus, PinFile, PinRecord, UserOutcome};
-use crate::runner::{RunEvent, RunObserver};
 use crate::target::Directory;
 use crate::users::UserJob;
 use ctap::cmd::config::SetMinPinLengthParams;

@@ -12,6 +12,7 @@
 
 pub mod deprovision;
 pub mod error;
+pub mod events;
 pub mod journal;
 pub mod key;
 pub mod pin;

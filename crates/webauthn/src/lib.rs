@@ -21,6 +21,7 @@ pub mod error;
 pub mod graph;
 mod jws;
 pub mod mds;
+pub mod policy;
 pub mod signin;
 #[cfg(test)]
 mod testutil;

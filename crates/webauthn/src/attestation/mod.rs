@@ -18,8 +18,8 @@ use crate::authdata::{AttestedCredentialData, AuthenticatorData};
 use crate::cbor::{self, MapReader, Value};
 use crate::cose::{self, CoseAlgorithm};
 use crate::error::VerifyError;
+use crate::policy::RegistrationPolicy;
 use crate::trust::ParsedCert;
-use crate::verify::RegistrationPolicy;
 
 /// Attestation types (WebAuthn L3 §6.5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
