@@ -337,6 +337,18 @@ impl GraphQuery {
         Ok(q)
     }
 
+    /// A collection request's query options and the page it asks for
+    /// (the page token is bound to the filter and order).
+    pub fn with_page(
+        coll: &'static Collection,
+        query: &HashMap<String, String>,
+        headers: &HeaderMap,
+    ) -> ApiResult<(GraphQuery, PageRequest)> {
+        let q = GraphQuery::from_request(coll, query, headers)?;
+        let page = PageRequest::from_query(query, &q.token_kind())?;
+        Ok((q, page))
+    }
+
     /// The page-token kind: the collection with this filter and order.
     pub fn token_kind(&self) -> String {
         format!("{}:{}", self.coll.kind, self.fingerprint)

@@ -2,7 +2,6 @@
 
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
-use crate::paging::PageRequest;
 use crate::query::{self, GraphQuery};
 use crate::state::AppState;
 use crate::token::{perm, Caller};
@@ -25,8 +24,7 @@ pub async fn list(
     link: super::PageLink,
 ) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::AUDIT_READ)?;
-    let graph = GraphQuery::from_request(&query::DIRECTORY_AUDITS, &q, &headers)?;
-    let page = PageRequest::from_query(&q, &graph.token_kind())?;
+    let (graph, page) = GraphQuery::with_page(&query::DIRECTORY_AUDITS, &q, &headers)?;
     let since = match q.get("since") {
         None => None,
         Some(s) => Some(

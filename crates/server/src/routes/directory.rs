@@ -4,7 +4,6 @@ use super::parse_json;
 use crate::audit::{self, Event};
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
-use crate::paging::PageRequest;
 use crate::query::{self, GraphQuery};
 use crate::state::{AppState, RequestId};
 use crate::token::{perm, Caller};
@@ -77,8 +76,7 @@ pub async fn list_users(
     link: super::PageLink,
 ) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::USERS_READ)?;
-    let q = GraphQuery::from_request(&query::USERS, &query, &headers)?;
-    let page = PageRequest::from_query(&query, &q.token_kind())?;
+    let (q, page) = GraphQuery::with_page(&query::USERS, &query, &headers)?;
     let (users, next, count) =
         directory::list_users(&state.db, &caller.tenant_id, &q, &page).await?;
     Ok(link.collection(
@@ -194,8 +192,7 @@ pub async fn list_groups(
     link: super::PageLink,
 ) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::GROUPS_READ)?;
-    let q = GraphQuery::from_request(&query::GROUPS, &query, &headers)?;
-    let page = PageRequest::from_query(&query, &q.token_kind())?;
+    let (q, page) = GraphQuery::with_page(&query::GROUPS, &query, &headers)?;
     let (groups, next, count) =
         directory::list_groups(&state.db, &caller.tenant_id, &q, &page).await?;
     Ok(link.collection(
@@ -255,8 +252,7 @@ pub async fn list_members(
     link: super::PageLink,
 ) -> ApiResult<Json<Collection<Value>>> {
     caller.require(perm::GROUPS_READ)?;
-    let q = GraphQuery::from_request(&query::MEMBERS, &query, &headers)?;
-    let page = PageRequest::from_query(&query, &q.token_kind())?;
+    let (q, page) = GraphQuery::with_page(&query::MEMBERS, &query, &headers)?;
     let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
     let (members, next, count) =
         directory::group_members(&state.db, &caller.tenant_id, &g.id, &q, &page).await?;
