@@ -1,7 +1,6 @@
 //! `/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2`.
 
 use super::parse_json;
-use crate::audit::{self, Event};
 use crate::error::ApiResult;
 use crate::policy;
 use crate::state::{AppState, RequestId};
@@ -27,20 +26,7 @@ pub async fn patch(
 ) -> ApiResult<StatusCode> {
     caller.require(perm::POLICY_WRITE)?;
     let patch: serde_json::Value = parse_json(&body)?;
-    let updated = policy::patch(&state.db, &caller.tenant_id, &patch).await?;
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &caller.tenant_id,
-            actor: &caller.actor(),
-            activity: "Update FIDO2 policy",
-            target: "Fido2",
-            result: "success",
-            reason: "",
-            request_id: &rid.0,
-            details: serde_json::to_value(&updated).unwrap_or_default(),
-        },
-    )
-    .await?;
+    crate::usecase::policy::update(&state, &caller.tenant_id, &patch, &caller.actor(), &rid)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod methods;
+pub mod policy;
 pub mod register;
 pub mod signin;
 

@@ -9,7 +9,6 @@ use crate::directory::{self, Tenant};
 use crate::error::parse_json;
 use crate::error::{ApiError, ApiResult};
 use crate::methods;
-use crate::policy;
 use crate::ratelimit::{ClientAddr, Limited};
 use crate::state::{AppState, RequestId};
 use crate::usecase::signin;
@@ -340,21 +339,8 @@ pub async fn save_policy(
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Admin).await?;
     let patch: Value = json_body(&headers, &body)?;
-    let updated = policy::patch(&state.db, &tenant.id, &patch).await?;
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &tenant.id,
-            actor: &s.actor(),
-            activity: "Update FIDO2 policy",
-            target: "Fido2",
-            result: "success",
-            reason: "",
-            request_id: &rid.0,
-            details: serde_json::to_value(&updated).unwrap_or_default(),
-        },
-    )
-    .await?;
+    let updated =
+        crate::usecase::policy::update(&state, &tenant.id, &patch, &s.actor(), &rid).await?;
     Ok(Json(updated))
 }
 
