@@ -113,6 +113,9 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         state.config.trusted_proxies.contains(&peer),
     );
     req.extensions_mut().insert(base);
+    // For the layers that run inside a router without state (the Graph
+    // routes' query-option check authenticates before it refuses).
+    req.extensions_mut().insert(state.clone());
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -709,6 +709,12 @@ fn unsupported_query_options_are_refused_by_name() {
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.contains(&format!("'{option}'")), "{path}: {msg}");
     }
+    // Without a valid token the caller learns that first, as from Graph.
+    for token in ["", "not-a-token"] {
+        let (s, v) = call(ureq::get(&h.url("/v1.0/users?$search=x")), token, None);
+        assert_eq!(s, 401, "{v}");
+        assert_graph_error(&v);
+    }
     for path in [
         "/v1.0/users?$top=5",
         "/v1.0/groups?$top=5",

@@ -209,22 +209,32 @@ async fn refuse_unknown_query(
         Ok(axum::extract::Query(pairs)) => pairs,
         Err(_) => return ApiError::bad_request("The query string is malformed.").into_response(),
     };
-    for (key, _) in pairs {
-        if understood.contains(&key.as_str()) || (aliases_ok && key.starts_with('@')) {
-            continue;
+    let unknown = pairs
+        .into_iter()
+        .map(|(key, _)| key)
+        .find(|key| !(understood.contains(&key.as_str()) || (aliases_ok && key.starts_with('@'))));
+    let Some(key) = unknown else {
+        return next.run(req).await;
+    };
+    // As Graph: a caller without a valid token learns that first (401,
+    // audited like any refused token), not which options exist.
+    if let Some(state) = req.extensions().get::<AppState>().cloned() {
+        use axum::extract::FromRequestParts;
+        let (mut parts, _) = req.into_parts();
+        if let Err(e) = crate::token::Caller::from_request_parts(&mut parts, &state).await {
+            return e.into_response();
         }
-        let shown: String = key.chars().take(64).collect();
-        let what = if understood.is_empty() {
-            "takes no query options".to_owned()
-        } else {
-            format!("takes only {}", understood.join(", "))
-        };
-        return ApiError::bad_request(format!(
-            "The query option '{shown}' is not supported here: this request {what}."
-        ))
-        .into_response();
     }
-    next.run(req).await
+    let shown: String = key.chars().take(64).collect();
+    let what = if understood.is_empty() {
+        "takes no query options".to_owned()
+    } else {
+        format!("takes only {}", understood.join(", "))
+    };
+    ApiError::bad_request(format!(
+        "The query option '{shown}' is not supported here: this request {what}."
+    ))
+    .into_response()
 }
 
 /// Largest body the unauthenticated endpoints read (a sign-in assertion or
