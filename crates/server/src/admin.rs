@@ -128,13 +128,13 @@ pub async fn create_user(
     display_name: &str,
 ) -> Result<CreatedUser> {
     let t = directory::find_tenant(db, tenant).await?;
-    let u = directory::create_user(db, &t.id, upn, display_name).await?;
-    audited(
+    let u = crate::usecase::directory::create_user(
         db,
         &t.id,
-        "Add user",
-        &u.id,
-        serde_json::json!({ "userPrincipalName": u.upn }),
+        upn,
+        display_name,
+        &cli_actor(),
+        "keysmith-admin",
     )
     .await?;
     Ok(CreatedUser {
@@ -170,21 +170,14 @@ pub async fn bootstrap_admin(
     let role = crate::web::session::Role::parse(role)
         .ok_or_else(|| invalid("--role must be admin or helpdesk".into()))?;
     let t = directory::find_tenant(db, tenant).await?;
-    let (user, created) = match directory::create_user(db, &t.id, upn, "").await {
+    let created =
+        crate::usecase::directory::create_user(db, &t.id, upn, "", &cli_actor(), "keysmith-admin")
+            .await;
+    let (user, created) = match created {
         Ok(u) => (u, true),
         Err(e) if e.is_conflict() => (directory::find_user(db, &t.id, upn).await?, false),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
-    if created {
-        audited(
-            db,
-            &t.id,
-            "Add user",
-            &user.id,
-            serde_json::json!({ "userPrincipalName": user.upn }),
-        )
-        .await?;
-    }
     let mut roles = directory::user_roles(db, &user.id).await?;
     if !roles.iter().any(|r| r.eq_ignore_ascii_case(role.as_str())) {
         roles.push(role.as_str().to_owned());

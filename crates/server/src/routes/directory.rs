@@ -98,20 +98,13 @@ pub async fn create_user(
     let upn = b
         .user_principal_name
         .ok_or_else(|| ApiError::bad_request("userPrincipalName is required."))?;
-    let user = directory::create_user(
+    let user = crate::usecase::directory::create_user(
         &state.db,
         &caller.tenant_id,
         &upn,
         b.display_name.as_deref().unwrap_or(""),
-    )
-    .await?;
-    audit_user(
-        &state,
-        &caller,
-        &rid,
-        "Add user",
-        &user.id,
-        json!({ "userPrincipalName": user.upn }),
+        &caller.actor(),
+        &rid.0,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(user.to_json())).into_response())

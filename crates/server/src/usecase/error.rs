@@ -47,6 +47,11 @@ impl DomainError {
         }
     }
 
+    /// An object with the same key exists already.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DomainError::Api(e) if e.is_conflict())
+    }
+
     /// A failure of the service itself (not the caller's): not audited
     /// as the caller's failure.
     pub fn is_internal(&self) -> bool {

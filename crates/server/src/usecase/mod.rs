@@ -7,6 +7,7 @@
 //! Issue 30 moves the use cases here one at a time; registration is the
 //! first.
 
+pub mod directory;
 pub mod error;
 pub mod methods;
 pub mod policy;
