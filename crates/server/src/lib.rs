@@ -33,6 +33,7 @@ pub mod ratelimit;
 pub mod registration;
 mod routes;
 pub mod state;
+pub mod store;
 pub mod time_util;
 pub mod token;
 pub mod usecase;

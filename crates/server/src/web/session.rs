@@ -3,14 +3,14 @@
 //! only the browser holds; a session carries its own CSRF token, compared
 //! in constant time on every state-changing request.
 
-use crate::db::{get_i64, Db};
+use crate::db::Db;
 use crate::directory::{self, Tenant, User};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::store::sessions::{self, StoredEnrollment};
 use crate::time_util::now_unix;
 use axum::http::{header, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use subtle::ConstantTimeEq;
 
 /// Name of the session cookie.
@@ -145,24 +145,16 @@ pub async fn create(state: &AppState, tenant: &Tenant, user: &User) -> ApiResult
     let secret = random_secret();
     let now = now_unix();
     let lifetime = state.config.session_minutes.clamp(1, 7 * 24 * 60) * 60;
-    let mut tx = state.db.write().begin().await?;
-    sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO web_sessions (id_hash, tenant_id, user_id, csrf_token, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    sessions::insert_session(
+        &state.db,
+        &hash(&secret),
+        &tenant.id,
+        &user.id,
+        &random_secret(),
+        now,
+        now + lifetime,
     )
-    .bind(hash(&secret))
-    .bind(&tenant.id)
-    .bind(&user.id)
-    .bind(random_secret())
-    .bind(now)
-    .bind(now + lifetime)
-    .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     let secure = if state.config.insecure_cookies {
         ""
     } else {
@@ -197,19 +189,13 @@ pub async fn current(
     let Some(secret) = cookie_value(headers) else {
         return Ok(None);
     };
-    let row = sqlx::query(
-        "SELECT user_id, csrf_token, expires_at FROM web_sessions WHERE id_hash = $1 AND tenant_id = $2",
-    )
-    .bind(hash(&secret))
-    .bind(&tenant.id)
-    .fetch_optional(state.db.read())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    if get_i64(&row, "expires_at")? < now_unix() {
+    let Some(row) = sessions::find_session(&state.db, &hash(&secret), &tenant.id).await? else {
+        return Ok(None);
+    };
+    if row.expires_at < now_unix() {
         return Ok(None);
     }
-    let user_id: String = row.try_get("user_id")?;
-    let user = match directory::find_user(&state.db, &tenant.id, &user_id).await {
+    let user = match directory::find_user(&state.db, &tenant.id, &row.user_id).await {
         Ok(u) => u,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
@@ -224,7 +210,7 @@ pub async fn current(
     Ok(Some(WebSession {
         user,
         role,
-        csrf: row.try_get("csrf_token")?,
+        csrf: row.csrf_token,
     }))
 }
 
@@ -244,10 +230,7 @@ pub async fn required(
 /// Ends the session of this request.
 pub async fn destroy(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     if let Some(secret) = cookie_value(headers) {
-        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
-            .bind(hash(&secret))
-            .execute(state.db.write())
-            .await?;
+        sessions::delete_session(&state.db, &hash(&secret)).await?;
     }
     Ok(())
 }
@@ -261,15 +244,16 @@ pub async fn create_enrollment(
     let token = random_secret();
     let now = now_unix();
     let expires = now + ENROLL_SECONDS;
-    sqlx::query(
-        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    sessions::insert_enrollment(
+        db,
+        &StoredEnrollment {
+            token_hash: hash(&token),
+            tenant_id: tenant_id.to_owned(),
+            user_id: user_id.to_owned(),
+            created_at: now,
+            expires_at: expires,
+        },
     )
-    .bind(hash(&token))
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(now)
-    .bind(expires)
-    .execute(db.write())
     .await?;
     Ok((token, expires))
 }
@@ -280,47 +264,22 @@ fn bad_link() -> ApiError {
 
 /// The user an enrollment token is for, without using it up.
 pub async fn peek_enrollment(db: &Db, tenant_id: &str, token: &str) -> ApiResult<String> {
-    let row = sqlx::query(
-        "SELECT user_id, expires_at FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2",
-    )
-    .bind(hash(token))
-    .bind(tenant_id)
-    .fetch_optional(db.read())
-    .await?
-    .ok_or_else(bad_link)?;
-    if get_i64(&row, "expires_at")? < now_unix() {
+    let (user_id, expires_at) = sessions::find_enrollment(db, &hash(token), tenant_id)
+        .await?
+        .ok_or_else(bad_link)?;
+    if expires_at < now_unix() {
         return Err(bad_link());
     }
-    Ok(row.try_get("user_id")?)
+    Ok(user_id)
 }
 
-/// An enrollment token taken out of the store (single use: one
-/// `DELETE … RETURNING`, so two requests can never both use it).
-pub struct TakenEnrollment {
-    pub user_id: String,
-    token_hash: String,
-    tenant_id: String,
-    created_at: i64,
-    expires_at: i64,
-}
+/// An enrollment token taken out of the store (single use).
+pub type TakenEnrollment = StoredEnrollment;
 
 pub async fn take_enrollment(db: &Db, tenant_id: &str, token: &str) -> ApiResult<TakenEnrollment> {
-    let row = sqlx::query(
-        "DELETE FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2 \
-         RETURNING user_id, created_at, expires_at",
-    )
-    .bind(hash(token))
-    .bind(tenant_id)
-    .fetch_optional(db.write())
-    .await?
-    .ok_or_else(bad_link)?;
-    let taken = TakenEnrollment {
-        user_id: row.try_get("user_id")?,
-        token_hash: hash(token),
-        tenant_id: tenant_id.to_owned(),
-        created_at: get_i64(&row, "created_at")?,
-        expires_at: get_i64(&row, "expires_at")?,
-    };
+    let taken = sessions::take_enrollment(db, &hash(token), tenant_id)
+        .await?
+        .ok_or_else(bad_link)?;
     if taken.expires_at < now_unix() {
         return Err(bad_link());
     }
@@ -330,15 +289,5 @@ pub async fn take_enrollment(db: &Db, tenant_id: &str, token: &str) -> ApiResult
 /// Puts a token back after a registration that failed, so the admin can
 /// retry with the same link.
 pub async fn restore_enrollment(db: &Db, t: &TakenEnrollment) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.tenant_id)
-    .bind(&t.user_id)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .execute(db.write())
-    .await?;
-    Ok(())
+    sessions::insert_enrollment(db, t).await
 }
