@@ -482,6 +482,7 @@ impl Registration {
                 },
                 client_extension_results: serde_json::Value::Object(Default::default()),
             },
+            odata_type_present: false,
         }
     }
 }

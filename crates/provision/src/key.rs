@@ -673,6 +673,7 @@ fn register(
             },
             client_extension_results: serde_json::Value::Object(Default::default()),
         },
+        odata_type_present: false,
     };
     ctx.journal(JournalEvent::Registering {
         user: user.to_owned(),

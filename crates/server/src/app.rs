@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn routes(state: AppState) -> Router {
-    let graph = crate::routes::graph_routes();
+    let graph = crate::routes::graph_routes(state.clone());
     let limit = state.config.body_limit;
     let body_timeout =
         std::time::Duration::from_secs(state.config.connections.body_read_timeout_secs.max(1));
@@ -108,14 +108,11 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     let client =
         crate::ratelimit::ClientAddr::resolve(peer, req.headers(), &state.config.trusted_proxies);
     req.extensions_mut().insert(client);
-    let base = crate::paging::PublicBase::from_headers(
-        req.headers(),
+    // Whether X-Forwarded-* may name the public origin (read by the
+    // collection answers' nextLink only).
+    req.extensions_mut().insert(crate::paging::FromTrustedProxy(
         state.config.trusted_proxies.contains(&peer),
-    );
-    req.extensions_mut().insert(base);
-    // For the layers that run inside a router without state (the Graph
-    // routes' query-option check authenticates before it refuses).
-    req.extensions_mut().insert(state.clone());
+    ));
     let route = req
         .extensions()
         .get::<MatchedPath>()

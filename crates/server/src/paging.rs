@@ -150,6 +150,11 @@ fn decode(token: &str, kind: &str) -> ApiResult<Vec<Key>> {
     Ok(t.v)
 }
 
+/// Whether the request came from a trusted reverse proxy (so its
+/// `X-Forwarded-*` headers count), set by the request middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct FromTrustedProxy(pub bool);
+
 /// Scheme and authority the caller reached this server at: `Host` (or, from
 /// a trusted reverse proxy, `X-Forwarded-Proto` / `X-Forwarded-Host`), so
 /// that a client following `@odata.nextLink` stays on the origin it called

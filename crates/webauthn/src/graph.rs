@@ -134,6 +134,20 @@ pub struct RegisterRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     pub public_key_credential: PublicKeyCredentialJson,
+    /// Read only to refuse it as Entra does (GRAPH_FIDO2_API.md §8); never
+    /// sent.
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing,
+        deserialize_with = "present"
+    )]
+    pub odata_type_present: bool,
+}
+
+/// `true` for any value that is there (the field's default is `false`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

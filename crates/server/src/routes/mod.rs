@@ -20,7 +20,7 @@ use axum::Router;
 /// Routes under `/v1.0` and `/beta`. Each also answers with a trailing
 /// slash, as Graph does (Yubico's public Entra sample asks for
 /// `GET /beta/groups/`: GRAPH_FIDO2_API.md §8).
-pub fn graph_routes() -> Router<AppState> {
+pub fn graph_routes(state: AppState) -> Router<AppState> {
     let routes = graph_table();
     debug_assert!(routes.iter().map(|r| r.0).eq(GRAPH_PATHS.iter().copied()));
     routes
@@ -30,7 +30,10 @@ pub fn graph_routes() -> Router<AppState> {
                 .route(&format!("{path}/"), handler.clone())
                 .route(path, handler)
         })
-        .route_layer(axum::middleware::from_fn(refuse_unknown_query))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            refuse_unknown_query,
+        ))
 }
 
 /// The Graph routes, in the order of [`GRAPH_PATHS`].
@@ -87,6 +90,36 @@ const GRAPH_PATHS: &[&str] = &[
     "/auditLogs/checkpoints",
 ];
 
+/// Whether a segment of `path` is a fixed Graph segment spelled otherwise
+/// (`Users`, `fido2methods`, `creationoptions(…)`).
+fn misspelled(path: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "v1.0",
+        "beta",
+        "users",
+        "authentication",
+        "fido2Methods",
+        "creationOptions",
+        "policies",
+        "authenticationMethodsPolicy",
+        "authenticationMethodConfigurations",
+        "fido2",
+        "groups",
+        "members",
+        "$ref",
+        "auditLogs",
+        "directoryAudits",
+        "verify",
+        "checkpoints",
+    ];
+    path.split('/').any(|seg| {
+        let head = seg.split('(').next().unwrap_or(seg);
+        FIXED
+            .iter()
+            .any(|f| f.len() == head.len() && f.eq_ignore_ascii_case(head) && *f != head)
+    })
+}
+
 /// Graph's URLs are not case-sensitive in their fixed segments: Yubico's
 /// BulkRegistration.md and public C# and Java samples write
 /// `…/authentication/fido2methods/creationOptions(…)`, and Graph answers
@@ -94,6 +127,11 @@ const GRAPH_PATHS: &[&str] = &[
 /// names, `creationOptions`) as the routes do, leaving ids and names as
 /// sent; `None` when the path is not a Graph route's or already spelled so.
 pub(crate) fn canonical_graph_path(path: &str) -> Option<String> {
+    // The hot path: a path already spelled as the routes costs a scan of
+    // its segments against the fixed names, with no allocation.
+    if !misspelled(path) {
+        return None;
+    }
     let mut segs: Vec<&str> = path.split('/').collect();
     if segs.len() < 3 || !segs[0].is_empty() {
         return None;
@@ -189,6 +227,7 @@ fn understood_query(method: &Method, route: &str) -> &'static [&'static str] {
 /// silently ignored what it asked for. OData parameter aliases (`@name`)
 /// are read by creationOptions and allowed there.
 async fn refuse_unknown_query(
+    axum::extract::State(state): axum::extract::State<AppState>,
     matched: axum::extract::MatchedPath,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -218,7 +257,7 @@ async fn refuse_unknown_query(
     };
     // As Graph: a caller without a valid token learns that first (401,
     // audited like any refused token), not which options exist.
-    if let Some(state) = req.extensions().get::<AppState>().cloned() {
+    {
         use axum::extract::FromRequestParts;
         let (mut parts, _) = req.into_parts();
         if let Err(e) = crate::token::Caller::from_request_parts(&mut parts, &state).await {
@@ -280,11 +319,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PageLink {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        let base = parts
+        let trusted = parts
             .extensions
-            .get::<crate::paging::PublicBase>()
-            .cloned()
-            .unwrap_or_else(|| crate::paging::PublicBase::from_headers(&parts.headers, false));
+            .get::<crate::paging::FromTrustedProxy>()
+            .is_some_and(|t| t.0);
+        let base = crate::paging::PublicBase::from_headers(&parts.headers, trusted);
         // The URL as sent, before any nesting stripped its prefix.
         let uri = parts
             .extensions

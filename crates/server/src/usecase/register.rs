@@ -26,12 +26,15 @@ pub fn parse_request(body: &[u8]) -> Result<RegisterRequest> {
         message: "The request is missing a fido2AuthenticationMethod entity with a displayName and publicKeyCredential in the request body. All other properties will be ignored.".into(),
     }
     };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::String(_)) => return Err(missing()),
-        Ok(serde_json::Value::Object(o)) if o.contains_key("@odata.type") => return Err(missing()),
-        _ => {}
+    // A JSON string, not an object (read once; no second parse).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"') {
+        return Err(missing());
     }
-    Ok(crate::error::parse_json(body)?)
+    let req: RegisterRequest = crate::error::parse_json(body)?;
+    if req.odata_type_present {
+        return Err(missing());
+    }
+    Ok(req)
 }
 
 /// Verifies and stores a registration `body` for `user`, with its audit
