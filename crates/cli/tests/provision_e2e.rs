@@ -720,13 +720,11 @@ fn graph_mode_through_base_url_override_and_entra_id_encodings() {
     }
 }
 
-#[test]
-fn a_directory_group_is_provisioned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let users: Vec<String> = (0..3).map(|i| format!("g{i}@contoso.com")).collect();
-    let dir = Directory::start(tmp.path(), &users);
-    let members = tmp.path().join("members.csv");
-    users_csv(&members, &users);
+/// A directory group of `users` made with `keysmith admin group create`;
+/// its id.
+fn create_group(tmp: &Path, dir: &Directory, name: &str, users: &[String]) -> String {
+    let members = tmp.join(format!("{name}.csv"));
+    users_csv(&members, users);
     let group: Value = serde_json::from_str(&run_ok(&[
         "admin",
         "--data-dir",
@@ -737,12 +735,20 @@ fn a_directory_group_is_provisioned() {
         "--tenant",
         station::TENANT,
         "--name",
-        "new-starters",
+        name,
         "--members-csv",
         members.to_str().unwrap(),
     ]))
     .unwrap();
-    let group_id = group["id"].as_str().unwrap().to_owned();
+    group["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_directory_group_is_provisioned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..3).map(|i| format!("g{i}@contoso.com")).collect();
+    let dir = Directory::start(tmp.path(), &users);
+    let group_id = create_group(tmp.path(), &dir, "new-starters", &users);
     let keys: Vec<Key> = (0..3)
         .map(|i| Key::start(tmp.path().join(format!("g{i}.key")), &[]))
         .collect();
@@ -774,32 +780,8 @@ fn a_group_larger_than_one_page_is_read_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let users: Vec<String> = (0..130).map(|i| format!("p{i:03}@contoso.com")).collect();
     let dir = Directory::start(tmp.path(), &users);
-    let members = tmp.path().join("members.csv");
-    users_csv(&members, &users);
-    let group: Value = serde_json::from_str(&run_ok(&[
-        "admin",
-        "--data-dir",
-        dir.dir.to_str().unwrap(),
-        "--json",
-        "group",
-        "create",
-        "--tenant",
-        station::TENANT,
-        "--name",
-        "everyone",
-        "--members-csv",
-        members.to_str().unwrap(),
-    ]))
-    .unwrap();
-    let out = provision(
-        &dir,
-        &strings(&[
-            "--group",
-            group["id"].as_str().unwrap(),
-            "--check",
-            "--json",
-        ]),
-    );
+    let group_id = create_group(tmp.path(), &dir, "everyone", &users);
+    let out = provision(&dir, &strings(&["--group", &group_id, "--check", "--json"]));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
     });

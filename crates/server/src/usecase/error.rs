@@ -4,7 +4,6 @@
 //! envelope's `details`), under Graph's stable top-level code.
 
 use crate::error::{ApiError, ErrorDetail};
-use axum::http::StatusCode;
 
 /// A use case's failure.
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +25,8 @@ pub enum DomainError {
     /// The challenge is unknown, used up, expired, or another user's.
     #[error("{0}")]
     Challenge(String),
-    /// A per-user limit is reached (passkeys per user).
-    #[error("{0}")]
-    LimitReached(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
     /// A layer not moved under the use cases yet (policy, challenge store,
     /// names) answered with the API's error: carried as is.
     #[error("{}", .0.message)]
@@ -95,9 +89,7 @@ impl From<DomainError> for ApiError {
                 a
             }
             DomainError::Challenge(m) => ApiError::bad_request(m),
-            DomainError::LimitReached(m) => ApiError::new(StatusCode::FORBIDDEN, "accessDenied", m),
             DomainError::NotFound(m) => ApiError::not_found(m),
-            DomainError::Forbidden(m) => ApiError::forbidden(m),
             DomainError::Api(e) => e,
         }
     }
