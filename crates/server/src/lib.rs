@@ -23,7 +23,6 @@ pub mod directory;
 pub mod error;
 pub mod kek;
 pub mod listener;
-pub mod methods;
 pub mod metrics;
 pub mod names;
 pub mod paging;

@@ -4,8 +4,8 @@
 use super::host_of;
 use crate::directory::{self, Tenant, User};
 use crate::error::{ApiError, ApiResult};
-use crate::methods;
 use crate::state::{AppState, RequestId};
+use crate::store::methods;
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -1,4 +1,7 @@
-//! Storage of the aggregates whose SQL used to sit in their HTTP modules
-//! (issue 30 moves each aggregate's statements behind one module here).
+//! Storage: every SQL statement of the server, one module per aggregate
+//! (issue 30 moves the aggregates here one at a time), each statement
+//! written once and run on either engine through [`sql`].
 
+pub mod methods;
 pub mod sessions;
+pub mod sql;

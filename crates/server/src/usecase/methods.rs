@@ -5,9 +5,9 @@ use super::DomainError;
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
 use crate::directory::{Tenant, User};
-use crate::methods;
 use crate::policy;
 use crate::state::{AppState, RequestId};
+use crate::store::methods;
 use crate::time_util::{now_unix, rfc3339};
 use webauthn::graph::{
     AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,

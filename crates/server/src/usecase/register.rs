@@ -9,8 +9,8 @@ use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
 use crate::directory::{Tenant, User};
 use crate::error::ApiError;
-use crate::methods::{self, Method};
 use crate::state::{AppState, RequestId};
+use crate::store::methods::{self, Method};
 use crate::{policy, time_util};
 use webauthn::graph::RegisterRequest;
 

@@ -1,0 +1,272 @@
+//! Stored FIDO2 authentication methods (one row per credential).
+
+use crate::backend::Backend;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::store::sql::{args, execute, fetch_all, fetch_one, fetch_optional, Arg, Fields, On};
+use crate::time_util::rfc3339;
+use crate::writer::JobCtx;
+use webauthn::graph::Fido2Method;
+
+#[derive(Debug, Clone)]
+pub struct Method {
+    /// base64url of the credential id (Graph's method id).
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub credential_id: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub sign_count: i64,
+    pub aaguid: String,
+    pub fmt: String,
+    pub attestation_level: String,
+    pub cert_thumbprints: Vec<String>,
+    pub model: Option<String>,
+    pub display_name: Option<String>,
+    pub backup_eligible: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl Method {
+    pub fn to_graph(&self) -> Fido2Method {
+        Fido2Method {
+            odata_type: "#microsoft.graph.fido2AuthenticationMethod".into(),
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            created_date_time: Some(rfc3339(self.created_at)),
+            aa_guid: Some(self.aaguid.clone()),
+            model: self.model.clone(),
+            attestation_certificates: self.cert_thumbprints.clone(),
+            attestation_level: Some(self.attestation_level.clone()),
+            passkey_type: Some(
+                if self.backup_eligible {
+                    "synced"
+                } else {
+                    "deviceBound"
+                }
+                .into(),
+            ),
+        }
+    }
+}
+
+/// A [`Method`] from a row of [`COLS`].
+fn from_row(r: &dyn Fields) -> ApiResult<Method> {
+    Ok(Method {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?,
+        user_id: r.text("user_id")?,
+        credential_id: r.bytes("credential_id")?,
+        public_key: r.bytes("public_key")?,
+        sign_count: r.int("sign_count")?,
+        aaguid: r.text("aaguid")?,
+        fmt: r.text("fmt")?,
+        attestation_level: r.text("attestation_level")?,
+        cert_thumbprints: serde_json::from_str(&r.text("cert_thumbprints")?).unwrap_or_default(),
+        model: r.opt_text("model")?,
+        display_name: r.opt_text("display_name")?,
+        backup_eligible: r.flag("backup_eligible")?,
+        created_at: r.int("created_at")?,
+        last_used_at: r.opt_int("last_used_at")?,
+    })
+}
+
+const COLS: &str = "id, tenant_id, user_id, credential_id, public_key, sign_count, aaguid, fmt, \
+    attestation_level, cert_thumbprints, model, display_name, backup_eligible, created_at, last_used_at";
+
+/// Stores a new method; a credential id already present in the tenant is
+/// a 400 (GRAPH_FIDO2_API.md §2: "a credential already registered").
+pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
+    const SQL: &str =
+        "INSERT INTO fido2_methods (id, tenant_id, user_id, credential_id, public_key, \
+        sign_count, aaguid, fmt, attestation_level, cert_thumbprints, model, display_name, \
+        backup_eligible, created_at, last_used_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    let thumbprints = serde_json::to_string(&m.cert_thumbprints).expect("strings serialise");
+    let args = args![
+        &m.id,
+        &m.tenant_id,
+        &m.user_id,
+        &m.credential_id,
+        &m.public_key,
+        m.sign_count,
+        &m.aaguid,
+        &m.fmt,
+        &m.attestation_level,
+        &thumbprints,
+        &m.model,
+        &m.display_name,
+        m.backup_eligible,
+        m.created_at,
+        m.last_used_at,
+    ];
+    match execute(On::Job(ctx), SQL, args).await {
+        Err(e) if e.is_conflict() => Err(ApiError::bad_request(
+            "The credential is already registered.",
+        )),
+        done => done.map(drop),
+    }
+}
+
+/// How many passkeys `user_id` has, inside a write job. On PostgreSQL the
+/// user's row is locked first, so that registrations for one user on
+/// several instances count one after the other (the per-user limit holds;
+/// SQLite's write lock is the database's, held by the job already).
+pub async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
+    if ctx.backend == Backend::Postgres {
+        fetch_optional(
+            On::Job(ctx),
+            "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+            args![user_id],
+            |_| Ok(()),
+        )
+        .await?;
+    }
+    fetch_one(
+        On::Job(ctx),
+        "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2",
+        args![tenant_id, user_id],
+        |r| r.int("n"),
+    )
+    .await
+}
+
+/// The error of a user at the per-user passkey limit.
+pub fn limit_reached(upn: &str, limit: u32) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "accessDenied",
+        format!(
+            "{upn} already has {limit} passkeys, the most this directory allows per user (max_passkeys_per_user): delete one first."
+        ),
+    )
+}
+
+/// A user's methods, oldest first.
+pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
+    fetch_all(
+        On::Read(db),
+        &format!(
+            "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
+        ),
+        args![tenant_id, user_id],
+        from_row,
+    )
+    .await
+}
+
+/// The models (AAGUID, and model name when known) of the passkeys
+/// registered in a tenant, by AAGUID.
+pub async fn models_seen(db: &Db, tenant_id: &str) -> ApiResult<Vec<(String, Option<String>)>> {
+    fetch_all(
+        On::Read(db),
+        "SELECT DISTINCT aaguid, model FROM fido2_methods WHERE tenant_id = $1 ORDER BY aaguid",
+        args![tenant_id],
+        |r| Ok((r.text("aaguid")?, r.opt_text("model")?)),
+    )
+    .await
+}
+
+/// A user's methods, for [`crate::query::fetch`].
+pub fn listing(tenant_id: &str, user_id: &str) -> crate::query::Listing<'static> {
+    use crate::query::Bind;
+    crate::query::Listing {
+        from: "fido2_methods",
+        alias: "",
+        columns: COLS.to_owned(),
+        scope: vec![
+            ("tenant_id = {}", Bind::Text(tenant_id.to_owned())),
+            ("user_id = {}", Bind::Text(user_id.to_owned())),
+        ],
+    }
+}
+
+/// A page of `user_id`'s methods with Graph's query options (default:
+/// oldest first; a user has at most `max_passkeys_per_user`).
+pub async fn page_for_user(
+    db: &Db,
+    tenant_id: &str,
+    user_id: &str,
+    q: &crate::query::GraphQuery,
+    page: &crate::paging::PageRequest,
+) -> ApiResult<(Vec<Method>, Option<String>, Option<i64>)> {
+    let f = crate::query::fetch(db, &listing(tenant_id, user_id), q, page).await?;
+    let found = f
+        .rows
+        .iter()
+        .map(|r| from_row(r))
+        .collect::<ApiResult<_>>()?;
+    Ok((found, f.next, f.count))
+}
+
+/// How many passkeys each of `user_ids` has (users with none are absent),
+/// in one query.
+pub async fn counts_for_users(
+    db: &Db,
+    tenant_id: &str,
+    user_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, i64>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT user_id, COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 \
+         AND user_id IN ({}) GROUP BY user_id",
+        placeholders.join(", ")
+    );
+    let args: Vec<Arg<'_>> = std::iter::once(Arg::from(tenant_id))
+        .chain(user_ids.iter().map(Arg::from))
+        .collect();
+    let counts = fetch_all(On::Read(db), &sql, &args, |r| {
+        Ok((r.text("user_id")?, r.int("n")?))
+    })
+    .await?;
+    Ok(counts.into_iter().collect())
+}
+
+/// The length of one credential id of the tenant (any one: the first by
+/// the primary key), for sign-in decoys; `None` when it has none.
+pub async fn sample_credential_id_len(db: &Db, tenant_id: &str) -> ApiResult<Option<usize>> {
+    fetch_optional(
+        On::Read(db),
+        "SELECT credential_id FROM fido2_methods WHERE tenant_id = $1 ORDER BY tenant_id, id LIMIT 1",
+        args![tenant_id],
+        |r| Ok(r.bytes("credential_id")?.len()),
+    )
+    .await
+}
+
+/// A method by id within a tenant.
+pub async fn find(db: &Db, tenant_id: &str, id: &str) -> ApiResult<Option<Method>> {
+    fetch_optional(
+        On::Read(db),
+        &format!("SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND id = $2"),
+        args![tenant_id, id],
+        from_row,
+    )
+    .await
+}
+
+/// Deletes; false if there was nothing to delete.
+pub async fn delete(db: &Db, tenant_id: &str, user_id: &str, id: &str) -> ApiResult<bool> {
+    let n = execute(
+        On::Write(db),
+        "DELETE FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+        args![tenant_id, user_id, id],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// Records a sign-in: new counter and last-used time.
+pub async fn record_use(ctx: &mut JobCtx, m: &Method, sign_count: i64, at: i64) -> ApiResult<()> {
+    execute(
+        On::Job(ctx),
+        "UPDATE fido2_methods SET sign_count = $1, last_used_at = $2 WHERE tenant_id = $3 AND id = $4",
+        args![sign_count, at, &m.tenant_id, &m.id],
+    )
+    .await
+    .map(drop)
+}
