@@ -1,12 +1,9 @@
 //! Single-use, expiring challenges (registration) and sign-in flows. A
-//! challenge is consumed by one `DELETE … RETURNING`, so two requests can
-//! never both use it, whatever the number of server instances.
+//! challenge is taken by one `DELETE` inside the write that uses it
+//! ([`crate::store::challenges::take`]), so two requests can never both use
+//! it, whatever the number of server instances.
 
-use crate::db::{get_i64, Db};
-use crate::error::{ApiError, ApiResult};
-use crate::time_util::now_unix;
-use crate::writer::{Conn, JobCtx};
-use sqlx::Row;
+use crate::error::ApiError;
 
 /// What a challenge was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +13,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Purpose::Create => "create",
             Purpose::Get => "get",
@@ -43,123 +40,6 @@ pub fn random_challenge() -> String {
     webauthn::b64::encode(text.as_bytes())
 }
 
-/// Stores a challenge under `id` (the challenge itself for registrations,
-/// the flow id for sign-ins).
-pub async fn store(
-    ctx: &mut JobCtx,
-    id: &str,
-    challenge: &str,
-    tenant_id: &str,
-    user_id: Option<&str>,
-    purpose: Purpose,
-    expires_at: i64,
-) -> ApiResult<()> {
-    let now = now_unix();
-    // Sweep a few expired rows so the table does not grow without bound.
-    const SWEEP: &str = "DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)";
-    const INSERT: &str = "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    let conn = match ctx.conn() {
-        Conn::Lite(c) => {
-            c.prepare_cached(&crate::db::lite_sql(SWEEP))?
-                .execute(rusqlite::params![now])?;
-            c.prepare_cached(&crate::db::lite_sql(INSERT))?
-                .execute(rusqlite::params![
-                    id,
-                    challenge,
-                    tenant_id,
-                    user_id,
-                    purpose.as_str(),
-                    expires_at,
-                    now
-                ])?;
-            return Ok(());
-        }
-        Conn::Sqlx(conn) => conn,
-    };
-    sqlx::query(SWEEP).bind(now).execute(&mut *conn).await?;
-    sqlx::query(INSERT)
-        .bind(id)
-        .bind(challenge)
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// [`peek`], and the tenant's stored FIDO2 policy read by the same query.
-pub async fn peek_with_policy(
-    db: &Db,
-    id: &str,
-    tenant_id: &str,
-    purpose: Purpose,
-) -> ApiResult<(Issued, webauthn::graph::Fido2Policy)> {
-    const SQL: &str = "SELECT challenge, user_id, expires_at, \
-         (SELECT fido2 FROM policies WHERE tenant_id = $2) AS fido2 \
-         FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3";
-    if let Some(found) = db.lite_read(|c| {
-        use rusqlite::OptionalExtension;
-        let row = c
-            .prepare_cached(&crate::db::lite_sql(SQL))?
-            .query_row(rusqlite::params![id, tenant_id, purpose.as_str()], |r| {
-                Ok((
-                    Issued {
-                        challenge: r.get("challenge")?,
-                        user_id: r.get("user_id")?,
-                    },
-                    r.get::<_, i64>("expires_at")?,
-                    r.get::<_, Option<String>>("fido2")?,
-                ))
-            })
-            .optional()?;
-        let Some((issued, expires_at, policy)) = row else {
-            return Err(unknown(purpose));
-        };
-        if expires_at < now_unix() {
-            return Err(ApiError::bad_request("The challenge has expired."));
-        }
-        Ok((issued, crate::policy::from_stored(policy)?))
-    }) {
-        return found;
-    }
-    let row = sqlx::query(SQL)
-        .bind(id)
-        .bind(tenant_id)
-        .bind(purpose.as_str())
-        .fetch_optional(db.read())
-        .await?;
-    let policy = match &row {
-        Some(r) => Some(r.try_get::<Option<String>, _>("fido2")?),
-        None => None,
-    };
-    let issued = issued(row, purpose)?;
-    Ok((issued, crate::policy::from_stored(policy.flatten())?))
-}
-
-/// Deletes the challenge `id` inside the caller's transaction; false if
-/// another request consumed it first.
-pub async fn take(ctx: &mut JobCtx, id: &str, tenant_id: &str) -> ApiResult<bool> {
-    const TAKE: &str = "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2";
-    let conn = match ctx.conn() {
-        Conn::Lite(c) => {
-            return Ok(c
-                .prepare_cached(&crate::db::lite_sql(TAKE))?
-                .execute(rusqlite::params![id, tenant_id])?
-                == 1)
-        }
-        Conn::Sqlx(conn) => conn,
-    };
-    let done = sqlx::query(TAKE)
-        .bind(id)
-        .bind(tenant_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Why a challenge (or sign-in flow) that is not stored is refused.
 pub(crate) fn unknown_message(purpose: Purpose) -> &'static str {
     match purpose {
@@ -168,35 +48,8 @@ pub(crate) fn unknown_message(purpose: Purpose) -> &'static str {
     }
 }
 
-fn unknown(purpose: Purpose) -> ApiError {
+pub(crate) fn unknown(purpose: Purpose) -> ApiError {
     ApiError::bad_request(unknown_message(purpose))
-}
-
-fn issued(row: Option<sqlx::any::AnyRow>, purpose: Purpose) -> ApiResult<Issued> {
-    let Some(row) = row else {
-        return Err(unknown(purpose));
-    };
-    if get_i64(&row, "expires_at")? < now_unix() {
-        return Err(ApiError::bad_request("The challenge has expired."));
-    }
-    Ok(Issued {
-        challenge: row.try_get("challenge")?,
-        user_id: row.try_get("user_id")?,
-    })
-}
-
-/// Consumes the challenge stored under `id`; unknown, used, expired, or of
-/// the wrong purpose are all 400s.
-pub async fn consume(db: &Db, id: &str, tenant_id: &str, purpose: Purpose) -> ApiResult<Issued> {
-    let row = sqlx::query(
-        "DELETE FROM challenges WHERE id = $1 AND tenant_id = $2 AND purpose = $3 RETURNING challenge, user_id, expires_at",
-    )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(purpose.as_str())
-    .fetch_optional(db.write())
-    .await?;
-    issued(row, purpose)
 }
 
 #[cfg(test)]

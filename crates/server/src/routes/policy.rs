@@ -2,8 +2,8 @@
 
 use super::parse_json;
 use crate::error::ApiResult;
-use crate::policy;
 use crate::state::{AppState, RequestId};
+use crate::store::policies;
 use crate::token::{perm, Caller};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +15,7 @@ pub async fn get(
     caller: Caller,
 ) -> ApiResult<Json<webauthn::graph::Fido2Policy>> {
     caller.require(perm::POLICY_READ)?;
-    Ok(Json(policy::load(&state.db, &caller.tenant_id).await?))
+    Ok(Json(policies::load(&state.db, &caller.tenant_id).await?))
 }
 
 pub async fn patch(

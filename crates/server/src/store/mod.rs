@@ -2,6 +2,8 @@
 //! (issue 30 moves the aggregates here one at a time), each statement
 //! written once and run on either engine through [`sql`].
 
+pub mod challenges;
 pub mod methods;
+pub mod policies;
 pub mod sessions;
 pub mod sql;

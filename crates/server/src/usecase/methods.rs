@@ -7,7 +7,9 @@ use crate::challenge::{self, Purpose};
 use crate::directory::{Tenant, User};
 use crate::policy;
 use crate::state::{AppState, RequestId};
+use crate::store::challenges;
 use crate::store::methods;
+use crate::store::policies;
 use crate::time_util::{now_unix, rfc3339};
 use webauthn::graph::{
     AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,
@@ -29,7 +31,7 @@ pub async fn creation_options(
     host: &str,
 ) -> Result<CreationOptionsResponse> {
     let intent = state.db.announce_write();
-    let policy = policy::load(&state.db, &tenant.id).await?;
+    let policy = policies::load(&state.db, &tenant.id).await?;
     policy::check_user(&state.db, &policy, &user.id).await?;
     let existing = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
     // At the limit: refused before any key is touched.
@@ -54,7 +56,7 @@ pub async fn creation_options(
         .db
         .write_announced(intent, Some(&tenant.id), move |ctx| {
             Box::pin(async move {
-                challenge::store(
+                challenges::store(
                     ctx,
                     &stored,
                     &stored,

@@ -3,7 +3,9 @@
 
 use super::DomainError;
 use crate::audit::{self, Event};
+use crate::policy;
 use crate::state::{AppState, RequestId};
+use crate::store::policies;
 use webauthn::graph::Fido2Policy;
 
 /// Applies `patch` (a partial policy object) to the tenant's policy and
@@ -15,20 +17,37 @@ pub async fn update(
     actor: &str,
     rid: &RequestId,
 ) -> Result<Fido2Policy, DomainError> {
-    let updated = crate::policy::patch(&state.db, tenant_id, patch).await?;
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id,
-            actor,
-            activity: "Update FIDO2 policy",
-            target: "Fido2",
-            result: "success",
-            reason: "",
-            request_id: &rid.0,
-            details: serde_json::to_value(&updated).unwrap_or_default(),
-        },
-    )
-    .await?;
+    let (tenant, actor, rid, patch) = (
+        tenant_id.to_owned(),
+        actor.to_owned(),
+        rid.0.clone(),
+        patch.clone(),
+    );
+    // The change and its audit event are one write.
+    let updated = state
+        .db
+        .write_job(Some(tenant_id), move |ctx| {
+            Box::pin(async move {
+                let updated =
+                    policies::update(ctx, &tenant, |current| policy::merge(&current, &patch))
+                        .await?;
+                audit::append_in(
+                    ctx,
+                    Event {
+                        tenant_id: &tenant,
+                        actor: &actor,
+                        activity: "Update FIDO2 policy",
+                        target: "Fido2",
+                        result: "success",
+                        reason: "",
+                        request_id: &rid,
+                        details: serde_json::to_value(&updated).unwrap_or_default(),
+                    },
+                )
+                .await?;
+                Ok(updated)
+            })
+        })
+        .await?;
     Ok(updated)
 }

@@ -6,10 +6,11 @@
 
 use super::DomainError;
 use crate::audit::{self, Event};
-use crate::challenge::{self, Purpose};
+use crate::challenge::Purpose;
 use crate::directory::{Tenant, User};
 use crate::error::ApiError;
 use crate::state::{AppState, RequestId};
+use crate::store::challenges;
 use crate::store::methods::{self, Method};
 use crate::{policy, time_util};
 use webauthn::graph::RegisterRequest;
@@ -83,7 +84,7 @@ pub async fn register(
             .db
             .write_announced(intent, Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
-                    if !challenge::take(ctx, &challenge, &ev.tenant_id).await? {
+                    if !challenges::take(ctx, &challenge, &ev.tenant_id).await? {
                         return Err(ApiError::bad_request(
                             "The challenge is unknown or has already been used.",
                         ));
@@ -122,7 +123,7 @@ pub async fn register(
             .write_announced(intent, Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
                     if let Some(id) = &challenge {
-                        challenge::take(ctx, id, &ev.tenant_id).await?;
+                        challenges::take(ctx, id, &ev.tenant_id).await?;
                     }
                     audit::append_in(ctx, ev.as_event()).await
                 })
@@ -167,7 +168,7 @@ async fn verify(
     })?;
     // The challenge and the tenant's policy in one query.
     let (issued, policy) =
-        challenge::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
+        challenges::peek_with_policy(&state.db, &parsed.challenge, &tenant.id, Purpose::Create)
             .await?;
     // Another user's challenge is refused without being used up: a
     // registration aimed at the wrong user must not cost that user theirs.

@@ -12,6 +12,7 @@ use crate::directory::{self, Tenant};
 use crate::error::{b64_field, parse_json, ApiError, ApiResult};
 use crate::policy;
 use crate::state::AppState;
+use crate::store::challenges;
 use crate::store::methods;
 use crate::time_util::now_unix;
 use crate::token::{Claims, SIGNIN_AUDIENCE};
@@ -80,7 +81,7 @@ pub async fn begin_flow(
         .db
         .write_announced(intent, None, move |ctx| {
             Box::pin(async move {
-                challenge::store(
+                challenges::store(
                     ctx,
                     &id,
                     &stored,
@@ -195,7 +196,7 @@ pub async fn verify_signin(
     let early = async {
         let b: FinishRequest = parse_json(body)?;
         let (flow, policy) =
-            challenge::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
+            challenges::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
         Ok::<_, ApiError>((b, flow, policy))
     }
     .await;
@@ -243,7 +244,7 @@ pub async fn verify_signin(
         .db
         .write_announced(intent, Some(&tenant.id), move |ctx| {
             Box::pin(async move {
-                let taken = challenge::take(ctx, &flow_id, &tenant_id).await?;
+                let taken = challenges::take(ctx, &flow_id, &tenant_id).await?;
                 if let (true, Some((m, count, at))) = (taken, &used) {
                     methods::record_use(ctx, m, *count, at.unwrap_or_else(now_unix)).await?;
                 }

@@ -10,9 +10,9 @@ use super::{esc, html, url_enc};
 use crate::audit;
 use crate::directory::{self, Tenant};
 use crate::error::ApiResult;
-use crate::policy;
 use crate::state::AppState;
 use crate::store::methods;
+use crate::store::policies;
 use crate::time_util::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -432,7 +432,7 @@ pub async fn policy(
     headers: HeaderMap,
 ) -> Response {
     let (tenant, s) = try_page!(page_session(&state, &headers, &tenant).await);
-    let p = try_page!(api(policy::load(&state.db, &tenant.id).await));
+    let p = try_page!(api(policies::load(&state.db, &tenant.id).await));
     // Models: from the metadata, and from the keys registered here.
     let mut models: Vec<(String, String)> = state.verifier.known_models();
     let seen = try_page!(api(methods::models_seen(&state.db, &tenant.id).await));
