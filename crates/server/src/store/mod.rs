@@ -3,6 +3,7 @@
 //! written once and run on either engine through [`sql`].
 
 pub mod challenges;
+pub mod directory;
 pub mod methods;
 pub mod policies;
 pub mod sessions;

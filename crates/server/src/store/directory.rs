@@ -1,0 +1,597 @@
+//! The directory's rows: tenants, users, groups and their members, app
+//! registrations. Every statement is scoped by tenant id where the object
+//! belongs to one; the rules (names, secrets, who may do what) are
+//! [`crate::directory`]'s.
+
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::paging::PageRequest;
+use crate::query::{self, Bind, GraphQuery, Listing};
+use crate::store::sql::{args, execute, fetch_all, fetch_optional, Fields, On};
+use crate::time_util::rfc3339;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub user_handle: Vec<u8>,
+    pub account_enabled: bool,
+    pub created_at: i64,
+    /// Admin-center roles (`admin`, `helpdesk`).
+    pub roles: Vec<String>,
+}
+
+/// The roles column (comma-separated) as a list.
+pub(crate) fn parse_roles(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl User {
+    /// Admin-center staff (an `admin` or `helpdesk` role): their passkeys
+    /// open the admin center, so only admins (and apps holding
+    /// [`crate::token::perm::PRIVILEGED_METHODS_WRITE`]) manage them.
+    pub fn is_staff(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("admin") || r.eq_ignore_ascii_case("helpdesk"))
+    }
+
+    /// The Graph resource.
+    pub fn to_graph(&self) -> webauthn::graph::User {
+        webauthn::graph::User {
+            odata_type: Some("#microsoft.graph.user".into()),
+            id: self.id.clone(),
+            user_principal_name: Some(self.upn.clone()),
+            display_name: Some(self.display_name.clone()),
+            account_enabled: Some(self.account_enabled),
+            created_date_time: Some(rfc3339(self.created_at)),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_graph()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub created_at: i64,
+}
+
+impl Group {
+    /// The Graph resource.
+    pub fn to_graph(&self) -> webauthn::graph::Group {
+        webauthn::graph::Group {
+            odata_type: Some("#microsoft.graph.group".into()),
+            id: self.id.clone(),
+            display_name: Some(self.display_name.clone()),
+            description: self.description.clone(),
+            created_date_time: Some(rfc3339(self.created_at)),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_graph()).unwrap_or_default()
+    }
+}
+
+/// An app registration as the token endpoint sees it.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// An app registration as `keysmith admin app list` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    pub client_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub enabled: bool,
+    pub created_date_time: String,
+}
+
+fn tenant_from(r: &dyn Fields) -> ApiResult<Tenant> {
+    Ok(Tenant {
+        id: r.text("id")?,
+        name: r.text("name")?,
+        rp_id: r.opt_text("rp_id")?,
+        rp_name: r.opt_text("rp_name")?,
+    })
+}
+
+/// A [`User`] from a row of [`USER_COLS`].
+fn user_from(r: &dyn Fields) -> ApiResult<User> {
+    Ok(User {
+        id: r.text("id")?,
+        tenant_id: r.text("tenant_id")?,
+        upn: r.text("upn")?,
+        display_name: r.text("display_name")?,
+        user_handle: r.bytes("user_handle")?,
+        account_enabled: r.flag("account_enabled")?,
+        created_at: r.int("created_at")?,
+        roles: parse_roles(&r.text("roles")?),
+    })
+}
+
+fn group_from(r: &dyn Fields) -> ApiResult<Group> {
+    Ok(Group {
+        id: r.text("id")?,
+        display_name: r.text("display_name")?,
+        description: r.opt_text("description")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+const USER_COLS: &str =
+    "id, tenant_id, upn, display_name, user_handle, account_enabled, created_at, roles";
+
+pub async fn insert_tenant(db: &Db, t: &Tenant, created_at: i64) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "INSERT INTO tenants (id, name, rp_id, rp_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+        args![&t.id, &t.name, &t.rp_id, &t.rp_name, created_at],
+    )
+    .await
+    .map(drop)
+}
+
+/// A tenant by id or name.
+pub async fn tenant(db: &Db, key: &str) -> ApiResult<Option<Tenant>> {
+    fetch_optional(
+        On::Read(db),
+        "SELECT id, name, rp_id, rp_name FROM tenants WHERE id = $1 OR name = $1",
+        args![key],
+        tenant_from,
+    )
+    .await
+}
+
+/// Stores a new user (a userPrincipalName taken in the tenant is a
+/// conflict); `upn_key` is its case-folded form, unique per tenant.
+pub async fn insert_user(db: &Db, user: &User, upn_key: &str) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, account_enabled, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        args![
+            &user.id,
+            &user.tenant_id,
+            &user.upn,
+            upn_key,
+            &user.display_name,
+            &user.user_handle,
+            user.account_enabled,
+            user.created_at
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// A user by object id or case-folded userPrincipalName.
+pub async fn user(db: &Db, tenant_id: &str, id: &str, upn_key: &str) -> ApiResult<Option<User>> {
+    fetch_optional(
+        On::Read(db),
+        &format!(
+            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND (id = $2 OR upn_lower = $3)"
+        ),
+        args![tenant_id, id, upn_key],
+        user_from,
+    )
+    .await
+}
+
+/// A tenant (by id or name) and, if it has one, its user by object id or
+/// case-folded userPrincipalName, in one query: the hot path of every
+/// `/users/{user}/…` request.
+pub async fn tenant_and_user(
+    db: &Db,
+    tenant_key: &str,
+    user_id: &str,
+    upn_key: &str,
+) -> ApiResult<Option<(Tenant, Option<User>)>> {
+    fetch_optional(
+        On::Read(db),
+        "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
+         u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
+         FROM tenants t LEFT JOIN users u ON u.tenant_id = t.id AND (u.id = $2 OR u.upn_lower = $3) \
+         WHERE t.id = $1 OR t.name = $1",
+        args![tenant_key, user_id, upn_key],
+        |r| {
+            let tenant = Tenant {
+                id: r.text("t_id")?,
+                name: r.text("t_name")?,
+                rp_id: r.opt_text("t_rp_id")?,
+                rp_name: r.opt_text("t_rp_name")?,
+            };
+            let user = match r.opt_text("id")? {
+                None => None,
+                Some(_) => Some(user_from(r)?),
+            };
+            Ok((tenant, user))
+        },
+    )
+    .await
+}
+
+/// A user by WebAuthn user handle.
+pub async fn user_by_handle(db: &Db, tenant_id: &str, handle: &[u8]) -> ApiResult<Option<User>> {
+    fetch_optional(
+        On::Read(db),
+        &format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND user_handle = $2"),
+        args![tenant_id, handle],
+        user_from,
+    )
+    .await
+}
+
+/// The directory roles of a user (none for a user that does not exist).
+pub async fn user_roles(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
+    let roles = fetch_optional(
+        On::Read(db),
+        "SELECT roles FROM users WHERE id = $1",
+        args![user_id],
+        |r| r.text("roles"),
+    )
+    .await?;
+    Ok(parse_roles(&roles.unwrap_or_default()))
+}
+
+/// Sets a user's roles and, when `void_registrations`, deletes the user's
+/// pending registration challenges in the same write.
+pub async fn set_user_roles(
+    db: &Db,
+    user_id: &str,
+    roles: &[String],
+    void_registrations: bool,
+) -> ApiResult<()> {
+    let (user_id, roles) = (user_id.to_owned(), roles.join(","));
+    db.write_job(None, move |ctx| {
+        Box::pin(async move {
+            execute(
+                On::Job(ctx),
+                "UPDATE users SET roles = $1 WHERE id = $2",
+                args![&roles, &user_id],
+            )
+            .await?;
+            if void_registrations {
+                execute(
+                    On::Job(ctx),
+                    "DELETE FROM challenges WHERE user_id = $1 AND purpose = 'create'",
+                    args![&user_id],
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Users whose case-folded userPrincipalName or display name matches the
+/// `LIKE` pattern `pattern` (`\` escapes), at most `top`.
+pub async fn search_users(
+    db: &Db,
+    tenant_id: &str,
+    pattern: &str,
+    top: i64,
+) -> ApiResult<Vec<User>> {
+    fetch_all(
+        On::Read(db),
+        &format!(
+            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 \
+             AND (upn_lower LIKE $2 ESCAPE '\\' OR LOWER(display_name) LIKE $2 ESCAPE '\\') \
+             ORDER BY upn_lower LIMIT $3"
+        ),
+        args![tenant_id, pattern, top],
+        user_from,
+    )
+    .await
+}
+
+/// A tenant's users, for [`query::fetch`].
+pub fn users_listing(tenant_id: &str) -> Listing<'static> {
+    Listing {
+        from: "users",
+        alias: "",
+        columns: USER_COLS.to_owned(),
+        scope: vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))],
+    }
+}
+
+/// A tenant's groups, for [`query::fetch`].
+pub fn groups_listing(tenant_id: &str) -> Listing<'static> {
+    Listing {
+        from: "groups_",
+        alias: "",
+        columns: "id, display_name, description, created_at".to_owned(),
+        scope: vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))],
+    }
+}
+
+/// A group's members, for [`query::fetch`].
+pub fn members_listing(tenant_id: &str, group_id: &str) -> Listing<'static> {
+    Listing {
+        from: "group_members m JOIN users u ON u.id = m.user_id",
+        alias: "u.",
+        columns: USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        scope: vec![
+            ("m.group_id = {}", Bind::Text(group_id.to_owned())),
+            ("u.tenant_id = {}", Bind::Text(tenant_id.to_owned())),
+        ],
+    }
+}
+
+/// A page of `listing` mapped by `map`, the next page's token and
+/// `@odata.count`.
+async fn page<T>(
+    db: &Db,
+    listing: &Listing<'_>,
+    q: &GraphQuery,
+    page: &PageRequest,
+    map: fn(&dyn Fields) -> ApiResult<T>,
+) -> ApiResult<(Vec<T>, Option<String>, Option<i64>)> {
+    let f = query::fetch(db, listing, q, page).await?;
+    let found = f.rows.iter().map(|r| map(r)).collect::<ApiResult<_>>()?;
+    Ok((found, f.next, f.count))
+}
+
+/// A page of a tenant's users with Graph's query options (default order
+/// userPrincipalName).
+pub async fn list_users(
+    db: &Db,
+    tenant_id: &str,
+    q: &GraphQuery,
+    p: &PageRequest,
+) -> ApiResult<(Vec<User>, Option<String>, Option<i64>)> {
+    page(db, &users_listing(tenant_id), q, p, user_from).await
+}
+
+/// A page of a tenant's groups with Graph's query options (default order
+/// displayName, then id).
+pub async fn list_groups(
+    db: &Db,
+    tenant_id: &str,
+    q: &GraphQuery,
+    p: &PageRequest,
+) -> ApiResult<(Vec<Group>, Option<String>, Option<i64>)> {
+    page(db, &groups_listing(tenant_id), q, p, group_from).await
+}
+
+/// A page of a group's members with Graph's query options (default order:
+/// member id, which the `(group_id, user_id)` key serves).
+pub async fn group_members(
+    db: &Db,
+    tenant_id: &str,
+    group_id: &str,
+    q: &GraphQuery,
+    p: &PageRequest,
+) -> ApiResult<(Vec<User>, Option<String>, Option<i64>)> {
+    page(db, &members_listing(tenant_id, group_id), q, p, user_from).await
+}
+
+/// Stores a user's new userPrincipalName (with its case-folded key),
+/// display name and enabled flag.
+pub async fn update_user(db: &Db, user: &User, upn_key: &str) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "UPDATE users SET upn = $1, upn_lower = $2, display_name = $3, account_enabled = $4 \
+         WHERE id = $5 AND tenant_id = $6",
+        args![
+            &user.upn,
+            upn_key,
+            &user.display_name,
+            user.account_enabled,
+            &user.id,
+            &user.tenant_id
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// Deletes a user with their passkeys and memberships, in one write.
+pub async fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
+    let user_id = user_id.to_owned();
+    db.write_job(None, move |ctx| {
+        Box::pin(async move {
+            for sql in [
+                "DELETE FROM group_members WHERE user_id = $1",
+                "DELETE FROM fido2_methods WHERE user_id = $1",
+                "DELETE FROM users WHERE id = $1",
+            ] {
+                execute(On::Job(ctx), sql, args![&user_id]).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+pub async fn insert_group(db: &Db, tenant_id: &str, g: &Group) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "INSERT INTO groups_ (id, tenant_id, display_name, description, created_at) VALUES ($1, $2, $3, $4, $5)",
+        args![&g.id, tenant_id, &g.display_name, &g.description, g.created_at],
+    )
+    .await
+    .map(drop)
+}
+
+/// A group by id or display name.
+pub async fn group(db: &Db, tenant_id: &str, key: &str) -> ApiResult<Option<Group>> {
+    fetch_optional(
+        On::Read(db),
+        "SELECT id, display_name, description, created_at FROM groups_ \
+         WHERE tenant_id = $1 AND (id = $2 OR display_name = $2)",
+        args![tenant_id, key],
+        group_from,
+    )
+    .await
+}
+
+/// Adds a member (already one: nothing changes).
+pub async fn add_member(db: &Db, group_id: &str, user_id: &str) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        args![group_id, user_id],
+    )
+    .await
+    .map(drop)
+}
+
+/// Ids of the groups `user_id` belongs to.
+pub async fn user_group_ids(db: &Db, user_id: &str) -> ApiResult<Vec<String>> {
+    fetch_all(
+        On::Read(db),
+        "SELECT group_id FROM group_members WHERE user_id = $1",
+        args![user_id],
+        |r| r.text("group_id"),
+    )
+    .await
+}
+
+/// Stores an app registration with its secret's salt and hash.
+pub async fn insert_app(
+    db: &Db,
+    app: &App,
+    salt: &[u8],
+    secret_hash: &[u8],
+    created_at: i64,
+) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "INSERT INTO apps (client_id, tenant_id, name, secret_salt, secret_hash, roles, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        args![
+            &app.client_id,
+            &app.tenant_id,
+            &app.name,
+            salt,
+            secret_hash,
+            &app.roles.join(","),
+            created_at
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+/// An enabled app registration of an enabled tenant, with its secret's
+/// salt and hash.
+pub async fn enabled_app_secret(
+    db: &Db,
+    tenant_id: &str,
+    client_id: &str,
+) -> ApiResult<Option<(App, Vec<u8>, Vec<u8>)>> {
+    fetch_optional(
+        On::Read(db),
+        "SELECT client_id, tenant_id, name, secret_salt, secret_hash, roles FROM apps \
+         WHERE client_id = $1 AND tenant_id = $2 AND enabled = 1 \
+         AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = apps.tenant_id AND t.enabled = 1)",
+        args![client_id, tenant_id],
+        |r| {
+            Ok((
+                App {
+                    client_id: r.text("client_id")?,
+                    tenant_id: r.text("tenant_id")?,
+                    name: r.text("name")?,
+                    roles: parse_roles(&r.text("roles")?),
+                },
+                r.bytes("secret_salt")?,
+                r.bytes("secret_hash")?,
+            ))
+        },
+    )
+    .await
+}
+
+/// Whether the app registration `client_id` exists in `tenant_id` and
+/// both are enabled.
+pub async fn app_enabled(db: &Db, tenant_id: &str, client_id: &str) -> ApiResult<bool> {
+    let found = fetch_optional(
+        On::Read(db),
+        "SELECT a.enabled AS a, t.enabled AS t FROM apps a JOIN tenants t ON t.id = a.tenant_id \
+         WHERE a.client_id = $1 AND a.tenant_id = $2",
+        args![client_id, tenant_id],
+        |r| Ok(r.flag("a")? && r.flag("t")?),
+    )
+    .await?;
+    Ok(found.unwrap_or(false))
+}
+
+/// Enables or disables an app registration; false if there is none.
+pub async fn set_app_enabled(
+    db: &Db,
+    tenant_id: &str,
+    client_id: &str,
+    enabled: bool,
+) -> ApiResult<bool> {
+    let n = execute(
+        On::Write(db),
+        "UPDATE apps SET enabled = $1 WHERE client_id = $2 AND tenant_id = $3",
+        args![enabled, client_id, tenant_id],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// Enables or disables a tenant (its tokens, sign-ins and token requests).
+pub async fn set_tenant_enabled(db: &Db, tenant_id: &str, enabled: bool) -> ApiResult<()> {
+    execute(
+        On::Write(db),
+        "UPDATE tenants SET enabled = $1 WHERE id = $2",
+        args![enabled, tenant_id],
+    )
+    .await
+    .map(drop)
+}
+
+/// A tenant's app registrations, oldest first.
+pub async fn list_apps(db: &Db, tenant_id: &str) -> ApiResult<Vec<AppInfo>> {
+    fetch_all(
+        On::Read(db),
+        "SELECT client_id, name, roles, enabled, created_at FROM apps WHERE tenant_id = $1 \
+         ORDER BY created_at, client_id",
+        args![tenant_id],
+        |r| {
+            Ok(AppInfo {
+                client_id: r.text("client_id")?,
+                name: r.text("name")?,
+                roles: parse_roles(&r.text("roles")?),
+                enabled: r.flag("enabled")?,
+                created_date_time: rfc3339(r.int("created_at")?),
+            })
+        },
+    )
+    .await
+}
