@@ -22,14 +22,15 @@
 pub mod chain;
 pub mod failures;
 
-use crate::db::{get_i64, get_opt_i64, Backend, Db};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::store::audit as rows;
 use crate::time_util::{now_unix, rfc3339};
-use crate::writer::{Conn, JobCtx};
-use serde::{Deserialize, Serialize};
+use crate::writer::JobCtx;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+
+pub use crate::store::audit::{Checkpoint, EventRow};
 
 pub use chain::{AuditKey, Head, GENESIS};
 pub use failures::{Admit, AuthFailure, FailureLog};
@@ -227,22 +228,9 @@ impl OwnedEvent {
     }
 }
 
-const HEAD: &str =
-    "SELECT hash, seq FROM audit_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1";
-const INSERT: &str = "INSERT INTO audit_events (tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-const INSERT_CHECKPOINT: &str =
-    "INSERT INTO audit_checkpoints (tenant_id, seq, head_hash, at, kind, kek_id, mac) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, seq) DO NOTHING";
-
 async fn lock_tenant(ctx: &mut JobCtx, tenant: &str) -> ApiResult<()> {
-    if ctx.backend == Backend::Postgres && !ctx.holds_lock(tenant) {
-        if let Conn::Sqlx(conn) = ctx.conn() {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(crate::writer::audit_lock_key(tenant))
-                .execute(conn)
-                .await?;
-        }
+    if !ctx.holds_lock(tenant) {
+        rows::lock_chain(ctx, crate::writer::audit_lock_key(tenant)).await?;
         ctx.note_lock(tenant);
     }
     Ok(())
@@ -253,31 +241,7 @@ async fn head_in(ctx: &mut JobCtx, tenant: &str) -> ApiResult<Head> {
     if let Some(h) = ctx.audit_head(tenant) {
         return Ok(h.clone());
     }
-    let found = match ctx.conn() {
-        Conn::Sqlx(conn) => sqlx::query(HEAD)
-            .bind(tenant)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| {
-                Ok::<_, sqlx::Error>(Head {
-                    hash: r.try_get("hash")?,
-                    seq: get_i64(&r, "seq")?,
-                })
-            })
-            .transpose()?,
-        Conn::Lite(c) => {
-            use rusqlite::OptionalExtension;
-            c.prepare_cached(&crate::db::lite_sql(HEAD))?
-                .query_row(rusqlite::params![tenant], |r| {
-                    Ok(Head {
-                        hash: r.get(0)?,
-                        seq: r.get(1)?,
-                    })
-                })
-                .optional()?
-        }
-    };
-    Ok(found.unwrap_or_else(Head::genesis))
+    Ok(rows::head(ctx, tenant).await?.unwrap_or_else(Head::genesis))
 }
 
 fn need_key(ctx: &JobCtx) -> ApiResult<std::sync::Arc<AuditKey>> {
@@ -293,45 +257,8 @@ pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
     let key = need_key(ctx)?;
     lock_tenant(ctx, ev.tenant_id).await?;
     let prev = head_in(ctx, ev.tenant_id).await?;
-    let row = Linked::new(&prev, &ev, &key);
-    match ctx.conn() {
-        Conn::Sqlx(conn) => {
-            sqlx::query(INSERT)
-                .bind(ev.tenant_id)
-                .bind(row.at)
-                .bind(&row.actor)
-                .bind(&row.activity)
-                .bind(&row.target)
-                .bind(&row.result)
-                .bind(&row.reason)
-                .bind(&row.request_id)
-                .bind(&row.details)
-                .bind(&prev.hash)
-                .bind(&row.hash)
-                .bind(row.seq)
-                .bind(&row.mac)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Conn::Lite(c) => {
-            c.prepare_cached(&crate::db::lite_sql(INSERT))?
-                .execute(rusqlite::params![
-                    ev.tenant_id,
-                    row.at,
-                    row.actor,
-                    row.activity,
-                    row.target,
-                    row.result,
-                    row.reason,
-                    row.request_id,
-                    row.details,
-                    prev.hash,
-                    row.hash,
-                    row.seq,
-                    row.mac
-                ])?;
-        }
-    }
+    let row = linked(&prev, &ev, &key);
+    rows::insert_event(ctx, &row).await?;
     let head = Head {
         hash: row.hash,
         seq: row.seq,
@@ -361,130 +288,54 @@ async fn insert_checkpoint(
         mac: String::new(),
     };
     c.mac = key.checkpoint_mac(&c);
-    match ctx.conn() {
-        Conn::Sqlx(conn) => {
-            sqlx::query(INSERT_CHECKPOINT)
-                .bind(&c.tenant_id)
-                .bind(c.seq)
-                .bind(&c.head_hash)
-                .bind(c.at)
-                .bind(&c.kind)
-                .bind(&c.kek_id)
-                .bind(&c.mac)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Conn::Lite(conn) => {
-            conn.prepare_cached(&crate::db::lite_sql(INSERT_CHECKPOINT))?
-                .execute(rusqlite::params![
-                    c.tenant_id,
-                    c.seq,
-                    c.head_hash,
-                    c.at,
-                    c.kind,
-                    c.kek_id,
-                    c.mac
-                ])?;
-        }
-    }
+    rows::insert_checkpoint(ctx, &c).await?;
     Ok(c)
 }
 
 /// The stored form of an event linked to `prev`: its bounded text, time,
-/// number, hash and MAC (the same whichever connection stores it).
-struct Linked {
-    at: i64,
-    seq: i64,
-    actor: String,
-    activity: String,
-    target: String,
-    result: String,
-    reason: String,
-    request_id: String,
-    details: String,
-    hash: String,
-    mac: String,
-}
-
-impl Linked {
-    fn new(prev: &Head, ev: &Event<'_>, key: &AuditKey) -> Linked {
-        let at = now_unix();
-        let seq = prev.seq + 1;
-        let actor = bounded(ev.actor, MAX_TEXT);
-        let activity = bounded(ev.activity, 128);
-        let target = bounded(ev.target, MAX_TEXT);
-        let result = bounded(ev.result, 16);
-        let reason = bounded(ev.reason, MAX_TEXT);
-        let request_id = bounded(ev.request_id, 64);
-        let details = bounded_details(&ev.details);
-        let hash = link(
-            &prev.hash,
-            &canonical(
-                ev.tenant_id,
-                at,
-                &actor,
-                &activity,
-                &target,
-                &result,
-                &reason,
-                &request_id,
-                &details,
-            ),
-        );
-        let mac = key.row_mac(ev.tenant_id, seq, &hash);
-        Linked {
+/// number, hash and MAC.
+fn linked(prev: &Head, ev: &Event<'_>, key: &AuditKey) -> EventRow {
+    let at = now_unix();
+    let seq = prev.seq + 1;
+    let actor = bounded(ev.actor, MAX_TEXT);
+    let activity = bounded(ev.activity, 128);
+    let target = bounded(ev.target, MAX_TEXT);
+    let result = bounded(ev.result, 16);
+    let reason = bounded(ev.reason, MAX_TEXT);
+    let request_id = bounded(ev.request_id, 64);
+    let details = bounded_details(&ev.details);
+    let hash = link(
+        &prev.hash,
+        &canonical(
+            ev.tenant_id,
             at,
-            seq,
-            actor,
-            activity,
-            target,
-            result,
-            reason,
-            request_id,
-            details,
-            hash,
-            mac,
-        }
+            &actor,
+            &activity,
+            &target,
+            &result,
+            &reason,
+            &request_id,
+            &details,
+        ),
+    );
+    let mac = Some(key.row_mac(ev.tenant_id, seq, &hash));
+    EventRow {
+        id: 0,
+        tenant_id: ev.tenant_id.to_owned(),
+        at,
+        actor,
+        activity,
+        target,
+        result,
+        reason,
+        request_id,
+        details,
+        prev_hash: prev.hash.clone(),
+        hash,
+        seq,
+        mac,
     }
 }
-
-struct StoredRow {
-    id: i64,
-    tenant_id: String,
-    at: i64,
-    actor: String,
-    activity: String,
-    target: String,
-    result: String,
-    reason: String,
-    request_id: String,
-    details: String,
-    prev_hash: String,
-    hash: String,
-    seq: i64,
-    mac: Option<String>,
-}
-
-fn row_from(r: &AnyRow) -> Result<StoredRow, sqlx::Error> {
-    Ok(StoredRow {
-        id: get_i64(r, "id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        at: get_i64(r, "at")?,
-        actor: r.try_get("actor")?,
-        activity: r.try_get("activity")?,
-        target: r.try_get("target")?,
-        result: r.try_get("result")?,
-        reason: r.try_get("reason")?,
-        request_id: r.try_get("request_id")?,
-        details: r.try_get("details")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-        seq: get_opt_i64(r, "seq")?.unwrap_or(0),
-        mac: r.try_get("mac")?,
-    })
-}
-
-const COLS: &str = "id, tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac";
 
 /// Filters for `GET /auditLogs/directoryAudits`.
 #[derive(Debug, Clone, Default)]
@@ -497,25 +348,21 @@ pub struct Query {
 
 /// Newest first, as Graph's directoryAudit resources.
 pub async fn list(db: &Db, tenant_id: &str, q: &Query) -> ApiResult<Vec<serde_json::Value>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 \
-         AND ($2 = '' OR activity = $2) AND ($3 = '' OR target = $3) AND at >= $4 \
-         ORDER BY id DESC LIMIT $5"
-    ))
-    .bind(tenant_id)
-    .bind(q.activity.clone().unwrap_or_default())
-    .bind(q.target.clone().unwrap_or_default())
-    .bind(q.since.unwrap_or(0))
-    .bind(q.top)
-    .fetch_all(db.read())
+    let found = rows::newest(
+        db,
+        tenant_id,
+        q.activity.as_deref().unwrap_or_default(),
+        q.target.as_deref().unwrap_or_default(),
+        q.since.unwrap_or(0),
+        q.top,
+    )
     .await?;
-    rows.iter().map(to_graph).collect()
+    Ok(found.into_iter().map(to_graph).collect())
 }
 
 /// An event as Graph's directoryAudit resource.
-fn to_graph(r: &AnyRow) -> ApiResult<serde_json::Value> {
-    let r = row_from(r)?;
-    Ok(serde_json::to_value(webauthn::graph::DirectoryAudit {
+fn to_graph(r: EventRow) -> serde_json::Value {
+    serde_json::to_value(webauthn::graph::DirectoryAudit {
         id: r.id.to_string(),
         sequence_number: r.seq,
         activity_date_time: rfc3339(r.at),
@@ -528,29 +375,18 @@ fn to_graph(r: &AnyRow) -> ApiResult<serde_json::Value> {
         additional_details: serde_json::from_str(&r.details).unwrap_or_default(),
         hash: r.hash,
     })
-    .unwrap_or_default())
+    .unwrap_or_default()
 }
 
 /// A tenant's events with Keysmith's own filters (`q`'s activity, target,
 /// since), for [`crate::query::fetch`].
 pub fn listing(tenant_id: &str, q: &Query) -> crate::query::Listing<'static> {
-    use crate::query::Bind;
-    let mut scope = vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))];
-    if let Some(a) = &q.activity {
-        scope.push(("activity = {}", Bind::Text(a.clone())));
-    }
-    if let Some(t) = &q.target {
-        scope.push(("target = {}", Bind::Text(t.clone())));
-    }
-    if let Some(s) = q.since {
-        scope.push(("at >= {}", Bind::Int(s)));
-    }
-    crate::query::Listing {
-        from: "audit_events",
-        alias: "",
-        columns: COLS.to_owned(),
-        scope,
-    }
+    rows::listing(
+        tenant_id,
+        q.activity.as_deref(),
+        q.target.as_deref(),
+        q.since,
+    )
 }
 
 /// A page of a tenant's events for `GET /auditLogs/directoryAudits`:
@@ -568,49 +404,14 @@ pub async fn page(
     let events = f
         .rows
         .iter()
-        .map(|r| to_graph(r).map(|v| graph.project(v)))
+        .map(|r| Ok(graph.project(to_graph(rows::event_from(r)?))))
         .collect::<ApiResult<_>>()?;
     Ok((events, f.next, f.count))
 }
 
-/// A signed statement that a tenant's chain had `seq` events ending in
-/// `head_hash` at time `at`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    pub tenant_id: String,
-    pub seq: i64,
-    pub head_hash: String,
-    pub at: i64,
-    /// `periodic`, `manual`, or `legacy` (the events an older version
-    /// wrote without MACs, vouched for once at the upgrade).
-    pub kind: String,
-    pub kek_id: String,
-    pub mac: String,
-}
-
-fn checkpoint_from(r: &AnyRow) -> Result<Checkpoint, sqlx::Error> {
-    Ok(Checkpoint {
-        tenant_id: r.try_get("tenant_id")?,
-        seq: get_i64(r, "seq")?,
-        head_hash: r.try_get("head_hash")?,
-        at: get_i64(r, "at")?,
-        kind: r.try_get("kind")?,
-        kek_id: r.try_get("kek_id")?,
-        mac: r.try_get("mac")?,
-    })
-}
-
 /// Every checkpoint of a tenant, oldest first.
 pub async fn checkpoints(db: &Db, tenant_id: &str) -> ApiResult<Vec<Checkpoint>> {
-    let rows = sqlx::query(
-        "SELECT tenant_id, seq, head_hash, at, kind, kek_id, mac FROM audit_checkpoints \
-         WHERE tenant_id = $1 ORDER BY seq",
-    )
-    .bind(tenant_id)
-    .fetch_all(db.read())
-    .await?;
-    Ok(rows.iter().map(checkpoint_from).collect::<Result<_, _>>()?)
+    rows::checkpoints(db, tenant_id).await
 }
 
 /// Writes a checkpoint of the tenant's chain as it is now (`kind`:
@@ -626,20 +427,7 @@ pub async fn checkpoint_now(db: &Db, tenant_id: &str, kind: &str) -> ApiResult<O
             if head.seq == 0 {
                 return Ok(None);
             }
-            let last = match ctx.conn() {
-                Conn::Sqlx(conn) => {
-                    sqlx::query("SELECT MAX(seq) AS s FROM audit_checkpoints WHERE tenant_id = $1")
-                        .bind(&tenant)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map(|r| get_opt_i64(&r, "s"))??
-                }
-                Conn::Lite(c) => c.query_row(
-                    "SELECT MAX(seq) FROM audit_checkpoints WHERE tenant_id = ?1",
-                    rusqlite::params![tenant],
-                    |r| r.get::<_, Option<i64>>(0),
-                )?,
-            };
+            let last = rows::last_checkpoint_seq(ctx, &tenant).await?;
             if last == Some(head.seq) {
                 return Ok(None);
             }
@@ -654,13 +442,7 @@ pub async fn checkpoint_now(db: &Db, tenant_id: &str, kind: &str) -> ApiResult<O
 /// Checkpoints every chain whose head moved since its last checkpoint (the
 /// server runs this periodically). Returns how many were written.
 pub async fn checkpoint_all(db: &Db) -> ApiResult<usize> {
-    let rows = sqlx::query("SELECT id FROM tenants")
-        .fetch_all(db.read())
-        .await?;
-    let mut tenants: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
+    let mut tenants = rows::tenant_ids(db).await?;
     tenants.push(SERVER_CHAIN.to_owned());
     let mut n = 0;
     for t in tenants {
@@ -676,17 +458,10 @@ pub async fn checkpoint_all(db: &Db) -> ApiResult<usize> {
 /// pending, each tenant whose chain verifies gets a `legacy` checkpoint at
 /// its last such event. Events without a MAC after it are reported.
 pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
-    let pending = sqlx::query("SELECT value FROM keysmith_state WHERE key = 'audit_adoption'")
-        .fetch_optional(db.read())
-        .await?;
-    if pending.is_none() {
+    if !rows::adoption_pending(db).await? {
         return Ok(());
     }
-    let rows = sqlx::query("SELECT DISTINCT tenant_id FROM audit_events WHERE mac IS NULL")
-        .fetch_all(db.read())
-        .await?;
-    for r in &rows {
-        let tenant: String = r.try_get(0)?;
+    for tenant in rows::tenants_with_unauthenticated_events(db).await? {
         let report = verify_chain(db, &tenant, None, &[]).await?;
         if !report.links_valid {
             tracing::error!(
@@ -695,34 +470,14 @@ pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
             );
             continue;
         }
-        let last: Option<i64> = sqlx::query(
-            "SELECT MAX(seq) AS s FROM audit_events WHERE tenant_id = $1 AND mac IS NULL",
-        )
-        .bind(&tenant)
-        .fetch_one(db.read())
-        .await
-        .map(|r| get_opt_i64(&r, "s"))??;
+        let last = rows::last_unauthenticated_seq(db, &tenant).await?;
         let Some(last) = last else { continue };
         let t = tenant.clone();
         db.write_job(Some(&tenant), move |ctx| {
             Box::pin(async move {
                 let key = need_key(ctx)?;
                 lock_tenant(ctx, &t).await?;
-                let hash: String = match ctx.conn() {
-                    Conn::Sqlx(conn) => sqlx::query(
-                        "SELECT hash FROM audit_events WHERE tenant_id = $1 AND seq = $2",
-                    )
-                    .bind(&t)
-                    .bind(last)
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?,
-                    Conn::Lite(c) => c.query_row(
-                        "SELECT hash FROM audit_events WHERE tenant_id = ?1 AND seq = ?2",
-                        rusqlite::params![t, last],
-                        |r| r.get(0),
-                    )?,
-                };
+                let hash = rows::hash_at(ctx, &t, last).await?;
                 let head = Head { hash, seq: last };
                 insert_checkpoint(ctx, &t, &head, now_unix(), "legacy", &key).await?;
                 Ok(())
@@ -735,10 +490,7 @@ pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
             "vouched for the audit events of the older version"
         );
     }
-    sqlx::query("DELETE FROM keysmith_state WHERE key = 'audit_adoption'")
-        .execute(db.write())
-        .await?;
-    Ok(())
+    rows::adoption_done(db).await
 }
 
 /// One thing wrong with a chain.
@@ -830,18 +582,11 @@ pub async fn verify_chain(
     let mut expected_seq = 1;
     let mut after: i64 = 0;
     loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT 5000"
-        ))
-        .bind(tenant_id)
-        .bind(after)
-        .fetch_all(db.read())
-        .await?;
-        if rows.is_empty() {
+        let batch = rows::events_after(db, tenant_id, after, 5000).await?;
+        if batch.is_empty() {
             break;
         }
-        for r in &rows {
-            let r = row_from(r)?;
+        for r in batch {
             after = r.seq;
             report.events += 1;
             if r.seq != expected_seq {

@@ -2,6 +2,7 @@
 //! (issue 30 moves the aggregates here one at a time), each statement
 //! written once and run on either engine through [`sql`].
 
+pub mod audit;
 pub mod challenges;
 pub mod directory;
 pub mod methods;
