@@ -16,14 +16,14 @@
 //! lives no longer than [`MAX_TOKEN_SECONDS`]; and (app tokens) its tenant
 //! and app registration exist and are enabled.
 
-use crate::db::{get_i64, get_opt_i64, Backend, Db};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::kek::Kek;
+use crate::store::signing_keys;
 use crate::time_util::now_unix;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::pkcs8::EncodePrivateKey;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -112,8 +112,9 @@ impl TokenError {
 /// Errors of the key ring (start-up, rotation).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
+    /// The database failed (the cause is logged where it happened).
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(String),
     #[error(
         "the token signing key {kid} in the database was sealed with another key-encryption key \
          (id {stored}; this server has {ours} from {from}): give every instance the same KEK file"
@@ -126,6 +127,12 @@ pub enum KeyRingError {
     },
     #[error("the token signing key {0} in the database is corrupt or was tampered with")]
     Corrupt(String),
+}
+
+impl From<ApiError> for KeyRingError {
+    fn from(e: ApiError) -> Self {
+        KeyRingError::Db(e.message)
+    }
 }
 
 struct KeyEntry {
@@ -226,40 +233,26 @@ impl TokenKeys {
     /// their tokens expire). Returns the new key's id.
     pub async fn rotate(db: &Db, kek: &Kek) -> Result<String, KeyRingError> {
         let now = now_unix();
-        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) FROM signing_keys")
-            .fetch_one(db.write())
-            .await?
-            .try_get::<Option<i64>, _>(0)
-            .or_else(|_| Ok::<_, sqlx::Error>(None))?;
+        let newest = signing_keys::newest_created_at(db).await?;
         let created = newest.map_or(now, |n| now.max(n + 1));
         let kid = insert_key(db, kek, created).await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(&kid)
-        .execute(db.write())
-        .await?;
+        signing_keys::retire_all_but(db, &kid, now).await?;
         Ok(kid)
     }
 
     /// Every key in the database, newest first.
     pub async fn list(db: &Db) -> Result<Vec<KeyInfo>, KeyRingError> {
-        let rows = sqlx::query(
-            "SELECT kid, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC",
-        )
-        .fetch_all(db.read())
-        .await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let retired = get_opt_i64(r, "retired_at")?;
-            out.push(KeyInfo {
-                kid: r.try_get("kid")?,
-                created_date_time: crate::time_util::rfc3339(get_i64(r, "created_at")?),
-                retired_date_time: retired.map(crate::time_util::rfc3339),
-                active: retired.is_none(),
-            });
-        }
+        let mut out: Vec<KeyInfo> = signing_keys::all(db, false)
+            .await?
+            .into_iter()
+            .rev()
+            .map(|k| KeyInfo {
+                created_date_time: crate::time_util::rfc3339(k.created_at),
+                retired_date_time: k.retired_at.map(crate::time_util::rfc3339),
+                active: k.retired_at.is_none(),
+                kid: k.kid,
+            })
+            .collect();
         // Only the newest key that is not retired signs.
         let mut seen_active = false;
         for k in &mut out {
@@ -480,15 +473,13 @@ async fn insert_key(db: &Db, kek: &Kek, created_at: i64) -> Result<String, KeyRi
     let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
     let scalar = Zeroizing::new(secret.to_bytes().to_vec());
     let kid = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, secret, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    signing_keys::insert(
+        db,
+        &kid,
+        &kek.seal(&aad(&kid), &scalar),
+        kek.id(),
+        created_at,
     )
-    .bind(&kid)
-    .bind(Vec::<u8>::new())
-    .bind(kek.seal(&aad(&kid), &scalar))
-    .bind(kek.id())
-    .bind(created_at)
-    .execute(db.write())
     .await?;
     Ok(kid)
 }
@@ -496,34 +487,22 @@ async fn insert_key(db: &Db, kek: &Kek, created_at: i64) -> Result<String, KeyRi
 async fn load_ring(db: &Db, kek: &Kek, create: bool) -> Result<Ring, KeyRingError> {
     let now = now_unix();
     // Keys retired longer ago than any token lives are of no more use.
-    sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
-        .bind(now - MAX_TOKEN_SECONDS - CLOCK_SKEW)
-        .execute(db.write())
-        .await?;
-    let select = "SELECT kid, secret, sealed, kek_id, created_at, retired_at FROM signing_keys \
-                  ORDER BY created_at, kid";
-    let mut rows = sqlx::query(select).fetch_all(db.read()).await?;
-    if rows
-        .iter()
-        .all(|r| get_opt_i64(r, "retired_at").ok().flatten().is_some())
-        && create
-    {
+    signing_keys::purge_retired_before(db, now - MAX_TOKEN_SECONDS - CLOCK_SKEW).await?;
+    let mut rows = signing_keys::all(db, false).await?;
+    if create && rows.iter().all(|r| r.retired_at.is_some()) {
         insert_key(db, kek, now).await?;
-        rows = sqlx::query(select).fetch_all(db.write()).await?;
+        rows = signing_keys::all(db, true).await?;
     }
     let mut by_kid = HashMap::new();
     let mut signing: Option<Arc<KeyEntry>> = None;
-    for r in &rows {
-        let kid: String = r.try_get("kid")?;
-        let retired_at = get_opt_i64(r, "retired_at")?;
-        let sealed: Option<Vec<u8>> = r.try_get("sealed")?;
-        let scalar: Zeroizing<Vec<u8>> = match sealed.filter(|s| !s.is_empty()) {
+    for r in rows {
+        let kid = r.kid;
+        let scalar: Zeroizing<Vec<u8>> = match r.sealed.filter(|s| !s.is_empty()) {
             Some(sealed) => {
-                let stored: Option<String> = r.try_get("kek_id")?;
-                if stored.as_deref() != Some(kek.id()) {
+                if r.kek_id.as_deref() != Some(kek.id()) {
                     return Err(KeyRingError::WrongKek {
                         kid,
-                        stored: stored.unwrap_or_default(),
+                        stored: r.kek_id.unwrap_or_default(),
                         ours: kek.id().to_owned(),
                         from: kek.source.clone(),
                     });
@@ -533,13 +512,13 @@ async fn load_ring(db: &Db, kek: &Kek, create: bool) -> Result<Ring, KeyRingErro
             }
             None => {
                 // Stored in clear by an older version: seal it now.
-                let clear = Zeroizing::new(r.try_get::<Vec<u8>, _>("secret")?);
+                let clear = Zeroizing::new(r.clear);
                 seal_legacy(db, kek, &kid, &clear).await?;
                 clear
             }
         };
         let entry = Arc::new(
-            entry_from_scalar(kid.clone(), &scalar, retired_at)
+            entry_from_scalar(kid.clone(), &scalar, r.retired_at)
                 .ok_or_else(|| KeyRingError::Corrupt(kid.clone()))?,
         );
         if entry.retired_at.is_none() {
@@ -552,40 +531,10 @@ async fn load_ring(db: &Db, kek: &Kek, create: bool) -> Result<Ring, KeyRingErro
     Ok(Ring { signing, by_kid })
 }
 
-/// SQLite: overwrite deleted content with zeros on this connection
-/// (defence in depth for erasing a clear key; PostgreSQL has no such
-/// setting).
-async fn zero_deleted_bytes(
-    backend: Backend,
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-) -> Result<(), sqlx::Error> {
-    if backend == Backend::Sqlite {
-        sqlx::query("PRAGMA secure_delete = ON")
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Seals a key an older version stored in clear and erases the clear copy
-/// (SQLite: `secure_delete` zeroes the old bytes in the page, and the WAL is
-/// checkpointed so no old page version is left in it).
+/// ([`signing_keys::reseal`]).
 async fn seal_legacy(db: &Db, kek: &Kek, kid: &str, clear: &[u8]) -> Result<(), KeyRingError> {
-    let mut tx = db.begin_write().await?;
-    zero_deleted_bytes(db.backend, &mut tx).await?;
-    sqlx::query("UPDATE signing_keys SET sealed = $1, kek_id = $2, secret = $3 WHERE kid = $4")
-        .bind(kek.seal(&aad(kid), clear))
-        .bind(kek.id())
-        .bind(Vec::<u8>::new())
-        .bind(kid)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    if db.backend == Backend::Sqlite {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(db.write())
-            .await;
-    }
+    signing_keys::reseal(db, kid, &kek.seal(&aad(kid), clear), kek.id()).await?;
     tracing::info!(kid, "sealed a token signing key that was stored in clear");
     Ok(())
 }

@@ -8,4 +8,5 @@ pub mod directory;
 pub mod methods;
 pub mod policies;
 pub mod sessions;
+pub mod signing_keys;
 pub mod sql;
