@@ -27,7 +27,6 @@ pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod policy;
-pub mod query;
 pub mod ratelimit;
 pub mod registration;
 mod routes;
@@ -108,11 +107,9 @@ impl Server {
 
     /// Whether the directory has no tenant yet (a new installation).
     pub async fn is_empty(&self) -> bool {
-        sqlx::query("SELECT id FROM tenants LIMIT 1")
-            .fetch_optional(self.state.db.read())
+        store::directory::has_tenants(&self.state.db)
             .await
-            .map(|r| r.is_none())
-            .unwrap_or(false)
+            .is_ok_and(|any| !any)
     }
 
     /// Serves on `listener` until `shutdown` completes (and `/metrics` on

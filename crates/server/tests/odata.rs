@@ -15,7 +15,7 @@ mod common;
 
 use common::{assert_graph_error, call, Harness, Store, VirtualKey};
 use keysmith_server::paging::PageRequest;
-use keysmith_server::query::{self, GraphQuery, Listing};
+use keysmith_server::store::query::{self, GraphQuery, Listing};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 

@@ -379,8 +379,8 @@ fn to_graph(r: EventRow) -> serde_json::Value {
 }
 
 /// A tenant's events with Keysmith's own filters (`q`'s activity, target,
-/// since), for [`crate::query::fetch`].
-pub fn listing(tenant_id: &str, q: &Query) -> crate::query::Listing<'static> {
+/// since), for [`crate::store::query::fetch`].
+pub fn listing(tenant_id: &str, q: &Query) -> crate::store::query::Listing<'static> {
     rows::listing(
         tenant_id,
         q.activity.as_deref(),
@@ -396,11 +396,11 @@ pub async fn page(
     db: &Db,
     tenant_id: &str,
     q: &Query,
-    graph: &crate::query::GraphQuery,
+    graph: &crate::store::query::GraphQuery,
     page: &crate::paging::PageRequest,
 ) -> ApiResult<(Vec<serde_json::Value>, Option<String>, Option<i64>)> {
     let listing = listing(tenant_id, q);
-    let f = crate::query::fetch(db, &listing, graph, page).await?;
+    let f = crate::store::query::fetch(db, &listing, graph, page).await?;
     let events = f
         .rows
         .iter()

@@ -2,8 +2,8 @@
 
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
-use crate::query::{self, GraphQuery};
 use crate::state::AppState;
+use crate::store::query::{self, GraphQuery};
 use crate::token::{perm, Caller};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;

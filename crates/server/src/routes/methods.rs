@@ -172,8 +172,11 @@ pub async fn list(
     link: super::PageLink,
 ) -> ApiResult<Json<webauthn::graph::Collection<serde_json::Value>>> {
     caller.require(perm::METHODS_READ)?;
-    let (q, page) =
-        crate::query::GraphQuery::with_page(&crate::query::FIDO2_METHODS, &query, &headers)?;
+    let (q, page) = crate::store::query::GraphQuery::with_page(
+        &crate::store::query::FIDO2_METHODS,
+        &query,
+        &headers,
+    )?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
     let (found, next, count) =
         methods::page_for_user(&state.db, &tenant.id, &user.id, &q, &page).await?;

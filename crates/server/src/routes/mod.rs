@@ -187,7 +187,7 @@ pub(crate) fn canonical_graph_path(path: &str) -> Option<String> {
 }
 
 /// The query options every collection implements (paging and queries:
-/// `crate::paging`, `crate::query`).
+/// `crate::paging`, `crate::store::query`).
 const QUERY_OPTIONS: &[&str] = &[
     "$top",
     "$skiptoken",

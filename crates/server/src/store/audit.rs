@@ -219,14 +219,14 @@ pub async fn newest(
 }
 
 /// A tenant's events with Keysmith's own filters, for
-/// [`crate::query::fetch`].
+/// [`crate::store::query::fetch`].
 pub fn listing(
     tenant_id: &str,
     activity: Option<&str>,
     target: Option<&str>,
     since: Option<i64>,
-) -> crate::query::Listing<'static> {
-    use crate::query::Bind;
+) -> crate::store::query::Listing<'static> {
+    use crate::store::query::Bind;
     let mut scope = vec![("tenant_id = {}", Bind::Text(tenant_id.to_owned()))];
     if let Some(a) = activity {
         scope.push(("activity = {}", Bind::Text(a.to_owned())));
@@ -237,7 +237,7 @@ pub fn listing(
     if let Some(s) = since {
         scope.push(("at >= {}", Bind::Int(s)));
     }
-    crate::query::Listing {
+    crate::store::query::Listing {
         from: "audit_events",
         alias: "",
         columns: COLS.to_owned(),

@@ -6,7 +6,7 @@
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::paging::PageRequest;
-use crate::query::{self, Bind, GraphQuery, Listing};
+use crate::store::query::{self, Bind, GraphQuery, Listing};
 use crate::store::sql::{args, execute, fetch_all, fetch_optional, Fields, On};
 use crate::time_util::rfc3339;
 use serde::Serialize;
@@ -157,6 +157,18 @@ pub async fn insert_tenant(db: &Db, t: &Tenant, created_at: i64) -> ApiResult<()
     )
     .await
     .map(drop)
+}
+
+/// Whether the directory has a tenant (a new installation has none).
+pub async fn has_tenants(db: &Db) -> ApiResult<bool> {
+    let any = fetch_optional(
+        On::Read(db),
+        "SELECT id FROM tenants LIMIT 1",
+        args![],
+        |_| Ok(()),
+    )
+    .await?;
+    Ok(any.is_some())
 }
 
 /// A tenant by id or name.

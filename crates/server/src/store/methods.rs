@@ -168,10 +168,10 @@ pub async fn models_seen(db: &Db, tenant_id: &str) -> ApiResult<Vec<(String, Opt
     .await
 }
 
-/// A user's methods, for [`crate::query::fetch`].
-pub fn listing(tenant_id: &str, user_id: &str) -> crate::query::Listing<'static> {
-    use crate::query::Bind;
-    crate::query::Listing {
+/// A user's methods, for [`crate::store::query::fetch`].
+pub fn listing(tenant_id: &str, user_id: &str) -> crate::store::query::Listing<'static> {
+    use crate::store::query::Bind;
+    crate::store::query::Listing {
         from: "fido2_methods",
         alias: "",
         columns: COLS.to_owned(),
@@ -188,10 +188,10 @@ pub async fn page_for_user(
     db: &Db,
     tenant_id: &str,
     user_id: &str,
-    q: &crate::query::GraphQuery,
+    q: &crate::store::query::GraphQuery,
     page: &crate::paging::PageRequest,
 ) -> ApiResult<(Vec<Method>, Option<String>, Option<i64>)> {
-    let f = crate::query::fetch(db, &listing(tenant_id, user_id), q, page).await?;
+    let f = crate::store::query::fetch(db, &listing(tenant_id, user_id), q, page).await?;
     let found = f
         .rows
         .iter()

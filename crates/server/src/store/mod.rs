@@ -7,6 +7,7 @@ pub mod challenges;
 pub mod directory;
 pub mod methods;
 pub mod policies;
+pub mod query;
 pub mod sessions;
 pub mod signing_keys;
 pub mod sql;
