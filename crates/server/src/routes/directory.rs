@@ -1,19 +1,19 @@
 //! `/users` and `/groups` (a small slice of Graph's directory API).
 
 use super::parse_json;
-use crate::audit::{self, Event};
 use crate::directory;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, RequestId};
 use crate::store::query::{self, GraphQuery};
 use crate::token::{perm, Caller};
+use crate::usecase::directory as usecase;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use webauthn::graph::Collection;
 
@@ -43,30 +43,6 @@ fn refuse_unknown_properties(other: &BTreeMap<String, Value>, takes: &str) -> Ap
 }
 
 const USER_PROPERTIES: &str = "userPrincipalName, displayName and accountEnabled";
-
-async fn audit_user(
-    state: &AppState,
-    caller: &Caller,
-    rid: &RequestId,
-    activity: &str,
-    target: &str,
-    details: Value,
-) -> ApiResult<()> {
-    audit::record(
-        &state.db,
-        Event {
-            tenant_id: &caller.tenant_id,
-            actor: &caller.actor(),
-            activity,
-            target,
-            result: "success",
-            reason: "",
-            request_id: &rid.0,
-            details,
-        },
-    )
-    .await
-}
 
 pub async fn list_users(
     State(state): State<AppState>,
@@ -98,7 +74,7 @@ pub async fn create_user(
     let upn = b
         .user_principal_name
         .ok_or_else(|| ApiError::bad_request("userPrincipalName is required."))?;
-    let user = crate::usecase::directory::create_user(
+    let user = usecase::create_user(
         &state.db,
         &caller.tenant_id,
         &upn,
@@ -134,15 +110,12 @@ pub async fn patch_user(
     // Renaming or disabling an admin-center account is a lock-out (or a
     // takeover of its sign-in name): privileged, as its methods are.
     super::methods::require_privileged_if_staff(&caller, &user)?;
-    directory::update_user(
-        &state.db,
-        &user,
-        b.user_principal_name.as_deref(),
-        b.display_name.as_deref(),
-        b.account_enabled,
-    )
-    .await?;
-    audit_user(&state, &caller, &rid, "Update user", &user.id, json!({})).await?;
+    let changes = usecase::UserChanges {
+        upn: b.user_principal_name.as_deref(),
+        display_name: b.display_name.as_deref(),
+        account_enabled: b.account_enabled,
+    };
+    usecase::update_user(&state.db, &user, changes, &caller.actor(), &rid.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,16 +128,7 @@ pub async fn delete_user(
     caller.require(perm::USERS_WRITE)?;
     let user = directory::find_user(&state.db, &caller.tenant_id, &user).await?;
     super::methods::require_privileged_if_staff(&caller, &user)?;
-    directory::delete_user(&state.db, &user).await?;
-    audit_user(
-        &state,
-        &caller,
-        &rid,
-        "Delete user",
-        &user.id,
-        json!({ "userPrincipalName": user.upn }),
-    )
-    .await?;
+    usecase::delete_user(&state.db, &user, &caller.actor(), &rid.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,20 +168,13 @@ pub async fn create_group(
     caller.require(perm::GROUPS_WRITE)?;
     let b: GroupBody = parse_json(&body)?;
     refuse_unknown_properties(&b.other, "displayName and description")?;
-    let g = directory::create_group(
+    let g = usecase::create_group(
         &state.db,
         &caller.tenant_id,
         &b.display_name,
         b.description.as_deref(),
-    )
-    .await?;
-    audit_user(
-        &state,
-        &caller,
-        &rid,
-        "Add group",
-        &g.id,
-        json!({ "displayName": g.display_name }),
+        &caller.actor(),
+        &rid.0,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(g.to_json())).into_response())
@@ -280,16 +237,13 @@ pub async fn add_member(
         .or_else(|| b.odata_id.rsplit('/').next().map(str::to_owned))
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("@odata.id must reference a user."))?;
-    let g = directory::find_group(&state.db, &caller.tenant_id, &group).await?;
-    let user = directory::find_user(&state.db, &caller.tenant_id, &user_key).await?;
-    directory::add_member(&state.db, &g.id, &user.id).await?;
-    audit_user(
-        &state,
-        &caller,
-        &rid,
-        "Add member to group",
-        &g.id,
-        json!({ "user": user.id }),
+    usecase::add_member(
+        &state.db,
+        &caller.tenant_id,
+        &group,
+        &user_key,
+        &caller.actor(),
+        &rid.0,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

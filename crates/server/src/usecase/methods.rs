@@ -4,13 +4,15 @@
 use super::DomainError;
 use crate::audit::{self, Event};
 use crate::challenge::{self, Purpose};
-use crate::directory::{Tenant, User};
+use crate::directory::{self, Tenant, User};
+use crate::error::ApiError;
 use crate::policy;
 use crate::state::{AppState, RequestId};
 use crate::store::challenges;
 use crate::store::methods;
 use crate::store::policies;
 use crate::time_util::{now_unix, rfc3339};
+use serde::Serialize;
 use webauthn::graph::{
     AuthenticatorSelection, CreationExtensions, CreationOptionsResponse, CredentialDescriptor,
     PubKeyCredParam, PublicKeyCredentialCreationOptions, UserEntity,
@@ -148,4 +150,127 @@ pub async fn delete(
     )
     .await?;
     Ok(())
+}
+
+/// A bulk deprovision's outcome, user by user.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionAnswer {
+    pub dry_run: bool,
+    pub users: usize,
+    pub passkeys: usize,
+    pub refused: usize,
+    pub value: Vec<DeprovisionResult>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionResult {
+    pub user_principal_name: String,
+    /// `deleted`, `wouldDelete`, `refused` or `notFound`.
+    pub status: &'static str,
+    pub passkeys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The user's passkeys (absent for users not found or refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<DeprovisionedMethod>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionedMethod {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub aa_guid: String,
+}
+
+/// Deletes every passkey of each user named in `upns` of `tenant` (on a
+/// `dry_run`, only says what would be deleted), user by user: users not
+/// found and users `may_manage` refuses are listed with the reason (a real
+/// run's refusal is audited) and the others are still done.
+pub async fn deprovision(
+    state: &AppState,
+    tenant: &Tenant,
+    upns: &[&str],
+    dry_run: bool,
+    may_manage: impl Fn(&User) -> std::result::Result<(), ApiError>,
+    actor: &str,
+    rid: &RequestId,
+) -> Result<DeprovisionAnswer> {
+    let mut results = Vec::new();
+    let (mut users, mut keys, mut refused) = (0, 0, 0);
+    for &upn in upns {
+        let user = match directory::find_user(&state.db, &tenant.id, upn).await {
+            Ok(u) => u,
+            Err(e) if e.is_not_found() => {
+                results.push(DeprovisionResult {
+                    user_principal_name: upn.to_owned(),
+                    status: "notFound",
+                    passkeys: 0,
+                    reason: None,
+                    methods: None,
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Err(e) = may_manage(&user) {
+            refused += 1;
+            if !dry_run {
+                audit::record(
+                    &state.db,
+                    Event {
+                        tenant_id: &tenant.id,
+                        actor,
+                        activity: "Admin center request denied",
+                        target: &user.upn,
+                        result: "failure",
+                        reason: &audit::bounded(&e.message, 256),
+                        request_id: &rid.0,
+                        details: serde_json::json!({ "status": 403, "code": e.code, "action": "bulk deprovision" }),
+                    },
+                )
+                .await?;
+            }
+            results.push(DeprovisionResult {
+                user_principal_name: user.upn.clone(),
+                status: "refused",
+                passkeys: 0,
+                reason: Some(e.message),
+                methods: None,
+            });
+            continue;
+        }
+        let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
+        if !dry_run {
+            for m in &all {
+                delete(state, tenant, &user, &m.id, actor, rid).await?;
+            }
+        }
+        users += 1;
+        keys += all.len();
+        results.push(DeprovisionResult {
+            user_principal_name: user.upn.clone(),
+            status: if dry_run { "wouldDelete" } else { "deleted" },
+            passkeys: all.len(),
+            reason: None,
+            methods: Some(
+                all.iter()
+                    .map(|m| DeprovisionedMethod {
+                        id: m.id.clone(),
+                        display_name: m.display_name.clone(),
+                        aa_guid: m.aaguid.clone(),
+                    })
+                    .collect(),
+            ),
+        });
+    }
+    Ok(DeprovisionAnswer {
+        dry_run,
+        users,
+        passkeys: keys,
+        refused,
+        value: results,
+    })
 }

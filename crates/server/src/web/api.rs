@@ -4,13 +4,12 @@
 //! the Graph API and the sign-in API.
 
 use super::session::{self, Role, WebSession};
-use crate::audit::{self, Event};
+use crate::audit;
 use crate::directory::{self, Tenant};
 use crate::error::parse_json;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{ClientAddr, Limited};
 use crate::state::{AppState, RequestId};
-use crate::store::methods;
 use crate::usecase::signin;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Most UPNs one bulk deprovisioning takes.
 const BULK_MAX: usize = 1000;
@@ -86,39 +85,6 @@ pub struct OptionsAnswer {
 #[derive(Serialize)]
 pub struct Next {
     next: String,
-}
-
-/// A bulk deprovision's outcome, user by user.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeprovisionAnswer {
-    dry_run: bool,
-    users: usize,
-    passkeys: usize,
-    refused: usize,
-    value: Vec<DeprovisionResult>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeprovisionResult {
-    user_principal_name: String,
-    /// `deleted`, `wouldDelete`, `refused` or `notFound`.
-    status: &'static str,
-    passkeys: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    /// The user's passkeys (absent for users not found or refused).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    methods: Option<Vec<DeprovisionedMethod>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeprovisionedMethod {
-    id: String,
-    display_name: Option<String>,
-    aa_guid: String,
 }
 
 fn with_cookie(cookie: axum::http::HeaderValue, body: impl Serialize) -> Response {
@@ -360,7 +326,7 @@ pub async fn deprovision(
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<DeprovisionAnswer>> {
+) -> ApiResult<Json<crate::usecase::methods::DeprovisionAnswer>> {
     let tenant = tenant_of(&state, &tenant).await?;
     let s = acting(&state, &headers, &tenant, Role::Helpdesk).await?;
     let b: DeprovisionBody = json_body(&headers, &body)?;
@@ -375,82 +341,15 @@ pub async fn deprovision(
             "At most {BULK_MAX} users per request."
         )));
     }
-    let mut results = Vec::new();
-    let (mut users, mut keys, mut refused) = (0, 0, 0);
-    for upn in upns {
-        let user = match directory::find_user(&state.db, &tenant.id, upn).await {
-            Ok(u) => u,
-            Err(e) if e.is_not_found() => {
-                results.push(DeprovisionResult {
-                    user_principal_name: upn.to_owned(),
-                    status: "notFound",
-                    passkeys: 0,
-                    reason: None,
-                    methods: None,
-                });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = s.may_manage(&user) {
-            // Listed, with the reason, on a dry run and a real run alike;
-            // the others are still done. A real run's refusal is audited.
-            refused += 1;
-            if !b.dry_run {
-                audit::record(
-                    &state.db,
-                    Event {
-                        tenant_id: &tenant.id,
-                        actor: &s.actor(),
-                        activity: "Admin center request denied",
-                        target: &user.upn,
-                        result: "failure",
-                        reason: &audit::bounded(&e.message, 256),
-                        request_id: &rid.0,
-                        details: json!({ "status": 403, "code": e.code, "action": "bulk deprovision" }),
-                    },
-                )
-                .await?;
-            }
-            results.push(DeprovisionResult {
-                user_principal_name: user.upn.clone(),
-                status: "refused",
-                passkeys: 0,
-                reason: Some(e.message),
-                methods: None,
-            });
-            continue;
-        }
-        let all = methods::list_for_user(&state.db, &tenant.id, &user.id).await?;
-        if !b.dry_run {
-            for m in &all {
-                crate::usecase::methods::delete(&state, &tenant, &user, &m.id, &s.actor(), &rid)
-                    .await?;
-            }
-        }
-        users += 1;
-        keys += all.len();
-        results.push(DeprovisionResult {
-            user_principal_name: user.upn.clone(),
-            status: if b.dry_run { "wouldDelete" } else { "deleted" },
-            passkeys: all.len(),
-            reason: None,
-            methods: Some(
-                all.iter()
-                    .map(|m| DeprovisionedMethod {
-                        id: m.id.clone(),
-                        display_name: m.display_name.clone(),
-                        aa_guid: m.aaguid.clone(),
-                    })
-                    .collect(),
-            ),
-        });
-    }
-    Ok(Json(DeprovisionAnswer {
-        dry_run: b.dry_run,
-        users,
-        passkeys: keys,
-        refused,
-        value: results,
-    }))
+    let answer = crate::usecase::methods::deprovision(
+        &state,
+        &tenant,
+        &upns,
+        b.dry_run,
+        |user| s.may_manage(user),
+        &s.actor(),
+        &rid,
+    )
+    .await?;
+    Ok(Json(answer))
 }
