@@ -4,6 +4,7 @@
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::usecase::DomainError;
 use webauthn::graph::{Fido2Policy, KeyRestrictions, PolicyTarget};
 
 /// The policy of a tenant that never set one: enabled for all users,
@@ -31,7 +32,7 @@ pub fn default_policy() -> Fido2Policy {
 
 /// Whether [`check_targets`] depends on the user's groups (a target other
 /// than `all_users`); when it does not, they need not be read.
-pub async fn check_user(db: &Db, p: &Fido2Policy, user_id: &str) -> ApiResult<()> {
+pub async fn check_user(db: &Db, p: &Fido2Policy, user_id: &str) -> Result<(), DomainError> {
     let groups = if p.needs_groups() {
         crate::directory::user_group_ids(db, user_id).await?
     } else {
@@ -88,15 +89,15 @@ fn validate(p: &Fido2Policy) -> ApiResult<()> {
 }
 
 /// Refuses a user the policy does not target (or a disabled method).
-pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> ApiResult<()> {
+pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> Result<(), DomainError> {
     if !p.is_enabled() {
-        return Err(ApiError::forbidden(
-            "The FIDO2 authentication method is disabled for this tenant.",
+        return Err(DomainError::Forbidden(
+            "The FIDO2 authentication method is disabled for this tenant.".into(),
         ));
     }
     if !p.targets(user_groups) {
-        return Err(ApiError::forbidden(
-            "The FIDO2 authentication method policy does not target this user.",
+        return Err(DomainError::Forbidden(
+            "The FIDO2 authentication method policy does not target this user.".into(),
         ));
     }
     Ok(())
@@ -104,12 +105,15 @@ pub fn check_targets(p: &Fido2Policy, user_groups: &[String]) -> ApiResult<()> {
 
 /// Key restrictions (allow/block by AAGUID), enforced at registration and
 /// sign-in.
-pub fn check_aaguid(p: &Fido2Policy, aaguid: &str) -> ApiResult<()> {
+pub fn check_aaguid(p: &Fido2Policy, aaguid: &str) -> Result<(), DomainError> {
     if p.allows_aaguid(aaguid) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "Security keys of model {aaguid} are not allowed by the tenant's key restrictions."
-        )))
+        Err(DomainError::Invalid {
+            field: None,
+            message: format!(
+                "Security keys of model {aaguid} are not allowed by the tenant's key restrictions."
+            ),
+        })
     }
 }

@@ -1,9 +1,11 @@
 //! The server's one contact point with the WebAuthn verifier: registration
 //! and assertion checks, trust anchors and model names. Everything the
-//! verifier says is mapped here to the API's errors.
+//! verifier says is mapped here to the use cases' errors, each check
+//! under its own code.
 
 use crate::config::ServerConfig;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
+use crate::usecase::DomainError;
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use webauthn::verify;
@@ -129,8 +131,7 @@ impl Verifier {
         origins: &[String],
         rp_id: &str,
         enforce_attestation: bool,
-    ) -> Result<Accepted, crate::usecase::DomainError> {
-        use crate::usecase::DomainError;
+    ) -> Result<Accepted, DomainError> {
         let input = verify::RegistrationInput {
             client_data_json,
             attestation_object,
@@ -185,7 +186,7 @@ impl Verifier {
         challenge: &str,
         origins: &[String],
         rp_id: &str,
-    ) -> ApiResult<AcceptedAssertion> {
+    ) -> Result<AcceptedAssertion, DomainError> {
         let key = CoseKey::from_bytes(public_key_cose).map_err(ApiError::internal)?;
         let input = verify::AssertionInput {
             client_data_json,
@@ -203,7 +204,10 @@ impl Verifier {
             ..Default::default()
         };
         let ok = verify::verify_assertion(&input, &policy).map_err(|e| {
-            ApiError::unauthenticated(format!("The assertion was rejected ({}): {e}.", e.code()))
+            DomainError::Unauthenticated {
+                check: Some(e.code()),
+                message: format!("The assertion was rejected ({}): {e}.", e.code()),
+            }
         })?;
         Ok(AcceptedAssertion {
             new_sign_count: ok.new_sign_count,

@@ -122,6 +122,29 @@ fn suite(store: Store) {
     let (s, out) = call(ureq::post(&finish_url), "", Some(&key.sign_in(&begin)));
     assert_eq!(s, 200, "{out}");
 
+    // A refused assertion is 401 and names the verifier's check.
+    let (_, begin) = call(
+        ureq::post(&h.url(&format!("/{}/passkey/signin/begin", h.tenant))),
+        "",
+        Some(&json!({})),
+    );
+    let mut forged = key.sign_in(&begin);
+    let sig = forged["credential"]["response"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut raw = webauthn::b64::decode(&sig).unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    forged["credential"]["response"]["signature"] = json!(webauthn::b64::encode(&raw));
+    let (s, out) = call(ureq::post(&finish_url), "", Some(&forged));
+    assert_eq!(s, 401, "{out}");
+    assert_eq!(out["error"]["code"], "unauthenticated", "{out}");
+    assert_eq!(
+        out["error"]["details"][0]["code"], "signatureInvalid",
+        "{out}"
+    );
+
     // Policy: block the model → sign-in and registration refused.
     let policy_path =
         "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
@@ -247,7 +270,8 @@ fn suite(store: Store) {
         assert!(acts.contains(&a), "missing {a} in {acts:?}");
     }
     // Each sign-in attempt is audited once, with the outcome its caller got:
-    // alice (named), the replayed flow, the discoverable one, the blocked key.
+    // alice (named), the replayed flow, the discoverable one, the forged
+    // signature, the blocked key.
     let (_, signins) =
         h.get("/v1.0/auditLogs/directoryAudits?activity=Sign%20in%20with%20passkey&$top=500");
     let mut outcomes: Vec<(String, String, String)> = signins["value"]
@@ -263,18 +287,21 @@ fn suite(store: Store) {
         })
         .collect();
     outcomes.sort();
-    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 5, "{outcomes:?}");
     assert!(
-        outcomes[..2]
+        outcomes[..3]
             .iter()
             .all(|(r, _, why)| r == "failure" && !why.is_empty()),
         "{outcomes:?}"
     );
-    assert!(outcomes[..2]
+    assert!(outcomes[..3]
         .iter()
         .any(|(_, _, why)| why.contains("already been used")));
+    assert!(outcomes[..3]
+        .iter()
+        .any(|(_, _, why)| why.contains("signatureInvalid")));
     assert!(
-        outcomes[2..]
+        outcomes[3..]
             .iter()
             .all(|(r, target, why)| r == "success" && *target == alice_id && why.is_empty()),
         "{outcomes:?}"

@@ -5,8 +5,7 @@ use crate::directory;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{ClientAddr, Limited};
 use crate::state::AppState;
-use crate::time_util::now_unix;
-use crate::token::{Claims, APP_TOKEN_SECONDS, GRAPH_AUDIENCE};
+use crate::usecase::{tokens, DomainError};
 use axum::extract::{Path, State};
 use axum::{Extension, Form, Json};
 use std::collections::HashMap;
@@ -40,34 +39,17 @@ pub async fn token(
     let tenant = directory::find_tenant(&state.db, &tenant)
         .await
         .map_err(|e| e.audited(AuthFailure::token(crate::audit::SERVER_CHAIN, &actor)))?;
-    let app = directory::authenticate_app(
-        &state.db,
-        &tenant.id,
-        field("client_id"),
-        field("client_secret"),
-    )
-    .await?
-    .ok_or_else(|| {
-        ApiError::unauthenticated("Invalid client_id or client_secret, or the app is disabled.")
-            .audited(AuthFailure::token(&tenant.id, &actor))
-    })?;
-    let now = now_unix();
-    let claims = Claims {
-        aud: GRAPH_AUDIENCE.into(),
-        iss: state.issuer(&tenant.id),
-        iat: now,
-        nbf: now,
-        exp: now + APP_TOKEN_SECONDS,
-        tid: tenant.id.clone(),
-        appid: Some(app.client_id.clone()),
-        sub: Some(app.client_id.clone()),
-        roles: app.roles.clone(),
-        upn: None,
-    };
-    tracing::info!(tenant = %tenant.name, app = %app.client_id, "issued app token");
-    Ok(Json(TokenResponse {
-        token_type: "Bearer".into(),
-        expires_in: APP_TOKEN_SECONDS as u64,
-        access_token: state.token_keys.sign(&claims),
-    }))
+    let answer =
+        tokens::issue_app_token(&state, &tenant, field("client_id"), field("client_secret"))
+            .await
+            .map_err(|e| {
+                let refused = matches!(e, DomainError::Unauthenticated { .. });
+                let e = ApiError::from(e);
+                if refused {
+                    e.audited(AuthFailure::token(&tenant.id, &actor))
+                } else {
+                    e
+                }
+            })?;
+    Ok(Json(answer))
 }

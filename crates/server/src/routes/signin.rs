@@ -52,5 +52,5 @@ pub async fn finish(
             "failure"
         },
     );
-    outcome.map(Json)
+    Ok(Json(outcome?))
 }

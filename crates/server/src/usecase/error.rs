@@ -6,7 +6,7 @@
 use crate::error::{ApiError, ErrorDetail};
 
 /// A use case's failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
     /// The request is malformed or a value is out of range; `field` names
     /// it when one field is at fault.
@@ -27,6 +27,18 @@ pub enum DomainError {
     Challenge(String),
     #[error("{0}")]
     NotFound(String),
+    /// A sign-in that does not prove who it claims: an unknown key, a user
+    /// handle that is not the key's, or an assertion the verifier refused
+    /// at `check` (`signatureInvalid`, `counterRegression`, …).
+    #[error("{message}")]
+    Unauthenticated {
+        check: Option<&'static str>,
+        message: String,
+    },
+    /// Known, but not allowed: a disabled account, a user the FIDO2
+    /// policy does not target, the method disabled.
+    #[error("{0}")]
+    Forbidden(String),
     /// A layer not moved under the use cases yet (policy, challenge store,
     /// names) answered with the API's error: carried as is.
     #[error("{}", .0.message)]
@@ -88,6 +100,18 @@ impl From<DomainError> for ApiError {
                 });
                 a
             }
+            DomainError::Unauthenticated { check, message } => {
+                let mut a = ApiError::unauthenticated(message.clone());
+                if let Some(code) = check {
+                    a.details.push(ErrorDetail {
+                        code,
+                        message,
+                        target: Some("credential"),
+                    });
+                }
+                a
+            }
+            DomainError::Forbidden(m) => ApiError::forbidden(m),
             DomainError::Challenge(m) => ApiError::bad_request(m),
             DomainError::NotFound(m) => ApiError::not_found(m),
             DomainError::Api(e) => e,

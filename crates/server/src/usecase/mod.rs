@@ -4,8 +4,8 @@
 //! call one use case and render its answer, and [`DomainError`] becomes a
 //! Graph error in one place (`impl From<DomainError> for ApiError`).
 //!
-//! Issue 30 moves the use cases here one at a time; registration is the
-//! first.
+//! Authorisation stays with the adapters (an app's permissions, an
+//! admin-center role): they check the caller, then call the use case.
 
 pub mod directory;
 pub mod error;
@@ -13,5 +13,6 @@ pub mod methods;
 pub mod policy;
 pub mod register;
 pub mod signin;
+pub mod tokens;
 
 pub use error::DomainError;

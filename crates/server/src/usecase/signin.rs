@@ -3,19 +3,21 @@
 //! telling who exists), checking the assertion against the flow, the policy
 //! and the stored key, and the signed token.
 //!
-//! (Issue 30: moved out of the HTTP handlers; its errors are still the
-//! API's, to become [`super::DomainError`] next.)
+//! Failures are [`DomainError`]s: an unknown key or a refused assertion is
+//! `Unauthenticated` (with the verifier's check), a disabled account or a
+//! user outside the policy `Forbidden`, a used or expired flow `Challenge`.
 
 use crate::audit;
 use crate::challenge::{self, Purpose};
 use crate::directory::{self, Tenant};
-use crate::error::{b64_field, parse_json, ApiError, ApiResult};
+use crate::error::{b64_field, parse_json, ApiError};
 use crate::policy;
 use crate::state::AppState;
 use crate::store::challenges;
 use crate::store::methods;
 use crate::time_util::now_unix;
 use crate::token::{Claims, SIGNIN_AUDIENCE};
+use crate::usecase::DomainError;
 use webauthn::signin::{BeginResponse, FinishRequest, FinishResponse, RequestOptions};
 
 /// How long a sign-in flow stays open.
@@ -44,7 +46,7 @@ pub async fn begin_flow(
     state: &AppState,
     tenant: &Tenant,
     upn: Option<String>,
-) -> ApiResult<BeginResponse> {
+) -> Result<BeginResponse, DomainError> {
     let intent = state.db.announce_write();
     let mut allow = Vec::new();
     let mut user_id = None;
@@ -71,7 +73,7 @@ pub async fn begin_flow(
                 // Bound to no user: no registered passkey can finish it.
                 user_id = Some(format!("decoy:{}", webauthn::b64::encode(&decoy[..8])));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
@@ -153,7 +155,7 @@ pub async fn finish(
     tenant: &Tenant,
     body: &[u8],
     audit: SignInAudit<'_>,
-) -> ApiResult<FinishResponse> {
+) -> Result<FinishResponse, DomainError> {
     let SignedIn {
         user,
         method: m,
@@ -191,25 +193,29 @@ pub async fn verify_signin(
     tenant: &Tenant,
     body: &[u8],
     audit: Option<SignInAudit<'_>>,
-) -> ApiResult<SignedIn> {
+) -> Result<SignedIn, DomainError> {
     let intent = state.db.announce_write();
     let early = async {
         let b: FinishRequest = parse_json(body)?;
         let (flow, policy) =
             challenges::peek_with_policy(&state.db, &b.flow_id, &tenant.id, Purpose::Get).await?;
-        Ok::<_, ApiError>((b, flow, policy))
+        Ok::<_, DomainError>((b, flow, policy))
     }
     .await;
     let (b, flow, policy) = match early {
         Ok(v) => v,
         Err(e) => {
             drop(intent);
-            if let Some(a) = audit.filter(|a| admit_failure(state, &tenant.id, a.activity, &e)) {
+            // Audited as the caller is answered.
+            let answered = ApiError::from(e.clone());
+            if let Some(a) =
+                audit.filter(|a| admit_failure(state, &tenant.id, a.activity, &answered))
+            {
                 audit::record_sign_in(
                     &state.db,
                     &tenant.id,
                     a.activity,
-                    Err(&e.message),
+                    Err(&answered.message),
                     a.request_id,
                 )
                 .await?;
@@ -228,13 +234,14 @@ pub async fn verify_signin(
         .map(|s| (s.method.clone(), s.method.sign_count, s.method.last_used_at));
     // Failures are aggregated under a flood (the flow is consumed all the
     // same).
+    let answered = result.as_ref().map_err(|e| ApiError::from(e.clone()));
     let audited = audit
-        .filter(|a| match &result {
+        .filter(|a| match &answered {
             Ok(_) => true,
             Err(e) => admit_failure(state, &tenant.id, a.activity, e),
         })
         .map(|a| {
-            let outcome = match &result {
+            let outcome = match &answered {
                 Ok(s) => Ok(s.user.id.clone()),
                 Err(e) => Err(e.message.clone()),
             };
@@ -263,9 +270,9 @@ pub async fn verify_signin(
         })
         .await?;
     match result {
-        Ok(_) if !taken => Err(ApiError::bad_request(challenge::unknown_message(
-            Purpose::Get,
-        ))),
+        Ok(_) if !taken => Err(DomainError::Challenge(
+            challenge::unknown_message(Purpose::Get).into(),
+        )),
         other => other,
     }
 }
@@ -286,7 +293,7 @@ async fn verify_peeked(
     b: &FinishRequest,
     flow: challenge::Issued,
     policy: webauthn::graph::Fido2Policy,
-) -> ApiResult<SignedIn> {
+) -> Result<SignedIn, DomainError> {
     let r = &b.credential.response;
     let (client_data, auth_data, signature) = (
         r.client_data_json.clone(),
@@ -294,7 +301,10 @@ async fn verify_peeked(
         r.signature.clone(),
     );
     let cred_id = b64_field("credential.id", &b.credential.id)?;
-    let unknown = || ApiError::unauthenticated("The passkey is not registered in this tenant.");
+    let unknown = || DomainError::Unauthenticated {
+        check: None,
+        message: "The passkey is not registered in this tenant.".into(),
+    };
     let method = methods::find(&state.db, &tenant.id, &webauthn::b64::encode(&cred_id))
         .await?
         .ok_or_else(unknown)?;
@@ -309,13 +319,14 @@ async fn verify_peeked(
     ))?;
     if let Some(handle) = r.user_handle.as_deref() {
         if handle != user.user_handle.as_slice() {
-            return Err(ApiError::unauthenticated(
-                "The user handle does not match the passkey.",
-            ));
+            return Err(DomainError::Unauthenticated {
+                check: None,
+                message: "The user handle does not match the passkey.".into(),
+            });
         }
     }
     if !user.account_enabled {
-        return Err(ApiError::forbidden("The account is disabled."));
+        return Err(DomainError::Forbidden("The account is disabled.".into()));
     }
     policy::check_user(&state.db, &policy, &user.id).await?;
     policy::check_aaguid(&policy, &method.aaguid)?;
