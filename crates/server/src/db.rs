@@ -122,11 +122,19 @@ impl Db {
                             })
                         })
                 };
-                let write = opts().max_connections(1).connect(url).await?;
-                let read = opts().max_connections(4).connect(url).await?;
+                // One connection that lives as long as the pool: an
+                // in-memory database is that connection's, and goes with it.
+                let write = opts()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect(url)
+                    .await?;
                 // The database file, for the writer thread's own connection
-                // (empty for an in-memory database: that keeps the sqlx
-                // writer, as a second connection would not see it).
+                // and the readers (none for an in-memory database: another
+                // connection would not see it, so its reads share the
+                // writing connection and its writes keep the sqlx writer).
                 let file: Option<String> =
                     sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
                         .fetch_optional(&write)
@@ -134,6 +142,10 @@ impl Db {
                         .map(|r| r.try_get::<String, _>(0))
                         .transpose()?
                         .filter(|f| !f.is_empty());
+                let read = match &file {
+                    Some(_) => opts().max_connections(4).connect(url).await?,
+                    None => write.clone(),
+                };
                 Db {
                     backend,
                     read,

@@ -166,17 +166,72 @@ impl JobCtx {
         }
     }
 
-    fn into_sqlx(self) -> sqlx::Transaction<'static, sqlx::Any> {
-        match self.tx {
-            Tx::Sqlx(tx) => tx,
-            Tx::Lite(_) => unreachable!("the sqlx writer runs sqlx transactions"),
+    /// A new batch's context on the transaction `tx` (already begun).
+    fn new(
+        backend: Backend,
+        tx: Tx,
+        audit_key: Option<Arc<crate::audit::chain::AuditKey>>,
+    ) -> Self {
+        JobCtx {
+            backend,
+            tx,
+            heads: HashMap::new(),
+            pending_heads: HashMap::new(),
+            audit_key,
+            locked: HashSet::new(),
+            pending_locked: HashSet::new(),
         }
     }
 
-    fn sqlx(&mut self) -> &mut sqlx::Transaction<'static, sqlx::Any> {
+    /// Runs the batch's own statements (savepoints) on its connection.
+    async fn control(&mut self, sql: &str) -> ApiResult<()> {
         match &mut self.tx {
-            Tx::Sqlx(tx) => tx,
-            Tx::Lite(_) => unreachable!("the sqlx writer runs sqlx transactions"),
+            Tx::Sqlx(tx) => tx.execute(sql).await.map(drop).map_err(Into::into),
+            Tx::Lite(c) => c.execute_batch(sql).map_err(Into::into),
+        }
+    }
+
+    /// Takes PostgreSQL's advisory lock of each of `tenants`, in the order
+    /// of their keys — the order every batch of every instance locks in,
+    /// so two instances' batches cannot deadlock. (A SQLite batch holds
+    /// the database's write lock already.)
+    async fn lock_tenants(&mut self, tenants: BTreeSet<&str>) -> ApiResult<()> {
+        let Tx::Sqlx(tx) = &mut self.tx else {
+            return Ok(());
+        };
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let mut keys: Vec<(i64, &str)> = tenants.iter().map(|t| (audit_lock_key(t), *t)).collect();
+        keys.sort();
+        for (key, tenant) in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+            self.locked.insert(tenant.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Commits (or rolls back) the batch's transaction; the SQLite writer
+    /// thread's connection comes back for the next batch.
+    async fn end(self, commit: bool) -> (ApiResult<()>, Option<rusqlite::Connection>) {
+        match self.tx {
+            Tx::Sqlx(tx) => {
+                let done = if commit {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                };
+                (done.map_err(Into::into), None)
+            }
+            Tx::Lite(c) => {
+                let done = c
+                    .execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })
+                    .map_err(Into::into);
+                (done, Some(c))
+            }
         }
     }
 
@@ -447,35 +502,34 @@ async fn run_batch(
         Ok(tx) => tx,
         Err(e) => return fail_all(e.into(), finishes),
     };
-    let mut ctx = JobCtx {
-        backend,
-        tx: Tx::Sqlx(tx),
-        heads: HashMap::new(),
-        pending_heads: HashMap::new(),
-        audit_key,
-        locked: HashSet::new(),
-        pending_locked: HashSet::new(),
-    };
-    if backend == Backend::Postgres {
-        let tenants: BTreeSet<&str> = runs.iter().filter_map(|j| j.0.as_deref()).collect();
-        // Sorted by key: the order every batch of every instance locks in.
-        let mut keys: Vec<(i64, &str)> = tenants.iter().map(|t| (audit_lock_key(t), *t)).collect();
-        keys.sort();
-        for (key, tenant) in keys {
-            if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
-                .execute(&mut **ctx.sqlx())
-                .await
-            {
-                let _ = ctx.into_sqlx().rollback().await;
-                return fail_all(e.into(), finishes);
-            }
-            ctx.locked.insert(tenant.to_owned());
+    let ctx = JobCtx::new(backend, Tx::Sqlx(tx), audit_key);
+    run_jobs(ctx, runs, finishes).await;
+}
+
+/// Runs a batch's jobs in the transaction `ctx` has begun: a savepoint
+/// per job (a job that fails is rolled back to it, alone), one commit,
+/// then every job's answer. A failure of the batch's own statements or of
+/// the commit fails every job: nothing of the batch was stored. Gives back
+/// the SQLite writer thread's connection.
+async fn run_jobs(
+    mut ctx: JobCtx,
+    runs: Vec<(Option<String>, JobFn)>,
+    finishes: Vec<Completion>,
+) -> Option<rusqlite::Connection> {
+    let fail_all = |e: ApiError, finishes: Vec<Completion>| {
+        for f in finishes {
+            f(Some(e.clone()));
         }
-    }
-    if let Err(e) = ctx.sqlx().execute("SAVEPOINT job").await {
-        let _ = ctx.into_sqlx().rollback().await;
-        return fail_all(e.into(), finishes);
+    };
+    let tenants: BTreeSet<&str> = runs.iter().filter_map(|j| j.0.as_deref()).collect();
+    let opened = match ctx.lock_tenants(tenants).await {
+        Ok(()) => ctx.control("SAVEPOINT job").await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = opened {
+        let (_, conn) = ctx.end(false).await;
+        fail_all(e, finishes);
+        return conn;
     }
     let n = runs.len();
     for (i, (_, run)) in runs.into_iter().enumerate() {
@@ -484,21 +538,12 @@ async fn run_batch(
         let step = match (ok, last) {
             // COMMIT releases the last savepoint.
             (true, true) => Ok(()),
-            (true, false) => ctx
-                .sqlx()
-                .execute("RELEASE SAVEPOINT job; SAVEPOINT job")
-                .await
-                .map(drop),
-            (false, true) => ctx
-                .sqlx()
-                .execute("ROLLBACK TO SAVEPOINT job")
-                .await
-                .map(drop),
-            (false, false) => ctx
-                .sqlx()
-                .execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job")
-                .await
-                .map(drop),
+            (true, false) => ctx.control("RELEASE SAVEPOINT job; SAVEPOINT job").await,
+            (false, true) => ctx.control("ROLLBACK TO SAVEPOINT job").await,
+            (false, false) => {
+                ctx.control("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job")
+                    .await
+            }
         };
         if ok {
             ctx.keep();
@@ -507,18 +552,21 @@ async fn run_batch(
         }
         if let Err(e) = step {
             // The transaction is unusable: nothing of the batch commits.
-            let _ = ctx.into_sqlx().rollback().await;
-            return fail_all(e.into(), finishes);
+            let (_, conn) = ctx.end(false).await;
+            fail_all(e, finishes);
+            return conn;
         }
     }
-    match ctx.into_sqlx().commit().await {
+    let (committed, conn) = ctx.end(true).await;
+    match committed {
         Ok(()) => {
             for f in finishes {
                 f(None);
             }
         }
-        Err(e) => fail_all(e.into(), finishes),
+        Err(e) => fail_all(e, finishes),
     }
+    conn
 }
 
 /// The SQLite writer thread: owns the `rusqlite` connection and runs every
@@ -540,15 +588,7 @@ fn lite_thread(
             return;
         }
     };
-    let mut ctx = JobCtx {
-        backend: Backend::Sqlite,
-        tx: Tx::Lite(conn),
-        heads: HashMap::new(),
-        pending_heads: HashMap::new(),
-        audit_key: None,
-        locked: HashSet::new(),
-        pending_locked: HashSet::new(),
-    };
+    let mut conn = Some(conn);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + gather.wait();
@@ -575,8 +615,15 @@ fn lite_thread(
             gather.parked.store(false, Ordering::SeqCst);
         }
         gather.counted(jobs.len());
-        ctx.audit_key = current_key(key);
-        run_lite_batch(&mut ctx, jobs);
+        let Some(c) = conn.take() else {
+            // The connection was lost with a batch that panicked.
+            let e = ApiError::internal("the SQLite writer's connection is gone");
+            for job in jobs {
+                (job.finish)(Some(e.clone()));
+            }
+            continue;
+        };
+        conn = run_lite_batch(c, jobs, current_key(key));
     }
 }
 
@@ -609,64 +656,27 @@ fn open_lite(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-fn run_lite_batch(ctx: &mut JobCtx, jobs: Vec<Job>) {
-    ctx.heads.clear();
-    ctx.pending_heads.clear();
-    let lite = |ctx: &mut JobCtx, sql: &str| -> rusqlite::Result<()> {
-        match &ctx.tx {
-            Tx::Lite(c) => c.execute_batch(sql),
-            Tx::Sqlx(_) => unreachable!("the SQLite writer thread runs rusqlite"),
-        }
-    };
-    let fail_all = |ctx: &mut JobCtx, e: rusqlite::Error, finishes: Vec<Completion>| {
-        // The transaction is unusable: nothing of the batch commits.
-        let _ = lite(ctx, "ROLLBACK");
+/// Runs one batch on the writer thread's connection (`BEGIN IMMEDIATE`,
+/// then [`run_jobs`], whose futures are ready at once: every statement
+/// runs synchronously on this thread). Gives the connection back.
+fn run_lite_batch(
+    conn: rusqlite::Connection,
+    jobs: Vec<Job>,
+    audit_key: Option<Arc<crate::audit::chain::AuditKey>>,
+) -> Option<rusqlite::Connection> {
+    let (runs, finishes): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .map(|j| ((j.tenant, j.run), j.finish))
+        .unzip();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = ApiError::from(e);
         for f in finishes {
             f(Some(e.clone()));
         }
-    };
-    let (runs, finishes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.run, j.finish)).unzip();
-    if let Err(e) = lite(ctx, "BEGIN IMMEDIATE") {
-        let e = ApiError::from(e);
-        for f in finishes {
-            f(Some(e.clone()));
-        }
-        return;
+        return Some(conn);
     }
-    if let Err(e) = lite(ctx, "SAVEPOINT job") {
-        return fail_all(ctx, e, finishes);
-    }
-    let n = runs.len();
-    for (i, run) in runs.into_iter().enumerate() {
-        let ok = block_on(run(ctx));
-        let last = i + 1 == n;
-        let step = match (ok, last) {
-            (true, true) => Ok(()),
-            (true, false) => lite(ctx, "RELEASE SAVEPOINT job; SAVEPOINT job"),
-            (false, true) => lite(ctx, "ROLLBACK TO SAVEPOINT job"),
-            (false, false) => lite(
-                ctx,
-                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job",
-            ),
-        };
-        if ok {
-            ctx.keep();
-        } else {
-            ctx.discard();
-        }
-        if let Err(e) = step {
-            return fail_all(ctx, e, finishes);
-        }
-    }
-    match lite(ctx, "COMMIT") {
-        Ok(()) => {
-            for f in finishes {
-                f(None);
-            }
-        }
-        Err(e) => fail_all(ctx, e, finishes),
-    }
+    let ctx = JobCtx::new(Backend::Sqlite, Tx::Lite(conn), audit_key);
+    block_on(Box::pin(run_jobs(ctx, runs, finishes)))
 }
 
 /// Polls a job's future to completion on this thread. On the SQLite writer
@@ -799,5 +809,77 @@ mod tests {
             "temp_store=Integer(2)".to_owned(), // MEMORY
         ];
         assert_eq!(*seen.lock().expect("lock"), expected);
+    }
+
+    /// Three jobs sharing one commit, the middle one failing after its
+    /// write: its write is rolled back, alone, and the other two are
+    /// stored — on each engine the batch runner drives.
+    async fn a_failed_job_is_rolled_back_alone(db: &Db) {
+        use crate::store::sql::{args, execute, fetch_all, On};
+        db.set_commit_gather(Duration::from_secs(5));
+        let tenant = format!("t-{}", uuid::Uuid::new_v4());
+        execute(
+            On::Write(db),
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, 0)",
+            args![&tenant],
+        )
+        .await
+        .expect("tenant");
+        let (before, _) = db.commit_stats();
+        let intents: Vec<_> = (0..3).map(|_| db.announce_write()).collect();
+        let jobs: Vec<_> = intents.into_iter().enumerate().map(|(i, intent)| {
+            let (db, tenant) = (db.clone(), tenant.clone());
+            tokio::spawn(async move { db.write_announced(intent, None, move |ctx| {
+                Box::pin(async move {
+                    execute(
+                        On::Job(ctx),
+                        "INSERT INTO groups_ (id, tenant_id, display_name, created_at) VALUES ($1, $2, $1, 0)",
+                        args![&format!("{tenant}-{i}"), &tenant],
+                    )
+                    .await?;
+                    if i == 1 {
+                        return Err(crate::error::ApiError::bad_request("refused"));
+                    }
+                    Ok(())
+                })
+            }).await })
+        }).collect();
+        let mut results = Vec::new();
+        for job in jobs {
+            results.push(job.await.expect("job task"));
+        }
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert_eq!(results[1].as_ref().unwrap_err().message, "refused");
+        assert_eq!(db.commit_stats().0 - before, 1, "one shared commit");
+        let stored = fetch_all(
+            On::Read(db),
+            "SELECT id FROM groups_ WHERE tenant_id = $1 ORDER BY id",
+            args![&tenant],
+            |r| r.text("id"),
+        )
+        .await
+        .expect("read");
+        assert_eq!(stored, [format!("{tenant}-0"), format!("{tenant}-2")]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_alone_sqlite_file() {
+        let (_dir, db) = db().await;
+        a_failed_job_is_rolled_back_alone(&db).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_alone_sqlite_in_memory() {
+        let db = Db::connect("sqlite::memory:").await.expect("database");
+        a_failed_job_is_rolled_back_alone(&db).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_alone_postgres() {
+        let Ok(url) = std::env::var("KEYSMITH_TEST_POSTGRES_URL") else {
+            return;
+        };
+        let db = Db::connect(&url).await.expect("database");
+        a_failed_job_is_rolled_back_alone(&db).await;
     }
 }
