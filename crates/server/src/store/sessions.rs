@@ -2,9 +2,9 @@
 //! `web::session` (secrets are stored only as SHA-256 hashes; the caller
 //! hashes them).
 
-use crate::db::{get_i64, Db};
+use crate::db::Db;
 use crate::error::ApiResult;
-use sqlx::Row;
+use crate::store::sql::{args, execute, fetch_optional, On};
 
 /// A session row.
 pub struct StoredSession {
@@ -13,7 +13,7 @@ pub struct StoredSession {
     pub expires_at: i64,
 }
 
-/// Stores a session (dropping expired ones in the same transaction).
+/// Stores a session, dropping expired ones in the same write.
 pub async fn insert_session(
     db: &Db,
     id_hash: &str,
@@ -23,25 +23,27 @@ pub async fn insert_session(
     now: i64,
     expires_at: i64,
 ) -> ApiResult<()> {
-    let mut tx = db.write().begin().await?;
-    sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO web_sessions (id_hash, tenant_id, user_id, csrf_token, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id_hash)
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(csrf_token)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let row = [id_hash, tenant_id, user_id, csrf_token].map(str::to_owned);
+    db.write_job(None, move |ctx| {
+        Box::pin(async move {
+            let [id_hash, tenant_id, user_id, csrf_token] = &row;
+            execute(
+                On::Job(ctx),
+                "DELETE FROM web_sessions WHERE expires_at < $1",
+                args![now],
+            )
+            .await?;
+            execute(
+                On::Job(ctx),
+                "INSERT INTO web_sessions (id_hash, tenant_id, user_id, csrf_token, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                args![id_hash, tenant_id, user_id, csrf_token, now, expires_at],
+            )
+            .await
+            .map(drop)
+        })
+    })
+    .await
 }
 
 /// The session `id_hash` of `tenant_id`, expired or not.
@@ -50,29 +52,29 @@ pub async fn find_session(
     id_hash: &str,
     tenant_id: &str,
 ) -> ApiResult<Option<StoredSession>> {
-    let row = sqlx::query(
+    fetch_optional(
+        On::Read(db),
         "SELECT user_id, csrf_token, expires_at FROM web_sessions WHERE id_hash = $1 AND tenant_id = $2",
+        args![id_hash, tenant_id],
+        |r| {
+            Ok(StoredSession {
+                user_id: r.text("user_id")?,
+                csrf_token: r.text("csrf_token")?,
+                expires_at: r.int("expires_at")?,
+            })
+        },
     )
-    .bind(id_hash)
-    .bind(tenant_id)
-    .fetch_optional(db.read())
-    .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some(StoredSession {
-            user_id: r.try_get("user_id")?,
-            csrf_token: r.try_get("csrf_token")?,
-            expires_at: get_i64(&r, "expires_at")?,
-        }),
-    })
+    .await
 }
 
 pub async fn delete_session(db: &Db, id_hash: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(db.write())
-        .await?;
-    Ok(())
+    execute(
+        On::Write(db),
+        "DELETE FROM web_sessions WHERE id_hash = $1",
+        args![id_hash],
+    )
+    .await
+    .map(drop)
 }
 
 /// An enrollment link's row.
@@ -85,17 +87,20 @@ pub struct StoredEnrollment {
 }
 
 pub async fn insert_enrollment(db: &Db, e: &StoredEnrollment) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    execute(
+        On::Write(db),
+        "INSERT INTO admin_enrollments (token_hash, tenant_id, user_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        args![
+            &e.token_hash,
+            &e.tenant_id,
+            &e.user_id,
+            e.created_at,
+            e.expires_at
+        ],
     )
-    .bind(&e.token_hash)
-    .bind(&e.tenant_id)
-    .bind(&e.user_id)
-    .bind(e.created_at)
-    .bind(e.expires_at)
-    .execute(db.write())
-    .await?;
-    Ok(())
+    .await
+    .map(drop)
 }
 
 /// The link `token_hash` of `tenant_id`: (user id, expiry), left in place.
@@ -104,17 +109,13 @@ pub async fn find_enrollment(
     token_hash: &str,
     tenant_id: &str,
 ) -> ApiResult<Option<(String, i64)>> {
-    let row = sqlx::query(
+    fetch_optional(
+        On::Read(db),
         "SELECT user_id, expires_at FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2",
+        args![token_hash, tenant_id],
+        |r| Ok((r.text("user_id")?, r.int("expires_at")?)),
     )
-    .bind(token_hash)
-    .bind(tenant_id)
-    .fetch_optional(db.read())
-    .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some((r.try_get("user_id")?, get_i64(&r, "expires_at")?)),
-    })
+    .await
 }
 
 /// Takes the link `token_hash` out of the store (single use: one
@@ -124,22 +125,20 @@ pub async fn take_enrollment(
     token_hash: &str,
     tenant_id: &str,
 ) -> ApiResult<Option<StoredEnrollment>> {
-    let row = sqlx::query(
+    fetch_optional(
+        On::Write(db),
         "DELETE FROM admin_enrollments WHERE token_hash = $1 AND tenant_id = $2 \
          RETURNING user_id, created_at, expires_at",
+        args![token_hash, tenant_id],
+        |r| {
+            Ok(StoredEnrollment {
+                token_hash: token_hash.to_owned(),
+                tenant_id: tenant_id.to_owned(),
+                user_id: r.text("user_id")?,
+                created_at: r.int("created_at")?,
+                expires_at: r.int("expires_at")?,
+            })
+        },
     )
-    .bind(token_hash)
-    .bind(tenant_id)
-    .fetch_optional(db.write())
-    .await?;
-    Ok(match row {
-        None => None,
-        Some(r) => Some(StoredEnrollment {
-            token_hash: token_hash.to_owned(),
-            tenant_id: tenant_id.to_owned(),
-            user_id: r.try_get("user_id")?,
-            created_at: get_i64(&r, "created_at")?,
-            expires_at: get_i64(&r, "expires_at")?,
-        }),
-    })
+    .await
 }
