@@ -33,8 +33,10 @@ fn bench_with(generator: &str) {
     assert_eq!(report["count"], 24);
     assert_eq!(report["connections"], 4);
     assert_eq!(report["loadGenerator"], generator);
+    assert_eq!(report["rawEs256VerifyBackend"], "aws-lc-rs");
     for rate in [
         "rawEs256VerifyPerSec",
+        "rawEs256VerifyRustCryptoP256PerSec",
         "verifierRegistrationsPerSec",
         "httpRegistrationsPerSec",
         "httpSignInsPerSec",

@@ -511,7 +511,7 @@ pub(crate) fn verify_cert_signature(
     let rsa = |alg: CoseAlgorithm| {
         cose::verify_signature(issuer_key, alg.id(), tbs, sig).map_err(|e| e.to_string())
     };
-    let ecdsa = |hash: Hash| verify_ecdsa_prehash(issuer_key, &digest(&hash, tbs), sig);
+    let ecdsa = |hash: Hash| verify_ecdsa_cert(issuer_key, hash, tbs, sig);
     match oid.as_str() {
         "1.2.840.113549.1.1.5" => rsa(CoseAlgorithm::Rs1),
         "1.2.840.113549.1.1.11" => rsa(CoseAlgorithm::Rs256),
@@ -527,6 +527,40 @@ pub(crate) fn verify_cert_signature(
             "unsupported certificate signature algorithm {other}"
         )),
     }
+}
+
+/// ECDSA of a certificate: on aws-lc-rs for every curve and hash pair it
+/// has (all but P-384 with SHA-1), else on RustCrypto over the digest.
+fn verify_ecdsa_cert(key: &CoseKey, hash: Hash, tbs: &[u8], sig: &[u8]) -> Result<(), String> {
+    use aws_lc_rs::signature as lc;
+    let CoseKey::Ec2 { curve, x, y, .. } = key else {
+        return Err("issuer key is not an EC key".into());
+    };
+    let alg: Option<&'static lc::EcdsaVerificationAlgorithm> = match (curve, &hash) {
+        (EcCurve::P256, Hash::Sha1) => Some(&lc::ECDSA_P256_SHA1_ASN1),
+        (EcCurve::P256, Hash::Sha256) => Some(&lc::ECDSA_P256_SHA256_ASN1),
+        (EcCurve::P256, Hash::Sha384) => Some(&lc::ECDSA_P256_SHA384_ASN1),
+        (EcCurve::P256, Hash::Sha512) => Some(&lc::ECDSA_P256_SHA512_ASN1),
+        (EcCurve::P384, Hash::Sha1) => None,
+        (EcCurve::P384, Hash::Sha256) => Some(&lc::ECDSA_P384_SHA256_ASN1),
+        (EcCurve::P384, Hash::Sha384) => Some(&lc::ECDSA_P384_SHA384_ASN1),
+        (EcCurve::P384, Hash::Sha512) => Some(&lc::ECDSA_P384_SHA512_ASN1),
+        (EcCurve::P521, Hash::Sha1) => Some(&lc::ECDSA_P521_SHA1_ASN1),
+        (EcCurve::P521, Hash::Sha256) => Some(&lc::ECDSA_P521_SHA256_ASN1),
+        (EcCurve::P521, Hash::Sha384) => Some(&lc::ECDSA_P521_SHA384_ASN1),
+        (EcCurve::P521, Hash::Sha512) => Some(&lc::ECDSA_P521_SHA512_ASN1),
+    };
+    let Some(alg) = alg else {
+        return verify_ecdsa_prehash(key, &digest(&hash, tbs), sig);
+    };
+    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    point.push(4);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    lc::ParsedPublicKey::new(alg, &point)
+        .map_err(|e| e.to_string())?
+        .verify_sig(tbs, sig)
+        .map_err(|_| "signature does not verify".to_string())
 }
 
 /// ECDSA over a digest of any length with a key of any NIST curve (a P-384

@@ -16,6 +16,13 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Poll interval while waiting, so a cancel request is noticed quickly.
 const POLL: Duration = Duration::from_millis(50);
+/// How long a request is retried while the key answers CHANNEL_BUSY: the
+/// key is working for another channel (another program, or a client that
+/// was killed mid-request): CTAPHID lets one channel's transaction run at a
+/// time and answers the others ERR_CHANNEL_BUSY, for the host to try
+/// again later. Longer than a key takes for one request that needs
+/// no touch; a request waiting for another client's touch outlasts it.
+pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// Lets another thread cancel the transaction in progress (CTAPHID_CANCEL).
 #[derive(Debug, Clone, Default)]
@@ -36,6 +43,7 @@ pub struct HidChannel<T: Transport> {
     cid: u32,
     device: InitResponse,
     idle_timeout: Duration,
+    busy_wait: Duration,
     cancel: CancelHandle,
 }
 
@@ -79,6 +87,7 @@ impl<T: Transport> HidChannel<T> {
             cid: device.cid,
             device,
             idle_timeout,
+            busy_wait: DEFAULT_BUSY_WAIT,
             cancel: CancelHandle::default(),
         })
     }
@@ -100,6 +109,12 @@ impl<T: Transport> HidChannel<T> {
         self.idle_timeout = timeout;
     }
 
+    /// How long a request is retried while the key answers CHANNEL_BUSY
+    /// (zero: the first CHANNEL_BUSY is the answer).
+    pub fn set_busy_wait(&mut self, wait: Duration) {
+        self.busy_wait = wait;
+    }
+
     /// A handle with which another thread can cancel the running request.
     pub fn cancel_handle(&self) -> CancelHandle {
         self.cancel.clone()
@@ -116,17 +131,29 @@ impl<T: Transport> HidChannel<T> {
     ) -> Result<Vec<u8>> {
         let msg = Message::new(self.cid, cmd, payload.to_vec());
         let cid = self.cid;
-        let reply = exchange_on(
-            &mut self.transport,
-            &msg,
-            self.idle_timeout,
-            &self.cancel,
-            on_keepalive,
-            cid,
-            cmd,
-            |_| true,
-        )?;
-        Ok(reply)
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let reply = exchange_on(
+                &mut self.transport,
+                &msg,
+                self.idle_timeout,
+                &self.cancel,
+                on_keepalive,
+                cid,
+                cmd,
+                |_| true,
+            );
+            match reply {
+                Err(Error::Hid(HidError::ChannelBusy))
+                    if started.elapsed() + pause <= self.busy_wait =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// CTAPHID_PING: the key echoes the data.
@@ -493,6 +520,26 @@ mod tests {
         key.join().unwrap();
     }
 
+    /// A key busy with another channel answers CHANNEL_BUSY; the request
+    /// is sent again after a pause and gets its answer once the key is free.
+    #[test]
+    fn a_busy_key_is_asked_again() {
+        let (host, key) = key(|d| {
+            for _ in 0..2 {
+                let _ = request(&d.from_host);
+                d.to_host.send(init_packet(CID, 0xBF, 1, &[0x06])).unwrap();
+            }
+            let ping = request(&d.from_host);
+            assert_eq!(ping.payload, b"x");
+            d.to_host.send(init_packet(CID, 0x81, 1, b"x")).unwrap();
+        });
+        let mut ch = open(host, 2000).unwrap();
+        let started = Instant::now();
+        assert_eq!(ch.ping(b"x").unwrap(), b"x");
+        assert!(started.elapsed() >= Duration::from_millis(60), "it paused");
+        key.join().unwrap();
+    }
+
     #[test]
     fn error_packets_and_protocol_violations() {
         // ERROR CHANNEL_BUSY.
@@ -500,7 +547,9 @@ mod tests {
             let _ = request(&d.from_host);
             d.to_host.send(init_packet(CID, 0xBF, 1, &[0x06])).unwrap();
         });
-        let e = open(host, 2000).unwrap().ping(b"x").unwrap_err();
+        let mut ch = open(host, 2000).unwrap();
+        ch.set_busy_wait(Duration::ZERO);
+        let e = ch.ping(b"x").unwrap_err();
         assert!(matches!(e, Error::Hid(HidError::ChannelBusy)), "{e}");
         key1.join().unwrap();
         // An answer with another command.
