@@ -269,43 +269,73 @@ pub struct ImportReport {
     pub errors: Vec<String>,
 }
 
+/// Users per write of an import: each batch is one transaction (one
+/// flush), its statements multi-row.
+pub const IMPORT_BATCH: usize = 5_000;
+
 /// Imports `userPrincipalName,displayName[,group]` rows (header optional).
-/// Existing users are kept; groups are created on first mention.
-pub async fn import_users(db: &Db, tenant: &str, csv: &Path) -> Result<ImportReport> {
+/// Existing users are kept; groups are created on first mention. Every line
+/// is checked first (a bad one is reported and skipped), then the users
+/// and memberships are stored [`IMPORT_BATCH`] at a time; `progress` is
+/// told (users stored so far, users to store) after each batch.
+pub async fn import_users(
+    db: &Db,
+    tenant: &str,
+    csv: &Path,
+    progress: impl Fn(usize, usize),
+) -> Result<ImportReport> {
     let t = directory::find_tenant(db, tenant).await?;
     let mut report = ImportReport::default();
+    // (user, the name of the group it joins)
+    let mut rows: Vec<(directory::User, Option<String>)> = Vec::new();
     for (n, row) in read_csv(csv)?.into_iter().enumerate() {
         let upn = row.first().map(String::as_str).unwrap_or("");
         if upn.is_empty() || (n == 0 && upn.eq_ignore_ascii_case("userPrincipalName")) {
             continue;
         }
         let display = row.get(1).map(String::as_str).unwrap_or("");
-        let user = match directory::create_user(db, &t.id, upn, display).await {
-            Ok(u) => {
-                report.created += 1;
-                u
-            }
-            Err(e) if e.is_conflict() => {
-                report.existing += 1;
-                directory::find_user(db, &t.id, upn).await?
-            }
-            Err(e) => {
-                report.errors.push(format!("line {}: {}", n + 1, e.message));
-                continue;
-            }
-        };
-        if let Some(group) = row.get(2).filter(|g| !g.is_empty()) {
-            let g = match directory::find_group(db, &t.id, group).await {
-                Ok(g) => g,
-                Err(e) if e.is_not_found() => {
-                    report.groups_created += 1;
-                    directory::create_group(db, &t.id, group, None).await?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            directory::add_member(db, &g.id, &user.id).await?;
-            report.memberships += 1;
+        match directory::new_user(&t.id, upn, display) {
+            Ok(u) => rows.push((u, row.get(2).filter(|g| !g.is_empty()).cloned())),
+            Err(e) => report.errors.push(format!("line {}: {}", n + 1, e.message)),
         }
+    }
+    // Each group named, found or created once.
+    let mut group_ids: std::collections::HashMap<String, String> = Default::default();
+    for name in rows.iter().filter_map(|(_, g)| g.as_deref()) {
+        if group_ids.contains_key(name) {
+            continue;
+        }
+        let g = match directory::find_group(db, &t.id, name).await {
+            Ok(g) => g,
+            Err(e) if e.is_not_found() => {
+                report.groups_created += 1;
+                directory::create_group(db, &t.id, name, None).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        group_ids.insert(name.to_owned(), g.id);
+    }
+    let total = rows.len();
+    let mut done = 0;
+    progress(done, total);
+    let mut rest = rows.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<_> = rest.by_ref().take(IMPORT_BATCH).collect();
+        let memberships: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|(u, g)| {
+                let group = group_ids.get(g.as_deref()?)?;
+                Some((group.clone(), crate::names::upn_key(&u.upn)))
+            })
+            .collect();
+        report.memberships += memberships.len();
+        let n = batch.len();
+        let users = batch.into_iter().map(|(u, _)| u).collect();
+        let created = directory::import_batch(db, &t.id, users, memberships).await?;
+        report.created += created;
+        report.existing += n - created;
+        done += n;
+        progress(done, total);
     }
     audited(
         db,

@@ -14,8 +14,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub use crate::store::directory::{
-    add_member, app_enabled, group_members, groups_listing, list_apps, list_groups, list_users,
-    members_listing, set_app_enabled, set_tenant_enabled, user_group_ids, user_roles,
+    add_member, app_enabled, group_members, groups_listing, import_batch, list_apps, list_groups,
+    list_users, members_listing, set_app_enabled, set_tenant_enabled, user_group_ids, user_roles,
     users_listing, App, AppInfo, Group, Tenant, User,
 };
 
@@ -71,12 +71,10 @@ pub async fn find_tenant(db: &Db, key: &str) -> ApiResult<Tenant> {
         .ok_or_else(|| ApiError::not_found(format!("Tenant '{key}' does not exist.")))
 }
 
-pub async fn create_user(
-    db: &Db,
-    tenant_id: &str,
-    upn: &str,
-    display_name: &str,
-) -> ApiResult<User> {
+/// A new user of `tenant_id` (not stored): the userPrincipalName and
+/// display name checked as Graph checks them (an empty display name
+/// becomes the UPN), a fresh object id and a random WebAuthn user handle.
+pub fn new_user(tenant_id: &str, upn: &str, display_name: &str) -> ApiResult<User> {
     let upn = crate::names::upn(upn)?;
     let display_name =
         crate::names::display_name(display_name, crate::names::DISPLAY_NAME_MAX, "displayName")?;
@@ -90,7 +88,7 @@ pub async fn create_user(
         rng.fill_bytes(&mut handle);
         handle
     };
-    let user = User {
+    Ok(User {
         id: uuid::Uuid::new_v4().to_string(),
         tenant_id: tenant_id.to_owned(),
         display_name: if display_name.is_empty() {
@@ -103,7 +101,16 @@ pub async fn create_user(
         account_enabled: true,
         created_at: now_unix(),
         roles: Vec::new(),
-    };
+    })
+}
+
+pub async fn create_user(
+    db: &Db,
+    tenant_id: &str,
+    upn: &str,
+    display_name: &str,
+) -> ApiResult<User> {
+    let user = new_user(tenant_id, upn, display_name)?;
     match rows::insert_user(db, &user, &crate::names::upn_key(&user.upn)).await {
         Err(e) if e.is_conflict() => Err(ApiError::conflict(format!(
             "A user with userPrincipalName '{}' already exists.",

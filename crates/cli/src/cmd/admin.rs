@@ -234,7 +234,29 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             AdminCommand::Users(UsersCommand::Import { tenant, csv }) => {
-                let r = server::admin::import_users(&db, &tenant, &csv).await?;
+                // A bar on a terminal's stderr (hidden otherwise, and with
+                // --json, so scripts read only the report).
+                let bar = if json {
+                    indicatif::ProgressBar::hidden()
+                } else {
+                    indicatif::ProgressBar::with_draw_target(
+                        None,
+                        indicatif::ProgressDrawTarget::stderr(),
+                    )
+                };
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} users stored ({per_sec}, {eta} left)",
+                    )
+                    .expect("a valid template"),
+                );
+                let r = server::admin::import_users(&db, &tenant, &csv, |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
+                .await;
+                bar.finish_and_clear();
+                let r = r?;
                 let text = format!(
                     "{} created, {} already present, {} groups created, {} memberships{}",
                     r.created,
