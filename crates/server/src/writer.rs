@@ -522,11 +522,31 @@ async fn run_jobs(
         }
     };
     let tenants: BTreeSet<&str> = runs.iter().filter_map(|j| j.0.as_deref()).collect();
-    let opened = match ctx.lock_tenants(tenants).await {
-        Ok(()) => ctx.control("SAVEPOINT job").await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = opened {
+    if let Err(e) = ctx.lock_tenants(tenants).await {
+        let (_, conn) = ctx.end(false).await;
+        fail_all(e, finishes);
+        return conn;
+    }
+    // A batch of one job needs no savepoint: the transaction is the job's
+    // (and a savepoint would have SQLite copy every page the job changes
+    // to its statement journal first).
+    if runs.len() == 1 {
+        let (_, run) = runs.into_iter().next().expect("one job");
+        let ok = run(&mut ctx).await;
+        let (ended, conn) = ctx.end(ok).await;
+        match ended {
+            // Committed, or rolled back as the failed job asked: each job
+            // answers with its own result.
+            Ok(()) => {
+                for f in finishes {
+                    f(None);
+                }
+            }
+            Err(e) => fail_all(e, finishes),
+        }
+        return conn;
+    }
+    if let Err(e) = ctx.control("SAVEPOINT job").await {
         let (_, conn) = ctx.end(false).await;
         fail_all(e, finishes);
         return conn;
@@ -862,16 +882,64 @@ mod tests {
         assert_eq!(stored, [format!("{tenant}-0"), format!("{tenant}-2")]);
     }
 
+    /// A job alone in its batch (no savepoint): what it wrote is stored
+    /// when it succeeds, and nothing of it when it fails, which it is told.
+    async fn a_lone_job_commits_or_leaves_nothing(db: &Db) {
+        use crate::store::sql::{args, execute, fetch_all, On};
+        db.set_commit_gather(Duration::ZERO);
+        let tenant = format!("t-{}", uuid::Uuid::new_v4());
+        execute(
+            On::Write(db),
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, 0)",
+            args![&tenant],
+        )
+        .await
+        .expect("tenant");
+        for (id, fail) in [("kept", false), ("dropped", true)] {
+            let (t, id) = (tenant.clone(), format!("{tenant}-{id}"));
+            let (before, _) = db.commit_stats();
+            let done = db
+                .write_job(None, move |ctx| {
+                    Box::pin(async move {
+                        execute(
+                            On::Job(ctx),
+                            "INSERT INTO groups_ (id, tenant_id, display_name, created_at) VALUES ($1, $2, $1, 0)",
+                            args![&id, &t],
+                        )
+                        .await?;
+                        if fail {
+                            return Err(crate::error::ApiError::bad_request("refused"));
+                        }
+                        Ok(())
+                    })
+                })
+                .await;
+            assert_eq!(db.commit_stats().0 - before, 1, "a batch of its own");
+            assert_eq!(done.is_err(), fail, "{done:?}");
+        }
+        let stored = fetch_all(
+            On::Read(db),
+            "SELECT id FROM groups_ WHERE tenant_id = $1",
+            args![&tenant],
+            |r| r.text("id"),
+        )
+        .await
+        .expect("read");
+        assert_eq!(stored, [format!("{tenant}-kept")]);
+    }
+
     #[tokio::test]
     async fn a_failed_job_is_rolled_back_alone_sqlite_file() {
         let (_dir, db) = db().await;
         a_failed_job_is_rolled_back_alone(&db).await;
+        a_lone_job_commits_or_leaves_nothing(&db).await;
     }
 
     #[tokio::test]
     async fn a_failed_job_is_rolled_back_alone_sqlite_in_memory() {
         let db = Db::connect("sqlite::memory:").await.expect("database");
         a_failed_job_is_rolled_back_alone(&db).await;
+        a_lone_job_commits_or_leaves_nothing(&db).await;
     }
 
     #[tokio::test]
@@ -881,5 +949,6 @@ mod tests {
         };
         let db = Db::connect(&url).await.expect("database");
         a_failed_job_is_rolled_back_alone(&db).await;
+        a_lone_job_commits_or_leaves_nothing(&db).await;
     }
 }

@@ -262,8 +262,9 @@ pub async fn import_batch(
                 created += execute(On::Job(ctx), &sql, &values).await? as usize;
             }
             for chunk in memberships.chunks(IMPORT_ROWS_PER_STATEMENT) {
-                // The members by their case-folded UPN, new or not; `WHERE
-                // true` tells SQLite's parser the join's ON from the upsert's.
+                // The members by their case-folded UPN, new or not, each
+                // looked up through the (tenant, UPN) key: a join would
+                // let PostgreSQL hash the tenant's every user per chunk.
                 let n = chunk.len() * 2;
                 let rows: Vec<String> = (0..chunk.len())
                     .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
@@ -271,8 +272,9 @@ pub async fn import_batch(
                 let sql = format!(
                     "WITH v (g, k) AS (VALUES {}) \
                      INSERT INTO group_members (group_id, user_id) \
-                     SELECT v.g, u.id FROM v JOIN users u ON u.tenant_id = ${} AND u.upn_lower = v.k \
-                     WHERE true ON CONFLICT DO NOTHING",
+                     SELECT g, uid FROM (SELECT v.g AS g, \
+                     (SELECT u.id FROM users u WHERE u.tenant_id = ${} AND u.upn_lower = v.k) AS uid \
+                     FROM v) AS m WHERE uid IS NOT NULL ON CONFLICT DO NOTHING",
                     rows.join(", "),
                     n + 1
                 );
