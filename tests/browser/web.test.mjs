@@ -194,6 +194,9 @@ async function main() {
       const res = await reg;
       assert.equal(res.status(), 201);
       await pageB.waitForSelector("#passkeys tbody tr");
+      // The page reloads after the registration and shows its flash once
+      // its script has run, a moment after the table is there.
+      await pageB.waitForSelector("#status:has-text('registered')");
       // The AAGUID the registration reported (the page shows the stored one).
       aaguid = (await pageB.textContent("#passkeys .aaguid")).trim();
       assert.match(aaguid, /^[0-9a-f-]{36}$/);
@@ -276,6 +279,9 @@ async function main() {
       pageA.once("dialog", (d) => d.accept());
       await pageA.click(".delete-passkey");
       await pageA.waitForSelector("#no-passkeys");
+      // The page reloads after the deletion; its script shows the flash
+      // once loaded, a moment after the list is there.
+      await pageA.waitForSelector("#status:has-text('deleted')");
       assert.match(await pageA.textContent("#status"), /deleted/);
       await shot(pageA, "09-passkey-deleted");
       await pageB.goto(`${base}/${T}/signin`);
