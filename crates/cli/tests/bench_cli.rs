@@ -17,11 +17,41 @@ fn bench_server_runs_with_wrk_as_the_load_generator() {
     bench_with("wrk");
 }
 
+/// The same phases on PostgreSQL (`--database`), when the tests have one.
+#[test]
+fn bench_server_runs_on_postgres() {
+    let Ok(url) = std::env::var("KEYSMITH_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // The shared test database's token signing keys are sealed with the
+    // server tests' key-encryption key (crates/server/tests/common).
+    let dir = tempfile::tempdir().unwrap();
+    let kek = dir.path().join("test.kek");
+    std::fs::write(&kek, "a2V5c21pdGggdGVzdC1vbmx5IEtFSywgMzIgYnl0ZXM").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let report = bench_run(
+        "builtin",
+        &["--database", &url, "--kek-file", kek.to_str().unwrap()],
+    );
+    assert_eq!(report["database"], "postgres", "{report}");
+}
+
 fn bench_with(generator: &str) {
+    let report = bench_run(generator, &[]);
+    assert_eq!(report["database"], "sqlite", "{report}");
+}
+
+fn bench_run(generator: &str, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
         .args(["bench", "server", "--count", "24", "--connections", "4"])
         .args(["--threads", "2", "--seconds", "0.2", "--json"])
         .args(["--load-generator", generator])
+        .args(extra)
+        .env_remove("KEYSMITH_KEK")
         .output()
         .unwrap();
     assert!(
@@ -51,6 +81,7 @@ fn bench_with(generator: &str) {
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(progress.contains("timing HTTP registrations"), "{progress}");
     assert!(progress.contains("timing HTTP sign-ins"), "{progress}");
+    report
 }
 
 /// Values that would divide by zero or make a negative duration are

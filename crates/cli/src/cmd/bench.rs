@@ -31,7 +31,7 @@ pub struct BenchArgs {
 #[derive(Debug, clap::Subcommand)]
 enum BenchCommand {
     /// Server throughput: raw ES256 verify, verifier-only registration,
-    /// HTTP registration (SQLite) and HTTP sign-in.
+    /// HTTP registration and HTTP sign-in (on SQLite, or on --database).
     Server(ServerBenchArgs),
 }
 
@@ -61,6 +61,22 @@ struct ServerBenchArgs {
     /// for announced writes; 0: none).
     #[arg(long, default_value_t = server::writer::GATHER_WAIT.as_micros() as u64)]
     commit_gather_us: u64,
+    /// Run the HTTP phases on this database (`postgres://…`, or a
+    /// `sqlite://…` file) instead of a SQLite database in a temporary
+    /// directory. The bench adds a tenant of its own (`bench-<random>`),
+    /// its app and users, and leaves them there.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// With --database: the key-encryption key file the database's signing
+    /// keys are sealed with (as for `keysmith serve`; created if missing).
+    /// KEYSMITH_KEK (the key itself) wins.
+    #[arg(
+        long,
+        env = "KEYSMITH_KEK_FILE",
+        value_name = "FILE",
+        requires = "database"
+    )]
+    kek_file: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -322,12 +338,30 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     // reference (a shared machine's speed drifts during a run).
     let raw_before = raw_verify()?;
 
-    // Server on SQLite in a temporary directory.
+    // Server on SQLite in a temporary directory, or on --database.
     let mut key = Key::new()?;
     let dir = tempfile::tempdir()?;
+    let (data_dir, kek_file) = match &a.database {
+        None => (Some(dir.path().join("data")), None),
+        Some(_) => (
+            None,
+            Some(
+                a.kek_file
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("bench.kek")),
+            ),
+        ),
+    };
+    // A tenant of its own: a shared database may hold earlier runs'.
+    let tenant = match &a.database {
+        None => "bench".to_owned(),
+        Some(_) => format!("bench-{}", uuid::Uuid::new_v4().simple()),
+    };
     let config = server::ServerConfig {
         listen: "127.0.0.1:0".into(),
-        data_dir: Some(dir.path().join("data")),
+        data_dir,
+        database_url: a.database.clone(),
+        key_encryption_key_file: kek_file,
         rp_id: RP_ID.into(),
         trust_anchors_pem: vec![key.root_pem.clone()],
         commit_gather_us: a.commit_gather_us,
@@ -342,13 +376,13 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     let srv = server::RunningServer::start(config)?;
     let base = srv.url();
     let (app, upns) = srv.block_on(async {
-        server::admin::create_tenant(srv.db(), "bench", Some(RP_ID), None).await?;
+        server::admin::create_tenant(srv.db(), &tenant, Some(RP_ID), None).await?;
         let app =
-            server::admin::create_app(srv.db(), "bench", "bench", &[ROLES.to_owned()]).await?;
+            server::admin::create_app(srv.db(), &tenant, "bench", &[ROLES.to_owned()]).await?;
         let mut upns = Vec::new();
         for i in 0..users {
             upns.push(
-                server::admin::create_user(srv.db(), "bench", &format!("user{i}@bench.test"), "")
+                server::admin::create_user(srv.db(), &tenant, &format!("user{i}@bench.test"), "")
                     .await?
                     .user_principal_name,
             );
@@ -357,7 +391,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     })?;
     let agent = ureq::AgentBuilder::new().build();
     let token: String = agent
-        .post(&format!("{base}/bench/oauth2/v2.0/token"))
+        .post(&format!("{base}/{tenant}/oauth2/v2.0/token"))
         .send_form(&[
             ("grant_type", "client_credentials"),
             ("client_id", &app.client_id),
@@ -434,7 +468,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         let (s, begin) = http(
             &agent,
             "POST",
-            &format!("{base}/bench/passkey/signin/begin"),
+            &format!("{base}/{tenant}/passkey/signin/begin"),
             "",
             Some(&serde_json::to_value(BeginRequest {
                 user_principal_name: Some(upn.clone()),
@@ -442,7 +476,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         )?;
         anyhow::ensure!(s == 200, "begin: {s} {begin}");
         finishes.push(load::Shot {
-            path: "/bench/passkey/signin/finish".into(),
+            path: format!("/{tenant}/passkey/signin/finish"),
             body: key.sign_in(&begin)?.to_string().into(),
         });
     }
@@ -484,6 +518,11 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             .map(|v| v.get_name().to_owned()),
         "count": a.count,
         "commitGatherMicros": a.commit_gather_us,
+        "database": if a.database.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         "rawEs256VerifyPerSec": raw.round(),
         "rawEs256VerifyPerSecBefore": raw_before.round(),
         "rawEs256VerifyPerSecAfter": raw_after.round(),
