@@ -3,7 +3,7 @@
 use crate::backend::Backend;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::store::sql::{args, execute, fetch_all, fetch_one, fetch_optional, Arg, Fields, On};
+use crate::store::sql::{args, execute, fetch_all, fetch_optional, Arg, Fields, On};
 use crate::time_util::rfc3339;
 use crate::writer::JobCtx;
 use webauthn::graph::Fido2Method;
@@ -114,22 +114,22 @@ pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
 /// several instances count one after the other (the per-user limit holds;
 /// SQLite's write lock is the database's, held by the job already).
 pub async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
-    if ctx.backend == Backend::Postgres {
-        fetch_optional(
-            On::Job(ctx),
-            "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-            args![user_id],
-            |_| Ok(()),
-        )
-        .await?;
-    }
-    fetch_one(
-        On::Job(ctx),
-        "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2",
-        args![tenant_id, user_id],
-        |r| r.int("n"),
+    // PostgreSQL: the lock and the count in one round trip (the count is
+    // a subquery, so the lock is the user row's alone).
+    let sql = match ctx.backend {
+        Backend::Postgres => {
+            "SELECT (SELECT COUNT(*) FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2) AS n \
+             FROM users WHERE id = $2 FOR UPDATE"
+        }
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2"
+        }
+    };
+    Ok(
+        fetch_optional(On::Job(ctx), sql, args![tenant_id, user_id], |r| r.int("n"))
+            .await?
+            .unwrap_or(0),
     )
-    .await
 }
 
 /// The error of a user at the per-user passkey limit.
