@@ -73,6 +73,10 @@ fn bench_run(generator: &str, extra: &[&str]) -> Value {
     ] {
         assert!(report[rate].as_f64().unwrap() > 0.0, "{rate}: {report}");
     }
+    for phase in ["httpRegistration", "httpSignIn"] {
+        let b = report["writesPerCommit"][phase].as_f64().unwrap();
+        assert!(b >= 1.0, "{phase}: {report}");
+    }
     for ratio in ["verifierRegistration", "httpRegistration", "httpSignIn"] {
         let r = report["ratios"][ratio].as_f64().unwrap();
         assert!(r > 0.0 && r.is_finite(), "{ratio}: {report}");

@@ -457,7 +457,14 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         load::Generator::Builtin => load::fire,
         load::Generator::Wrk => load::fire_wrk,
     };
+    // Writes per group commit in each phase (the writer's own counts).
+    let writes_per_commit = |before: (u64, u64), after: (u64, u64)| {
+        let (commits, jobs) = (after.0 - before.0, after.1 - before.1);
+        (commits > 0).then(|| jobs as f64 / commits as f64)
+    };
+    let before = srv.db().commit_stats();
     let reg = measured(|| fire(srv.addr(), connections, Some(&token), &shots, 201))?;
+    let reg_batching = writes_per_commit(before, srv.db().commit_stats());
 
     // 4. Sign-ins: pre-generated so each user's assertions are finished in
     // order by one thread (the key's counter is global and increasing).
@@ -487,7 +494,9 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     // sign-in comes `users` (≥ 4 × connections) requests later, by when the
     // one before has been answered in practice. If not, its counter
     // regresses and the phase fails with that answer, not a wrong figure.
+    let before = srv.db().commit_stats();
     let signin = measured(|| fire(srv.addr(), connections, None, &finishes, 200))?;
+    let signin_batching = writes_per_commit(before, srv.db().commit_stats());
     drop(srv);
     let raw_after = raw_verify()?;
     let raw = (raw_before.rate + raw_after.rate) / 2.0;
@@ -547,6 +556,10 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             "httpRegistration": cpu_ratio(&reg),
             "httpSignIn": cpu_ratio(&signin),
         },
+        "writesPerCommit": {
+            "httpRegistration": reg_batching,
+            "httpSignIn": signin_batching,
+        },
         "cpuMicrosPerOpByThread": {
             "httpRegistration": by_thread(&reg),
             "httpSignIn": by_thread(&signin),
@@ -600,6 +613,12 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
                 println!("CPU per HTTP {name} by thread: {}", split.join(", "));
             }
         }
+        let per_commit = |b: Option<f64>| b.map_or("-".to_owned(), |b| format!("{b:.1}"));
+        println!(
+            "writes per group commit: registration {}, sign-in {}",
+            per_commit(reg_batching),
+            per_commit(signin_batching)
+        );
         println!("(raw verify before {raw_before:.0} /s, after {raw_after:.0} /s; the mean is the reference)");
     }
     Ok(ExitCode::SUCCESS)
