@@ -532,19 +532,9 @@ async fn run_jobs(
     // to its statement journal first).
     if runs.len() == 1 {
         let (_, run) = runs.into_iter().next().expect("one job");
+        // Committed, or rolled back as the failed job asked.
         let ok = run(&mut ctx).await;
-        let (ended, conn) = ctx.end(ok).await;
-        match ended {
-            // Committed, or rolled back as the failed job asked: each job
-            // answers with its own result.
-            Ok(()) => {
-                for f in finishes {
-                    f(None);
-                }
-            }
-            Err(e) => fail_all(e, finishes),
-        }
-        return conn;
+        return settle(ctx, ok, finishes).await;
     }
     if let Err(e) = ctx.control("SAVEPOINT job").await {
         let (_, conn) = ctx.end(false).await;
@@ -577,14 +567,21 @@ async fn run_jobs(
             return conn;
         }
     }
-    let (committed, conn) = ctx.end(true).await;
-    match committed {
-        Ok(()) => {
-            for f in finishes {
-                f(None);
-            }
-        }
-        Err(e) => fail_all(e, finishes),
+    settle(ctx, true, finishes).await
+}
+
+/// Ends the batch's transaction (commits, or rolls back) and answers every
+/// job: each with its own result once the end succeeded, all with the
+/// error if it failed. Gives back the SQLite writer thread's connection.
+async fn settle(
+    ctx: JobCtx,
+    commit: bool,
+    finishes: Vec<Completion>,
+) -> Option<rusqlite::Connection> {
+    let (ended, conn) = ctx.end(commit).await;
+    let error = ended.err();
+    for f in finishes {
+        f(error.clone());
     }
     conn
 }
