@@ -52,6 +52,9 @@ fn bench_run(generator: &str, extra: &[&str]) -> Value {
         .args(["--load-generator", generator])
         .args(extra)
         .env_remove("KEYSMITH_KEK")
+        // One exported for `keysmith serve` must not stop a bench on its
+        // own SQLite (the variable is read only with --database).
+        .env("KEYSMITH_KEK_FILE", "/nonexistent/keysmith.kek")
         .output()
         .unwrap();
     assert!(

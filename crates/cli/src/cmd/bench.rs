@@ -69,13 +69,10 @@ struct ServerBenchArgs {
     database: Option<String>,
     /// With --database: the key-encryption key file the database's signing
     /// keys are sealed with (as for `keysmith serve`; created if missing).
-    /// KEYSMITH_KEK (the key itself) wins.
-    #[arg(
-        long,
-        env = "KEYSMITH_KEK_FILE",
-        value_name = "FILE",
-        requires = "database"
-    )]
+    /// Default: KEYSMITH_KEK_FILE; KEYSMITH_KEK (the key itself) wins. The
+    /// variable is read only with --database, so one exported for
+    /// `keysmith serve` does not stop a bench on its own SQLite.
+    #[arg(long, value_name = "FILE", requires = "database")]
     kek_file: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
@@ -348,6 +345,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
             Some(
                 a.kek_file
                     .clone()
+                    .or_else(|| std::env::var_os("KEYSMITH_KEK_FILE").map(Into::into))
                     .unwrap_or_else(|| dir.path().join("bench.kek")),
             ),
         ),
