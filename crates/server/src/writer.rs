@@ -828,12 +828,9 @@ mod tests {
         assert_eq!(*seen.lock().expect("lock"), expected);
     }
 
-    /// Three jobs sharing one commit, the middle one failing after its
-    /// write: its write is rolled back, alone, and the other two are
-    /// stored — on each engine the batch runner drives.
-    async fn a_failed_job_is_rolled_back_alone(db: &Db) {
-        use crate::store::sql::{args, execute, fetch_all, On};
-        db.set_commit_gather(Duration::from_secs(5));
+    /// A tenant of its own (the PostgreSQL test database is shared).
+    async fn new_tenant(db: &Db) -> String {
+        use crate::store::sql::{args, execute, On};
         let tenant = format!("t-{}", uuid::Uuid::new_v4());
         execute(
             On::Write(db),
@@ -842,6 +839,16 @@ mod tests {
         )
         .await
         .expect("tenant");
+        tenant
+    }
+
+    /// Three jobs sharing one commit, the middle one failing after its
+    /// write: its write is rolled back, alone, and the other two are
+    /// stored — on each engine the batch runner drives.
+    async fn a_failed_job_is_rolled_back_alone(db: &Db) {
+        use crate::store::sql::{args, execute, fetch_all, On};
+        db.set_commit_gather(Duration::from_secs(5));
+        let tenant = new_tenant(db).await;
         let (before, _) = db.commit_stats();
         let intents: Vec<_> = (0..3).map(|_| db.announce_write()).collect();
         let jobs: Vec<_> = intents.into_iter().enumerate().map(|(i, intent)| {
@@ -884,14 +891,7 @@ mod tests {
     async fn a_lone_job_commits_or_leaves_nothing(db: &Db) {
         use crate::store::sql::{args, execute, fetch_all, On};
         db.set_commit_gather(Duration::ZERO);
-        let tenant = format!("t-{}", uuid::Uuid::new_v4());
-        execute(
-            On::Write(db),
-            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, 0)",
-            args![&tenant],
-        )
-        .await
-        .expect("tenant");
+        let tenant = new_tenant(db).await;
         for (id, fail) in [("kept", false), ("dropped", true)] {
             let (t, id) = (tenant.clone(), format!("{tenant}-{id}"));
             let (before, _) = db.commit_stats();

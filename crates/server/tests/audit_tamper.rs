@@ -26,14 +26,7 @@ impl Trail {
         for i in 0..5 {
             h.create_user(&format!("u{i}@example.com"));
         }
-        let tenant_id = h
-            .server
-            .block_on(keysmith_server::directory::find_tenant(
-                h.server.db(),
-                &h.tenant,
-            ))
-            .unwrap()
-            .id;
+        let tenant_id = h.tenant_id();
         let mut config = h.config.clone();
         if matches!(store, Store::Sqlite) {
             config.data_dir = Some(h.dir.path().join("data"));

@@ -42,7 +42,7 @@ fn import_in_batches(store: Store) {
         .server
         .block_on(directory::create_user(
             db,
-            &tenant_id(&h),
+            &h.tenant_id(),
             "old@import.test",
             "Old",
         ))
@@ -72,7 +72,7 @@ fn import_in_batches(store: Store) {
     );
 
     let members = |group: &str| -> Vec<String> {
-        let t = tenant_id(&h);
+        let t = h.tenant_id();
         let g = h
             .server
             .block_on(directory::find_group(db, &t, group))
@@ -103,7 +103,7 @@ fn import_in_batches(store: Store) {
     // The old user is the one that was there, not a copy.
     let found = h
         .server
-        .block_on(directory::find_user(db, &tenant_id(&h), "OLD@import.test"))
+        .block_on(directory::find_user(db, &h.tenant_id(), "OLD@import.test"))
         .unwrap();
     assert_eq!(found.id, old.id);
 
@@ -113,11 +113,4 @@ fn import_in_batches(store: Store) {
         .block_on(import_users(db, &h.tenant, &path, |_, _| {}))
         .unwrap();
     assert_eq!((again.created, again.existing), (0, n + 2), "{again:?}");
-}
-
-fn tenant_id(h: &Harness) -> String {
-    h.server
-        .block_on(directory::find_tenant(h.server.db(), &h.tenant))
-        .unwrap()
-        .id
 }

@@ -365,14 +365,7 @@ fn filters_run_on_indexes(store: Store) {
         return;
     };
     // The tenant's id, as the statements name it.
-    let t = h
-        .server
-        .block_on(keysmith_server::directory::find_tenant(
-            h.server.db(),
-            &h.tenant,
-        ))
-        .unwrap()
-        .id;
+    let t = h.tenant_id();
     if matches!(store, Store::Postgres) {
         // PostgreSQL plans by its statistics: a tenant it believes holds
         // two users is read as cheaply through the tenant's index as

@@ -458,7 +458,7 @@ fn sessions_csrf_and_roles(store: Store) {
         .server
         .block_on(keysmith_server::directory::find_user(
             h.server.db(),
-            &tenant_id(&h),
+            &h.tenant_id(),
             "hank@example.com",
         ))
         .unwrap();
@@ -530,16 +530,6 @@ fn sessions_csrf_and_roles(store: Store) {
     assert!(!r.text.contains("<script>") && !r.text.contains("style="));
 }
 
-fn tenant_id(h: &Harness) -> String {
-    h.server
-        .block_on(keysmith_server::directory::find_tenant(
-            h.server.db(),
-            &h.tenant,
-        ))
-        .unwrap()
-        .id
-}
-
 #[test]
 fn help_desk_manages_ordinary_users_only_sqlite() {
     help_desk_manages_ordinary_users_only(Store::Sqlite);
@@ -583,7 +573,7 @@ fn help_desk_manages_ordinary_users_only(store: Store) {
         h.server
             .block_on(keysmith_server::directory::find_user(
                 h.server.db(),
-                &tenant_id(&h),
+                &h.tenant_id(),
                 upn,
             ))
             .unwrap()
@@ -715,7 +705,7 @@ fn the_user_page_shows_the_passkey_limit() {
         .server
         .block_on(keysmith_server::directory::find_user(
             h.server.db(),
-            &tenant_id(&h),
+            &h.tenant_id(),
             "alice@example.com",
         ))
         .unwrap()

@@ -178,6 +178,17 @@ impl Harness {
         call(ureq::delete(&self.url(path)), &self.token, None)
     }
 
+    /// The test tenant's id (statements and listings name it, not its name).
+    pub fn tenant_id(&self) -> String {
+        self.server
+            .block_on(keysmith_server::directory::find_tenant(
+                self.server.db(),
+                &self.tenant,
+            ))
+            .unwrap()
+            .id
+    }
+
     pub fn create_user(&self, upn: &str) -> Value {
         let (s, v) = self.post(
             "/v1.0/users",
