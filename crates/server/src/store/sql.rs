@@ -155,15 +155,10 @@ impl Fields for AnyRow {
     /// Integers come back as 64 or 32 bits depending on the column's
     /// type on PostgreSQL.
     fn int(&self, col: &str) -> ApiResult<i64> {
-        Ok(self
-            .try_get::<i64, _>(col)
-            .or_else(|_| self.try_get::<i32, _>(col).map(i64::from))?)
+        Ok(crate::db::get_i64(self, col)?)
     }
     fn opt_int(&self, col: &str) -> ApiResult<Option<i64>> {
-        Ok(self.try_get::<Option<i64>, _>(col).or_else(|_| {
-            self.try_get::<Option<i32>, _>(col)
-                .map(|v| v.map(i64::from))
-        })?)
+        Ok(crate::db::get_opt_i64(self, col)?)
     }
     fn text(&self, col: &str) -> ApiResult<String> {
         Ok(self.try_get(col)?)
