@@ -117,3 +117,83 @@ fn bench_server_refuses_unusable_arguments() {
         );
     }
 }
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../webauthn/tests/data/webauthn-vectors"
+);
+
+/// `bench verify` verifies each default corpus registration (packed x5c,
+/// TPM, none) before timing it and reports a warm and a cold rate for
+/// each, and raw ES256 on the packed record's attestation signature.
+#[test]
+fn bench_verify_reports_every_default_record() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .args([
+            "bench",
+            "verify",
+            "--seconds",
+            "0.02",
+            "--json",
+            "--corpus",
+            CORPUS,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["registrations"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["vector"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "pw-packed-yubikey5-firefox-es256",
+            "pw-tpm-dell-xps-13",
+            "pw-none-chrome-localhost"
+        ]
+    );
+    for r in rows {
+        assert!(r["warmPerSec"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["coldPerSec"].as_u64().unwrap() > 0, "{r}");
+    }
+    // The TPM capture's certificates expired in 2025: it is verified at the
+    // clock py_webauthn's recorded verdict used.
+    assert_eq!(rows[1]["at"], "2021-06-21T23:53:40Z");
+    assert_eq!(v["rawEs256"]["vector"], "pw-packed-yubikey5-firefox-es256");
+    assert!(v["rawEs256"]["awsLcRsPerSec"].as_u64().unwrap() > 0);
+}
+
+/// An unknown record, a record that fails verification and a missing
+/// corpus are each one clear line and a failure, before anything is timed.
+#[test]
+fn bench_verify_refuses_what_it_cannot_measure() {
+    for (args, expected) in [
+        (
+            vec!["--vector", "no-such-record"],
+            "no record \"no-such-record\"",
+        ),
+        (
+            vec!["--vector", "neg-reg-wrong-origin"],
+            "Keysmith refuses neg-reg-wrong-origin",
+        ),
+        (
+            vec!["--corpus", "/nonexistent"],
+            "cannot read /nonexistent/trust_anchors.json",
+        ),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
+        cmd.args(["bench", "verify", "--seconds", "0.01"]);
+        if !args.contains(&"--corpus") {
+            cmd.args(["--corpus", CORPUS]);
+        }
+        let out = cmd.args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

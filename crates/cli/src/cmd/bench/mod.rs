@@ -7,6 +7,8 @@
 //! Attestations and assertions are produced beforehand by an in-process
 //! virtual key, so only the server side is timed.
 
+mod verify;
+
 use super::load;
 use anyhow::{anyhow, Context};
 use authenticator::serve::InProcessKeyHandle;
@@ -33,6 +35,10 @@ enum BenchCommand {
     /// Server throughput: raw ES256 verify, verifier-only registration,
     /// HTTP registration and HTTP sign-in (on SQLite, or on --database).
     Server(ServerBenchArgs),
+    /// The WebAuthn verifier alone on real corpus registrations (packed
+    /// x5c YubiKey, TPM, none), one thread, path cache warm and cold,
+    /// beside raw ES256; `scripts/bench-peers` sets peers beside it.
+    Verify(verify::VerifyBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +102,7 @@ fn seconds(s: &str) -> Result<f64, String> {
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Server(a) => server(a),
+        BenchCommand::Verify(a) => verify::run(a),
     }
 }
 
