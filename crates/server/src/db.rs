@@ -419,7 +419,7 @@ mod tests {
                     .iter()
                     .map(|r| get_i64(r, "version").unwrap())
                     .collect();
-            assert_eq!(versions, [1, 2, 3, 4, 5]);
+            assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
             let name: String = sqlx::query("SELECT name FROM tenants WHERE id = 't1'")
                 .fetch_one(db.read())
                 .await

@@ -499,7 +499,7 @@ fn filters_run_on_indexes(store: Store) {
             &query::FIDO2_METHODS,
             keysmith_server::store::methods::listing(&t, "u"),
             vec![("$filter", "displayName eq 'x'")],
-            ["fido2_methods_user"; 2],
+            ["fido2_methods_tenant_user"; 2],
         ),
     ];
     for (what, coll, listing, options, index) in cases {

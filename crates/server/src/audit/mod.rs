@@ -254,19 +254,35 @@ fn need_key(ctx: &JobCtx) -> ApiResult<std::sync::Arc<AuditKey>> {
 /// once per batch (the batch's transaction holds the write lock, so no one
 /// else can append meanwhile) and the PostgreSQL advisory lock taken once.
 pub async fn append_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<()> {
+    let row = prepare_in(ctx, ev).await?;
+    rows::insert_event(ctx, &row).await?;
+    appended_in(ctx, row).await
+}
+
+/// The stored form of `ev`, linked to the chain's head inside the job, for
+/// a statement that inserts it together with the change it records; after
+/// that statement stored it, [`appended_in`] makes it the head. Holds the
+/// tenant's lock from here on (PostgreSQL's advisory lock: every later
+/// statement of the batch sees every earlier append to the tenant).
+pub async fn prepare_in(ctx: &mut JobCtx, ev: Event<'_>) -> ApiResult<rows::EventRow> {
     let key = need_key(ctx)?;
     lock_tenant(ctx, ev.tenant_id).await?;
     let prev = head_in(ctx, ev.tenant_id).await?;
-    let row = linked(&prev, &ev, &key);
-    rows::insert_event(ctx, &row).await?;
+    Ok(linked(&prev, &ev, &key))
+}
+
+/// Makes `row`, stored by the job, its tenant's head (with the periodic
+/// checkpoint when one is due).
+pub async fn appended_in(ctx: &mut JobCtx, row: rows::EventRow) -> ApiResult<()> {
     let head = Head {
         hash: row.hash,
         seq: row.seq,
     };
     if head.seq % CHECKPOINT_EVERY == 0 {
-        insert_checkpoint(ctx, ev.tenant_id, &head, row.at, "periodic", &key).await?;
+        let key = need_key(ctx)?;
+        insert_checkpoint(ctx, &row.tenant_id, &head, row.at, "periodic", &key).await?;
     }
-    ctx.set_audit_head(ev.tenant_id, head);
+    ctx.set_audit_head(&row.tenant_id, head);
     Ok(())
 }
 

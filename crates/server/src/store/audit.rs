@@ -6,7 +6,9 @@ use crate::audit::chain::Head;
 use crate::backend::Backend;
 use crate::db::Db;
 use crate::error::ApiResult;
-use crate::store::sql::{args, execute, fetch_all, fetch_one, fetch_optional, Fields, On};
+use crate::store::sql::{
+    args, execute, fetch_all, fetch_one, fetch_optional, placeholders, Arg, Fields, On,
+};
 use crate::writer::JobCtx;
 use serde::{Deserialize, Serialize};
 
@@ -107,30 +109,40 @@ pub async fn head(ctx: &mut JobCtx, tenant: &str) -> ApiResult<Option<Head>> {
     .await
 }
 
+/// The columns of `audit_events` an appended event fills, in the order of
+/// [`event_args`].
+pub const EVENT_COLUMNS: &str =
+    "tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac";
+
+/// An event's values, in the order of [`EVENT_COLUMNS`] (for a statement
+/// that stores an event together with the change it records).
+pub fn event_args(e: &EventRow) -> [Arg<'_>; 13] {
+    [
+        Arg::from(&e.tenant_id),
+        Arg::from(e.at),
+        Arg::from(&e.actor),
+        Arg::from(&e.activity),
+        Arg::from(&e.target),
+        Arg::from(&e.result),
+        Arg::from(&e.reason),
+        Arg::from(&e.request_id),
+        Arg::from(&e.details),
+        Arg::from(&e.prev_hash),
+        Arg::from(&e.hash),
+        Arg::from(e.seq),
+        Arg::from(&e.mac),
+    ]
+}
+
 /// Appends an event (already linked and authenticated) inside the job.
 pub async fn insert_event(ctx: &mut JobCtx, e: &EventRow) -> ApiResult<()> {
-    execute(
-        On::Job(ctx),
-        "INSERT INTO audit_events (tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        args![
-            &e.tenant_id,
-            e.at,
-            &e.actor,
-            &e.activity,
-            &e.target,
-            &e.result,
-            &e.reason,
-            &e.request_id,
-            &e.details,
-            &e.prev_hash,
-            &e.hash,
-            e.seq,
-            &e.mac
-        ],
-    )
-    .await
-    .map(drop)
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({})",
+            placeholders(1, 13)
+        )
+    });
+    execute(On::Job(ctx), &SQL, &event_args(e)).await.map(drop)
 }
 
 /// Stores a checkpoint inside the job (one already stored at that `seq`

@@ -22,7 +22,11 @@ pub async fn store(
     let now = now_unix();
     execute(
         On::Job(ctx),
-        "DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < $1 LIMIT 16)",
+        // In expiry order, so that the plan walks the expiry index: with
+        // a bare LIMIT, PostgreSQL's generic plan scanned the whole table
+        // whenever fewer than 16 had expired — on every issuance.
+        "DELETE FROM challenges WHERE id IN \
+         (SELECT id FROM challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT 16)",
         args![now],
     )
     .await?;

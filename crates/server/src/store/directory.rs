@@ -291,12 +291,15 @@ pub async fn import_batch(
     .await
 }
 
-/// A user by object id or case-folded userPrincipalName.
+/// A user by object id, else by case-folded userPrincipalName (two index
+/// lookups: see [`tenant_and_user`]).
 pub async fn user(db: &Db, tenant_id: &str, id: &str, upn_key: &str) -> ApiResult<Option<User>> {
     fetch_optional(
         On::Read(db),
         &format!(
-            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND (id = $2 OR upn_lower = $3)"
+            "SELECT {USER_COLS} FROM users WHERE id = COALESCE( \
+               (SELECT id FROM users WHERE id = $2 AND tenant_id = $1), \
+               (SELECT id FROM users WHERE tenant_id = $1 AND upn_lower = $3))"
         ),
         args![tenant_id, id, upn_key],
         user_from,
@@ -306,7 +309,10 @@ pub async fn user(db: &Db, tenant_id: &str, id: &str, upn_key: &str) -> ApiResul
 
 /// A tenant (by id or name) and, if it has one, its user by object id or
 /// case-folded userPrincipalName, in one query: the hot path of every
-/// `/users/{user}/…` request.
+/// `/users/{user}/…` request. The object id wins over a UPN. The user
+/// is found by two index lookups, not by `id = … OR upn = …`: PostgreSQL's
+/// generic plan for that OR (the one a prepared statement settles on)
+/// reads every user of the tenant.
 pub async fn tenant_and_user(
     db: &Db,
     tenant_key: &str,
@@ -317,7 +323,9 @@ pub async fn tenant_and_user(
         On::Read(db),
         "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
          u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
-         FROM tenants t LEFT JOIN users u ON u.tenant_id = t.id AND (u.id = $2 OR u.upn_lower = $3) \
+         FROM tenants t LEFT JOIN users u ON u.id = COALESCE( \
+           (SELECT id FROM users WHERE id = $2 AND tenant_id = t.id), \
+           (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) \
          WHERE t.id = $1 OR t.name = $1",
         args![tenant_key, user_id, upn_key],
         |r| {
@@ -524,7 +532,9 @@ pub async fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
         Box::pin(async move {
             for sql in [
                 "DELETE FROM group_members WHERE user_id = $1",
-                "DELETE FROM fido2_methods WHERE user_id = $1",
+                // Through (tenant_id, user_id), the index of the hot paths.
+                "DELETE FROM fido2_methods \
+                 WHERE tenant_id = (SELECT tenant_id FROM users WHERE id = $1) AND user_id = $1",
                 "DELETE FROM users WHERE id = $1",
             ] {
                 execute(On::Job(ctx), sql, args![&user_id]).await?;

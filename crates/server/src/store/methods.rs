@@ -3,7 +3,9 @@
 use crate::backend::Backend;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::store::sql::{args, execute, fetch_all, fetch_optional, Arg, Fields, On};
+use crate::store::sql::{
+    args, execute, fetch_all, fetch_one, fetch_optional, placeholders, Arg, Fields, On,
+};
 use crate::time_util::rfc3339;
 use crate::writer::JobCtx;
 use webauthn::graph::Fido2Method;
@@ -77,59 +79,130 @@ const COLS: &str = "id, tenant_id, user_id, credential_id, public_key, sign_coun
 
 /// Stores a new method; a credential id already present in the tenant is
 /// a 400 (GRAPH_FIDO2_API.md §2: "a credential already registered").
-pub async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
-    const SQL: &str =
-        "INSERT INTO fido2_methods (id, tenant_id, user_id, credential_id, public_key, \
-        sign_count, aaguid, fmt, attestation_level, cert_thumbprints, model, display_name, \
-        backup_eligible, created_at, last_used_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+const INSERT_COLUMNS: &str = "id, tenant_id, user_id, credential_id, public_key, \
+    sign_count, aaguid, fmt, attestation_level, cert_thumbprints, model, display_name, \
+    backup_eligible, created_at, last_used_at";
+
+/// A method's values, in the order of [`INSERT_COLUMNS`].
+fn insert_args<'a>(m: &'a Method, thumbprints: &'a str) -> [Arg<'a>; 15] {
+    [
+        Arg::from(&m.id),
+        Arg::from(&m.tenant_id),
+        Arg::from(&m.user_id),
+        Arg::from(&m.credential_id),
+        Arg::from(&m.public_key),
+        Arg::from(m.sign_count),
+        Arg::from(&m.aaguid),
+        Arg::from(&m.fmt),
+        Arg::from(&m.attestation_level),
+        Arg::from(thumbprints),
+        Arg::from(&m.model),
+        Arg::from(&m.display_name),
+        Arg::from(m.backup_eligible),
+        Arg::from(m.created_at),
+        Arg::from(m.last_used_at),
+    ]
+}
+
+fn already_registered() -> ApiError {
+    ApiError::bad_request("The credential is already registered.")
+}
+
+async fn insert(ctx: &mut JobCtx, m: &Method) -> ApiResult<()> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO fido2_methods ({INSERT_COLUMNS}) VALUES ({})",
+            placeholders(1, 15)
+        )
+    });
     let thumbprints = serde_json::to_string(&m.cert_thumbprints).expect("strings serialise");
-    let args = args![
-        &m.id,
-        &m.tenant_id,
-        &m.user_id,
-        &m.credential_id,
-        &m.public_key,
-        m.sign_count,
-        &m.aaguid,
-        &m.fmt,
-        &m.attestation_level,
-        &thumbprints,
-        &m.model,
-        &m.display_name,
-        m.backup_eligible,
-        m.created_at,
-        m.last_used_at,
-    ];
-    match execute(On::Job(ctx), SQL, args).await {
-        Err(e) if e.is_conflict() => Err(ApiError::bad_request(
-            "The credential is already registered.",
-        )),
+    match execute(On::Job(ctx), &SQL, &insert_args(m, &thumbprints)).await {
+        Err(e) if e.is_conflict() => Err(already_registered()),
         done => done.map(drop),
     }
 }
 
-/// How many passkeys `user_id` has, inside a write job. On PostgreSQL the
-/// user's row is locked first, so that registrations for one user on
-/// several instances count one after the other (the per-user limit holds;
-/// SQLite's write lock is the database's, held by the job already).
-pub async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
-    // PostgreSQL: the lock and the count in one round trip (the count is
-    // a subquery, so the lock is the user row's alone).
-    let sql = match ctx.backend {
-        Backend::Postgres => {
-            "SELECT (SELECT COUNT(*) FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2) AS n \
-             FROM users WHERE id = $2 FOR UPDATE"
+/// Why a registration was not stored (nothing of it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// The challenge is unknown or already used.
+    ChallengeGone,
+    /// The user has `limit` passkeys already.
+    LimitReached,
+}
+
+/// Stores a verified registration inside a write job, with its audit
+/// event: consumes `challenge`, counts the user's passkeys against
+/// `limit`, inserts `m`, then `event`. Nothing is written unless all of it
+/// is. On PostgreSQL it is one statement — one round trip of the group
+/// commit's connection instead of four; the count is exact because the
+/// job holds its tenant's advisory lock (taken by
+/// [`crate::audit::prepare_in`], which linked `event`) before the
+/// statement's snapshot is taken, so every registration for the tenant
+/// committed elsewhere is counted.
+pub async fn store_registration(
+    ctx: &mut JobCtx,
+    challenge: &str,
+    m: &Method,
+    limit: i64,
+    event: &crate::store::audit::EventRow,
+) -> ApiResult<Result<(), NotStored>> {
+    use crate::store::audit::{event_args, insert_event, EVENT_COLUMNS};
+    if ctx.backend == Backend::Sqlite {
+        if !crate::store::challenges::take(ctx, challenge, &m.tenant_id).await? {
+            return Ok(Err(NotStored::ChallengeGone));
         }
-        Backend::Sqlite => {
-            "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2"
+        if count_for_user_in(ctx, &m.tenant_id, &m.user_id).await? >= limit {
+            return Ok(Err(NotStored::LimitReached));
         }
-    };
-    Ok(
-        fetch_optional(On::Job(ctx), sql, args![tenant_id, user_id], |r| r.int("n"))
-            .await?
-            .unwrap_or(0),
+        insert(ctx, m).await?;
+        insert_event(ctx, event).await?;
+        return Ok(Ok(()));
+    }
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH taken AS (DELETE FROM challenges WHERE id = $16 AND tenant_id = $2 RETURNING 1), \
+             n AS (SELECT COUNT(*) AS c FROM fido2_methods WHERE tenant_id = $2 AND user_id = $3), \
+             ins AS (INSERT INTO fido2_methods ({INSERT_COLUMNS}) SELECT {} \
+                     WHERE EXISTS (SELECT 1 FROM taken) AND (SELECT c FROM n) < $17 \
+                     ON CONFLICT DO NOTHING RETURNING 1), \
+             ev AS (INSERT INTO audit_events ({EVENT_COLUMNS}) SELECT {} \
+                    WHERE EXISTS (SELECT 1 FROM ins) RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM taken) AS taken, (SELECT c FROM n) AS n, \
+                    (SELECT COUNT(*) FROM ev) AS stored",
+            placeholders(1, 15),
+            placeholders(18, 13)
+        )
+    });
+    let thumbprints = serde_json::to_string(&m.cert_thumbprints).expect("strings serialise");
+    let mut args: Vec<Arg<'_>> = insert_args(m, &thumbprints).to_vec();
+    args.push(Arg::from(challenge));
+    args.push(Arg::from(limit));
+    args.extend(event_args(event));
+    let (taken, n, stored) = fetch_one(On::Job(ctx), &SQL, &args, |r| {
+        Ok((r.int("taken")?, r.int("n")?, r.int("stored")?))
+    })
+    .await?;
+    Ok(match (taken, stored) {
+        (_, 1) => Ok(()),
+        (0, _) => Err(NotStored::ChallengeGone),
+        _ if n >= limit => Err(NotStored::LimitReached),
+        // Taken and under the limit, yet not inserted: the credential (or
+        // the method id) is stored already.
+        _ => return Err(already_registered()),
+    })
+}
+
+/// How many passkeys `user_id` has, inside a write job (SQLite: the job
+/// holds the database's write lock, so the count stands until commit).
+async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
+    fetch_one(
+        On::Job(ctx),
+        "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2",
+        args![tenant_id, user_id],
+        |r| r.int("n"),
     )
+    .await
 }
 
 /// The error of a user at the per-user passkey limit.

@@ -80,6 +80,15 @@ impl<'a> From<&'a Vec<u8>> for Arg<'a> {
 }
 
 /// `args![a, b, …]`: a statement's arguments, each through [`Arg::from`].
+/// `$first, $first+1, …` — `n` placeholders for a statement's arguments
+/// from number `first` on.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 macro_rules! args {
     ($($a:expr),* $(,)?) => {
         &[$($crate::store::sql::Arg::from($a)),*][..]

@@ -11,7 +11,7 @@ use crate::directory::{Tenant, User};
 use crate::error::ApiError;
 use crate::state::{AppState, RequestId};
 use crate::store::challenges;
-use crate::store::methods::{self, Method};
+use crate::store::methods::{self, Method, NotStored};
 use crate::{policy, time_util};
 use webauthn::graph::RegisterRequest;
 
@@ -75,29 +75,25 @@ pub async fn register(
             ..base.clone()
         });
         let intent = intent.take().expect("announced above");
-        let (limit, upn, user_id) = (
-            state.config.max_passkeys_per_user.max(1),
-            user.upn.clone(),
-            user.id.clone(),
-        );
+        let limit = state.config.max_passkeys_per_user.max(1);
+        let upn = user.upn.clone();
         let stored = state
             .db
             .write_announced(intent, Some(&tenant.id), move |ctx| {
                 Box::pin(async move {
-                    if !challenges::take(ctx, &challenge, &ev.tenant_id).await? {
-                        return Err(ApiError::bad_request(
+                    // Challenge, limit, method and audit event: one
+                    // statement on PostgreSQL (store_registration).
+                    let row = audit::prepare_in(ctx, ev.as_event()).await?;
+                    let stored =
+                        methods::store_registration(ctx, &challenge, &method, limit.into(), &row)
+                            .await?;
+                    match stored {
+                        Ok(()) => audit::appended_in(ctx, row).await,
+                        Err(NotStored::ChallengeGone) => Err(ApiError::bad_request(
                             "The challenge is unknown or has already been used.",
-                        ));
+                        )),
+                        Err(NotStored::LimitReached) => Err(methods::limit_reached(&upn, limit)),
                     }
-                    // Counted in the transaction that inserts: the limit
-                    // holds under concurrent registrations.
-                    if methods::count_for_user_in(ctx, &ev.tenant_id, &user_id).await?
-                        >= i64::from(limit)
-                    {
-                        return Err(methods::limit_reached(&upn, limit));
-                    }
-                    methods::insert(ctx, &method).await?;
-                    audit::append_in(ctx, ev.as_event()).await
                 })
             })
             .await;
