@@ -1,11 +1,31 @@
 //! Stored challenges and sign-in flows (see [`crate::challenge`]).
 
+use crate::backend::Backend;
 use crate::challenge::{unknown, Issued, Purpose};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::store::sql::{args, execute, fetch_optional, On};
 use crate::time_util::now_unix;
 use crate::writer::JobCtx;
+
+/// Deletes up to 16 expired challenges (`$1`: now), in expiry order so
+/// that the plan walks the expiry index: with a bare LIMIT, PostgreSQL's
+/// generic plan scanned the whole table whenever fewer than 16 had
+/// expired — on every issuance. On PostgreSQL the ids are gathered first
+/// (an ARRAY subquery runs once), so the delete is at most 16 primary-key
+/// lookups rather than a join the planner may cost as a scan.
+pub(crate) fn purge_expired(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "DELETE FROM challenges WHERE id = ANY(ARRAY( \
+             SELECT id FROM challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT 16))"
+        }
+        Backend::Sqlite => {
+            "DELETE FROM challenges WHERE id IN \
+             (SELECT id FROM challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT 16)"
+        }
+    }
+}
 
 /// Stores a challenge under `id` (the challenge itself for registrations,
 /// the flow id for sign-ins), sweeping a few expired rows so that the
@@ -20,16 +40,8 @@ pub async fn store(
     expires_at: i64,
 ) -> ApiResult<()> {
     let now = now_unix();
-    execute(
-        On::Job(ctx),
-        // In expiry order, so that the plan walks the expiry index: with
-        // a bare LIMIT, PostgreSQL's generic plan scanned the whole table
-        // whenever fewer than 16 had expired — on every issuance.
-        "DELETE FROM challenges WHERE id IN \
-         (SELECT id FROM challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT 16)",
-        args![now],
-    )
-    .await?;
+    let purge = purge_expired(ctx.backend);
+    execute(On::Job(ctx), purge, args![now]).await?;
     execute(
         On::Job(ctx),
         "INSERT INTO challenges (id, challenge, tenant_id, user_id, purpose, expires_at, created_at) \

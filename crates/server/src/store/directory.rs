@@ -291,21 +291,36 @@ pub async fn import_batch(
     .await
 }
 
+/// [`user`]'s statement: `$1` tenant, `$2` object id, `$3` folded UPN.
+pub(crate) static USER_BY_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {USER_COLS} FROM users WHERE id = COALESCE( \
+           (SELECT id FROM users WHERE id = $2 AND tenant_id = $1), \
+           (SELECT id FROM users WHERE tenant_id = $1 AND upn_lower = $3))"
+    )
+});
+
 /// A user by object id, else by case-folded userPrincipalName (two index
 /// lookups: see [`tenant_and_user`]).
 pub async fn user(db: &Db, tenant_id: &str, id: &str, upn_key: &str) -> ApiResult<Option<User>> {
     fetch_optional(
         On::Read(db),
-        &format!(
-            "SELECT {USER_COLS} FROM users WHERE id = COALESCE( \
-               (SELECT id FROM users WHERE id = $2 AND tenant_id = $1), \
-               (SELECT id FROM users WHERE tenant_id = $1 AND upn_lower = $3))"
-        ),
+        &USER_BY_KEY,
         args![tenant_id, id, upn_key],
         user_from,
     )
     .await
 }
+
+/// [`tenant_and_user`]'s statement: `$1` tenant id or name, `$2` object
+/// id, `$3` folded UPN.
+pub(crate) const TENANT_AND_USER: &str =
+    "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
+     u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
+     FROM tenants t LEFT JOIN users u ON u.id = COALESCE( \
+       (SELECT id FROM users WHERE id = $2 AND tenant_id = t.id), \
+       (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) \
+     WHERE t.id = $1 OR t.name = $1";
 
 /// A tenant (by id or name) and, if it has one, its user by object id or
 /// case-folded userPrincipalName, in one query: the hot path of every
@@ -321,12 +336,7 @@ pub async fn tenant_and_user(
 ) -> ApiResult<Option<(Tenant, Option<User>)>> {
     fetch_optional(
         On::Read(db),
-        "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
-         u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
-         FROM tenants t LEFT JOIN users u ON u.id = COALESCE( \
-           (SELECT id FROM users WHERE id = $2 AND tenant_id = t.id), \
-           (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) \
-         WHERE t.id = $1 OR t.name = $1",
+        TENANT_AND_USER,
         args![tenant_key, user_id, upn_key],
         |r| {
             let tenant = Tenant {

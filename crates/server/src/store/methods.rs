@@ -193,12 +193,16 @@ pub async fn store_registration(
     })
 }
 
+/// `$1` tenant, `$2` user: how many passkeys the user has.
+pub(crate) const COUNT_FOR_USER: &str =
+    "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2";
+
 /// How many passkeys `user_id` has, inside a write job (SQLite: the job
 /// holds the database's write lock, so the count stands until commit).
 async fn count_for_user_in(ctx: &mut JobCtx, tenant_id: &str, user_id: &str) -> ApiResult<i64> {
     fetch_one(
         On::Job(ctx),
-        "SELECT COUNT(*) AS n FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2",
+        COUNT_FOR_USER,
         args![tenant_id, user_id],
         |r| r.int("n"),
     )
@@ -216,13 +220,18 @@ pub fn limit_reached(upn: &str, limit: u32) -> ApiError {
     )
 }
 
+/// [`list_for_user`]'s statement: `$1` tenant, `$2` user.
+pub(crate) static LIST_FOR_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
+    )
+});
+
 /// A user's methods, oldest first.
 pub async fn list_for_user(db: &Db, tenant_id: &str, user_id: &str) -> ApiResult<Vec<Method>> {
     fetch_all(
         On::Read(db),
-        &format!(
-            "SELECT {COLS} FROM fido2_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
-        ),
+        &LIST_FOR_USER,
         args![tenant_id, user_id],
         from_row,
     )
