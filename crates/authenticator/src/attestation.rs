@@ -11,7 +11,6 @@ use der::{Decode, Encode, EncodePem};
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde::{Deserialize, Serialize};
-use signature::Signer;
 use spki::EncodePublicKey;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -334,10 +333,11 @@ impl AttestationSigner {
         } else {
             (&self.batch_key, &self.batch_chain)
         };
-        let sig: p256::ecdsa::Signature = key.sign(signed_data);
+        let d = zeroize::Zeroizing::new(key.to_bytes().into());
+        let sig = crate::credential::es256_sign(&d, signed_data);
         MapBuilder::new()
             .text("alg", webauthn::cose::CoseAlgorithm::Es256.id())
-            .text("sig", sig.to_der().as_bytes().to_vec())
+            .text("sig", sig)
             .text(
                 "x5c",
                 Value::Array(chain.iter().map(|c| Value::Bytes(c.clone())).collect()),

@@ -83,14 +83,39 @@ impl PrivateKey {
     /// A WebAuthn signature: DER ECDSA for ES256, raw 64 bytes for EdDSA.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::Es256(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(message);
-                sig.to_der().as_bytes().to_vec()
-            }
+            Self::Es256(_) => es256_sign(&self.to_bytes(), message),
             Self::EdDsa(k) => k.sign(message).to_bytes().to_vec(),
         }
     }
 }
+
+/// An ES256 signature (DER) by the P-256 private scalar `d`, made by
+/// aws-lc-rs (issue 31: about 4× RustCrypto's p256 here). The scalar goes
+/// in as an RFC 5915 ECPrivateKey without its public point, which aws-lc-rs
+/// derives itself.
+pub(crate) fn es256_sign(d: &Zeroizing<[u8; 32]>, message: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use der::Encode;
+    let der = Zeroizing::new(
+        sec1::EcPrivateKey {
+            private_key: d.as_ref(),
+            parameters: Some(sec1::EcParameters::NamedCurve(P256_OID)),
+            public_key: None,
+        }
+        .to_der()
+        .expect("a 32-byte scalar encodes"),
+    );
+    let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, &der)
+        .expect("a P-256 scalar from p256 is a valid key");
+    pair.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+        .expect("ECDSA signing does not fail")
+        .as_ref()
+        .to_vec()
+}
+
+/// prime256v1 (RFC 5480).
+const P256_OID: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 /// What a credential id seals.
 pub struct CredentialSecret {
@@ -181,6 +206,25 @@ pub fn cred_random(master: &[u8; 32], credential_id: &[u8], uv: bool) -> Zeroizi
 
 #[cfg(test)]
 mod tests {
+    /// aws-lc-rs's ES256 signatures verify with RustCrypto's p256 (an
+    /// independent implementation) under the key's public point, and a
+    /// changed message does not.
+    #[test]
+    fn es256_signatures_verify_elsewhere() {
+        use p256::ecdsa::signature::Verifier;
+        let key = PrivateKey::generate(CoseAlgorithm::Es256).unwrap();
+        let PrivateKey::Es256(k) = &key else {
+            unreachable!()
+        };
+        let vk = *k.verifying_key();
+        for msg in [&b""[..], b"authData || clientDataHash", &[7u8; 1000]] {
+            let der = key.sign(msg);
+            let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+            assert!(vk.verify(msg, &sig).is_ok());
+            assert!(vk.verify(b"another message", &sig).is_err());
+        }
+    }
+
     use super::*;
 
     #[test]
