@@ -206,6 +206,8 @@ pub fn cred_random(master: &[u8; 32], credential_id: &[u8], uv: bool) -> Zeroizi
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// aws-lc-rs's ES256 signatures verify with RustCrypto's p256 (an
     /// independent implementation) under the key's public point, and a
     /// changed message does not.
@@ -224,8 +226,6 @@ mod tests {
             assert!(vk.verify(b"another message", &sig).is_err());
         }
     }
-
-    use super::*;
 
     #[test]
     fn wrap_unwrap_and_binding() {

@@ -197,3 +197,31 @@ fn bench_verify_refuses_what_it_cannot_measure() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// A record without a packed ES256 attestation (here the TPM one, whose
+/// statement signs certInfo with RSA) is measured without a raw ES256
+/// figure, rather than failing on a signature over the wrong bytes.
+#[test]
+fn bench_verify_takes_a_record_without_packed_es256_alone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .args([
+            "bench",
+            "verify",
+            "--seconds",
+            "0.02",
+            "--json",
+            "--corpus",
+            CORPUS,
+        ])
+        .args(["--vector", "pw-tpm-dell-xps-13"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["registrations"][0]["vector"], "pw-tpm-dell-xps-13");
+    assert!(v["rawEs256"].is_null(), "{v}");
+}

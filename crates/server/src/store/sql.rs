@@ -79,7 +79,6 @@ impl<'a> From<&'a Vec<u8>> for Arg<'a> {
     }
 }
 
-/// `args![a, b, …]`: a statement's arguments, each through [`Arg::from`].
 /// `$first, $first+1, …` — `n` placeholders for a statement's arguments
 /// from number `first` on.
 pub fn placeholders(first: usize, n: usize) -> String {
@@ -89,6 +88,7 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `args![a, b, …]`: a statement's arguments, each through [`Arg::from`].
 macro_rules! args {
     ($($a:expr),* $(,)?) => {
         &[$($crate::store::sql::Arg::from($a)),*][..]

@@ -90,7 +90,7 @@ pub async fn register(
                     match stored {
                         Ok(()) => audit::appended_in(ctx, row).await,
                         Err(NotStored::ChallengeGone) => Err(ApiError::bad_request(
-                            "The challenge is unknown or has already been used.",
+                            crate::challenge::unknown_message(Purpose::Create),
                         )),
                         Err(NotStored::LimitReached) => Err(methods::limit_reached(&upn, limit)),
                     }

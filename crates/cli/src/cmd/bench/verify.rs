@@ -119,9 +119,10 @@ fn record(v: &Value, anchors: &HashMap<String, Value>) -> anyhow::Result<Record>
     let mut trust = TrustStore::new();
     for name in v["trust_anchor_refs"].as_array().into_iter().flatten() {
         let name = name.as_str().unwrap_or_default();
-        let pem = anchors[name]["pem"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no trust anchor {name}"))?;
+        let pem = anchors
+            .get(name)
+            .and_then(|a| a["pem"].as_str())
+            .ok_or_else(|| anyhow!("no trust anchor {name} in trust_anchors.json"))?;
         trust
             .add_pem(pem)
             .map_err(|e| anyhow!("anchor {name}: {e}"))?;
@@ -166,12 +167,19 @@ pub fn attestation_signature(r: &Record) -> anyhow::Result<(Vec<u8>, Vec<u8>, Ve
     use der::Decode;
     use sha2::Digest;
     use webauthn::cbor::{MapReader, Value as Cbor};
+    // Other formats sign other bytes (TPM: certInfo) or with other keys.
+    if r.fmt != "packed" {
+        bail!("not a packed attestation");
+    }
     let mut obj = MapReader::from_bytes(&r.attestation_object, "attestationObject")?;
     let auth_data = obj.bytes("authData", "authData")?;
     let Some(Cbor::Map(stmt)) = obj.take("attStmt") else {
         bail!("no attStmt map");
     };
     let mut stmt = MapReader::new(Cbor::Map(stmt), "attStmt")?;
+    if stmt.int("alg", "alg")? != webauthn::CoseAlgorithm::Es256.id() {
+        bail!("not an ES256 attestation signature");
+    }
     let sig = stmt.bytes("sig", "sig")?;
     let Some(Cbor::Array(x5c)) = stmt.take("x5c") else {
         bail!("no x5c: not an attestation with a certificate");
