@@ -270,8 +270,11 @@ pub struct ImportReport {
 }
 
 /// Users per write of an import: each batch is one transaction (one
-/// flush), its statements multi-row.
-pub const IMPORT_BATCH: usize = 5_000;
+/// flush; on SQLite a statement per row, on PostgreSQL multi-row ones).
+/// A batch of 25,000 rather than 5,000 took a 200,000-user import on
+/// SQLite from 9.2 to 7.3 s: every commit writes each page it changed to
+/// the WAL, and the users' indexes are changed all over.
+pub const IMPORT_BATCH: usize = 25_000;
 
 /// Imports `userPrincipalName,displayName[,group]` rows (header optional).
 /// Existing users are kept; groups are created on first mention. Every line

@@ -89,7 +89,7 @@ pub fn new_user(tenant_id: &str, upn: &str, display_name: &str) -> ApiResult<Use
         handle
     };
     Ok(User {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant_id.to_owned(),
         display_name: if display_name.is_empty() {
             upn.clone()
