@@ -4,7 +4,9 @@
 //! in-process); [`hid`] frames CTAPHID messages on a channel; [`cmd`] holds
 //! every CTAP2 request and response as a typed message with one CBOR codec
 //! (shared with the virtual key); [`pin`] implements PIN/UV auth protocols
-//! one and two; [`client`] offers the admin's verbs on top.
+//! one and two; [`client`] is a session with one key, and each sub-API's
+//! verbs (set a PIN, list credentials, configure) sit beside its codec in
+//! [`cmd`].
 //!
 //! This crate must never log or print a PIN, a PIN/UV auth token or a shared
 //! secret, and never build CBOR maps by hand outside [`cmd`].

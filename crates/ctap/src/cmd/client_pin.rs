@@ -2,8 +2,13 @@
 //! response as one typed request/response pair.
 
 use super::{opt_uint, params, CommandCode, CtapRequest, CtapResponse};
+use crate::client::Ctap2Client;
+use crate::error::{Error, Result};
+use crate::pin::{self, PinUvAuthProtocol, SharedSecret};
+use crate::transport::Transport;
 use webauthn::cbor::{CborError, MapBuilder, Value};
 use webauthn::cose::CoseKey;
+use zeroize::Zeroizing;
 
 /// clientPIN sub-commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,147 @@ impl CtapResponse for ClientPinResponse {
             power_cycle_state: m.opt_bool(0x04, "powerCycleState")?,
             uv_retries: opt_uint(&mut m, 0x05, "uvRetries")?,
         })
+    }
+}
+
+/// A PIN/UV auth token, decrypted, with the protocol it belongs to. Zeroed
+/// on drop; never printed.
+pub struct PinUvAuthToken {
+    protocol: PinUvAuthProtocol,
+    token: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PinUvAuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinUvAuthToken")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PinUvAuthToken {
+    pub fn protocol(&self) -> PinUvAuthProtocol {
+        self.protocol
+    }
+
+    /// `pinUvAuthParam` for `message`.
+    pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
+        self.protocol.authenticate(&self.token, message)
+    }
+}
+
+/// PIN retry state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PinRetries {
+    pub retries: u64,
+    /// The key must be removed and re-inserted before the next PIN attempt.
+    pub power_cycle_required: bool,
+}
+
+// ----- the client's verbs (§6.5) -----
+
+impl<T: Transport> Ctap2Client<T> {
+    fn shared_secret(&mut self, protocol: PinUvAuthProtocol) -> Result<(CoseKey, SharedSecret)> {
+        let req = ClientPinRequest::new(Some(protocol.id()), PinSubCommand::GetKeyAgreement);
+        let resp: ClientPinResponse = self.send(&req)?;
+        let peer = resp
+            .key_agreement
+            .ok_or_else(|| Error::Protocol("getKeyAgreement without a key".into()))?;
+        protocol
+            .encapsulate(&peer)
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// Remaining PIN attempts.
+    pub fn pin_retries(&mut self) -> Result<PinRetries> {
+        let protocol = self.pin_protocol()?;
+        let resp = self.send(&ClientPinRequest::new(
+            Some(protocol.id()),
+            PinSubCommand::GetPinRetries,
+        ))?;
+        Ok(PinRetries {
+            retries: resp
+                .pin_retries
+                .ok_or_else(|| Error::Protocol("no pinRetries".into()))?,
+            power_cycle_required: resp.power_cycle_state.unwrap_or(false),
+        })
+    }
+
+    fn check_new_pin(&self, new_pin: &str) -> Result<()> {
+        pin::check_pin_format(new_pin, self.info().effective_min_pin_length())
+            .map_err(|e| Error::InvalidRequest(e.to_string()))
+    }
+
+    /// Sets the first PIN of a key that has none.
+    pub fn set_pin(&mut self, new_pin: &str) -> Result<()> {
+        self.check_new_pin(new_pin)?;
+        let protocol = self.pin_protocol()?;
+        let (platform_key, shared) = self.shared_secret(protocol)?;
+        let block = pin::pad_pin(new_pin).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let new_pin_enc = shared.encrypt(block.as_ref());
+        let mut req = ClientPinRequest::new(Some(protocol.id()), PinSubCommand::SetPin);
+        req.pin_uv_auth_param = Some(shared.authenticate(&new_pin_enc));
+        req.key_agreement = Some(platform_key);
+        req.new_pin_enc = Some(new_pin_enc);
+        self.send(&req)?;
+        self.refresh_info()?;
+        Ok(())
+    }
+
+    /// Changes the PIN (also clears a forced PIN change).
+    pub fn change_pin(&mut self, current_pin: &str, new_pin: &str) -> Result<()> {
+        self.check_new_pin(new_pin)?;
+        let protocol = self.pin_protocol()?;
+        let (platform_key, shared) = self.shared_secret(protocol)?;
+        let block = pin::pad_pin(new_pin).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let new_pin_enc = shared.encrypt(block.as_ref());
+        let pin_hash_enc = shared.encrypt(pin::pin_hash(current_pin).as_ref());
+        let mut message = new_pin_enc.clone();
+        message.extend_from_slice(&pin_hash_enc);
+        let mut req = ClientPinRequest::new(Some(protocol.id()), PinSubCommand::ChangePin);
+        req.pin_uv_auth_param = Some(shared.authenticate(&message));
+        req.key_agreement = Some(platform_key);
+        req.new_pin_enc = Some(new_pin_enc);
+        req.pin_hash_enc = Some(pin_hash_enc);
+        self.send(&req)?;
+        self.refresh_info()?;
+        Ok(())
+    }
+
+    /// Gets a PIN/UV auth token with `permissions` (bits of
+    /// [`pin::Permissions`]), bound to `rp_id` when given. Uses
+    /// getPinUvAuthTokenUsingPinWithPermissions on CTAP 2.1 keys and the
+    /// legacy getPinToken otherwise.
+    pub fn get_pin_token(
+        &mut self,
+        pin: &str,
+        permissions: u8,
+        rp_id: Option<&str>,
+    ) -> Result<PinUvAuthToken> {
+        let protocol = self.pin_protocol()?;
+        let (platform_key, shared) = self.shared_secret(protocol)?;
+        let with_permissions = self.info().option("pinUvAuthToken") == Some(true);
+        let sub = if with_permissions {
+            PinSubCommand::GetPinUvAuthTokenUsingPinWithPermissions
+        } else {
+            PinSubCommand::GetPinToken
+        };
+        let mut req = ClientPinRequest::new(Some(protocol.id()), sub);
+        req.key_agreement = Some(platform_key);
+        req.pin_hash_enc = Some(shared.encrypt(pin::pin_hash(pin).as_ref()));
+        if with_permissions {
+            req.permissions = Some(u64::from(permissions));
+            req.rp_id = rp_id.map(str::to_owned);
+        }
+        let resp = self.send(&req)?;
+        let encrypted = resp
+            .pin_uv_auth_token
+            .ok_or_else(|| Error::Protocol("no pinUvAuthToken".into()))?;
+        let token = shared
+            .decrypt(&encrypted)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        Ok(PinUvAuthToken { protocol, token })
     }
 }
 

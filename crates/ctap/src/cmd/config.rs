@@ -1,6 +1,10 @@
 //! authenticatorConfig (CTAP 2.1 §6.11).
 
 use super::{opt_uint, params, text_list, text_list_cbor, CommandCode, CtapRequest};
+use crate::client::Ctap2Client;
+use crate::cmd::client_pin::PinUvAuthToken;
+use crate::error::{Error, Result};
+use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,72 @@ impl CtapRequest for ConfigRequest {
             pin_uv_auth_protocol: opt_uint(&mut m, 0x03, "pinUvAuthProtocol")?,
             pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
         })
+    }
+}
+
+// ----- the client's verbs -----
+
+impl<T: Transport> Ctap2Client<T> {
+    fn config(
+        &mut self,
+        token: Option<&PinUvAuthToken>,
+        sub_command: ConfigSubCommand,
+        params: Option<webauthn::cbor::Value>,
+    ) -> Result<()> {
+        if self.info().option("authnrCfg") != Some(true) {
+            return Err(Error::Unsupported(
+                "authenticatorConfig (CTAP 2.1 configuration)".into(),
+            ));
+        }
+        let mut req = ConfigRequest {
+            sub_command,
+            params,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
+        if let Some(token) = token {
+            req.pin_uv_auth_protocol = Some(token.protocol().id());
+            req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
+        }
+        self.send(&req)?;
+        self.refresh_info()?;
+        Ok(())
+    }
+
+    /// Turns enterprise attestation on (it stays on until reset).
+    pub fn enable_enterprise_attestation(&mut self, token: Option<&PinUvAuthToken>) -> Result<()> {
+        if self.info().option("ep").is_none() {
+            return Err(Error::Unsupported("enterprise attestation".into()));
+        }
+        self.config(token, ConfigSubCommand::EnableEnterpriseAttestation, None)
+    }
+
+    /// Flips alwaysUv; returns the new value.
+    pub fn toggle_always_uv(&mut self, token: Option<&PinUvAuthToken>) -> Result<bool> {
+        if self.info().option("alwaysUv").is_none() {
+            return Err(Error::Unsupported("alwaysUv".into()));
+        }
+        self.config(token, ConfigSubCommand::ToggleAlwaysUv, None)?;
+        Ok(self.info().option("alwaysUv") == Some(true))
+    }
+
+    /// setMinPINLength: raises the minimum PIN length, names RPs allowed to
+    /// read it, and/or forces a PIN change before the next use.
+    pub fn set_min_pin_length(
+        &mut self,
+        token: Option<&PinUvAuthToken>,
+        params: &SetMinPinLengthParams,
+    ) -> Result<()> {
+        if self.info().option("setMinPINLength") != Some(true) {
+            return Err(Error::Unsupported(
+                "setMinPINLength (minimum PIN length / forced PIN change)".into(),
+            ));
+        }
+        self.config(
+            token,
+            ConfigSubCommand::SetMinPinLength,
+            Some(params.to_cbor()),
+        )
     }
 }
 

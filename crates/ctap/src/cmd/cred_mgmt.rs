@@ -4,6 +4,11 @@ use super::{
     opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, RpEntity,
     UserEntity,
 };
+use crate::client::Ctap2Client;
+use crate::cmd::client_pin::PinUvAuthToken;
+use crate::error::{Error, Result};
+use crate::status::StatusCode;
+use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 use webauthn::cose::CoseKey;
 
@@ -196,6 +201,166 @@ impl CtapResponse for CredMgmtResponse {
             cred_protect: opt_uint(&mut m, 0x0A, "credProtect")?,
             large_blob_key: m.opt_bytes(0x0B, "largeBlobKey")?,
         })
+    }
+}
+
+/// A discoverable credential as credential management reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCredential {
+    pub rp: RpEntity,
+    #[serde(serialize_with = "ser_hex")]
+    pub rp_id_hash: Vec<u8>,
+    pub user: UserEntity,
+    #[serde(serialize_with = "ser_b64")]
+    pub credential_id: Vec<u8>,
+    pub cred_protect: Option<u64>,
+}
+
+fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+fn ser_b64<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&webauthn::b64::encode(b))
+}
+
+// ----- the client's verbs -----
+
+impl<T: Transport> Ctap2Client<T> {
+    fn cred_mgmt(
+        &mut self,
+        token: Option<&PinUvAuthToken>,
+        sub_command: CredMgmtSubCommand,
+        params: Option<CredMgmtParams>,
+    ) -> Result<CredMgmtResponse> {
+        if self.info().option("credMgmt") != Some(true) {
+            return Err(Error::Unsupported("credential management".into()));
+        }
+        let mut req = CredMgmtRequest {
+            sub_command,
+            params,
+            pin_uv_auth_protocol: None,
+            pin_uv_auth_param: None,
+        };
+        if let Some(token) = token {
+            req.pin_uv_auth_protocol = Some(token.protocol().id());
+            req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
+        }
+        self.send(&req)
+    }
+
+    /// (discoverable credentials stored, how many more fit).
+    pub fn credentials_metadata(&mut self, token: &PinUvAuthToken) -> Result<(u64, u64)> {
+        let r = self.cred_mgmt(Some(token), CredMgmtSubCommand::GetCredsMetadata, None)?;
+        Ok((
+            r.existing_resident_credentials_count.unwrap_or(0),
+            r.max_possible_remaining_resident_credentials_count
+                .unwrap_or(0),
+        ))
+    }
+
+    /// Every discoverable credential on the key, RP by RP.
+    pub fn list_credentials(&mut self, token: &PinUvAuthToken) -> Result<Vec<StoredCredential>> {
+        let mut rps = Vec::new();
+        match self.cred_mgmt(Some(token), CredMgmtSubCommand::EnumerateRpsBegin, None) {
+            Ok(first) => {
+                let total = first.total_rps.unwrap_or(0);
+                rps.push(first);
+                for _ in 1..total {
+                    rps.push(self.cred_mgmt(
+                        None,
+                        CredMgmtSubCommand::EnumerateRpsGetNextRp,
+                        None,
+                    )?);
+                }
+            }
+            Err(Error::Status(StatusCode::NoCredentials)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        let mut out = Vec::new();
+        for rp in rps {
+            let rp_entity = rp
+                .rp
+                .ok_or_else(|| Error::Protocol("enumerateRPs without rp".into()))?;
+            let rp_id_hash = rp
+                .rp_id_hash
+                .ok_or_else(|| Error::Protocol("enumerateRPs without rpIDHash".into()))?;
+            let params = CredMgmtParams {
+                rp_id_hash: Some(rp_id_hash.clone()),
+                ..Default::default()
+            };
+            let first = match self.cred_mgmt(
+                Some(token),
+                CredMgmtSubCommand::EnumerateCredentialsBegin,
+                Some(params),
+            ) {
+                Ok(r) => r,
+                Err(Error::Status(StatusCode::NoCredentials)) => continue,
+                Err(e) => return Err(e),
+            };
+            let total = first.total_credentials.unwrap_or(1);
+            let mut creds = vec![first];
+            for _ in 1..total {
+                creds.push(self.cred_mgmt(
+                    None,
+                    CredMgmtSubCommand::EnumerateCredentialsGetNextCredential,
+                    None,
+                )?);
+            }
+            for c in creds {
+                out.push(StoredCredential {
+                    rp: rp_entity.clone(),
+                    rp_id_hash: rp_id_hash.clone(),
+                    user: c
+                        .user
+                        .ok_or_else(|| Error::Protocol("credential without user".into()))?,
+                    credential_id: c
+                        .credential_id
+                        .ok_or_else(|| Error::Protocol("credential without id".into()))?
+                        .id,
+                    cred_protect: c.cred_protect,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes one discoverable credential.
+    pub fn delete_credential(
+        &mut self,
+        token: &PinUvAuthToken,
+        credential_id: &[u8],
+    ) -> Result<()> {
+        let params = CredMgmtParams {
+            credential_id: Some(CredentialDescriptor::new(credential_id.to_vec())),
+            ..Default::default()
+        };
+        self.cred_mgmt(
+            Some(token),
+            CredMgmtSubCommand::DeleteCredential,
+            Some(params),
+        )
+        .map(|_| ())
+    }
+
+    /// Replaces the user name/display name stored with a credential.
+    pub fn update_user(
+        &mut self,
+        token: &PinUvAuthToken,
+        credential_id: &[u8],
+        user: UserEntity,
+    ) -> Result<()> {
+        let params = CredMgmtParams {
+            credential_id: Some(CredentialDescriptor::new(credential_id.to_vec())),
+            user: Some(user),
+            ..Default::default()
+        };
+        self.cred_mgmt(
+            Some(token),
+            CredMgmtSubCommand::UpdateUserInformation,
+            Some(params),
+        )
+        .map(|_| ())
     }
 }
 

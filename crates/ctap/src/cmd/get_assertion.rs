@@ -4,6 +4,10 @@ use super::{
     descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
     CtapRequest, CtapResponse, RequestOptions, UserEntity,
 };
+use crate::client::Ctap2Client;
+use crate::cmd::simple::GetNextAssertionRequest;
+use crate::error::Result;
+use crate::transport::Transport;
 use webauthn::cbor::{CborError, MapBuilder, MapReader, Value};
 use webauthn::cose::CoseKey;
 
@@ -160,6 +164,25 @@ impl CtapResponse for GetAssertionResponse {
             user_selected: m.opt_bool(0x06, "userSelected")?,
             large_blob_key: m.opt_bytes(0x07, "largeBlobKey")?,
         })
+    }
+}
+
+// ----- the client's verb -----
+
+impl<T: Transport> Ctap2Client<T> {
+    /// authenticatorGetAssertion followed by getNextAssertion for every
+    /// further credential.
+    pub fn get_assertions(
+        &mut self,
+        request: &GetAssertionRequest,
+    ) -> Result<Vec<GetAssertionResponse>> {
+        let first = self.send(request)?;
+        let n = first.number_of_credentials.unwrap_or(1);
+        let mut out = vec![first];
+        for _ in 1..n {
+            out.push(self.send(&GetNextAssertionRequest)?);
+        }
+        Ok(out)
     }
 }
 

@@ -4,6 +4,9 @@ use super::{
     descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
     CtapRequest, CtapResponse, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
 };
+use crate::client::Ctap2Client;
+use crate::error::Result;
+use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
 /// Extension inputs of makeCredential that Keysmith knows.
@@ -188,6 +191,21 @@ impl CtapResponse for MakeCredentialResponse {
             ep_att: m.opt_bool(0x04, "epAtt")?,
             large_blob_key: m.opt_bytes(0x05, "largeBlobKey")?,
         })
+    }
+}
+
+// ----- the client's verb -----
+
+impl<T: Transport> Ctap2Client<T> {
+    /// authenticatorMakeCredential. With a PIN/UV auth token, set the
+    /// request's `pin_uv_auth_param` to
+    /// [`PinUvAuthToken::authenticate`](crate::client::PinUvAuthToken::authenticate)
+    /// over the clientDataHash (§6.1.2 step 1), and its protocol.
+    pub fn make_credential(
+        &mut self,
+        request: &MakeCredentialRequest,
+    ) -> Result<MakeCredentialResponse> {
+        self.send(request)
     }
 }
 

@@ -1,7 +1,9 @@
 //! CTAP2 commands as typed messages (CTAP 2.1 §6). Each request and
 //! response has exactly one `to_cbor`/`from_cbor`, used by the host to
 //! encode requests and decode responses and by the virtual key to decode
-//! requests and encode responses. One module per sub-API.
+//! requests and encode responses. One module per sub-API, holding its
+//! codec and the [`Ctap2Client`](crate::client::Ctap2Client) verbs that
+//! use it (the virtual key uses only the codecs).
 
 pub mod client_pin;
 pub mod config;
