@@ -13,6 +13,9 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod wire;
+
 pub mod client;
 pub mod cmd;
 pub mod device;

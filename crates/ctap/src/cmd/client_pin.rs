@@ -10,47 +10,18 @@ use webauthn::cbor::{CborError, MapBuilder, Value};
 use webauthn::cose::CoseKey;
 use zeroize::Zeroizing;
 
-/// clientPIN sub-commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinSubCommand {
-    GetPinRetries,
-    GetKeyAgreement,
-    SetPin,
-    ChangePin,
-    GetPinToken,
-    GetPinUvAuthTokenUsingUvWithPermissions,
-    GetUvRetries,
-    GetPinUvAuthTokenUsingPinWithPermissions,
-    Unknown(u8),
-}
-
-impl PinSubCommand {
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::GetPinRetries => 0x01,
-            Self::GetKeyAgreement => 0x02,
-            Self::SetPin => 0x03,
-            Self::ChangePin => 0x04,
-            Self::GetPinToken => 0x05,
-            Self::GetPinUvAuthTokenUsingUvWithPermissions => 0x06,
-            Self::GetUvRetries => 0x07,
-            Self::GetPinUvAuthTokenUsingPinWithPermissions => 0x09,
-            Self::Unknown(b) => b,
-        }
-    }
-
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            0x01 => Self::GetPinRetries,
-            0x02 => Self::GetKeyAgreement,
-            0x03 => Self::SetPin,
-            0x04 => Self::ChangePin,
-            0x05 => Self::GetPinToken,
-            0x06 => Self::GetPinUvAuthTokenUsingUvWithPermissions,
-            0x07 => Self::GetUvRetries,
-            0x09 => Self::GetPinUvAuthTokenUsingPinWithPermissions,
-            other => Self::Unknown(other),
-        }
+wire_enum! {
+    /// clientPIN sub-commands.
+    pub enum PinSubCommand {
+        GetPinRetries = 0x01,
+        GetKeyAgreement = 0x02,
+        SetPin = 0x03,
+        ChangePin = 0x04,
+        GetPinToken = 0x05,
+        GetPinUvAuthTokenUsingUvWithPermissions = 0x06,
+        GetUvRetries = 0x07,
+        GetPinUvAuthTokenUsingPinWithPermissions = 0x09,
+        _ => Unknown(u8),
     }
 }
 

@@ -7,34 +7,13 @@ use crate::error::{Error, Result};
 use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigSubCommand {
-    EnableEnterpriseAttestation,
-    ToggleAlwaysUv,
-    SetMinPinLength,
-    VendorPrototype,
-    Unknown(u8),
-}
-
-impl ConfigSubCommand {
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::EnableEnterpriseAttestation => 0x01,
-            Self::ToggleAlwaysUv => 0x02,
-            Self::SetMinPinLength => 0x03,
-            Self::VendorPrototype => 0xFF,
-            Self::Unknown(b) => b,
-        }
-    }
-
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            0x01 => Self::EnableEnterpriseAttestation,
-            0x02 => Self::ToggleAlwaysUv,
-            0x03 => Self::SetMinPinLength,
-            0xFF => Self::VendorPrototype,
-            other => Self::Unknown(other),
-        }
+wire_enum! {
+    pub enum ConfigSubCommand {
+        EnableEnterpriseAttestation = 0x01,
+        ToggleAlwaysUv = 0x02,
+        SetMinPinLength = 0x03,
+        VendorPrototype = 0xFF,
+        _ => Unknown(u8),
     }
 }
 

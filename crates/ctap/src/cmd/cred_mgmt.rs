@@ -12,43 +12,16 @@ use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 use webauthn::cose::CoseKey;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredMgmtSubCommand {
-    GetCredsMetadata,
-    EnumerateRpsBegin,
-    EnumerateRpsGetNextRp,
-    EnumerateCredentialsBegin,
-    EnumerateCredentialsGetNextCredential,
-    DeleteCredential,
-    UpdateUserInformation,
-    Unknown(u8),
-}
-
-impl CredMgmtSubCommand {
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::GetCredsMetadata => 0x01,
-            Self::EnumerateRpsBegin => 0x02,
-            Self::EnumerateRpsGetNextRp => 0x03,
-            Self::EnumerateCredentialsBegin => 0x04,
-            Self::EnumerateCredentialsGetNextCredential => 0x05,
-            Self::DeleteCredential => 0x06,
-            Self::UpdateUserInformation => 0x07,
-            Self::Unknown(b) => b,
-        }
-    }
-
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            0x01 => Self::GetCredsMetadata,
-            0x02 => Self::EnumerateRpsBegin,
-            0x03 => Self::EnumerateRpsGetNextRp,
-            0x04 => Self::EnumerateCredentialsBegin,
-            0x05 => Self::EnumerateCredentialsGetNextCredential,
-            0x06 => Self::DeleteCredential,
-            0x07 => Self::UpdateUserInformation,
-            other => Self::Unknown(other),
-        }
+wire_enum! {
+    pub enum CredMgmtSubCommand {
+        GetCredsMetadata = 0x01,
+        EnumerateRpsBegin = 0x02,
+        EnumerateRpsGetNextRp = 0x03,
+        EnumerateCredentialsBegin = 0x04,
+        EnumerateCredentialsGetNextCredential = 0x05,
+        DeleteCredential = 0x06,
+        UpdateUserInformation = 0x07,
+        _ => Unknown(u8),
     }
 }
 

@@ -17,55 +17,20 @@ use crate::error::Error;
 use crate::status::StatusCode;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
-/// The command byte of a CTAP2 request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CommandCode {
-    MakeCredential,
-    GetAssertion,
-    GetInfo,
-    ClientPin,
-    Reset,
-    GetNextAssertion,
-    BioEnrollment,
-    CredentialManagement,
-    Selection,
-    LargeBlobs,
-    Config,
-}
-
-impl CommandCode {
-    pub const ALL: [CommandCode; 11] = [
-        Self::MakeCredential,
-        Self::GetAssertion,
-        Self::GetInfo,
-        Self::ClientPin,
-        Self::Reset,
-        Self::GetNextAssertion,
-        Self::BioEnrollment,
-        Self::CredentialManagement,
-        Self::Selection,
-        Self::LargeBlobs,
-        Self::Config,
-    ];
-
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::MakeCredential => 0x01,
-            Self::GetAssertion => 0x02,
-            Self::GetInfo => 0x04,
-            Self::ClientPin => 0x06,
-            Self::Reset => 0x07,
-            Self::GetNextAssertion => 0x08,
-            Self::BioEnrollment => 0x09,
-            Self::CredentialManagement => 0x0A,
-            Self::Selection => 0x0B,
-            Self::LargeBlobs => 0x0C,
-            Self::Config => 0x0D,
-        }
-    }
-
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.to_byte() == b)
+wire_enum! {
+    /// The command byte of a CTAP2 request.
+    pub enum CommandCode {
+        MakeCredential = 0x01,
+        GetAssertion = 0x02,
+        GetInfo = 0x04,
+        ClientPin = 0x06,
+        Reset = 0x07,
+        GetNextAssertion = 0x08,
+        BioEnrollment = 0x09,
+        CredentialManagement = 0x0A,
+        Selection = 0x0B,
+        LargeBlobs = 0x0C,
+        Config = 0x0D,
     }
 }
 
@@ -377,13 +342,60 @@ pub(crate) fn int_keys(v: &Value) -> Vec<i64> {
 mod tests {
     use super::*;
 
+    /// Sub-command bytes as CTAP 2.1 lists them: clientPIN §6.5.4,
+    /// credential management §6.8.2, authenticatorConfig §6.11.2.
+    #[test]
+    fn sub_command_bytes() {
+        use super::client_pin::PinSubCommand as P;
+        use super::config::ConfigSubCommand as C;
+        use super::cred_mgmt::CredMgmtSubCommand as M;
+        let pin = [
+            (P::GetPinRetries, 0x01),
+            (P::GetKeyAgreement, 0x02),
+            (P::SetPin, 0x03),
+            (P::ChangePin, 0x04),
+            (P::GetPinToken, 0x05),
+            (P::GetPinUvAuthTokenUsingUvWithPermissions, 0x06),
+            (P::GetUvRetries, 0x07),
+            (P::GetPinUvAuthTokenUsingPinWithPermissions, 0x09),
+        ];
+        assert_eq!(P::KNOWN.len(), pin.len());
+        for (c, b) in pin {
+            assert_eq!((c.to_byte(), P::from_byte(b)), (b, c));
+        }
+        assert_eq!(P::from_byte(0x08), P::Unknown(0x08));
+        let mgmt = [
+            (M::GetCredsMetadata, 0x01),
+            (M::EnumerateRpsBegin, 0x02),
+            (M::EnumerateRpsGetNextRp, 0x03),
+            (M::EnumerateCredentialsBegin, 0x04),
+            (M::EnumerateCredentialsGetNextCredential, 0x05),
+            (M::DeleteCredential, 0x06),
+            (M::UpdateUserInformation, 0x07),
+        ];
+        assert_eq!(M::KNOWN.len(), mgmt.len());
+        for (c, b) in mgmt {
+            assert_eq!((c.to_byte(), M::from_byte(b)), (b, c));
+        }
+        let config = [
+            (C::EnableEnterpriseAttestation, 0x01),
+            (C::ToggleAlwaysUv, 0x02),
+            (C::SetMinPinLength, 0x03),
+            (C::VendorPrototype, 0xFF),
+        ];
+        assert_eq!(C::KNOWN.len(), config.len());
+        for (c, b) in config {
+            assert_eq!((c.to_byte(), C::from_byte(b)), (b, c));
+        }
+    }
+
     /// CTAP 2.1 §6 command bytes.
     #[test]
     fn command_bytes() {
         let bytes = [
             0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D,
         ];
-        for (c, b) in CommandCode::ALL.into_iter().zip(bytes) {
+        for (c, b) in CommandCode::ALL.iter().copied().zip(bytes) {
             assert_eq!(c.to_byte(), b, "{c:?}");
             assert_eq!(CommandCode::from_byte(b), Some(c));
         }

@@ -70,87 +70,40 @@ impl HidCommand {
     }
 }
 
-/// CTAPHID ERROR payloads (§11.2.9.1.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum HidError {
-    #[error("the key does not know this CTAPHID command (INVALID_CMD)")]
-    InvalidCmd,
-    #[error("invalid CTAPHID parameter (INVALID_PAR)")]
-    InvalidPar,
-    #[error("invalid CTAPHID message length (INVALID_LEN)")]
-    InvalidLen,
-    #[error("CTAPHID packets out of sequence (INVALID_SEQ)")]
-    InvalidSeq,
-    #[error("the key timed out waiting for the rest of a message (MSG_TIMEOUT)")]
-    MsgTimeout,
-    #[error("the key is busy with another client (CHANNEL_BUSY)")]
-    ChannelBusy,
-    #[error("the key is locked by another client (LOCK_REQUIRED)")]
-    LockRequired,
-    #[error("invalid CTAPHID channel (INVALID_CHANNEL)")]
-    InvalidChannel,
-    #[error("unspecified CTAPHID error (OTHER)")]
-    Other,
-    #[error("unknown CTAPHID error 0x{0:02X}")]
-    Unknown(u8),
-}
-
-impl HidError {
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            0x01 => Self::InvalidCmd,
-            0x02 => Self::InvalidPar,
-            0x03 => Self::InvalidLen,
-            0x04 => Self::InvalidSeq,
-            0x05 => Self::MsgTimeout,
-            0x06 => Self::ChannelBusy,
-            0x0A => Self::LockRequired,
-            0x0B => Self::InvalidChannel,
-            0x7F => Self::Other,
-            other => Self::Unknown(other),
-        }
-    }
-
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::InvalidCmd => 0x01,
-            Self::InvalidPar => 0x02,
-            Self::InvalidLen => 0x03,
-            Self::InvalidSeq => 0x04,
-            Self::MsgTimeout => 0x05,
-            Self::ChannelBusy => 0x06,
-            Self::LockRequired => 0x0A,
-            Self::InvalidChannel => 0x0B,
-            Self::Other => 0x7F,
-            Self::Unknown(b) => b,
-        }
+wire_enum! {
+    /// CTAPHID ERROR payloads (§11.2.9.1.6).
+    #[derive(thiserror::Error)]
+    pub enum HidError {
+        #[error("the key does not know this CTAPHID command (INVALID_CMD)")]
+        InvalidCmd = 0x01,
+        #[error("invalid CTAPHID parameter (INVALID_PAR)")]
+        InvalidPar = 0x02,
+        #[error("invalid CTAPHID message length (INVALID_LEN)")]
+        InvalidLen = 0x03,
+        #[error("CTAPHID packets out of sequence (INVALID_SEQ)")]
+        InvalidSeq = 0x04,
+        #[error("the key timed out waiting for the rest of a message (MSG_TIMEOUT)")]
+        MsgTimeout = 0x05,
+        #[error("the key is busy with another client (CHANNEL_BUSY)")]
+        ChannelBusy = 0x06,
+        #[error("the key is locked by another client (LOCK_REQUIRED)")]
+        LockRequired = 0x0A,
+        #[error("invalid CTAPHID channel (INVALID_CHANNEL)")]
+        InvalidChannel = 0x0B,
+        #[error("unspecified CTAPHID error (OTHER)")]
+        Other = 0x7F,
+        _ => #[error("unknown CTAPHID error 0x{0:02X}")] Unknown(u8),
     }
 }
 
-/// KEEPALIVE status byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeepaliveStatus {
-    /// The key is working on the request.
-    Processing,
-    /// The key waits for a touch.
-    UpNeeded,
-    Unknown(u8),
-}
-
-impl KeepaliveStatus {
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            1 => Self::Processing,
-            2 => Self::UpNeeded,
-            other => Self::Unknown(other),
-        }
-    }
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Self::Processing => 1,
-            Self::UpNeeded => 2,
-            Self::Unknown(b) => b,
-        }
+wire_enum! {
+    /// KEEPALIVE status byte.
+    pub enum KeepaliveStatus {
+        /// The key is working on the request.
+        Processing = 0x01,
+        /// The key waits for a touch.
+        UpNeeded = 0x02,
+        _ => Unknown(u8),
     }
 }
 
