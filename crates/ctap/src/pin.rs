@@ -277,20 +277,24 @@ pub fn unpad_pin(block: &[u8]) -> Option<Zeroizing<String>> {
         .map(|s| Zeroizing::new(s.to_owned()))
 }
 
-/// PIN/UV auth token permissions (§6.5.5.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Permissions(pub u8);
-
-impl Permissions {
-    pub const MAKE_CREDENTIAL: u8 = 0x01;
-    pub const GET_ASSERTION: u8 = 0x02;
-    pub const CREDENTIAL_MANAGEMENT: u8 = 0x04;
-    pub const BIO_ENROLLMENT: u8 = 0x08;
-    pub const LARGE_BLOB_WRITE: u8 = 0x10;
-    pub const AUTHENTICATOR_CONFIG: u8 = 0x20;
-
-    pub fn has(self, bits: u8) -> bool {
-        self.0 & bits == bits
+bitflags::bitflags! {
+    /// PIN/UV auth token permissions (§6.5.5.7): what a token may be used
+    /// for. A byte on the wire; bits CTAP 2.1 does not define are kept
+    /// (`from_bits_retain`) so that a key can refuse them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Permissions: u8 {
+        /// `mc`: authenticatorMakeCredential.
+        const MAKE_CREDENTIAL = 0x01;
+        /// `ga`: authenticatorGetAssertion.
+        const GET_ASSERTION = 0x02;
+        /// `cm`: authenticatorCredentialManagement.
+        const CREDENTIAL_MANAGEMENT = 0x04;
+        /// `be`: authenticatorBioEnrollment.
+        const BIO_ENROLLMENT = 0x08;
+        /// `lbw`: authenticatorLargeBlobs writes.
+        const LARGE_BLOB_WRITE = 0x10;
+        /// `acfg`: authenticatorConfig.
+        const AUTHENTICATOR_CONFIG = 0x20;
     }
 }
 
@@ -576,15 +580,18 @@ mod tests {
                 Permissions::BIO_ENROLLMENT,
                 Permissions::LARGE_BLOB_WRITE,
                 Permissions::AUTHENTICATOR_CONFIG
-            ],
+            ]
+            .map(|p| p.bits()),
             [0x01, 0x02, 0x04, 0x08, 0x10, 0x20]
         );
-        let p = Permissions(Permissions::MAKE_CREDENTIAL | Permissions::CREDENTIAL_MANAGEMENT);
-        assert!(p.has(Permissions::MAKE_CREDENTIAL));
-        assert!(p.has(Permissions::CREDENTIAL_MANAGEMENT));
-        assert!(p.has(0x05));
-        assert!(!p.has(Permissions::GET_ASSERTION));
-        assert!(!p.has(0x03));
-        assert!(!Permissions::default().has(Permissions::AUTHENTICATOR_CONFIG));
+        let p = Permissions::MAKE_CREDENTIAL | Permissions::CREDENTIAL_MANAGEMENT;
+        assert!(p.contains(Permissions::MAKE_CREDENTIAL));
+        assert!(p.contains(Permissions::CREDENTIAL_MANAGEMENT));
+        assert!(p.contains(Permissions::from_bits_retain(0x05)));
+        assert!(!p.contains(Permissions::GET_ASSERTION));
+        assert!(!p.contains(Permissions::from_bits_retain(0x03)));
+        assert!(!Permissions::default().contains(Permissions::AUTHENTICATOR_CONFIG));
+        // An undefined bit is kept, not dropped: a key can then refuse it.
+        assert_eq!(Permissions::from_bits_retain(0x41).bits(), 0x41);
     }
 }

@@ -746,3 +746,38 @@ fn state_survives_restart_and_is_private() {
     let text = std::fs::read_to_string(&key.state).unwrap();
     assert!(!text.contains(PIN), "the PIN itself is never stored");
 }
+
+/// §6.5.5.7: no permission at all is an invalid parameter; one the key
+/// cannot grant (the virtual key has no bio enrollment and no large blobs),
+/// or a bit CTAP 2.1 does not define, is refused.
+#[test]
+fn token_permissions_the_key_cannot_grant_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new(dir.path());
+    let mut c = key.client();
+    c.set_pin(PIN).unwrap();
+    assert_eq!(
+        status(
+            c.get_pin_token(PIN, Permissions::empty(), None)
+                .unwrap_err()
+        ),
+        StatusCode::InvalidParameter
+    );
+    for refused in [
+        Permissions::BIO_ENROLLMENT,
+        Permissions::LARGE_BLOB_WRITE,
+        Permissions::MAKE_CREDENTIAL | Permissions::from_bits_retain(0x40),
+    ] {
+        assert_eq!(
+            status(c.get_pin_token(PIN, refused, None).unwrap_err()),
+            StatusCode::UnauthorizedPermission,
+            "{refused:?}"
+        );
+    }
+    c.get_pin_token(
+        PIN,
+        Permissions::CREDENTIAL_MANAGEMENT | Permissions::AUTHENTICATOR_CONFIG,
+        None,
+    )
+    .unwrap();
+}

@@ -13,10 +13,10 @@ use zeroize::Zeroizing;
 /// Consecutive wrong PINs after which a power cycle is needed.
 const MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
 /// Permissions this key can grant: no bio enrollment, no large blobs.
-const GRANTABLE: u8 = Permissions::MAKE_CREDENTIAL
-    | Permissions::GET_ASSERTION
-    | Permissions::CREDENTIAL_MANAGEMENT
-    | Permissions::AUTHENTICATOR_CONFIG;
+const GRANTABLE: Permissions = Permissions::MAKE_CREDENTIAL
+    .union(Permissions::GET_ASSERTION)
+    .union(Permissions::CREDENTIAL_MANAGEMENT)
+    .union(Permissions::AUTHENTICATOR_CONFIG);
 
 impl Authenticator {
     pub(super) fn client_pin(&mut self, req: ClientPinRequest) -> Outcome {
@@ -49,12 +49,13 @@ impl Authenticator {
             ),
             PinSubCommand::GetPinUvAuthTokenUsingPinWithPermissions => {
                 let permissions = req.permissions.ok_or(StatusCode::MissingParameter)?;
-                let permissions =
-                    u8::try_from(permissions).map_err(|_| StatusCode::InvalidParameter)?;
-                if permissions == 0 {
+                let permissions = Permissions::from_bits_retain(
+                    u8::try_from(permissions).map_err(|_| StatusCode::InvalidParameter)?,
+                );
+                if permissions.is_empty() {
                     return Err(StatusCode::InvalidParameter);
                 }
-                if permissions & !GRANTABLE != 0 {
+                if !GRANTABLE.contains(permissions) {
                     return Err(StatusCode::UnauthorizedPermission);
                 }
                 let rp_id = req.rp_id.clone();
@@ -178,7 +179,7 @@ impl Authenticator {
         &mut self,
         protocol: Option<PinUvAuthProtocol>,
         req: ClientPinRequest,
-        permissions: u8,
+        permissions: Permissions,
         rp_id: Option<String>,
     ) -> Outcome {
         let shared = self.shared_secret(protocol, &req)?;

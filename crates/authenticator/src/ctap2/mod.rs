@@ -15,7 +15,7 @@ use crate::presence::{PresenceOutcome, UserPresence};
 use crate::state::{PersistentState, ResidentCredential, StateError, StateFile};
 use ctap::cmd::get_info::GetInfoResponse;
 use ctap::cmd::{self, CommandCode, CtapRequest, CtapResponse, PubKeyCredParam};
-use ctap::pin::PinUvAuthProtocol;
+use ctap::pin::{Permissions, PinUvAuthProtocol};
 use ctap::StatusCode;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -91,7 +91,7 @@ pub enum OpenError {
 struct PinToken {
     value: Zeroizing<[u8; 32]>,
     protocol: Option<PinUvAuthProtocol>,
-    permissions: u8,
+    permissions: Permissions,
     rp_id: Option<String>,
     issued: Instant,
 }
@@ -101,7 +101,7 @@ impl PinToken {
         Self {
             value: Zeroizing::new(rand::random()),
             protocol: None,
-            permissions: 0,
+            permissions: Permissions::empty(),
             rp_id: None,
             issued: Instant::now(),
         }
@@ -377,8 +377,12 @@ impl Authenticator {
 
     /// The token must carry `permission`; an mc/ga token is bound to the
     /// first RP ID it is used with (§6.5.5.7).
-    fn check_permission(&mut self, permission: u8, rp_id: Option<&str>) -> Result<(), StatusCode> {
-        if self.token.permissions & permission != permission {
+    fn check_permission(
+        &mut self,
+        permission: Permissions,
+        rp_id: Option<&str>,
+    ) -> Result<(), StatusCode> {
+        if !self.token.permissions.contains(permission) {
             return Err(StatusCode::UnauthorizedPermission);
         }
         if let Some(rp_id) = rp_id {

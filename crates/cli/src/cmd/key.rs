@@ -189,7 +189,7 @@ fn explain(err: ctap::Error) -> anyhow::Error {
 fn token(
     client: &mut Ctap2Client,
     pin: &PinArgs,
-    permissions: u8,
+    permissions: Permissions,
 ) -> anyhow::Result<PinUvAuthToken> {
     let pin = pin.source().read("PIN of the key")?;
     client

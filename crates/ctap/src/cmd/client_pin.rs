@@ -228,14 +228,13 @@ impl<T: Transport> Ctap2Client<T> {
         Ok(())
     }
 
-    /// Gets a PIN/UV auth token with `permissions` (bits of
-    /// [`pin::Permissions`]), bound to `rp_id` when given. Uses
+    /// Gets a PIN/UV auth token with `permissions`, bound to `rp_id` when given. Uses
     /// getPinUvAuthTokenUsingPinWithPermissions on CTAP 2.1 keys and the
     /// legacy getPinToken otherwise.
     pub fn get_pin_token(
         &mut self,
         pin: &str,
-        permissions: u8,
+        permissions: pin::Permissions,
         rp_id: Option<&str>,
     ) -> Result<PinUvAuthToken> {
         let protocol = self.pin_protocol()?;
@@ -250,7 +249,7 @@ impl<T: Transport> Ctap2Client<T> {
         req.key_agreement = Some(platform_key);
         req.pin_hash_enc = Some(shared.encrypt(pin::pin_hash(pin).as_ref()));
         if with_permissions {
-            req.permissions = Some(u64::from(permissions));
+            req.permissions = Some(u64::from(permissions.bits()));
             req.rp_id = rp_id.map(str::to_owned);
         }
         let resp = self.send(&req)?;
