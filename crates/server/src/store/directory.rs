@@ -8,7 +8,7 @@ use crate::db::Db;
 use crate::error::ApiResult;
 use crate::paging::PageRequest;
 use crate::store::query::{self, Bind, GraphQuery, Listing};
-use crate::store::sql::{args, execute, fetch_all, fetch_optional, Arg, Fields, On};
+use crate::store::sql::{args, execute, fetch_all, fetch_optional, placeholders, Arg, Fields, On};
 use crate::time_util::rfc3339;
 use crate::writer::JobCtx;
 use serde::Serialize;
@@ -184,23 +184,40 @@ pub async fn tenant(db: &Db, key: &str) -> ApiResult<Option<Tenant>> {
     .await
 }
 
+/// `INSERT INTO users (…) VALUES ` followed by `$rest`: the columns of
+/// [`user_row`], in its order.
+macro_rules! insert_users {
+    ($rest:literal) => {
+        concat!(
+            "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, \
+             account_enabled, created_at) VALUES ",
+            $rest
+        )
+    };
+}
+
+/// The values of a user's row in `tenant_id`, `upn_key` its case-folded
+/// userPrincipalName (see [`insert_users!`]).
+fn user_row<'a>(u: &'a User, tenant_id: &'a str, upn_key: &'a str) -> [Arg<'a>; 8] {
+    [
+        Arg::from(&u.id),
+        Arg::from(tenant_id),
+        Arg::from(&u.upn),
+        Arg::from(upn_key),
+        Arg::from(&u.display_name),
+        Arg::from(&u.user_handle),
+        Arg::from(u.account_enabled),
+        Arg::from(u.created_at),
+    ]
+}
+
 /// Stores a new user (a userPrincipalName taken in the tenant is a
 /// conflict); `upn_key` is its case-folded form, unique per tenant.
 pub async fn insert_user(db: &Db, user: &User, upn_key: &str) -> ApiResult<()> {
     execute(
         On::Write(db),
-        "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, account_enabled, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        args![
-            &user.id,
-            &user.tenant_id,
-            &user.upn,
-            upn_key,
-            &user.display_name,
-            &user.user_handle,
-            user.account_enabled,
-            user.created_at
-        ],
+        insert_users!("($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &user_row(user, &user.tenant_id, upn_key),
     )
     .await
     .map(drop)
@@ -231,37 +248,14 @@ pub async fn import_batch(
             for chunk in users.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let keys: Vec<String> =
                     chunk.iter().map(|u| crate::names::upn_key(&u.upn)).collect();
-                let mut sql = String::from(
-                    "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, \
-                     account_enabled, created_at) VALUES ",
-                );
+                let mut sql = String::from(insert_users!(""));
                 let mut values: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
                 for (i, (u, key)) in chunk.iter().zip(&keys).enumerate() {
-                    let n = i * 8;
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7,
-                        n + 8
-                    ));
-                    values.extend([
-                        Arg::from(&u.id),
-                        Arg::from(&tenant_id),
-                        Arg::from(&u.upn),
-                        Arg::from(key),
-                        Arg::from(&u.display_name),
-                        Arg::from(&u.user_handle),
-                        Arg::from(u.account_enabled),
-                        Arg::from(u.created_at),
-                    ]);
+                    sql.push_str(&format!("({})", placeholders(i * 8 + 1, 8)));
+                    values.extend(user_row(u, &tenant_id, key));
                 }
                 sql.push_str(" ON CONFLICT (tenant_id, upn_lower) DO NOTHING");
                 created += execute(On::Job(ctx), &sql, &values).await? as usize;
@@ -316,19 +310,10 @@ async fn import_rows_lite(
         let key = crate::names::upn_key(&u.upn);
         let stored = execute(
             On::Job(ctx),
-            "INSERT INTO users (id, tenant_id, upn, upn_lower, display_name, user_handle, \
-             account_enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (tenant_id, upn_lower) DO NOTHING",
-            args![
-                &u.id,
-                tenant_id,
-                &u.upn,
-                &key,
-                &u.display_name,
-                &u.user_handle,
-                u.account_enabled,
-                u.created_at
-            ],
+            insert_users!(
+                "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, upn_lower) DO NOTHING"
+            ),
+            &user_row(u, tenant_id, &key),
         )
         .await?;
         if stored > 0 {
@@ -382,34 +367,40 @@ pub async fn user(db: &Db, tenant_id: &str, id: &str, upn_key: &str) -> ApiResul
     .await
 }
 
-/// [`tenant_and_user`]'s statement. The tenant (`$1`: id or name) and its user by object id (`$2`) or
-/// case-folded UPN (`$3`), the object id first. The user is found by two
-/// index lookups, not by `id = … OR upn = …`: PostgreSQL's generic plan
-/// for that OR (the one a prepared statement settles on) reads every user
-/// of the tenant. On PostgreSQL the user is a LATERAL subquery kept apart
-/// by `OFFSET 0`: joined directly (`ON u.id = COALESCE(…)`), a tenant of a
-/// few hundred users was costed cheaper as a hash of the whole users
-/// table, built on every request (0.7 ms a call in the bench's statement
-/// log, against 0.1 ms this way). SQLite has no LATERAL and looks the user
-/// up by its key in either form.
+/// [`tenant_and_user`]'s statement: the tenant (`$1`: id or name) and
+/// its user by object id (`$2`) or case-folded UPN (`$3`), the object id
+/// first. The user is found by two index lookups, not by
+/// `id = … OR upn = …`: PostgreSQL's generic plan for that OR (the one a
+/// prepared statement settles on) reads every user of the tenant. On
+/// PostgreSQL the user is a LATERAL subquery kept apart by `OFFSET 0`:
+/// joined directly (`ON u.id = COALESCE(…)`), a tenant of a few hundred
+/// users was costed cheaper as a hash of the whole users table, built on
+/// every request (0.7 ms a call in the bench's statement log, against
+/// 0.1 ms this way). SQLite has no LATERAL and looks the user up by its
+/// key either way.
 pub(crate) fn tenant_and_user_sql(backend: Backend) -> &'static str {
+    macro_rules! statement {
+        ($user_join:literal) => {
+            concat!(
+                "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
+                 u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, \
+                 u.created_at, u.roles FROM tenants t ",
+                $user_join,
+                " WHERE t.id = $1 OR t.name = $1"
+            )
+        };
+    }
     match backend {
-        Backend::Postgres => {
-            "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
-             u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
-             FROM tenants t LEFT JOIN LATERAL (SELECT * FROM users WHERE id = COALESCE( \
+        Backend::Postgres => statement!(
+            "LEFT JOIN LATERAL (SELECT * FROM users WHERE id = COALESCE( \
                (SELECT id FROM users WHERE id = $2 AND tenant_id = t.id), \
-               (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) OFFSET 0) u ON true \
-             WHERE t.id = $1 OR t.name = $1"
-        }
-        Backend::Sqlite => {
-            "SELECT t.id AS t_id, t.name AS t_name, t.rp_id AS t_rp_id, t.rp_name AS t_rp_name, \
-             u.id, u.tenant_id, u.upn, u.display_name, u.user_handle, u.account_enabled, u.created_at, u.roles \
-             FROM tenants t LEFT JOIN users u ON u.id = COALESCE( \
+               (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) OFFSET 0) u ON true"
+        ),
+        Backend::Sqlite => statement!(
+            "LEFT JOIN users u ON u.id = COALESCE( \
                (SELECT id FROM users WHERE id = $2 AND tenant_id = t.id), \
-               (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3)) \
-             WHERE t.id = $1 OR t.name = $1"
-        }
+               (SELECT id FROM users WHERE tenant_id = t.id AND upn_lower = $3))"
+        ),
     }
 }
 
