@@ -1,7 +1,10 @@
 //! One declaration per wire enum: [`wire_enum!`] names each value of a
 //! protocol byte once and derives both directions from that list (in the
 //! manner of rustls's `enum_builder!`), so an encoder and a decoder cannot
-//! disagree about a value.
+//! disagree about a value. [`map_keys!`] does the same for the integer
+//! keys of a command's parameter or response map: each key's number and
+//! CTAP 2.1 name are written once, and both directions of the codec (and
+//! the decoding errors, which name the field) use that constant.
 
 /// Declares an enum of a one-byte wire field.
 ///
@@ -82,6 +85,36 @@ macro_rules! wire_enum {
     };
 }
 
+/// Declares the integer keys of one CBOR map of the protocol, as
+/// constants of a unit struct: `NAME = 0x01, "specName";` gives
+/// `Struct::NAME`, a [`Key`](crate::cmd::Key) with that number and name,
+/// and `Struct::ALL` lists them in declaration order.
+macro_rules! map_keys {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$kmeta:meta])* $konst:ident = $id:literal, $field:literal; )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+
+        impl $name {
+            $(
+                $(#[$kmeta])*
+                #[doc = concat!("`", $field, "` (", stringify!($id), ").")]
+                pub const $konst: $crate::cmd::Key = $crate::cmd::Key {
+                    id: $id,
+                    name: $field,
+                };
+            )+
+            /// Every key, in declaration order.
+            pub const ALL: &'static [$crate::cmd::Key] = &[$(Self::$konst),+];
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     wire_enum! {
@@ -110,6 +143,21 @@ mod tests {
             assert_eq!(Open::from_byte(b).to_byte(), b);
         }
         assert_eq!(Open::from_byte(0x02), Open::Unknown(0x02));
+    }
+
+    map_keys! {
+        /// Test keys.
+        struct TestKey {
+            FIRST = 0x01, "first";
+            SECOND = 0x0A, "second";
+        }
+    }
+
+    #[test]
+    fn map_keys_carry_their_number_and_name() {
+        assert_eq!(TestKey::FIRST.id, 1);
+        assert_eq!(TestKey::SECOND.name, "second");
+        assert_eq!(TestKey::ALL, &[TestKey::FIRST, TestKey::SECOND]);
     }
 
     #[test]

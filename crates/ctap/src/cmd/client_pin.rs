@@ -1,7 +1,7 @@
 //! authenticatorClientPIN (CTAP 2.1 §6.5): sub-commands, parameters and
 //! response as one typed request/response pair.
 
-use super::{opt_uint, params, CommandCode, CtapRequest, CtapResponse};
+use super::{params, CommandCode, CtapRequest, CtapResponse, KeyedMapBuilder};
 use crate::client::Ctap2Client;
 use crate::error::{Error, Result};
 use crate::pin::{self, PinUvAuthProtocol, SharedSecret};
@@ -53,6 +53,20 @@ impl ClientPinRequest {
     }
 }
 
+map_keys! {
+    /// The map keys of [`ClientPinRequest`], as CTAP 2.1 numbers and names them.
+    pub struct ClientPinRequestKey {
+        PIN_UV_AUTH_PROTOCOL = 0x01, "pinUvAuthProtocol";
+        SUB_COMMAND = 0x02, "subCommand";
+        KEY_AGREEMENT = 0x03, "keyAgreement";
+        PIN_UV_AUTH_PARAM = 0x04, "pinUvAuthParam";
+        NEW_PIN_ENC = 0x05, "newPinEnc";
+        PIN_HASH_ENC = 0x06, "pinHashEnc";
+        PERMISSIONS = 0x09, "permissions";
+        RP_ID = 0x0A, "rpId";
+    }
+}
+
 impl CtapRequest for ClientPinRequest {
     const COMMAND: CommandCode = CommandCode::ClientPin;
     type Response = ClientPinResponse;
@@ -60,31 +74,46 @@ impl CtapRequest for ClientPinRequest {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .opt_int(0x01, self.pin_uv_auth_protocol)
-                .int(0x02, u64::from(self.sub_command.to_byte()))
-                .opt_int(0x03, self.key_agreement.as_ref().map(CoseKey::to_cbor))
-                .opt_int(0x04, self.pin_uv_auth_param.clone())
-                .opt_int(0x05, self.new_pin_enc.clone())
-                .opt_int(0x06, self.pin_hash_enc.clone())
-                .opt_int(0x09, self.permissions)
-                .opt_int(0x0A, self.rp_id.as_deref())
+                .opt_key(
+                    ClientPinRequestKey::PIN_UV_AUTH_PROTOCOL,
+                    self.pin_uv_auth_protocol,
+                )
+                .key(
+                    ClientPinRequestKey::SUB_COMMAND,
+                    u64::from(self.sub_command.to_byte()),
+                )
+                .opt_key(
+                    ClientPinRequestKey::KEY_AGREEMENT,
+                    self.key_agreement.as_ref().map(CoseKey::to_cbor),
+                )
+                .opt_key(
+                    ClientPinRequestKey::PIN_UV_AUTH_PARAM,
+                    self.pin_uv_auth_param.clone(),
+                )
+                .opt_key(ClientPinRequestKey::NEW_PIN_ENC, self.new_pin_enc.clone())
+                .opt_key(ClientPinRequestKey::PIN_HASH_ENC, self.pin_hash_enc.clone())
+                .opt_key(ClientPinRequestKey::PERMISSIONS, self.permissions)
+                .opt_key(ClientPinRequestKey::RP_ID, self.rp_id.as_deref())
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let sub = m.int(0x02, "subCommand")?;
+        let sub = m.int(ClientPinRequestKey::SUB_COMMAND)?;
         let sub_command = u8::try_from(sub).map_err(|_| CborError::InvalidValue("subCommand"))?;
         Ok(Self {
-            pin_uv_auth_protocol: opt_uint(&mut m, 0x01, "pinUvAuthProtocol")?,
+            pin_uv_auth_protocol: m.opt_uint(ClientPinRequestKey::PIN_UV_AUTH_PROTOCOL)?,
             sub_command: PinSubCommand::from_byte(sub_command),
-            key_agreement: m.take(0x03).map(CoseKey::from_cbor).transpose()?,
-            pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
-            new_pin_enc: m.opt_bytes(0x05, "newPinEnc")?,
-            pin_hash_enc: m.opt_bytes(0x06, "pinHashEnc")?,
-            permissions: opt_uint(&mut m, 0x09, "permissions")?,
-            rp_id: m.opt_text(0x0A, "rpId")?,
+            key_agreement: m
+                .take(ClientPinRequestKey::KEY_AGREEMENT)
+                .map(CoseKey::from_cbor)
+                .transpose()?,
+            pin_uv_auth_param: m.opt_bytes(ClientPinRequestKey::PIN_UV_AUTH_PARAM)?,
+            new_pin_enc: m.opt_bytes(ClientPinRequestKey::NEW_PIN_ENC)?,
+            pin_hash_enc: m.opt_bytes(ClientPinRequestKey::PIN_HASH_ENC)?,
+            permissions: m.opt_uint(ClientPinRequestKey::PERMISSIONS)?,
+            rp_id: m.opt_text(ClientPinRequestKey::RP_ID)?,
         })
     }
 }
@@ -100,25 +129,48 @@ pub struct ClientPinResponse {
     pub uv_retries: Option<u64>,
 }
 
+map_keys! {
+    /// The map keys of [`ClientPinResponse`], as CTAP 2.1 numbers and names them.
+    pub struct ClientPinResponseKey {
+        KEY_AGREEMENT = 0x01, "keyAgreement";
+        PIN_UV_AUTH_TOKEN = 0x02, "pinUvAuthToken";
+        PIN_RETRIES = 0x03, "pinRetries";
+        POWER_CYCLE_STATE = 0x04, "powerCycleState";
+        UV_RETRIES = 0x05, "uvRetries";
+    }
+}
+
 impl CtapResponse for ClientPinResponse {
     fn to_cbor(&self) -> Option<Value> {
         let b = MapBuilder::new()
-            .opt_int(0x01, self.key_agreement.as_ref().map(CoseKey::to_cbor))
-            .opt_int(0x02, self.pin_uv_auth_token.clone())
-            .opt_int(0x03, self.pin_retries)
-            .opt_int(0x04, self.power_cycle_state)
-            .opt_int(0x05, self.uv_retries);
+            .opt_key(
+                ClientPinResponseKey::KEY_AGREEMENT,
+                self.key_agreement.as_ref().map(CoseKey::to_cbor),
+            )
+            .opt_key(
+                ClientPinResponseKey::PIN_UV_AUTH_TOKEN,
+                self.pin_uv_auth_token.clone(),
+            )
+            .opt_key(ClientPinResponseKey::PIN_RETRIES, self.pin_retries)
+            .opt_key(
+                ClientPinResponseKey::POWER_CYCLE_STATE,
+                self.power_cycle_state,
+            )
+            .opt_key(ClientPinResponseKey::UV_RETRIES, self.uv_retries);
         (!b.is_empty()).then(|| b.build())
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
         Ok(Self {
-            key_agreement: m.take(0x01).map(CoseKey::from_cbor).transpose()?,
-            pin_uv_auth_token: m.opt_bytes(0x02, "pinUvAuthToken")?,
-            pin_retries: opt_uint(&mut m, 0x03, "pinRetries")?,
-            power_cycle_state: m.opt_bool(0x04, "powerCycleState")?,
-            uv_retries: opt_uint(&mut m, 0x05, "uvRetries")?,
+            key_agreement: m
+                .take(ClientPinResponseKey::KEY_AGREEMENT)
+                .map(CoseKey::from_cbor)
+                .transpose()?,
+            pin_uv_auth_token: m.opt_bytes(ClientPinResponseKey::PIN_UV_AUTH_TOKEN)?,
+            pin_retries: m.opt_uint(ClientPinResponseKey::PIN_RETRIES)?,
+            power_cycle_state: m.opt_bool(ClientPinResponseKey::POWER_CYCLE_STATE)?,
+            uv_retries: m.opt_uint(ClientPinResponseKey::UV_RETRIES)?,
         })
     }
 }
@@ -146,6 +198,19 @@ impl PinUvAuthToken {
     /// `pinUvAuthParam` for `message`.
     pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
         self.protocol.authenticate(&self.token, message)
+    }
+
+    /// The `pinUvAuthProtocol` and `pinUvAuthParam` of a request whose
+    /// authenticated message is `message()`: both absent without a token
+    /// (a command the key allows unauthenticated).
+    pub fn bind(
+        token: Option<&PinUvAuthToken>,
+        message: impl FnOnce() -> Vec<u8>,
+    ) -> (Option<u64>, Option<Vec<u8>>) {
+        match token {
+            Some(t) => (Some(t.protocol.id()), Some(t.authenticate(&message()))),
+            None => (None, None),
+        }
     }
 }
 

@@ -1,11 +1,11 @@
 //! authenticatorConfig (CTAP 2.1 §6.11).
 
-use super::{opt_uint, params, text_list, text_list_cbor, CommandCode, CtapRequest};
+use super::{params, text_list, text_list_cbor, CommandCode, CtapRequest, KeyedMapBuilder, Params};
 use crate::client::Ctap2Client;
 use crate::cmd::client_pin::PinUvAuthToken;
 use crate::error::{Error, Result};
 use crate::transport::Transport;
-use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
+use webauthn::cbor::{self, CborError, MapBuilder, Value};
 
 wire_enum! {
     pub enum ConfigSubCommand {
@@ -26,27 +26,42 @@ pub struct SetMinPinLengthParams {
     pub force_change_pin: Option<bool>,
 }
 
+map_keys! {
+    /// The map keys of [`SetMinPinLengthParams`], as CTAP 2.1 numbers and names them.
+    pub struct SetMinPinLengthParamsKey {
+        NEW_MIN_PIN_LENGTH = 0x01, "newMinPINLength";
+        MIN_PIN_LENGTH_RPIDS = 0x02, "minPinLengthRPIDs";
+        FORCE_CHANGE_PIN = 0x03, "forceChangePin";
+    }
+}
+
 impl SetMinPinLengthParams {
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
-            .opt_int(0x01, self.new_min_pin_length)
-            .opt_int(
-                0x02,
+            .opt_key(
+                SetMinPinLengthParamsKey::NEW_MIN_PIN_LENGTH,
+                self.new_min_pin_length,
+            )
+            .opt_key(
+                SetMinPinLengthParamsKey::MIN_PIN_LENGTH_RPIDS,
                 self.min_pin_length_rpids.as_deref().map(text_list_cbor),
             )
-            .opt_int(0x03, self.force_change_pin)
+            .opt_key(
+                SetMinPinLengthParamsKey::FORCE_CHANGE_PIN,
+                self.force_change_pin,
+            )
             .build()
     }
 
     pub fn from_cbor(v: Value) -> Result<Self, CborError> {
-        let mut m = MapReader::new(v, "subCommandParams")?;
+        let mut m = Params::new(v, "subCommandParams")?;
         Ok(Self {
-            new_min_pin_length: opt_uint(&mut m, 0x01, "newMinPINLength")?,
+            new_min_pin_length: m.opt_uint(SetMinPinLengthParamsKey::NEW_MIN_PIN_LENGTH)?,
             min_pin_length_rpids: m
-                .take(0x02)
+                .take(SetMinPinLengthParamsKey::MIN_PIN_LENGTH_RPIDS)
                 .map(|v| text_list(v, "minPinLengthRPIDs"))
                 .transpose()?,
-            force_change_pin: m.opt_bool(0x03, "forceChangePin")?,
+            force_change_pin: m.opt_bool(SetMinPinLengthParamsKey::FORCE_CHANGE_PIN)?,
         })
     }
 }
@@ -75,6 +90,16 @@ impl ConfigRequest {
     }
 }
 
+map_keys! {
+    /// The map keys of [`ConfigRequest`], as CTAP 2.1 numbers and names them.
+    pub struct ConfigRequestKey {
+        SUB_COMMAND = 0x01, "subCommand";
+        PARAMS = 0x02, "params";
+        PIN_UV_AUTH_PROTOCOL = 0x03, "pinUvAuthProtocol";
+        PIN_UV_AUTH_PARAM = 0x04, "pinUvAuthParam";
+    }
+}
+
 impl CtapRequest for ConfigRequest {
     const COMMAND: CommandCode = CommandCode::Config;
     type Response = ();
@@ -82,27 +107,36 @@ impl CtapRequest for ConfigRequest {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, u64::from(self.sub_command.to_byte()))
-                .opt_int(0x02, self.params.clone())
-                .opt_int(0x03, self.pin_uv_auth_protocol)
-                .opt_int(0x04, self.pin_uv_auth_param.clone())
+                .key(
+                    ConfigRequestKey::SUB_COMMAND,
+                    u64::from(self.sub_command.to_byte()),
+                )
+                .opt_key(ConfigRequestKey::PARAMS, self.params.clone())
+                .opt_key(
+                    ConfigRequestKey::PIN_UV_AUTH_PROTOCOL,
+                    self.pin_uv_auth_protocol,
+                )
+                .opt_key(
+                    ConfigRequestKey::PIN_UV_AUTH_PARAM,
+                    self.pin_uv_auth_param.clone(),
+                )
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let sub = u8::try_from(m.int(0x01, "subCommand")?)
+        let sub = u8::try_from(m.int(ConfigRequestKey::SUB_COMMAND)?)
             .map_err(|_| CborError::InvalidValue("subCommand"))?;
-        let params = m.take(0x02);
+        let params = m.take(ConfigRequestKey::PARAMS);
         if params.as_ref().is_some_and(|p| !matches!(p, Value::Map(_))) {
             return Err(CborError::UnexpectedType("subCommandParams"));
         }
         Ok(Self {
             sub_command: ConfigSubCommand::from_byte(sub),
             params,
-            pin_uv_auth_protocol: opt_uint(&mut m, 0x03, "pinUvAuthProtocol")?,
-            pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
+            pin_uv_auth_protocol: m.opt_uint(ConfigRequestKey::PIN_UV_AUTH_PROTOCOL)?,
+            pin_uv_auth_param: m.opt_bytes(ConfigRequestKey::PIN_UV_AUTH_PARAM)?,
         })
     }
 }
@@ -127,10 +161,8 @@ impl<T: Transport> Ctap2Client<T> {
             pin_uv_auth_protocol: None,
             pin_uv_auth_param: None,
         };
-        if let Some(token) = token {
-            req.pin_uv_auth_protocol = Some(token.protocol().id());
-            req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
-        }
+        (req.pin_uv_auth_protocol, req.pin_uv_auth_param) =
+            PinUvAuthToken::bind(token, || req.auth_message());
         self.send(&req)?;
         self.refresh_info()?;
         Ok(())

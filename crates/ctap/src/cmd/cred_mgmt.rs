@@ -1,15 +1,15 @@
 //! authenticatorCredentialManagement (CTAP 2.1 §6.8).
 
 use super::{
-    opt_uint, params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, RpEntity,
-    UserEntity,
+    params, CommandCode, CredentialDescriptor, CtapRequest, CtapResponse, KeyedMapBuilder, Params,
+    RpEntity, UserEntity,
 };
 use crate::client::Ctap2Client;
 use crate::cmd::client_pin::PinUvAuthToken;
 use crate::error::{Error, Result};
 use crate::status::StatusCode;
 use crate::transport::Transport;
-use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
+use webauthn::cbor::{self, CborError, MapBuilder, Value};
 use webauthn::cose::CoseKey;
 
 wire_enum! {
@@ -33,32 +33,47 @@ pub struct CredMgmtParams {
     pub user: Option<UserEntity>,
 }
 
+map_keys! {
+    /// The map keys of [`CredMgmtParams`], as CTAP 2.1 numbers and names them.
+    pub struct CredMgmtParamsKey {
+        RP_ID_HASH = 0x01, "rpIDHash";
+        CREDENTIAL_ID = 0x02, "credentialId";
+        USER = 0x03, "user";
+    }
+}
+
 impl CredMgmtParams {
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
-            .opt_int(0x01, self.rp_id_hash.clone())
-            .opt_int(
-                0x02,
+            .opt_key(CredMgmtParamsKey::RP_ID_HASH, self.rp_id_hash.clone())
+            .opt_key(
+                CredMgmtParamsKey::CREDENTIAL_ID,
                 self.credential_id
                     .as_ref()
                     .map(CredentialDescriptor::to_cbor),
             )
-            .opt_int(0x03, self.user.as_ref().map(UserEntity::to_cbor))
+            .opt_key(
+                CredMgmtParamsKey::USER,
+                self.user.as_ref().map(UserEntity::to_cbor),
+            )
             .build()
     }
 
     fn from_cbor(v: Value) -> Result<Self, CborError> {
-        let mut m = MapReader::new(v, "subCommandParams")?;
+        let mut m = Params::new(v, "subCommandParams")?;
         Ok(Self {
-            rp_id_hash: m.opt_bytes(0x01, "rpIDHash")?,
-            credential_id: match m.take(0x02) {
+            rp_id_hash: m.opt_bytes(CredMgmtParamsKey::RP_ID_HASH)?,
+            credential_id: match m.take(CredMgmtParamsKey::CREDENTIAL_ID) {
                 Some(v) => Some(
                     CredentialDescriptor::from_cbor(v)?
                         .ok_or(CborError::InvalidValue("credentialID"))?,
                 ),
                 None => None,
             },
-            user: m.take(0x03).map(UserEntity::from_cbor).transpose()?,
+            user: m
+                .take(CredMgmtParamsKey::USER)
+                .map(UserEntity::from_cbor)
+                .transpose()?,
         })
     }
 }
@@ -83,6 +98,16 @@ impl CredMgmtRequest {
     }
 }
 
+map_keys! {
+    /// The map keys of [`CredMgmtRequest`], as CTAP 2.1 numbers and names them.
+    pub struct CredMgmtRequestKey {
+        SUB_COMMAND = 0x01, "subCommand";
+        PARAMS = 0x02, "params";
+        PIN_UV_AUTH_PROTOCOL = 0x03, "pinUvAuthProtocol";
+        PIN_UV_AUTH_PARAM = 0x04, "pinUvAuthParam";
+    }
+}
+
 impl CtapRequest for CredMgmtRequest {
     const COMMAND: CommandCode = CommandCode::CredentialManagement;
     type Response = CredMgmtResponse;
@@ -90,23 +115,38 @@ impl CtapRequest for CredMgmtRequest {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, u64::from(self.sub_command.to_byte()))
-                .opt_int(0x02, self.params.as_ref().map(CredMgmtParams::to_cbor))
-                .opt_int(0x03, self.pin_uv_auth_protocol)
-                .opt_int(0x04, self.pin_uv_auth_param.clone())
+                .key(
+                    CredMgmtRequestKey::SUB_COMMAND,
+                    u64::from(self.sub_command.to_byte()),
+                )
+                .opt_key(
+                    CredMgmtRequestKey::PARAMS,
+                    self.params.as_ref().map(CredMgmtParams::to_cbor),
+                )
+                .opt_key(
+                    CredMgmtRequestKey::PIN_UV_AUTH_PROTOCOL,
+                    self.pin_uv_auth_protocol,
+                )
+                .opt_key(
+                    CredMgmtRequestKey::PIN_UV_AUTH_PARAM,
+                    self.pin_uv_auth_param.clone(),
+                )
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let sub = u8::try_from(m.int(0x01, "subCommand")?)
+        let sub = u8::try_from(m.int(CredMgmtRequestKey::SUB_COMMAND)?)
             .map_err(|_| CborError::InvalidValue("subCommand"))?;
         Ok(Self {
             sub_command: CredMgmtSubCommand::from_byte(sub),
-            params: m.take(0x02).map(CredMgmtParams::from_cbor).transpose()?,
-            pin_uv_auth_protocol: opt_uint(&mut m, 0x03, "pinUvAuthProtocol")?,
-            pin_uv_auth_param: m.opt_bytes(0x04, "pinUvAuthParam")?,
+            params: m
+                .take(CredMgmtRequestKey::PARAMS)
+                .map(CredMgmtParams::from_cbor)
+                .transpose()?,
+            pin_uv_auth_protocol: m.opt_uint(CredMgmtRequestKey::PIN_UV_AUTH_PROTOCOL)?,
+            pin_uv_auth_param: m.opt_bytes(CredMgmtRequestKey::PIN_UV_AUTH_PARAM)?,
         })
     }
 }
@@ -126,53 +166,94 @@ pub struct CredMgmtResponse {
     pub large_blob_key: Option<Vec<u8>>,
 }
 
+map_keys! {
+    /// The map keys of [`CredMgmtResponse`], as CTAP 2.1 numbers and names them.
+    pub struct CredMgmtResponseKey {
+        EXISTING_RESIDENT_CREDENTIALS_COUNT = 0x01, "existingResidentCredentialsCount";
+        MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT = 0x02, "maxPossibleRemainingResidentCredentialsCount";
+        RP = 0x03, "rp";
+        RP_ID_HASH = 0x04, "rpIDHash";
+        TOTAL_RPS = 0x05, "totalRPs";
+        USER = 0x06, "user";
+        CREDENTIAL_ID = 0x07, "credentialId";
+        PUBLIC_KEY = 0x08, "publicKey";
+        TOTAL_CREDENTIALS = 0x09, "totalCredentials";
+        CRED_PROTECT = 0x0A, "credProtect";
+        LARGE_BLOB_KEY = 0x0B, "largeBlobKey";
+    }
+}
+
 impl CtapResponse for CredMgmtResponse {
     fn to_cbor(&self) -> Option<Value> {
         let b = MapBuilder::new()
-            .opt_int(0x01, self.existing_resident_credentials_count)
-            .opt_int(0x02, self.max_possible_remaining_resident_credentials_count)
-            .opt_int(0x03, self.rp.as_ref().map(RpEntity::to_cbor))
-            .opt_int(0x04, self.rp_id_hash.clone())
-            .opt_int(0x05, self.total_rps)
-            .opt_int(0x06, self.user.as_ref().map(UserEntity::to_cbor))
-            .opt_int(
-                0x07,
+            .opt_key(
+                CredMgmtResponseKey::EXISTING_RESIDENT_CREDENTIALS_COUNT,
+                self.existing_resident_credentials_count,
+            )
+            .opt_key(
+                CredMgmtResponseKey::MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT,
+                self.max_possible_remaining_resident_credentials_count,
+            )
+            .opt_key(
+                CredMgmtResponseKey::RP,
+                self.rp.as_ref().map(RpEntity::to_cbor),
+            )
+            .opt_key(CredMgmtResponseKey::RP_ID_HASH, self.rp_id_hash.clone())
+            .opt_key(CredMgmtResponseKey::TOTAL_RPS, self.total_rps)
+            .opt_key(
+                CredMgmtResponseKey::USER,
+                self.user.as_ref().map(UserEntity::to_cbor),
+            )
+            .opt_key(
+                CredMgmtResponseKey::CREDENTIAL_ID,
                 self.credential_id
                     .as_ref()
                     .map(CredentialDescriptor::to_cbor),
             )
-            .opt_int(0x08, self.public_key.as_ref().map(CoseKey::to_cbor))
-            .opt_int(0x09, self.total_credentials)
-            .opt_int(0x0A, self.cred_protect)
-            .opt_int(0x0B, self.large_blob_key.clone());
+            .opt_key(
+                CredMgmtResponseKey::PUBLIC_KEY,
+                self.public_key.as_ref().map(CoseKey::to_cbor),
+            )
+            .opt_key(
+                CredMgmtResponseKey::TOTAL_CREDENTIALS,
+                self.total_credentials,
+            )
+            .opt_key(CredMgmtResponseKey::CRED_PROTECT, self.cred_protect)
+            .opt_key(
+                CredMgmtResponseKey::LARGE_BLOB_KEY,
+                self.large_blob_key.clone(),
+            );
         (!b.is_empty()).then(|| b.build())
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
         Ok(Self {
-            existing_resident_credentials_count: opt_uint(
-                &mut m,
-                0x01,
-                "existingResidentCredentialsCount",
-            )?,
-            max_possible_remaining_resident_credentials_count: opt_uint(
-                &mut m,
-                0x02,
-                "maxPossibleRemainingResidentCredentialsCount",
-            )?,
-            rp: m.take(0x03).map(RpEntity::from_cbor).transpose()?,
-            rp_id_hash: m.opt_bytes(0x04, "rpIDHash")?,
-            total_rps: opt_uint(&mut m, 0x05, "totalRPs")?,
-            user: m.take(0x06).map(UserEntity::from_cbor).transpose()?,
-            credential_id: match m.take(0x07) {
+            existing_resident_credentials_count: m
+                .opt_uint(CredMgmtResponseKey::EXISTING_RESIDENT_CREDENTIALS_COUNT)?,
+            max_possible_remaining_resident_credentials_count: m
+                .opt_uint(CredMgmtResponseKey::MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT)?,
+            rp: m
+                .take(CredMgmtResponseKey::RP)
+                .map(RpEntity::from_cbor)
+                .transpose()?,
+            rp_id_hash: m.opt_bytes(CredMgmtResponseKey::RP_ID_HASH)?,
+            total_rps: m.opt_uint(CredMgmtResponseKey::TOTAL_RPS)?,
+            user: m
+                .take(CredMgmtResponseKey::USER)
+                .map(UserEntity::from_cbor)
+                .transpose()?,
+            credential_id: match m.take(CredMgmtResponseKey::CREDENTIAL_ID) {
                 Some(v) => CredentialDescriptor::from_cbor(v)?,
                 None => None,
             },
-            public_key: m.take(0x08).map(CoseKey::from_cbor).transpose()?,
-            total_credentials: opt_uint(&mut m, 0x09, "totalCredentials")?,
-            cred_protect: opt_uint(&mut m, 0x0A, "credProtect")?,
-            large_blob_key: m.opt_bytes(0x0B, "largeBlobKey")?,
+            public_key: m
+                .take(CredMgmtResponseKey::PUBLIC_KEY)
+                .map(CoseKey::from_cbor)
+                .transpose()?,
+            total_credentials: m.opt_uint(CredMgmtResponseKey::TOTAL_CREDENTIALS)?,
+            cred_protect: m.opt_uint(CredMgmtResponseKey::CRED_PROTECT)?,
+            large_blob_key: m.opt_bytes(CredMgmtResponseKey::LARGE_BLOB_KEY)?,
         })
     }
 }
@@ -215,10 +296,8 @@ impl<T: Transport> Ctap2Client<T> {
             pin_uv_auth_protocol: None,
             pin_uv_auth_param: None,
         };
-        if let Some(token) = token {
-            req.pin_uv_auth_protocol = Some(token.protocol().id());
-            req.pin_uv_auth_param = Some(token.authenticate(&req.auth_message()));
-        }
+        (req.pin_uv_auth_protocol, req.pin_uv_auth_param) =
+            PinUvAuthToken::bind(token, || req.auth_message());
         self.send(&req)
     }
 

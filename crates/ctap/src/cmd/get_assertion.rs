@@ -1,8 +1,8 @@
 //! authenticatorGetAssertion (CTAP 2.1 §6.2) and its extensions.
 
 use super::{
-    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
-    CtapRequest, CtapResponse, RequestOptions, UserEntity,
+    descriptor_list, descriptor_list_cbor, params, CommandCode, CredentialDescriptor, CtapRequest,
+    CtapResponse, KeyedMapBuilder, Params, RequestOptions, UserEntity,
 };
 use crate::client::Ctap2Client;
 use crate::cmd::simple::GetNextAssertionRequest;
@@ -29,14 +29,27 @@ pub struct GetAssertionExtensions {
     pub large_blob_key: Option<bool>,
 }
 
+map_keys! {
+    /// The map keys of [`HmacSecretInput`] (the hmac-secret extension's input), as CTAP 2.1 numbers and names them.
+    pub struct HmacSecretInputKey {
+        KEY_AGREEMENT = 0x01, "hmac-secret.keyAgreement";
+        SALT_ENC = 0x02, "hmac-secret.saltEnc";
+        SALT_AUTH = 0x03, "hmac-secret.saltAuth";
+        PIN_UV_AUTH_PROTOCOL = 0x04, "hmac-secret.pinUvAuthProtocol";
+    }
+}
+
 impl GetAssertionExtensions {
     fn to_cbor(&self) -> Option<Value> {
         let hmac = self.hmac_secret.as_ref().map(|h| {
             MapBuilder::new()
-                .int(0x01, h.key_agreement.to_cbor())
-                .int(0x02, h.salt_enc.clone())
-                .int(0x03, h.salt_auth.clone())
-                .opt_int(0x04, h.pin_uv_auth_protocol)
+                .key(HmacSecretInputKey::KEY_AGREEMENT, h.key_agreement.to_cbor())
+                .key(HmacSecretInputKey::SALT_ENC, h.salt_enc.clone())
+                .key(HmacSecretInputKey::SALT_AUTH, h.salt_auth.clone())
+                .opt_key(
+                    HmacSecretInputKey::PIN_UV_AUTH_PROTOCOL,
+                    h.pin_uv_auth_protocol,
+                )
                 .build()
         });
         let b = MapBuilder::new()
@@ -48,13 +61,18 @@ impl GetAssertionExtensions {
 
     fn from_cbor(v: Value) -> Result<Self, CborError> {
         let mut m = MapReader::new(v, "extensions")?;
-        let hmac_secret = match m.opt_map("hmac-secret", "extensions.hmac-secret")? {
-            Some(mut h) => Some(HmacSecretInput {
-                key_agreement: CoseKey::from_cbor(h.require(0x01, "hmac-secret.keyAgreement")?)?,
-                salt_enc: h.bytes(0x02, "hmac-secret.saltEnc")?,
-                salt_auth: h.bytes(0x03, "hmac-secret.saltAuth")?,
-                pin_uv_auth_protocol: opt_uint(&mut h, 0x04, "hmac-secret.pinUvAuthProtocol")?,
-            }),
+        let hmac_secret = match m.take("hmac-secret") {
+            Some(h) => {
+                let mut h = Params::new(h, "extensions.hmac-secret")?;
+                Some(HmacSecretInput {
+                    key_agreement: CoseKey::from_cbor(
+                        h.require(HmacSecretInputKey::KEY_AGREEMENT)?,
+                    )?,
+                    salt_enc: h.bytes(HmacSecretInputKey::SALT_ENC)?,
+                    salt_auth: h.bytes(HmacSecretInputKey::SALT_AUTH)?,
+                    pin_uv_auth_protocol: h.opt_uint(HmacSecretInputKey::PIN_UV_AUTH_PROTOCOL)?,
+                })
+            }
             None => None,
         };
         Ok(Self {
@@ -76,6 +94,19 @@ pub struct GetAssertionRequest {
     pub pin_uv_auth_protocol: Option<u64>,
 }
 
+map_keys! {
+    /// The map keys of [`GetAssertionRequest`], as CTAP 2.1 numbers and names them.
+    pub struct GetAssertionRequestKey {
+        RP_ID = 0x01, "rpId";
+        CLIENT_DATA_HASH = 0x02, "clientDataHash";
+        ALLOW_LIST = 0x03, "allowList";
+        EXTENSIONS = 0x04, "extensions";
+        OPTIONS = 0x05, "options";
+        PIN_UV_AUTH_PARAM = 0x06, "pinUvAuthParam";
+        PIN_UV_AUTH_PROTOCOL = 0x07, "pinUvAuthProtocol";
+    }
+}
+
 impl CtapRequest for GetAssertionRequest {
     const COMMAND: CommandCode = CommandCode::GetAssertion;
     type Response = GetAssertionResponse;
@@ -83,16 +114,28 @@ impl CtapRequest for GetAssertionRequest {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, self.rp_id.as_str())
-                .int(0x02, self.client_data_hash.clone())
-                .opt_int(
-                    0x03,
+                .key(GetAssertionRequestKey::RP_ID, self.rp_id.as_str())
+                .key(
+                    GetAssertionRequestKey::CLIENT_DATA_HASH,
+                    self.client_data_hash.clone(),
+                )
+                .opt_key(
+                    GetAssertionRequestKey::ALLOW_LIST,
                     (!self.allow_list.is_empty()).then(|| descriptor_list_cbor(&self.allow_list)),
                 )
-                .opt_int(0x04, self.extensions.to_cbor())
-                .opt_int(0x05, self.options.to_cbor())
-                .opt_int(0x06, self.pin_uv_auth_param.clone())
-                .opt_int(0x07, self.pin_uv_auth_protocol)
+                .opt_key(
+                    GetAssertionRequestKey::EXTENSIONS,
+                    self.extensions.to_cbor(),
+                )
+                .opt_key(GetAssertionRequestKey::OPTIONS, self.options.to_cbor())
+                .opt_key(
+                    GetAssertionRequestKey::PIN_UV_AUTH_PARAM,
+                    self.pin_uv_auth_param.clone(),
+                )
+                .opt_key(
+                    GetAssertionRequestKey::PIN_UV_AUTH_PROTOCOL,
+                    self.pin_uv_auth_protocol,
+                )
                 .build(),
         )
     }
@@ -100,25 +143,25 @@ impl CtapRequest for GetAssertionRequest {
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
         Ok(Self {
-            rp_id: m.text(0x01, "rpId")?,
-            client_data_hash: m.bytes(0x02, "clientDataHash")?,
+            rp_id: m.text(GetAssertionRequestKey::RP_ID)?,
+            client_data_hash: m.bytes(GetAssertionRequestKey::CLIENT_DATA_HASH)?,
             allow_list: m
-                .take(0x03)
+                .take(GetAssertionRequestKey::ALLOW_LIST)
                 .map(|v| descriptor_list(v, "allowList"))
                 .transpose()?
                 .unwrap_or_default(),
             extensions: m
-                .take(0x04)
+                .take(GetAssertionRequestKey::EXTENSIONS)
                 .map(GetAssertionExtensions::from_cbor)
                 .transpose()?
                 .unwrap_or_default(),
             options: m
-                .take(0x05)
+                .take(GetAssertionRequestKey::OPTIONS)
                 .map(RequestOptions::from_cbor)
                 .transpose()?
                 .unwrap_or_default(),
-            pin_uv_auth_param: m.opt_bytes(0x06, "pinUvAuthParam")?,
-            pin_uv_auth_protocol: opt_uint(&mut m, 0x07, "pinUvAuthProtocol")?,
+            pin_uv_auth_param: m.opt_bytes(GetAssertionRequestKey::PIN_UV_AUTH_PARAM)?,
+            pin_uv_auth_protocol: m.opt_uint(GetAssertionRequestKey::PIN_UV_AUTH_PROTOCOL)?,
         })
     }
 }
@@ -136,33 +179,62 @@ pub struct GetAssertionResponse {
     pub large_blob_key: Option<Vec<u8>>,
 }
 
+map_keys! {
+    /// The map keys of [`GetAssertionResponse`], as CTAP 2.1 numbers and names them.
+    pub struct GetAssertionResponseKey {
+        CREDENTIAL = 0x01, "credential";
+        AUTH_DATA = 0x02, "authData";
+        SIGNATURE = 0x03, "signature";
+        USER = 0x04, "user";
+        NUMBER_OF_CREDENTIALS = 0x05, "numberOfCredentials";
+        USER_SELECTED = 0x06, "userSelected";
+        LARGE_BLOB_KEY = 0x07, "largeBlobKey";
+    }
+}
+
 impl CtapResponse for GetAssertionResponse {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, self.credential.to_cbor())
-                .int(0x02, self.auth_data.clone())
-                .int(0x03, self.signature.clone())
-                .opt_int(0x04, self.user.as_ref().map(UserEntity::to_cbor))
-                .opt_int(0x05, self.number_of_credentials)
-                .opt_int(0x06, self.user_selected)
-                .opt_int(0x07, self.large_blob_key.clone())
+                .key(
+                    GetAssertionResponseKey::CREDENTIAL,
+                    self.credential.to_cbor(),
+                )
+                .key(GetAssertionResponseKey::AUTH_DATA, self.auth_data.clone())
+                .key(GetAssertionResponseKey::SIGNATURE, self.signature.clone())
+                .opt_key(
+                    GetAssertionResponseKey::USER,
+                    self.user.as_ref().map(UserEntity::to_cbor),
+                )
+                .opt_key(
+                    GetAssertionResponseKey::NUMBER_OF_CREDENTIALS,
+                    self.number_of_credentials,
+                )
+                .opt_key(GetAssertionResponseKey::USER_SELECTED, self.user_selected)
+                .opt_key(
+                    GetAssertionResponseKey::LARGE_BLOB_KEY,
+                    self.large_blob_key.clone(),
+                )
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let credential = CredentialDescriptor::from_cbor(m.require(0x01, "credential")?)?
-            .ok_or(CborError::InvalidValue("credential.type"))?;
+        let credential =
+            CredentialDescriptor::from_cbor(m.require(GetAssertionResponseKey::CREDENTIAL)?)?
+                .ok_or(CborError::InvalidValue("credential.type"))?;
         Ok(Self {
             credential,
-            auth_data: m.bytes(0x02, "authData")?,
-            signature: m.bytes(0x03, "signature")?,
-            user: m.take(0x04).map(UserEntity::from_cbor).transpose()?,
-            number_of_credentials: opt_uint(&mut m, 0x05, "numberOfCredentials")?,
-            user_selected: m.opt_bool(0x06, "userSelected")?,
-            large_blob_key: m.opt_bytes(0x07, "largeBlobKey")?,
+            auth_data: m.bytes(GetAssertionResponseKey::AUTH_DATA)?,
+            signature: m.bytes(GetAssertionResponseKey::SIGNATURE)?,
+            user: m
+                .take(GetAssertionResponseKey::USER)
+                .map(UserEntity::from_cbor)
+                .transpose()?,
+            number_of_credentials: m.opt_uint(GetAssertionResponseKey::NUMBER_OF_CREDENTIALS)?,
+            user_selected: m.opt_bool(GetAssertionResponseKey::USER_SELECTED)?,
+            large_blob_key: m.opt_bytes(GetAssertionResponseKey::LARGE_BLOB_KEY)?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! authenticatorGetInfo (CTAP 2.1 §6.4).
 
 use super::{
-    opt_uint, params, text_list, text_list_cbor, CommandCode, CtapRequest, CtapResponse,
+    params, text_list, text_list_cbor, CommandCode, CtapRequest, CtapResponse, KeyedMapBuilder,
     PubKeyCredParam,
 };
 use std::collections::BTreeMap;
@@ -79,6 +79,31 @@ impl GetInfoResponse {
     }
 }
 
+map_keys! {
+    /// The map keys of [`GetInfoResponse`], as CTAP 2.1 numbers and names them.
+    pub struct GetInfoResponseKey {
+        VERSIONS = 0x01, "versions";
+        EXTENSIONS = 0x02, "extensions";
+        AAGUID = 0x03, "aaguid";
+        OPTIONS = 0x04, "options";
+        MAX_MSG_SIZE = 0x05, "maxMsgSize";
+        PIN_UV_AUTH_PROTOCOLS = 0x06, "pinUvAuthProtocols";
+        MAX_CREDENTIAL_COUNT_IN_LIST = 0x07, "maxCredentialCountInList";
+        MAX_CREDENTIAL_ID_LENGTH = 0x08, "maxCredentialIdLength";
+        TRANSPORTS = 0x09, "transports";
+        ALGORITHMS = 0x0A, "algorithms";
+        MAX_SERIALIZED_LARGE_BLOB_ARRAY = 0x0B, "maxSerializedLargeBlobArray";
+        FORCE_PIN_CHANGE = 0x0C, "forcePINChange";
+        MIN_PIN_LENGTH = 0x0D, "minPINLength";
+        FIRMWARE_VERSION = 0x0E, "firmwareVersion";
+        MAX_CRED_BLOB_LENGTH = 0x0F, "maxCredBlobLength";
+        MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH = 0x10, "maxRPIDsForSetMinPINLength";
+        PREFERRED_PLATFORM_UV_ATTEMPTS = 0x11, "preferredPlatformUvAttempts";
+        UV_MODALITY = 0x12, "uvModality";
+        REMAINING_DISCOVERABLE_CREDENTIALS = 0x14, "remainingDiscoverableCredentials";
+    }
+}
+
 impl CtapResponse for GetInfoResponse {
     fn to_cbor(&self) -> Option<Value> {
         let options = Value::Map(
@@ -91,21 +116,30 @@ impl CtapResponse for GetInfoResponse {
         let nonempty = |v: &[String]| (!v.is_empty()).then(|| text_list_cbor(v));
         Some(
             MapBuilder::new()
-                .int(0x01, text_list_cbor(&self.versions))
-                .opt_int(0x02, nonempty(&self.extensions))
-                .int(0x03, self.aaguid.to_vec())
-                .opt_int(0x04, (!self.options.is_empty()).then_some(options))
-                .opt_int(0x05, self.max_msg_size)
-                .opt_int(
-                    0x06,
+                .key(GetInfoResponseKey::VERSIONS, text_list_cbor(&self.versions))
+                .opt_key(GetInfoResponseKey::EXTENSIONS, nonempty(&self.extensions))
+                .key(GetInfoResponseKey::AAGUID, self.aaguid.to_vec())
+                .opt_key(
+                    GetInfoResponseKey::OPTIONS,
+                    (!self.options.is_empty()).then_some(options),
+                )
+                .opt_key(GetInfoResponseKey::MAX_MSG_SIZE, self.max_msg_size)
+                .opt_key(
+                    GetInfoResponseKey::PIN_UV_AUTH_PROTOCOLS,
                     (!self.pin_uv_auth_protocols.is_empty())
                         .then(|| uints(&self.pin_uv_auth_protocols)),
                 )
-                .opt_int(0x07, self.max_credential_count_in_list)
-                .opt_int(0x08, self.max_credential_id_length)
-                .opt_int(0x09, nonempty(&self.transports))
-                .opt_int(
-                    0x0A,
+                .opt_key(
+                    GetInfoResponseKey::MAX_CREDENTIAL_COUNT_IN_LIST,
+                    self.max_credential_count_in_list,
+                )
+                .opt_key(
+                    GetInfoResponseKey::MAX_CREDENTIAL_ID_LENGTH,
+                    self.max_credential_id_length,
+                )
+                .opt_key(GetInfoResponseKey::TRANSPORTS, nonempty(&self.transports))
+                .opt_key(
+                    GetInfoResponseKey::ALGORITHMS,
                     (!self.algorithms.is_empty()).then(|| {
                         Value::Array(
                             self.algorithms
@@ -115,33 +149,48 @@ impl CtapResponse for GetInfoResponse {
                         )
                     }),
                 )
-                .opt_int(0x0B, self.max_serialized_large_blob_array)
-                .opt_int(0x0C, self.force_pin_change)
-                .opt_int(0x0D, self.min_pin_length)
-                .opt_int(0x0E, self.firmware_version)
-                .opt_int(0x0F, self.max_cred_blob_length)
-                .opt_int(0x10, self.max_rpids_for_set_min_pin_length)
-                .opt_int(0x11, self.preferred_platform_uv_attempts)
-                .opt_int(0x12, self.uv_modality)
-                .opt_int(0x14, self.remaining_discoverable_credentials)
+                .opt_key(
+                    GetInfoResponseKey::MAX_SERIALIZED_LARGE_BLOB_ARRAY,
+                    self.max_serialized_large_blob_array,
+                )
+                .opt_key(GetInfoResponseKey::FORCE_PIN_CHANGE, self.force_pin_change)
+                .opt_key(GetInfoResponseKey::MIN_PIN_LENGTH, self.min_pin_length)
+                .opt_key(GetInfoResponseKey::FIRMWARE_VERSION, self.firmware_version)
+                .opt_key(
+                    GetInfoResponseKey::MAX_CRED_BLOB_LENGTH,
+                    self.max_cred_blob_length,
+                )
+                .opt_key(
+                    GetInfoResponseKey::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
+                    self.max_rpids_for_set_min_pin_length,
+                )
+                .opt_key(
+                    GetInfoResponseKey::PREFERRED_PLATFORM_UV_ATTEMPTS,
+                    self.preferred_platform_uv_attempts,
+                )
+                .opt_key(GetInfoResponseKey::UV_MODALITY, self.uv_modality)
+                .opt_key(
+                    GetInfoResponseKey::REMAINING_DISCOVERABLE_CREDENTIALS,
+                    self.remaining_discoverable_credentials,
+                )
                 .build(),
         )
     }
 
     fn from_cbor(body: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(body)?;
-        let versions = text_list(m.require(0x01, "versions")?, "versions")?;
+        let versions = text_list(m.require(GetInfoResponseKey::VERSIONS)?, "versions")?;
         let extensions = m
-            .take(0x02)
+            .take(GetInfoResponseKey::EXTENSIONS)
             .map(|v| text_list(v, "extensions"))
             .transpose()?
             .unwrap_or_default();
         let aaguid: [u8; 16] = m
-            .bytes(0x03, "aaguid")?
+            .bytes(GetInfoResponseKey::AAGUID)?
             .try_into()
             .map_err(|_| CborError::InvalidValue("aaguid"))?;
         let mut options = BTreeMap::new();
-        if let Some(o) = m.take(0x04) {
+        if let Some(o) = m.take(GetInfoResponseKey::OPTIONS) {
             for (k, v) in MapReader::new(o, "options")?.into_entries() {
                 // Options are text keys with boolean values; skip others.
                 if let (Value::Text(k), Value::Bool(v)) = (k, v) {
@@ -149,7 +198,7 @@ impl CtapResponse for GetInfoResponse {
                 }
             }
         }
-        let pin_uv_auth_protocols = match m.take(0x06) {
+        let pin_uv_auth_protocols = match m.take(GetInfoResponseKey::PIN_UV_AUTH_PROTOCOLS) {
             Some(v) => cbor::into_array(v, "pinUvAuthProtocols")?
                 .into_iter()
                 .map(|p| {
@@ -160,11 +209,11 @@ impl CtapResponse for GetInfoResponse {
             None => Vec::new(),
         };
         let transports = m
-            .take(0x09)
+            .take(GetInfoResponseKey::TRANSPORTS)
             .map(|v| text_list(v, "transports"))
             .transpose()?
             .unwrap_or_default();
-        let algorithms = match m.take(0x0A) {
+        let algorithms = match m.take(GetInfoResponseKey::ALGORITHMS) {
             Some(v) => cbor::into_array(v, "algorithms")?
                 .into_iter()
                 .filter_map(|p| PubKeyCredParam::from_cbor(p).transpose())
@@ -176,25 +225,26 @@ impl CtapResponse for GetInfoResponse {
             extensions,
             aaguid,
             options,
-            max_msg_size: opt_uint(&mut m, 0x05, "maxMsgSize")?,
+            max_msg_size: m.opt_uint(GetInfoResponseKey::MAX_MSG_SIZE)?,
             pin_uv_auth_protocols,
-            max_credential_count_in_list: opt_uint(&mut m, 0x07, "maxCredentialCountInList")?,
-            max_credential_id_length: opt_uint(&mut m, 0x08, "maxCredentialIdLength")?,
+            max_credential_count_in_list: m
+                .opt_uint(GetInfoResponseKey::MAX_CREDENTIAL_COUNT_IN_LIST)?,
+            max_credential_id_length: m.opt_uint(GetInfoResponseKey::MAX_CREDENTIAL_ID_LENGTH)?,
             transports,
             algorithms,
-            max_serialized_large_blob_array: opt_uint(&mut m, 0x0B, "maxSerializedLargeBlobArray")?,
-            force_pin_change: m.opt_bool(0x0C, "forcePINChange")?,
-            min_pin_length: opt_uint(&mut m, 0x0D, "minPINLength")?,
-            firmware_version: opt_uint(&mut m, 0x0E, "firmwareVersion")?,
-            max_cred_blob_length: opt_uint(&mut m, 0x0F, "maxCredBlobLength")?,
-            max_rpids_for_set_min_pin_length: opt_uint(&mut m, 0x10, "maxRPIDsForSetMinPINLength")?,
-            preferred_platform_uv_attempts: opt_uint(&mut m, 0x11, "preferredPlatformUvAttempts")?,
-            uv_modality: opt_uint(&mut m, 0x12, "uvModality")?,
-            remaining_discoverable_credentials: opt_uint(
-                &mut m,
-                0x14,
-                "remainingDiscoverableCredentials",
-            )?,
+            max_serialized_large_blob_array: m
+                .opt_uint(GetInfoResponseKey::MAX_SERIALIZED_LARGE_BLOB_ARRAY)?,
+            force_pin_change: m.opt_bool(GetInfoResponseKey::FORCE_PIN_CHANGE)?,
+            min_pin_length: m.opt_uint(GetInfoResponseKey::MIN_PIN_LENGTH)?,
+            firmware_version: m.opt_uint(GetInfoResponseKey::FIRMWARE_VERSION)?,
+            max_cred_blob_length: m.opt_uint(GetInfoResponseKey::MAX_CRED_BLOB_LENGTH)?,
+            max_rpids_for_set_min_pin_length: m
+                .opt_uint(GetInfoResponseKey::MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH)?,
+            preferred_platform_uv_attempts: m
+                .opt_uint(GetInfoResponseKey::PREFERRED_PLATFORM_UV_ATTEMPTS)?,
+            uv_modality: m.opt_uint(GetInfoResponseKey::UV_MODALITY)?,
+            remaining_discoverable_credentials: m
+                .opt_uint(GetInfoResponseKey::REMAINING_DISCOVERABLE_CREDENTIALS)?,
         })
     }
 }

@@ -1,8 +1,8 @@
 //! authenticatorMakeCredential (CTAP 2.1 §6.1) and its extensions.
 
 use super::{
-    descriptor_list, descriptor_list_cbor, opt_uint, params, CommandCode, CredentialDescriptor,
-    CtapRequest, CtapResponse, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
+    descriptor_list, descriptor_list_cbor, params, CommandCode, CredentialDescriptor, CtapRequest,
+    CtapResponse, KeyedMapBuilder, PubKeyCredParam, RequestOptions, RpEntity, UserEntity,
 };
 use crate::client::Ctap2Client;
 use crate::error::Result;
@@ -68,6 +68,22 @@ pub struct MakeCredentialRequest {
     pub enterprise_attestation: Option<u64>,
 }
 
+map_keys! {
+    /// The map keys of [`MakeCredentialRequest`], as CTAP 2.1 numbers and names them.
+    pub struct MakeCredentialRequestKey {
+        CLIENT_DATA_HASH = 0x01, "clientDataHash";
+        RP = 0x02, "rp";
+        USER = 0x03, "user";
+        PUB_KEY_CRED_PARAMS = 0x04, "pubKeyCredParams";
+        EXCLUDE_LIST = 0x05, "excludeList";
+        EXTENSIONS = 0x06, "extensions";
+        OPTIONS = 0x07, "options";
+        PIN_UV_AUTH_PARAM = 0x08, "pinUvAuthParam";
+        PIN_UV_AUTH_PROTOCOL = 0x09, "pinUvAuthProtocol";
+        ENTERPRISE_ATTESTATION = 0x0A, "enterpriseAttestation";
+    }
+}
+
 impl CtapRequest for MakeCredentialRequest {
     const COMMAND: CommandCode = CommandCode::MakeCredential;
     type Response = MakeCredentialResponse;
@@ -75,11 +91,14 @@ impl CtapRequest for MakeCredentialRequest {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, self.client_data_hash.clone())
-                .int(0x02, self.rp.to_cbor())
-                .int(0x03, self.user.to_cbor())
-                .int(
-                    0x04,
+                .key(
+                    MakeCredentialRequestKey::CLIENT_DATA_HASH,
+                    self.client_data_hash.clone(),
+                )
+                .key(MakeCredentialRequestKey::RP, self.rp.to_cbor())
+                .key(MakeCredentialRequestKey::USER, self.user.to_cbor())
+                .key(
+                    MakeCredentialRequestKey::PUB_KEY_CRED_PARAMS,
                     Value::Array(
                         self.pub_key_cred_params
                             .iter()
@@ -87,43 +106,58 @@ impl CtapRequest for MakeCredentialRequest {
                             .collect(),
                     ),
                 )
-                .opt_int(
-                    0x05,
+                .opt_key(
+                    MakeCredentialRequestKey::EXCLUDE_LIST,
                     (!self.exclude_list.is_empty())
                         .then(|| descriptor_list_cbor(&self.exclude_list)),
                 )
-                .opt_int(0x06, self.extensions.to_cbor())
-                .opt_int(0x07, self.options.to_cbor())
-                .opt_int(0x08, self.pin_uv_auth_param.clone())
-                .opt_int(0x09, self.pin_uv_auth_protocol)
-                .opt_int(0x0A, self.enterprise_attestation)
+                .opt_key(
+                    MakeCredentialRequestKey::EXTENSIONS,
+                    self.extensions.to_cbor(),
+                )
+                .opt_key(MakeCredentialRequestKey::OPTIONS, self.options.to_cbor())
+                .opt_key(
+                    MakeCredentialRequestKey::PIN_UV_AUTH_PARAM,
+                    self.pin_uv_auth_param.clone(),
+                )
+                .opt_key(
+                    MakeCredentialRequestKey::PIN_UV_AUTH_PROTOCOL,
+                    self.pin_uv_auth_protocol,
+                )
+                .opt_key(
+                    MakeCredentialRequestKey::ENTERPRISE_ATTESTATION,
+                    self.enterprise_attestation,
+                )
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let client_data_hash = m.bytes(0x01, "clientDataHash")?;
-        let rp = RpEntity::from_cbor(m.require(0x02, "rp")?)?;
-        let user = UserEntity::from_cbor(m.require(0x03, "user")?)?;
+        let client_data_hash = m.bytes(MakeCredentialRequestKey::CLIENT_DATA_HASH)?;
+        let rp = RpEntity::from_cbor(m.require(MakeCredentialRequestKey::RP)?)?;
+        let user = UserEntity::from_cbor(m.require(MakeCredentialRequestKey::USER)?)?;
         let mut pub_key_cred_params = Vec::new();
-        for p in cbor::into_array(m.require(0x04, "pubKeyCredParams")?, "pubKeyCredParams")? {
+        for p in cbor::into_array(
+            m.require(MakeCredentialRequestKey::PUB_KEY_CRED_PARAMS)?,
+            "pubKeyCredParams",
+        )? {
             if let Some(p) = PubKeyCredParam::from_cbor(p)? {
                 pub_key_cred_params.push(p);
             }
         }
         let exclude_list = m
-            .take(0x05)
+            .take(MakeCredentialRequestKey::EXCLUDE_LIST)
             .map(|v| descriptor_list(v, "excludeList"))
             .transpose()?
             .unwrap_or_default();
         let extensions = m
-            .take(0x06)
+            .take(MakeCredentialRequestKey::EXTENSIONS)
             .map(MakeCredentialExtensions::from_cbor)
             .transpose()?
             .unwrap_or_default();
         let options = m
-            .take(0x07)
+            .take(MakeCredentialRequestKey::OPTIONS)
             .map(RequestOptions::from_cbor)
             .transpose()?
             .unwrap_or_default();
@@ -135,9 +169,9 @@ impl CtapRequest for MakeCredentialRequest {
             exclude_list,
             extensions,
             options,
-            pin_uv_auth_param: m.opt_bytes(0x08, "pinUvAuthParam")?,
-            pin_uv_auth_protocol: opt_uint(&mut m, 0x09, "pinUvAuthProtocol")?,
-            enterprise_attestation: opt_uint(&mut m, 0x0A, "enterpriseAttestation")?,
+            pin_uv_auth_param: m.opt_bytes(MakeCredentialRequestKey::PIN_UV_AUTH_PARAM)?,
+            pin_uv_auth_protocol: m.opt_uint(MakeCredentialRequestKey::PIN_UV_AUTH_PROTOCOL)?,
+            enterprise_attestation: m.opt_uint(MakeCredentialRequestKey::ENTERPRISE_ATTESTATION)?,
         })
     }
 }
@@ -165,31 +199,45 @@ impl MakeCredentialResponse {
     }
 }
 
+map_keys! {
+    /// The map keys of [`MakeCredentialResponse`], as CTAP 2.1 numbers and names them.
+    pub struct MakeCredentialResponseKey {
+        FMT = 0x01, "fmt";
+        AUTH_DATA = 0x02, "authData";
+        ATT_STMT = 0x03, "attStmt";
+        EP_ATT = 0x04, "epAtt";
+        LARGE_BLOB_KEY = 0x05, "largeBlobKey";
+    }
+}
+
 impl CtapResponse for MakeCredentialResponse {
     fn to_cbor(&self) -> Option<Value> {
         Some(
             MapBuilder::new()
-                .int(0x01, self.fmt.as_str())
-                .int(0x02, self.auth_data.clone())
-                .int(0x03, self.att_stmt.clone())
-                .opt_int(0x04, self.ep_att)
-                .opt_int(0x05, self.large_blob_key.clone())
+                .key(MakeCredentialResponseKey::FMT, self.fmt.as_str())
+                .key(MakeCredentialResponseKey::AUTH_DATA, self.auth_data.clone())
+                .key(MakeCredentialResponseKey::ATT_STMT, self.att_stmt.clone())
+                .opt_key(MakeCredentialResponseKey::EP_ATT, self.ep_att)
+                .opt_key(
+                    MakeCredentialResponseKey::LARGE_BLOB_KEY,
+                    self.large_blob_key.clone(),
+                )
                 .build(),
         )
     }
 
     fn from_cbor(v: Option<Value>) -> Result<Self, CborError> {
         let mut m = params(v)?;
-        let att_stmt = m.require(0x03, "attStmt")?;
+        let att_stmt = m.require(MakeCredentialResponseKey::ATT_STMT)?;
         if !matches!(att_stmt, Value::Map(_)) {
             return Err(CborError::UnexpectedType("attStmt"));
         }
         Ok(Self {
-            fmt: m.text(0x01, "fmt")?,
-            auth_data: m.bytes(0x02, "authData")?,
+            fmt: m.text(MakeCredentialResponseKey::FMT)?,
+            auth_data: m.bytes(MakeCredentialResponseKey::AUTH_DATA)?,
             att_stmt,
-            ep_att: m.opt_bool(0x04, "epAtt")?,
-            large_blob_key: m.opt_bytes(0x05, "largeBlobKey")?,
+            ep_att: m.opt_bool(MakeCredentialResponseKey::EP_ATT)?,
+            large_blob_key: m.opt_bytes(MakeCredentialResponseKey::LARGE_BLOB_KEY)?,
         })
     }
 }

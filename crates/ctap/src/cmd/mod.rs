@@ -122,9 +122,86 @@ pub fn status_for(e: &CborError) -> StatusCode {
     }
 }
 
+/// An integer key of a parameter or response map, with the name CTAP 2.1
+/// gives its field: declared once per map with `map_keys!` (for example
+/// [`make_credential::MakeCredentialRequestKey`]), used by both directions
+/// of the codec, and named in decoding errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The integer on the wire.
+    pub id: i64,
+    /// The field's name in CTAP 2.1 (what a decoding error reports).
+    pub name: &'static str,
+}
+
+impl cbor::MapKey for Key {
+    fn matches(&self, key: &Value) -> bool {
+        self.id.matches(key)
+    }
+}
+
+/// Builds a parameter or response map by [`Key`].
+pub(crate) trait KeyedMapBuilder: Sized {
+    /// Adds the entry under `key`.
+    fn key(self, key: Key, value: impl Into<Value>) -> Self;
+    /// Adds the entry under `key` when `value` is `Some`.
+    fn opt_key<V: Into<Value>>(self, key: Key, value: Option<V>) -> Self;
+}
+
+impl KeyedMapBuilder for MapBuilder {
+    fn key(self, key: Key, value: impl Into<Value>) -> Self {
+        self.int(key.id, value)
+    }
+    fn opt_key<V: Into<Value>>(self, key: Key, value: Option<V>) -> Self {
+        self.opt_int(key.id, value)
+    }
+}
+
+/// Reads a parameter or response map by [`Key`]: each accessor takes the
+/// entry out and names the key's field in its error.
+pub(crate) struct Params(MapReader);
+
+impl Params {
+    /// Opens `value` as a map (`field` names it in an error).
+    pub(crate) fn new(value: Value, field: &'static str) -> Result<Self, CborError> {
+        MapReader::new(value, field).map(Self)
+    }
+    pub(crate) fn take(&mut self, key: Key) -> Option<Value> {
+        self.0.take(key)
+    }
+    pub(crate) fn require(&mut self, key: Key) -> Result<Value, CborError> {
+        self.0.require(key, key.name)
+    }
+    pub(crate) fn bytes(&mut self, key: Key) -> Result<Vec<u8>, CborError> {
+        self.0.bytes(key, key.name)
+    }
+    pub(crate) fn opt_bytes(&mut self, key: Key) -> Result<Option<Vec<u8>>, CborError> {
+        self.0.opt_bytes(key, key.name)
+    }
+    pub(crate) fn text(&mut self, key: Key) -> Result<String, CborError> {
+        self.0.text(key, key.name)
+    }
+    pub(crate) fn opt_text(&mut self, key: Key) -> Result<Option<String>, CborError> {
+        self.0.opt_text(key, key.name)
+    }
+    pub(crate) fn int(&mut self, key: Key) -> Result<i64, CborError> {
+        self.0.int(key, key.name)
+    }
+    pub(crate) fn opt_bool(&mut self, key: Key) -> Result<Option<bool>, CborError> {
+        self.0.opt_bool(key, key.name)
+    }
+    /// An optional non-negative integer.
+    pub(crate) fn opt_uint(&mut self, key: Key) -> Result<Option<u64>, CborError> {
+        self.0
+            .opt_int(key, key.name)?
+            .map(|v| uint(v, key.name))
+            .transpose()
+    }
+}
+
 /// Opens an optional parameter map; a missing map is an empty one.
-pub(crate) fn params(value: Option<Value>) -> Result<MapReader, CborError> {
-    MapReader::new(value.unwrap_or(Value::Map(Vec::new())), "parameters")
+pub(crate) fn params(value: Option<Value>) -> Result<Params, CborError> {
+    Params::new(value.unwrap_or(Value::Map(Vec::new())), "parameters")
 }
 
 /// `PublicKeyCredentialRpEntity` (WebAuthn §5.4.2).
@@ -306,14 +383,6 @@ pub(crate) fn uint(v: i64, field: &'static str) -> Result<u64, CborError> {
     u64::try_from(v).map_err(|_| CborError::InvalidValue(field))
 }
 
-pub(crate) fn opt_uint(
-    m: &mut MapReader,
-    key: i64,
-    field: &'static str,
-) -> Result<Option<u64>, CborError> {
-    m.opt_int(key, field)?.map(|v| uint(v, field)).transpose()
-}
-
 pub(crate) fn text_list(v: Value, field: &'static str) -> Result<Vec<String>, CborError> {
     cbor::into_array(v, field)?
         .into_iter()
@@ -446,8 +515,56 @@ mod tests {
         ] {
             assert_eq!(status_for(&e), s, "{e:?}");
         }
-        assert!(params(None).unwrap().remaining().is_empty());
+        assert!(params(None).unwrap().0.remaining().is_empty());
         assert!(params(Some(cbor::int(1))).is_err());
+    }
+
+    /// Every map's keys are distinct in number and in name: a key declared
+    /// twice would make the encoder write one field over another.
+    #[test]
+    fn each_map_declares_distinct_keys() {
+        let maps: &[(&str, &[Key])] = &[
+            (
+                "makeCredential",
+                make_credential::MakeCredentialRequestKey::ALL,
+            ),
+            (
+                "makeCredential response",
+                make_credential::MakeCredentialResponseKey::ALL,
+            ),
+            ("getAssertion", get_assertion::GetAssertionRequestKey::ALL),
+            (
+                "getAssertion response",
+                get_assertion::GetAssertionResponseKey::ALL,
+            ),
+            ("hmac-secret input", get_assertion::HmacSecretInputKey::ALL),
+            ("getInfo response", get_info::GetInfoResponseKey::ALL),
+            ("clientPIN", client_pin::ClientPinRequestKey::ALL),
+            ("clientPIN response", client_pin::ClientPinResponseKey::ALL),
+            ("credentialManagement", cred_mgmt::CredMgmtRequestKey::ALL),
+            (
+                "credentialManagement subCommandParams",
+                cred_mgmt::CredMgmtParamsKey::ALL,
+            ),
+            (
+                "credentialManagement response",
+                cred_mgmt::CredMgmtResponseKey::ALL,
+            ),
+            ("authenticatorConfig", config::ConfigRequestKey::ALL),
+            (
+                "setMinPINLength params",
+                config::SetMinPinLengthParamsKey::ALL,
+            ),
+        ];
+        for (map, keys) in maps {
+            for (i, k) in keys.iter().enumerate() {
+                for other in &keys[..i] {
+                    assert_ne!(k.id, other.id, "{map}: key {} twice", k.id);
+                    assert_ne!(k.name, other.name, "{map}: {} twice", k.name);
+                }
+                assert!(k.id > 0, "{map}: {} has no positive key", k.name);
+            }
+        }
     }
 
     /// The CTAP 2.1 spec's own example bytes for
@@ -571,10 +688,12 @@ mod tests {
         );
         assert_eq!(uint(5, "f"), Ok(5));
         assert_eq!(uint(-1, "f"), Err(CborError::InvalidValue("f")));
-        let mut m = MapReader::new(MapBuilder::new().int(1, 3).int(2, -3).build(), "m").unwrap();
-        assert_eq!(opt_uint(&mut m, 1, "a"), Ok(Some(3)));
-        assert_eq!(opt_uint(&mut m, 2, "b"), Err(CborError::InvalidValue("b")));
-        assert_eq!(opt_uint(&mut m, 3, "c"), Ok(None));
+        let mut m = Params::new(MapBuilder::new().int(1, 3).int(2, -3).build(), "m").unwrap();
+        let key = |id, name| Key { id, name };
+        assert_eq!(m.opt_uint(key(1, "a")), Ok(Some(3)));
+        assert_eq!(m.opt_uint(key(2, "b")), Err(CborError::InvalidValue("b")));
+        assert_eq!(m.opt_uint(key(3, "c")), Ok(None));
+        assert_eq!(m.bytes(key(4, "d")), Err(CborError::Missing("d")));
         let list = vec!["a".to_string(), "b".to_string()];
         assert_eq!(text_list(text_list_cbor(&list), "l"), Ok(list));
         assert!(text_list(Value::Array(vec![cbor::int(1)]), "l").is_err());
