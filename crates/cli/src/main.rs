@@ -38,7 +38,7 @@ enum Command {
     /// Administer the identity service's database (tenants, apps, users).
     Admin(cmd::admin::AdminArgs),
     /// Measure throughput (server: verify, registration, sign-in).
-    Bench(cmd::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Verify WebAuthn responses offline (attestation, trust path, policy).
     Verify(cmd::verify::VerifyArgs),
 }
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Command::Signin(args) => cmd::signin::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Admin(args) => cmd::admin::run(args),
-        Command::Bench(args) => cmd::bench::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Verify(args) => cmd::verify::run(args),
     };
     match result {

@@ -50,6 +50,21 @@ pub struct KeyModel {
     pub aaguid: String,
 }
 
+/// The models of the keys at `devices` (getInfo only: no PIN, no change).
+pub fn key_models(devices: &[ctap::device::DeviceSpec]) -> Result<Vec<KeyModel>> {
+    devices
+        .iter()
+        .map(|d| {
+            let k = crate::key::KeySession::open(d)
+                .map_err(|e| Error::Input(format!("reading {d}: {e}")))?;
+            Ok(KeyModel {
+                device: k.identity.device.clone(),
+                aaguid: k.identity.aaguid.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Checks policy, users and (when given) the inserted keys' AAGUIDs.
 pub fn check(
     directory: &Directory,

@@ -2,11 +2,9 @@
 //! `run(args) -> anyhow::Result<ExitCode>`.
 
 pub mod admin;
-pub mod bench;
 pub mod deprovision;
 pub mod directory_args;
 pub mod key;
-pub mod load;
 pub mod provision;
 pub mod secret_input;
 pub mod serve;

@@ -4,17 +4,18 @@
 
 use super::directory_args::DirectoryArgs;
 use super::secret_input::{confirm, PinSource};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use ctap::device::DeviceSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use provision::journal::{JournalEvent, JournalState, Plan, PlanOptions, ProvisioningJournal};
-use provision::key::{KeySession, ProvisionSettings, RunContext};
+use provision::key::{ProvisionSettings, RunContext};
 use provision::pin::{Pin, PinAlphabet};
-use provision::preflight::{self, KeyModel, Severity};
+use provision::plan::UserSource;
+use provision::preflight::{self, Severity};
 use provision::results::{write_results, OutcomeStatus, PinFile};
 use provision::runner::{self, KeySource, RunEvent, RunObserver, RunPlan};
-use provision::users::{read_csv, UserJob};
+use provision::users::UserJob;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -414,70 +415,25 @@ fn read_pin(file: &Option<PathBuf>, stdin: bool, label: &str) -> anyhow::Result<
     Ok(Some(Pin::new(source.read(label)?.as_str())))
 }
 
-/// The run's users and plan. A new run takes its users from `--user`,
-/// `--csv` or `--group`. A resume takes them, and the options that shape
-/// the result, from the journal's plan; a user source or option given
-/// again must agree with it. A journal of an older version holds no plan:
-/// then the user source must be given again.
+/// The run's users and plan (see [`provision::plan::plan_run`]); a resume
+/// sets the options that shape the result to the journal's.
 fn plan_run(
     args: &mut ProvisionArgs,
     directory: &provision::target::Directory,
     resume: Option<&JournalState>,
 ) -> anyhow::Result<(Vec<UserJob>, Plan)> {
-    let given = collect_users(args, directory)?;
-    let options = plan_options(args, directory);
-    let Some(state) = resume else {
-        let Some((users, source, from)) = given else {
-            bail!("no users: give --user UPN, --csv FILE or --group ID");
-        };
-        let plan = Plan {
-            source,
-            users: provision::plan::planned(&users, from),
-            options,
-        };
-        return Ok((users, plan));
+    let source = if let Some(u) = &args.user {
+        Some(UserSource::One {
+            user: u.clone(),
+            display_name: args.display_name.clone(),
+        })
+    } else if let Some(csv) = &args.csv {
+        Some(UserSource::Csv(csv.clone()))
+    } else {
+        args.group.clone().map(UserSource::Group)
     };
-    let journal = args
-        .resume
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let Some(plan) = &state.plan else {
-        let Some((users, source, from)) = given else {
-            bail!(
-                "{journal} was written by an older keysmith and holds no plan of the run: give its users again (--csv, --group or --user)"
-            );
-        };
-        let plan = Plan {
-            source,
-            users: provision::plan::planned(&users, from),
-            options,
-        };
-        return Ok((users, plan));
-    };
-    if let Some((users, source, _)) = &given {
-        if let Some(why) = provision::plan::users_disagree(plan, users, source) {
-            bail!("{why}");
-        }
-    }
-    let default = PlanOptions {
-        directory: options.directory.clone(),
-        ..default_plan_options()
-    };
-    let adopted = provision::plan::adopt_options(&plan.options, &options, &default)
-        .map_err(|e| anyhow::anyhow!("--resume {journal}: {e}"))?;
-    args.pin_length = adopted.pin_length;
-    args.pin_alphabet = adopted.pin_alphabet;
-    args.min_pin_length = adopted.min_pin_length;
-    args.force_pin_change = adopted.force_pin_change;
-    args.min_pin_length_rp_ids = adopted.min_pin_length_rp_ids;
-    args.require_pin_policy = adopted.require_pin_policy;
-    Ok((provision::plan::jobs(plan), plan.clone()))
-}
-
-/// The options of this command line that shape the result.
-fn plan_options(args: &ProvisionArgs, directory: &provision::target::Directory) -> PlanOptions {
-    PlanOptions {
+    let given = source.map(|s| s.resolve(directory)).transpose()?;
+    let options = PlanOptions {
         directory: directory.base_url().to_owned(),
         pin_length: args.pin_length,
         pin_alphabet: args.pin_alphabet,
@@ -485,76 +441,21 @@ fn plan_options(args: &ProvisionArgs, directory: &provision::target::Directory) 
         force_pin_change: args.force_pin_change,
         min_pin_length_rp_ids: args.min_pin_length_rp_ids.clone(),
         require_pin_policy: args.require_pin_policy,
-    }
-}
-
-/// The options when none is given (the flags' defaults).
-fn default_plan_options() -> PlanOptions {
-    PlanOptions {
-        directory: String::new(),
-        pin_length: 6,
-        pin_alphabet: PinAlphabet::Digits,
-        min_pin_length: None,
-        force_pin_change: false,
-        min_pin_length_rp_ids: Vec::new(),
-        require_pin_policy: true,
-    }
-}
-
-/// Labels each user of a source with where it came from.
-type From = Box<dyn Fn(usize) -> String>;
-
-/// The users the command line names, with the source's description, or
-/// `None` when it names none.
-fn collect_users(
-    args: &ProvisionArgs,
-    directory: &provision::target::Directory,
-) -> anyhow::Result<Option<(Vec<UserJob>, String, From)>> {
-    if let Some(u) = &args.user {
-        let users = vec![UserJob {
-            user: u.clone(),
-            display_name: args.display_name.clone(),
-            pin_length: None,
-        }];
-        return Ok(Some((
-            users,
-            "--user".into(),
-            Box::new(|_| "--user".into()),
-        )));
-    }
-    if let Some(csv) = &args.csv {
-        let name = csv.display().to_string();
-        let label = name.clone();
-        return Ok(Some((
-            read_csv(csv)?,
-            format!("--csv {name}"),
-            Box::new(move |i| format!("{label} entry {}", i + 1)),
-        )));
-    }
-    if let Some(group) = &args.group {
-        let members = directory
-            .group_members(group)
-            .with_context(|| format!("reading the members of group {group}"))?;
-        let users: Vec<UserJob> = members
-            .into_iter()
-            .map(|m| UserJob {
-                user: m.user_principal_name.unwrap_or(m.id),
-                display_name: None,
-                pin_length: None,
-            })
-            .collect();
-        if users.is_empty() {
-            bail!("group {group} has no members");
-        }
-        let label = format!("group {group}");
-        let from = label.clone();
-        return Ok(Some((
-            users,
-            format!("--group {group}"),
-            Box::new(move |_| from.clone()),
-        )));
-    }
-    Ok(None)
+    };
+    let journal = args
+        .resume
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let planned = provision::plan::plan_run(given, options, resume.map(|s| (s, journal.as_str())))?;
+    let o = planned.options;
+    args.pin_length = o.pin_length;
+    args.pin_alphabet = o.pin_alphabet;
+    args.min_pin_length = o.min_pin_length;
+    args.force_pin_change = o.force_pin_change;
+    args.min_pin_length_rp_ids = o.min_pin_length_rp_ids;
+    args.require_pin_policy = o.require_pin_policy;
+    Ok((planned.users, planned.plan))
 }
 
 fn check(
@@ -563,14 +464,7 @@ fn check(
     users: &[UserJob],
     devices: &[DeviceSpec],
 ) -> anyhow::Result<ExitCode> {
-    let mut keys = Vec::new();
-    for d in devices {
-        let k = KeySession::open(d).with_context(|| format!("reading {d}"))?;
-        keys.push(KeyModel {
-            device: k.identity.device.clone(),
-            aaguid: k.identity.aaguid.clone(),
-        });
-    }
+    let keys = preflight::key_models(devices)?;
     let report = preflight::check(directory, users, &keys)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

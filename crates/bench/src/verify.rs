@@ -4,7 +4,7 @@
 //! attestation signature. `scripts/bench-peers` runs it between
 //! py_webauthn, OpenSSL and SimpleWebAuthn on the same records.
 
-use super::rate_for;
+use crate::rate_for;
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ pub struct VerifyBenchArgs {
     #[arg(long = "vector", value_name = "ID")]
     vectors: Vec<String>,
     /// Seconds of each measurement.
-    #[arg(long, default_value_t = 2.0, value_parser = super::seconds)]
+    #[arg(long, default_value_t = 2.0, value_parser = crate::seconds)]
     seconds: f64,
     /// Print one JSON object.
     #[arg(long)]

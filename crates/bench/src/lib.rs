@@ -7,9 +7,9 @@
 //! Attestations and assertions are produced beforehand by an in-process
 //! virtual key, so only the server side is timed.
 
-mod verify;
+pub mod load;
+pub mod verify;
 
-use super::load;
 use anyhow::{anyhow, Context};
 use authenticator::serve::InProcessKeyHandle;
 use authenticator::{Authenticator, AuthenticatorConfig, HidDevice, PresenceSettings};
