@@ -1,11 +1,17 @@
-//! Server configuration: a TOML file, overridden by environment variables
-//! and command-line flags (the CLI applies those).
+//! Server configuration, layered with figment: the built-in defaults, a
+//! TOML file, `KEYSMITH_*` environment variables, then `--set KEY=VALUE`
+//! flags, each later one winning (see [`ServerConfig::load`]).
 
-use serde::Deserialize;
-use std::path::PathBuf;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The prefix of the environment variables that set a setting.
+pub const ENV_PREFIX: &str = "KEYSMITH_";
 
 /// Everything `keysmith serve` can be told.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on, e.g. `127.0.0.1:8080` (port 0: any free port).
@@ -72,7 +78,7 @@ pub struct ServerConfig {
 /// Requests per source address (and, for the token endpoint, per client
 /// id) allowed in a burst, and refilled per minute. A request over the
 /// limit gets 429 with `Retry-After`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
     /// Off: no limits (benchmarks on one machine).
@@ -111,7 +117,7 @@ impl Default for RateLimits {
 }
 
 /// How long a connection may take, and how many there may be.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionLimits {
     /// Seconds to send a request's headers, counted from the moment the
@@ -167,11 +173,56 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Reads a TOML file.
-    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    /// The configuration from, in rising precedence: the defaults, the
+    /// TOML `file`, environment variables `KEYSMITH_<KEY>` (a nested key
+    /// joins its parts with `__`: `KEYSMITH_RATE_LIMITS__ENABLED=false`),
+    /// and `sets`, each `KEY=VALUE` with a dotted key
+    /// (`rate_limits.enabled=false`). Values in the environment and in
+    /// `sets` are read like TOML values (`true`, `10`, `["a", "b"]`,
+    /// `{k = "v"}`; anything else is a string). An unknown key in the
+    /// file or in `sets` is an error naming it; environment variables
+    /// that name no setting (such as `KEYSMITH_KEK`) are not settings and
+    /// are left alone.
+    pub fn load(file: Option<&Path>, sets: &[String]) -> anyhow::Result<Self> {
+        Self::figment(file, sets)?
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {}", one_line(&e)))
+    }
+
+    /// The layers [`ServerConfig::load`] extracts.
+    pub fn figment(file: Option<&Path>, sets: &[String]) -> anyhow::Result<Figment> {
+        let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("reading {}: no such file", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let names = Self::setting_names();
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(move |key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            names.iter().any(|n| n.eq_ignore_ascii_case(top))
+        }));
+        let mut flags = SetFlags::default();
+        for set in sets {
+            let (key, value) = set
+                .split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--set {set}: give KEY=VALUE"))?;
+            let value: figment::value::Value = value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--set {set}: {e}"))?;
+            flags.0.push((key.trim().to_owned(), value));
+        }
+        Ok(figment.merge(flags))
+    }
+
+    /// The top-level setting names (the keys of the TOML file).
+    pub fn setting_names() -> Vec<String> {
+        match serde_json::to_value(ServerConfig::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The key-encryption key (see [`crate::kek::Kek::resolve`]): created
@@ -260,4 +311,178 @@ trust_anchors_pem = ["/etc/keysmith/yubico.pem"]
         assert_eq!(c.models.len(), 1);
         assert!(toml::from_str::<ServerConfig>("nonsense = 1").is_err());
     }
+
+    /// Every setting (every leaf of the default configuration), with two
+    /// values other than its default where it has them: what the file,
+    /// the environment and `--set` say, each written in its own syntax.
+    fn every_setting() -> Vec<(String, serde_json::Value, serde_json::Value)> {
+        use serde_json::{json, Value};
+        fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+            match v {
+                Value::Object(map) if !prefix.ends_with("models") => {
+                    for (k, v) in map {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        leaves(&key, v, out);
+                    }
+                }
+                _ => out.push((prefix.to_owned(), v.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        leaves(
+            "",
+            &serde_json::to_value(ServerConfig::default()).unwrap(),
+            &mut out,
+        );
+        out.into_iter()
+            .map(|(key, default)| {
+                let (a, b) = match (key.as_str(), &default) {
+                    ("trusted_proxies", _) => (json!(["10.0.0.1"]), json!(["10.0.0.2", "::1"])),
+                    ("models", _) => (
+                        json!({"cb69481e-8ff7-4039-93ec-0a2729a154a8": "YubiKey 5"}),
+                        // Tables merge key by key: the same AAGUID,
+                        // another name.
+                        json!({"cb69481e-8ff7-4039-93ec-0a2729a154a8": "YubiKey 5 Series"}),
+                    ),
+                    (_, Value::Bool(d)) => (json!(!d), json!(*d)),
+                    (_, Value::Number(n)) => {
+                        let n = n.as_i64().unwrap();
+                        (json!(n + 7), json!(n + 9))
+                    }
+                    (_, Value::Array(_)) => (json!(["one"]), json!(["two", "three"])),
+                    (_, Value::String(_) | Value::Null) => {
+                        (json!(format!("/a/{key}")), json!(format!("/b/{key}")))
+                    }
+                    (_, other) => panic!("{key}: a setting of a new kind: {other}"),
+                };
+                assert_ne!(a, default, "{key}");
+                (key, a, b)
+            })
+            .collect()
+    }
+
+    /// A JSON value in the syntax of TOML (and of figment's environment
+    /// and `--set` values, which read the same literals).
+    fn literal(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Object(map) => format!(
+                "{{{}}}",
+                map.iter()
+                    .map(|(k, v)| format!("{k:?} = {}", literal(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            serde_json::Value::Array(items) => format!(
+                "[{}]",
+                items.iter().map(literal).collect::<Vec<_>>().join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    fn env_name(key: &str) -> String {
+        format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+    }
+
+    fn at(config: &ServerConfig, key: &str) -> serde_json::Value {
+        let mut v = serde_json::to_value(config).unwrap();
+        for part in key.split('.') {
+            v = v[part].take();
+        }
+        v
+    }
+
+    /// Every setting from the file, from the environment and from `--set`,
+    /// and each later source over the one before: the file under the
+    /// environment, the environment under `--set`.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closures return its Error
+    fn every_setting_comes_from_file_environment_and_flag_in_that_order() {
+        let settings = every_setting();
+        assert!(settings.len() >= 35, "{} settings", settings.len());
+        for (key, a, b) in settings {
+            figment::Jail::expect_with(|jail| {
+                let toml = format!("{key} = {}\n", literal(&a));
+                jail.create_file("keysmith.toml", &toml)?;
+                let file = Some(Path::new("keysmith.toml"));
+                let c = ServerConfig::load(file, &[]).unwrap();
+                assert_eq!(at(&c, &key), a, "{key} from the file ({toml})");
+
+                jail.set_env(env_name(&key), literal(&b));
+                let c = ServerConfig::load(file, &[]).unwrap();
+                assert_eq!(at(&c, &key), b, "{key}: the environment over the file");
+                let c = ServerConfig::load(None, &[]).unwrap();
+                assert_eq!(at(&c, &key), b, "{key} from the environment");
+
+                let set = format!("{key}={}", literal(&a));
+                let c = ServerConfig::load(file, std::slice::from_ref(&set)).unwrap();
+                assert_eq!(at(&c, &key), a, "{key}: --set {set} over the environment");
+                Ok(())
+            });
+        }
+    }
+
+    /// Unknown settings are refused by name; environment variables that
+    /// are not settings are left alone; a bad value names its setting.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closures return its Error
+    fn unknown_settings_are_refused_and_other_variables_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEYSMITH_KEK", "not-a-setting");
+            jail.set_env("KEYSMITH_TEST_POSTGRES_URL", "postgres://x");
+            assert!(ServerConfig::load(None, &[]).is_ok());
+            let e = ServerConfig::load(None, &["nonsense=1".into()]).unwrap_err();
+            assert!(e.to_string().contains("nonsense"), "{e}");
+            let e = ServerConfig::load(None, &["listen".into()]).unwrap_err();
+            assert!(e.to_string().contains("KEY=VALUE"), "{e}");
+            jail.create_file("bad.toml", "rate_limits = { enabeld = true }")?;
+            let e = ServerConfig::load(Some(Path::new("bad.toml")), &[]).unwrap_err();
+            assert!(e.to_string().contains("enabeld"), "{e}");
+            jail.set_env("KEYSMITH_BODY_LIMIT", "lots");
+            let e = ServerConfig::load(None, &[]).unwrap_err();
+            assert!(e.to_string().to_lowercase().contains("body_limit"), "{e}");
+            let e = ServerConfig::load(Some(Path::new("missing.toml")), &[]).unwrap_err();
+            assert!(e.to_string().contains("missing.toml"), "{e}");
+            Ok(())
+        });
+    }
+}
+
+/// The `--set KEY=VALUE` flags as a figment layer (named so in errors).
+#[derive(Default)]
+struct SetFlags(Vec<(String, figment::value::Value)>);
+
+impl figment::Provider for SetFlags {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("--set flags")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut figment = Figment::new();
+        for (key, value) in &self.0 {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let dict = figment
+            .data()?
+            .remove(&figment::Profile::Default)
+            .unwrap_or_default();
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// A figment error as one line (every error of a layered extraction, with
+/// the layer that gave the value).
+fn one_line(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace('\n', " ")
 }

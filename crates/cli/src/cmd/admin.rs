@@ -184,7 +184,8 @@ fn print(json: bool, value: serde_json::Value, text: String) {
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let mut config = super::serve::config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    let mut config =
+        super::serve::config_from(args.config.as_ref(), &[], args.data_dir, args.database)?;
     if let Some(k) = args.kek_file {
         config.key_encryption_key_file = Some(k);
     }

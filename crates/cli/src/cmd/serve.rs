@@ -24,9 +24,16 @@ pub struct ServeArgs {
     #[arg(long = "database", env = "KEYSMITH_DATABASE_URL")]
     database: Option<String>,
 
-    /// TOML configuration file (flags and environment override it).
+    /// TOML configuration file (environment variables and flags override
+    /// it; README, "Server configuration").
     #[arg(long, env = "KEYSMITH_CONFIG")]
     config: Option<PathBuf>,
+
+    /// Any setting of the configuration file, as KEY=VALUE (a nested key
+    /// dotted: `rate_limits.enabled=false`; repeatable). Wins over the file
+    /// and over KEYSMITH_<KEY> environment variables.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 
     /// RP ID for tenants that do not set their own.
     #[arg(long, env = "KEYSMITH_RP_ID")]
@@ -44,16 +51,16 @@ pub struct ServeArgs {
     kek_file: Option<PathBuf>,
 }
 
-/// Builds the configuration: file, then environment/flags.
+/// Builds the configuration: defaults, file, environment, `--set`s
+/// ([`ServerConfig::load`]), then the dedicated flags (a data directory
+/// given there also drops a database URL of the layers below).
 pub fn config_from(
     config: Option<&PathBuf>,
+    sets: &[String],
     data_dir: Option<PathBuf>,
     database: Option<String>,
 ) -> anyhow::Result<ServerConfig> {
-    let mut c = match config {
-        Some(path) => ServerConfig::from_toml_file(path)?,
-        None => ServerConfig::default(),
-    };
+    let mut c = ServerConfig::load(config.map(PathBuf::as_path), sets)?;
     if let Some(d) = data_dir {
         c.data_dir = Some(d);
         c.database_url = None;
@@ -65,7 +72,12 @@ pub fn config_from(
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = config_from(args.config.as_ref(), args.data_dir, args.database)?;
+    let mut config = config_from(
+        args.config.as_ref(),
+        &args.set,
+        args.data_dir,
+        args.database,
+    )?;
     if let Some(l) = args.listen {
         config.listen = l;
     }
