@@ -4,7 +4,6 @@
 //! certificate is valid at the caller's clock, issuers are CAs).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
@@ -75,24 +74,28 @@ pub struct TrustStore {
 pub const PATH_CACHE_CAPACITY: usize = 1024;
 
 /// Validated paths: key = SHA-256 over the anchor set and the chain DERs.
-#[derive(Default)]
+/// Bounded by [`PATH_CACHE_CAPACITY`]; quick_cache chooses what to evict
+/// (its CLOCK-Pro-like policy keeps the often-used batch certificates of
+/// popular models over one-off chains).
 struct PathCache {
-    inner: Mutex<PathCacheInner>,
+    inner: quick_cache::sync::Cache<[u8; 32], CachedPath>,
 }
 
-#[derive(Default)]
-struct PathCacheInner {
-    map: HashMap<[u8; 32], CachedPath>,
-    tick: u64,
-}
-
+#[derive(Clone)]
 struct CachedPath {
     anchor_subject: String,
     /// The latest notBefore and earliest notAfter of the path's
     /// certificates (anchor included), as Unix seconds.
     not_before: i64,
     not_after: i64,
-    last_used: u64,
+}
+
+impl Default for PathCache {
+    fn default() -> Self {
+        PathCache {
+            inner: quick_cache::sync::Cache::new(PATH_CACHE_CAPACITY),
+        }
+    }
 }
 
 impl Clone for PathCache {
@@ -126,46 +129,25 @@ impl PathCache {
         h.finalize().into()
     }
 
+    /// The anchor a path validated to, while `now` is inside its window.
     fn get(&self, key: &[u8; 32], now: i64) -> Option<String> {
-        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.tick += 1;
-        let tick = c.tick;
-        let e = c.map.get_mut(key)?;
-        if e.not_before <= now && now <= e.not_after {
-            e.last_used = tick;
-            Some(e.anchor_subject.clone())
-        } else {
-            None
-        }
+        let e = self.inner.get(key)?;
+        (e.not_before <= now && now <= e.not_after).then_some(e.anchor_subject)
     }
 
     fn put(&self, key: [u8; 32], anchor_subject: String, not_before: i64, not_after: i64) {
-        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.tick += 1;
-        let last_used = c.tick;
-        if c.map.len() >= PATH_CACHE_CAPACITY && !c.map.contains_key(&key) {
-            if let Some(oldest) = c
-                .map
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| *k)
-            {
-                c.map.remove(&oldest);
-            }
-        }
-        c.map.insert(
+        self.inner.insert(
             key,
             CachedPath {
                 anchor_subject,
                 not_before,
                 not_after,
-                last_used,
             },
         );
     }
 
     fn len(&self) -> usize {
-        self.inner.lock().map(|c| c.map.len()).unwrap_or(0)
+        self.inner.len()
     }
 }
 
@@ -789,19 +771,6 @@ mod tests {
     }
 
     #[test]
-    fn path_cache_is_bounded() {
-        let c = PathCache::default();
-        for i in 0..PATH_CACHE_CAPACITY + 10 {
-            let mut k = [0u8; 32];
-            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            c.put(k, "s".into(), 0, i64::MAX);
-        }
-        assert_eq!(c.len(), PATH_CACHE_CAPACITY);
-        // The oldest went first.
-        assert!(c.get(&[0u8; 32], 1).is_none());
-    }
-
-    #[test]
     fn pem_with_several_certificates() {
         use der::EncodePem;
         let k = key();
@@ -1065,26 +1034,24 @@ mod tests {
     }
 
     #[test]
-    fn the_path_cache_answers_hits_and_evicts_the_least_recently_used() {
+    fn the_path_cache_answers_hits_inside_the_window_and_stays_bounded() {
         let c = PathCache::default();
         c.put([1; 32], "one".into(), 10, 20);
         assert_eq!(c.get(&[1; 32], 15).as_deref(), Some("one"));
         assert_eq!(c.get(&[1; 32], 21), None, "outside the window");
         assert_eq!(c.get(&[1; 32], 9), None);
         assert_eq!(c.get(&[2; 32], 15), None);
-        // Fill up; touch the first entry; one more put evicts the second.
+        // Twice the capacity of one-off chains, one chain used all along:
+        // the cache stays within its bound and keeps the one in use.
         let c = PathCache::default();
-        for i in 0..PATH_CACHE_CAPACITY {
+        c.put([0xff; 32], "popular".into(), 0, i64::MAX);
+        for i in 0..2 * PATH_CACHE_CAPACITY {
             let mut k = [0u8; 32];
             k[..8].copy_from_slice(&(i as u64).to_be_bytes());
             c.put(k, format!("{i}"), 0, i64::MAX);
+            assert!(c.get(&[0xff; 32], 1).is_some(), "evicted at {i}");
         }
-        assert!(c.get(&[0u8; 32], 1).is_some());
-        c.put([0xff; 32], "new".into(), 0, i64::MAX);
-        assert!(c.get(&[0u8; 32], 1).is_some(), "recently used survives");
-        let mut second = [0u8; 32];
-        second[..8].copy_from_slice(&1u64.to_be_bytes());
-        assert!(c.get(&second, 1).is_none(), "least recently used went");
+        assert!(c.len() <= PATH_CACHE_CAPACITY, "{} entries", c.len());
     }
 
     /// WebAuthn L3 §8.4 (Android key) and §8.8 (Apple): the certificate's
