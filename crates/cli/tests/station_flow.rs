@@ -50,7 +50,7 @@ fn the_station_waits_for_keys_works_on_two_at_once_and_frees_a_slot_on_removal()
         station::TENANT,
         TokenSourceInput::ClientSecret {
             client_id: dir.client_id.clone(),
-            secret: zeroize::Zeroizing::new(secret.trim().to_owned()),
+            secret: secret.trim().into(),
         },
     ));
     let pin_path = tmp.path().join("pins.csv");

@@ -2,26 +2,21 @@
 //! keep them from being trivial.
 
 use rand::Rng;
-use zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
 
-/// A PIN held in memory that is wiped on drop and never printed by `Debug`.
-#[derive(Clone)]
-pub struct Pin(Zeroizing<String>);
+/// A PIN held in memory that is wiped on drop and never printed by `Debug`
+/// (`secrecy`'s `[REDACTED]`).
+#[derive(Clone, Debug)]
+pub struct Pin(SecretString);
 
 impl Pin {
     pub fn new(text: impl Into<String>) -> Self {
-        Pin(Zeroizing::new(text.into()))
+        Pin(SecretString::from(text.into()))
     }
 
     /// The PIN itself. Callers must not log it.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Pin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pin(<redacted>)")
+        self.0.expose_secret()
     }
 }
 

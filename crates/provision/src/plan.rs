@@ -372,7 +372,7 @@ mod tests {
         let directory = Directory::new(TargetConfig::keysmith(
             "http://127.0.0.1:9",
             "t",
-            TokenSourceInput::Bearer(String::from("x").into()),
+            TokenSourceInput::Bearer("x".into()),
         ));
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("users.csv");

@@ -7,6 +7,10 @@
 #![allow(clippy::result_large_err)]
 
 use crate::error::{Error, Result};
+use secrecy::ExposeSecret;
+/// The secret wrapper of tokens and client secrets (re-exported for the
+/// CLI that builds [`TokenSourceInput`]).
+pub use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,30 +28,19 @@ pub const ENTRA_TOKEN_URL: &str = "https://login.microsoftonline.com/{tenant}/oa
 /// The scope of an app-only Graph token.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
-/// Where access tokens come from.
+/// Where access tokens come from. The secrets are `secrecy`'s: wiped on
+/// drop, `[REDACTED]` in `Debug`.
+#[derive(Debug)]
 pub enum TokenSource {
     /// A token the operator obtained elsewhere.
-    Bearer(Zeroizing<String>),
+    Bearer(SecretString),
     /// OAuth 2.0 client credentials grant.
     ClientCredentials {
         token_url: String,
         client_id: String,
-        client_secret: Zeroizing<String>,
+        client_secret: SecretString,
         scope: String,
     },
-}
-
-impl std::fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenSource::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-            TokenSource::ClientCredentials {
-                token_url,
-                client_id,
-                ..
-            } => write!(f, "ClientCredentials({token_url}, {client_id})"),
-        }
-    }
 }
 
 /// Which kind of directory is on the other end (for messages and quirks).
@@ -131,11 +124,12 @@ impl TargetConfig {
 }
 
 /// Credentials as the operator gives them, before the token URL is known.
+#[derive(Debug)]
 pub enum TokenSourceInput {
-    Bearer(Zeroizing<String>),
+    Bearer(SecretString),
     ClientSecret {
         client_id: String,
-        secret: Zeroizing<String>,
+        secret: SecretString,
     },
 }
 
@@ -147,7 +141,7 @@ pub use webauthn::graph::User as DirectoryUser;
 pub struct Directory {
     config: TargetConfig,
     agent: ureq::Agent,
-    token: Mutex<Option<(Zeroizing<String>, Instant)>>,
+    token: Mutex<Option<(SecretString, Instant)>>,
 }
 
 enum Body<'a> {
@@ -304,7 +298,7 @@ impl Directory {
         })
     }
 
-    fn access_token(&self, force_refresh: bool) -> Result<Zeroizing<String>> {
+    fn access_token(&self, force_refresh: bool) -> Result<SecretString> {
         match &self.config.token {
             TokenSource::Bearer(t) => Ok(t.clone()),
             TokenSource::ClientCredentials {
@@ -325,7 +319,7 @@ impl Directory {
                     self.agent.post(token_url).send_form(&[
                         ("grant_type", "client_credentials"),
                         ("client_id", client_id),
-                        ("client_secret", client_secret),
+                        ("client_secret", client_secret.expose_secret()),
                         ("scope", scope),
                     ])
                 })?;
@@ -337,7 +331,7 @@ impl Directory {
                             message: format!("unreadable token response: {e}"),
                         })?;
                 let lifetime = Duration::from_secs(token.expires_in.saturating_sub(60).max(30));
-                let value = Zeroizing::new(token.access_token);
+                let value = SecretString::from(token.access_token);
                 *cached = Some((value.clone(), Instant::now() + lifetime));
                 Ok(value)
             }
@@ -354,7 +348,7 @@ impl Directory {
         let mut refreshed = false;
         loop {
             let token = self.access_token(refreshed)?;
-            let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
+            let bearer = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
             let result = self.with_retries(operation, || {
                 let req = self
                     .agent
@@ -578,7 +572,7 @@ mod tests {
             Some(base),
             "t",
             None,
-            TokenSourceInput::Bearer(Zeroizing::new("token".into())),
+            TokenSourceInput::Bearer("token".into()),
         );
         c.initial_backoff = Duration::from_millis(1);
         Directory::new(c)
@@ -678,11 +672,11 @@ mod tests {
         let t = TokenSource::ClientCredentials {
             token_url: "u".into(),
             client_id: "c".into(),
-            client_secret: Zeroizing::new("s3cr3t".into()),
+            client_secret: "s3cr3t".into(),
             scope: "x".into(),
         };
         assert!(!format!("{t:?}").contains("s3cr3t"));
-        let b = TokenSource::Bearer(Zeroizing::new("tok".into()));
+        let b = TokenSource::Bearer("tok".into());
         assert!(!format!("{b:?}").contains("tok"));
     }
 }

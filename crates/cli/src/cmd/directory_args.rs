@@ -4,9 +4,8 @@
 use super::secret_input::read_secret_file;
 use anyhow::{bail, Context};
 use clap::Args;
-use provision::target::{Directory, TargetConfig, TokenSourceInput};
+use provision::target::{Directory, SecretString, TargetConfig, TokenSourceInput};
 use std::path::PathBuf;
-use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Directory")]
@@ -42,20 +41,26 @@ pub struct DirectoryArgs {
 impl DirectoryArgs {
     pub fn connect(&self) -> anyhow::Result<Directory> {
         let token = if let Some(f) = &self.access_token_file {
-            TokenSourceInput::Bearer(read_secret_file(f).context("access token")?)
+            TokenSourceInput::Bearer(SecretString::from(
+                read_secret_file(f).context("access token")?.as_str(),
+            ))
         } else if let Ok(t) = std::env::var("KEYSMITH_ACCESS_TOKEN") {
-            TokenSourceInput::Bearer(Zeroizing::new(t))
+            TokenSourceInput::Bearer(SecretString::from(t))
         } else {
             let Some(client_id) = self.client_id.clone() else {
                 bail!("no credentials: give --client-id with --client-secret-file (or KEYSMITH_CLIENT_SECRET), or --access-token-file");
             };
             let secret = match &self.client_secret_file {
-                Some(f) => read_secret_file(f).context("client secret")?,
-                None => Zeroizing::new(std::env::var("KEYSMITH_CLIENT_SECRET").map_err(|_| {
-                    anyhow::anyhow!(
+                Some(f) => {
+                    SecretString::from(read_secret_file(f).context("client secret")?.as_str())
+                }
+                None => {
+                    SecretString::from(std::env::var("KEYSMITH_CLIENT_SECRET").map_err(|_| {
+                        anyhow::anyhow!(
                         "no client secret: give --client-secret-file or set KEYSMITH_CLIENT_SECRET"
                     )
-                })?),
+                    })?)
+                }
             };
             TokenSourceInput::ClientSecret { client_id, secret }
         };
