@@ -104,8 +104,8 @@ impl Limiters {
         self.check_one(3, &self.signin_by_user, &key)
     }
 
-    /// The limits and refusals in Prometheus text.
-    pub fn render(&self) -> String {
+    /// Each limit as `/metrics` shows it.
+    pub fn snapshot(&self) -> Vec<crate::metrics::LimitSnapshot> {
         let c = &self.config;
         let limits = [
             (c.token_per_minute, c.token_burst),
@@ -114,36 +114,19 @@ impl Limiters {
             (c.signin_per_user_per_minute, c.signin_per_user_burst),
             (c.admin_login_per_minute, c.admin_login_burst),
         ];
-        let mut out = String::from(
-            "# HELP keysmith_rate_limit_per_minute Requests allowed per minute and key, by limit (0: limits off).\n\
-             # TYPE keysmith_rate_limit_per_minute gauge\n",
-        );
-        for (name, (per_minute, _)) in LIMIT_NAMES.iter().zip(limits) {
-            let v = if self.enabled { per_minute } else { 0 };
-            out.push_str(&format!(
-                "keysmith_rate_limit_per_minute{{limit=\"{name}\"}} {v}\n"
-            ));
-        }
-        out.push_str(
-            "# HELP keysmith_rate_limit_burst Requests allowed at once per key, by limit.\n\
-             # TYPE keysmith_rate_limit_burst gauge\n",
-        );
-        for (name, (_, burst)) in LIMIT_NAMES.iter().zip(limits) {
-            out.push_str(&format!(
-                "keysmith_rate_limit_burst{{limit=\"{name}\"}} {burst}\n"
-            ));
-        }
-        out.push_str(
-            "# HELP keysmith_rate_limited_total Requests refused with 429, by limit.\n\
-             # TYPE keysmith_rate_limited_total counter\n",
-        );
-        for (name, n) in LIMIT_NAMES.iter().zip(&self.refused) {
-            out.push_str(&format!(
-                "keysmith_rate_limited_total{{limit=\"{name}\"}} {}\n",
-                n.load(Ordering::Relaxed)
-            ));
-        }
-        out
+        LIMIT_NAMES
+            .iter()
+            .zip(limits)
+            .zip(&self.refused)
+            .map(
+                |((name, (per_minute, burst)), refused)| crate::metrics::LimitSnapshot {
+                    name,
+                    per_minute: if self.enabled { per_minute } else { 0 },
+                    burst,
+                    refused: refused.load(Ordering::Relaxed),
+                },
+            )
+            .collect()
     }
 
     /// Counts a request of `what` from `ip` (and for `client_id`, at the

@@ -55,8 +55,10 @@ pub async fn metrics(
 /// The metrics document (also served by the metrics listener).
 pub fn metrics_text(state: &AppState) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &commit_metrics(state.db.commit_stats()) + &state.limits.render(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state
+            .metrics
+            .render(state.db.commit_stats(), &state.limits.snapshot()),
     )
 }
 
@@ -99,19 +101,6 @@ pub async fn openid_configuration(
         id_token_signing_alg_values_supported: ["ES256"],
         token_endpoint_auth_methods_supported: ["client_secret_post"],
     }))
-}
-
-/// The group commit's counters: their ratio is how many writes share a
-/// flush.
-fn commit_metrics((batches, jobs): (u64, u64)) -> String {
-    format!(
-        "# HELP keysmith_db_commits_total Group commits (transactions) run by the writer.\n\
-         # TYPE keysmith_db_commits_total counter\n\
-         keysmith_db_commits_total {batches}\n\
-         # HELP keysmith_db_write_jobs_total Write jobs run in group commits.\n\
-         # TYPE keysmith_db_write_jobs_total counter\n\
-         keysmith_db_write_jobs_total {jobs}\n"
-    )
 }
 
 pub async fn openapi() -> impl IntoResponse {
