@@ -748,29 +748,12 @@ fn run_lite_batch(
     block_on(Box::pin(run_jobs(ctx, runs, finishes)))
 }
 
-/// Polls a job's future to completion on this thread. On the SQLite writer
-/// thread a job's statements run synchronously, so its future is ready at
-/// the first poll; should it ever wait, the thread parks until woken.
+/// Polls a job's future to completion on this thread (futures-executor's
+/// `block_on`: the thread parks until woken). On the SQLite writer thread a
+/// job's statements run synchronously, so its future is ready at the first
+/// poll.
 fn block_on<T>(fut: BoxFuture<'_, T>) -> T {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let mut fut = fut;
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
-        }
-    }
+    futures_executor::block_on(fut)
 }
 
 #[cfg(test)]
