@@ -400,7 +400,7 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         .send_form(&[
             ("grant_type", "client_credentials"),
             ("client_id", &app.client_id),
-            ("client_secret", &app.client_secret),
+            ("client_secret", app.secret()),
         ])?
         .into_json::<Value>()?["access_token"]
         .as_str()

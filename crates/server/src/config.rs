@@ -257,20 +257,22 @@ impl ServerConfig {
     }
 
     /// The `/metrics` bearer token, when configured.
-    pub fn metrics_token(&self) -> anyhow::Result<Option<zeroize::Zeroizing<String>>> {
+    pub fn metrics_token(&self) -> anyhow::Result<Option<secrecy::SecretString>> {
         let Some(path) = &self.metrics_token_file else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("metrics_token_file {}: {e}", path.display()))?;
-        let token = text.lines().next().unwrap_or("").trim().to_owned();
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("metrics_token_file {}: {e}", path.display()))?,
+        );
+        let token = text.lines().next().unwrap_or("").trim();
         if token.len() < 16 {
             anyhow::bail!(
                 "metrics_token_file {}: the token must be at least 16 characters",
                 path.display()
             );
         }
-        Ok(Some(zeroize::Zeroizing::new(token)))
+        Ok(Some(secrecy::SecretString::from(token)))
     }
 
     /// The database URL: explicit, else SQLite in `data_dir` (created),

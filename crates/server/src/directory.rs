@@ -20,27 +20,30 @@ pub use crate::store::directory::{
 };
 
 /// A freshly created app: the secret is shown once and never stored (nor
-/// printed by `{:?}`).
-#[derive(Clone, Serialize)]
+/// printed by `{:?}`: it is `secrecy`'s, `[REDACTED]` there).
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewApp {
     pub client_id: String,
-    pub client_secret: String,
+    #[serde(serialize_with = "expose")]
+    pub client_secret: secrecy::SecretString,
     pub tenant: String,
     pub name: String,
     pub roles: Vec<String>,
 }
 
-impl std::fmt::Debug for NewApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApp")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .field("tenant", &self.tenant)
-            .field("name", &self.name)
-            .field("roles", &self.roles)
-            .finish()
+impl NewApp {
+    /// The secret, to hand to the caller who created the app (once).
+    pub fn secret(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.client_secret.expose_secret()
     }
+}
+
+/// Serializes the secret itself: the one answer that hands it out.
+fn expose<S: serde::Serializer>(secret: &secrecy::SecretString, s: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    s.serialize_str(secret.expose_secret())
 }
 
 pub async fn create_tenant(
@@ -268,7 +271,7 @@ pub async fn create_app(
     rows::insert_app(db, &app, &salt, &hash_secret(&salt, &secret), now_unix()).await?;
     Ok(NewApp {
         client_id: app.client_id,
-        client_secret: secret,
+        client_secret: secret.into(),
         tenant: tenant.name.clone(),
         name: app.name,
         roles: app.roles,
@@ -305,7 +308,7 @@ mod tests {
         let shown = format!("{app:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
         assert!(
-            shown.contains("c1") && shown.contains("redacted"),
+            shown.contains("c1") && shown.contains("REDACTED"),
             "{shown}"
         );
     }

@@ -31,7 +31,7 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::Limiters>,
     pub app_status: AppStatusCache,
     /// The bearer token `/metrics` wants on the main listener, if any.
-    pub metrics_token: Option<Arc<zeroize::Zeroizing<String>>>,
+    pub metrics_token: Option<Arc<secrecy::SecretString>>,
 }
 
 impl AppState {

@@ -116,7 +116,7 @@ fn brute_forcing_a_client_secret_meets_429_and_the_right_secret_works_after() {
     let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!((1..=60).contains(&wait));
     std::thread::sleep(Duration::from_secs(wait));
-    fetch_token(&h.base, &h.tenant, &app.client_id, &app.client_secret)
+    fetch_token(&h.base, &h.tenant, &app.client_id, app.secret())
         .expect("the right secret works after the window");
     // Refusals were audited, aggregated.
     let (rows, _) = audit_rows(&h, "Token request failed");

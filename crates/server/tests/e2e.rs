@@ -377,7 +377,7 @@ impl Harness {
                 .await
                 .unwrap()
         });
-        fetch_token(&h.base, &name, &app.client_id, &app.client_secret).unwrap()
+        fetch_token(&h.base, &name, &app.client_id, app.secret()).unwrap()
     }
 }
 

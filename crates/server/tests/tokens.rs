@@ -186,7 +186,7 @@ fn forged_and_malformed_tokens_are_refused(store: Store) {
             &["User.Read.All".to_owned()],
         ))
         .unwrap();
-    let token = fetch_token(&h.base, &h.tenant, &app.client_id, &app.client_secret).unwrap();
+    let token = fetch_token(&h.base, &h.tenant, &app.client_id, app.secret()).unwrap();
     h.server
         .block_on(
             sqlx::query("UPDATE apps SET enabled = 0 WHERE client_id = $1")
@@ -196,7 +196,7 @@ fn forged_and_malformed_tokens_are_refused(store: Store) {
         .unwrap();
     refused(&h, &token, "disabled", "disabled app");
     assert!(
-        fetch_token(&h.base, &h.tenant, &app.client_id, &app.client_secret).is_err(),
+        fetch_token(&h.base, &h.tenant, &app.client_id, app.secret()).is_err(),
         "no new token for a disabled app"
     );
 }
@@ -217,7 +217,7 @@ fn token_answers_are_not_cached() {
         .send_form(&[
             ("grant_type", "client_credentials"),
             ("client_id", &app.client_id),
-            ("client_secret", &app.client_secret),
+            ("client_secret", app.secret()),
             ("scope", "https://graph.microsoft.com/.default"),
         ])
         .unwrap();

@@ -230,7 +230,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     serde_json::to_value(&a)?,
                     format!(
                         "client_id:     {}\nclient_secret: {}\n(the secret is shown only now)",
-                        a.client_id, a.client_secret
+                        a.client_id, a.secret()
                     ),
                 );
             }

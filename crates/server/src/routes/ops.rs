@@ -33,6 +33,7 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, crate::error::ApiError> {
+    use secrecy::ExposeSecret;
     use subtle::ConstantTimeEq;
     let Some(expected) = &state.metrics_token else {
         return Err(crate::error::ApiError::not_found(
@@ -44,7 +45,8 @@ pub async fn metrics(
         .and_then(|v| v.to_str().ok())
         .map(crate::token::token_of_header)
         .unwrap_or("");
-    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
+    {
         return Err(crate::error::ApiError::unauthenticated(
             "The metrics token is missing or wrong.",
         ));

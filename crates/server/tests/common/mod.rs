@@ -123,7 +123,7 @@ impl Harness {
                 .await
                 .unwrap()
         });
-        let token = fetch_token(&base, &tenant, &app.client_id, &app.client_secret).unwrap();
+        let token = fetch_token(&base, &tenant, &app.client_id, app.secret()).unwrap();
         Some(Harness {
             server,
             config,
@@ -144,7 +144,7 @@ impl Harness {
             &roles,
         ));
         let app = app.unwrap();
-        fetch_token(&self.base, &self.tenant, &app.client_id, &app.client_secret).unwrap()
+        fetch_token(&self.base, &self.tenant, &app.client_id, app.secret()).unwrap()
     }
 
     /// The `/metrics` document.
