@@ -7,6 +7,8 @@
 //! Attestations and assertions are produced beforehand by an in-process
 //! virtual key, so only the server side is timed.
 
+#![warn(missing_docs)]
+
 pub mod load;
 pub mod verify;
 
@@ -99,6 +101,9 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Runs `keysmith bench …`: prints each phase's rate and ratios (or one
+/// JSON object with `--json`); fails if a phase's requests are not all
+/// answered as expected.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Server(a) => server(a),

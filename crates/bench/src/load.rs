@@ -19,7 +19,9 @@ use std::time::Instant;
 /// One request of a timed phase: a POST of a JSON body to `path`.
 #[derive(Debug, Clone)]
 pub struct Shot {
+    /// The request path (and query), e.g. `/v1.0/users/{id}/…`.
     pub path: String,
+    /// The JSON body, sent as is.
     pub body: Bytes,
 }
 

@@ -24,6 +24,7 @@ pub const DEFAULT_VECTORS: [&str; 3] = [
     "pw-none-chrome-localhost",
 ];
 
+/// The options of `keysmith bench verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyBenchArgs {
     /// The corpus folder (vectors.jsonl and trust_anchors.json).
@@ -47,7 +48,9 @@ pub struct VerifyBenchArgs {
 
 /// One corpus registration, ready to verify.
 pub struct Record {
+    /// The record's id in the corpus.
     pub id: String,
+    /// Its attestation format (`packed`, `tpm`, `none`, …).
     pub fmt: String,
     client_data_json: Vec<u8>,
     attestation_object: Vec<u8>,
@@ -199,6 +202,9 @@ pub fn attestation_signature(r: &Record) -> anyhow::Result<(Vec<u8>, Vec<u8>, Ve
     Ok((point, msg, sig))
 }
 
+/// Runs `keysmith bench verify`: each record's registration verified for
+/// `--seconds` with the validated-path cache warm and cold, beside raw
+/// ES256 on the record's attestation signature; prints rates (or JSON).
 pub fn run(a: VerifyBenchArgs) -> anyhow::Result<ExitCode> {
     let ids: Vec<String> = if a.vectors.is_empty() {
         DEFAULT_VECTORS.iter().map(|s| s.to_string()).collect()

@@ -23,6 +23,8 @@
 //! nested parentheses, [`MAX_TERMS`] comparisons and [`MAX_IN`] values in
 //! one `in` list.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use winnow::ascii::multispace0;
 use winnow::combinator::{alt, cut_err, delimited, not, opt, preceded, repeat, separated};
@@ -42,23 +44,34 @@ pub const MAX_IN: usize = 100;
 /// A `$filter` expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// `a and b`: both hold (binds tighter than `or`).
     And(Box<Expr>, Box<Expr>),
+    /// `a or b`: either holds.
     Or(Box<Expr>, Box<Expr>),
+    /// `not a`.
     Not(Box<Expr>),
     /// `property op literal`.
     Compare {
+        /// The property as written (the server checks that it exists and
+        /// may be compared this way).
         property: String,
+        /// The operator.
         op: CompareOp,
+        /// The value compared with.
         value: Literal,
     },
     /// `property in (literal, …)`.
     In {
+        /// The property as written.
         property: String,
+        /// The values, at most [`MAX_IN`].
         values: Vec<Literal>,
     },
     /// `startswith(property, literal)`.
     StartsWith {
+        /// The property as written.
         property: String,
+        /// The prefix (the server takes only text).
         prefix: Literal,
     },
 }
@@ -66,11 +79,17 @@ pub enum Expr {
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareOp {
+    /// `eq`: equal (with `null`: the property is absent).
     Eq,
+    /// `ne`: not equal.
     Ne,
+    /// `gt`: greater than.
     Gt,
+    /// `ge`: greater than or equal.
     Ge,
+    /// `lt`: less than.
     Lt,
+    /// `le`: less than or equal.
     Le,
 }
 
@@ -91,9 +110,13 @@ impl CompareOp {
 /// A literal value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
+    /// `'text'`, with a doubled quote read as one.
     Text(String),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
+    /// A decimal integer that fits in 64 bits.
     Int(i64),
     /// A DateTimeOffset, as Unix seconds (fractions of a second dropped).
     DateTime(i64),
@@ -115,7 +138,9 @@ impl Literal {
 /// One `$orderby` item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderBy {
+    /// The property to sort by, as written.
     pub property: String,
+    /// `desc` was given (ascending otherwise).
     pub descending: bool,
 }
 
@@ -124,6 +149,7 @@ pub struct OrderBy {
 pub struct Error {
     /// `$filter`, `$orderby` or `$select`.
     pub option: &'static str,
+    /// What is wrong, for the caller (Graph's `error.message`).
     pub message: String,
 }
 
