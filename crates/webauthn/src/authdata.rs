@@ -22,18 +22,23 @@ impl Flags {
     /// Extension data included.
     pub const ED: u8 = 0x80;
 
+    /// Whether every bit of `bit` is set.
     pub fn has(self, bit: u8) -> bool {
         self.0 & bit == bit
     }
+    /// UP: the user touched the key.
     pub fn user_present(self) -> bool {
         self.has(Self::UP)
     }
+    /// UV: the authenticator verified the user (PIN or biometrics).
     pub fn user_verified(self) -> bool {
         self.has(Self::UV)
     }
+    /// BE: the credential may be backed up (synced passkey); a security key's is not.
     pub fn backup_eligible(self) -> bool {
         self.has(Self::BE)
     }
+    /// BS: the credential is backed up now.
     pub fn backed_up(self) -> bool {
         self.has(Self::BS)
     }
@@ -42,8 +47,11 @@ impl Flags {
 /// Attested credential data: AAGUID, credential id and public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestedCredentialData {
+    /// The authenticator model's AAGUID (all zeros when it does not say).
     pub aaguid: [u8; 16],
+    /// The credential id (at most 1023 bytes, WebAuthn L3 §6.5.1).
     pub credential_id: Vec<u8>,
+    /// The credential public key, decoded.
     pub public_key: CoseKey,
     /// The COSE key exactly as the authenticator encoded it.
     pub public_key_bytes: Vec<u8>,
@@ -52,9 +60,13 @@ pub struct AttestedCredentialData {
 /// Parsed authenticator data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthenticatorData {
+    /// SHA-256 of the RP ID the credential is scoped to.
     pub rp_id_hash: [u8; 32],
+    /// The flags byte (UP, UV, BE, BS, AT, ED).
     pub flags: Flags,
+    /// The signature counter (0 when the authenticator keeps none).
     pub sign_count: u32,
+    /// The attested credential data (present iff the AT flag is set: registrations).
     pub attested: Option<AttestedCredentialData>,
     /// The extensions map (present iff the ED flag is set).
     pub extensions: Option<Value>,
@@ -64,16 +76,22 @@ pub struct AuthenticatorData {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthDataError {
     #[error("authenticator data is shorter than 37 bytes")]
+    /// Fewer than the 37 bytes every authenticator data has.
     TooShort,
     #[error("attested credential data is truncated")]
+    /// The AT flag is set but the attested credential data is cut short.
     AttestedDataTruncated,
     #[error("credential id is longer than 1023 bytes")]
+    /// A credential id over WebAuthn's 1023-byte limit.
     CredentialIdTooLong,
     #[error("credential public key is not a valid COSE key: {0}")]
+    /// The credential public key is not a COSE key Keysmith reads.
     BadPublicKey(cbor::CborError),
     #[error("extensions are not a CBOR map: {0}")]
+    /// The ED flag is set but the extensions are not a CBOR map.
     BadExtensions(cbor::CborError),
     #[error("authenticator data has {0} unexpected trailing bytes")]
+    /// Bytes after the last structure the flags announce.
     TrailingBytes(usize),
 }
 

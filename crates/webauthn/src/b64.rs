@@ -52,10 +52,13 @@ pub fn decode_lenient(text: &str) -> Result<Vec<u8>, Base64Error> {
 pub mod serde_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the bytes as unpadded base64url.
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::encode(bytes))
     }
 
+    /// Reads any encoding [`super::decode_lenient`] accepts (base64url or
+    /// standard base64, padded or not).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         super::decode_lenient(&text).map_err(serde::de::Error::custom)
@@ -68,6 +71,7 @@ pub mod serde_bytes {
 pub mod serde_opt_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the bytes as unpadded base64url, or `null` when `None`.
     pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match bytes {
             Some(b) => s.serialize_str(&super::encode(b)),
@@ -75,6 +79,7 @@ pub mod serde_opt_bytes {
         }
     }
 
+    /// Reads base64url; `null`, an absent field or `""` is `None`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),

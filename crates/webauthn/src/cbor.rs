@@ -97,6 +97,7 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CborError> {
 pub struct MapBuilder(Vec<(Value, Value)>);
 
 impl MapBuilder {
+    /// An empty map.
     pub fn new() -> Self {
         Self::default()
     }
@@ -129,10 +130,12 @@ impl MapBuilder {
         }
     }
 
+    /// Whether no entry was added (callers leave an empty map out).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The map as a CBOR value.
     pub fn build(self) -> Value {
         Value::Map(self.0)
     }
@@ -140,6 +143,7 @@ impl MapBuilder {
 
 /// A key of a CBOR map: an integer or a text string.
 pub trait MapKey {
+    /// Whether `key` is this key.
     fn matches(&self, key: &Value) -> bool;
 }
 
@@ -192,10 +196,12 @@ impl MapReader {
         self.take(key).ok_or(CborError::Missing(field))
     }
 
+    /// The byte string under `key`; missing or another type is an error naming `field`.
     pub fn bytes(&mut self, key: impl MapKey, field: &'static str) -> Result<Vec<u8>, CborError> {
         into_bytes(self.require(key, field)?, field)
     }
 
+    /// The byte string under `key`, if present (another type is an error).
     pub fn opt_bytes(
         &mut self,
         key: impl MapKey,
@@ -204,10 +210,12 @@ impl MapReader {
         self.take(key).map(|v| into_bytes(v, field)).transpose()
     }
 
+    /// The text string under `key`; missing or another type is an error naming `field`.
     pub fn text(&mut self, key: impl MapKey, field: &'static str) -> Result<String, CborError> {
         into_text(self.require(key, field)?, field)
     }
 
+    /// The text string under `key`, if present (another type is an error).
     pub fn opt_text(
         &mut self,
         key: impl MapKey,
@@ -216,10 +224,12 @@ impl MapReader {
         self.take(key).map(|v| into_text(v, field)).transpose()
     }
 
+    /// The integer under `key`; missing or another type is an error naming `field`.
     pub fn int(&mut self, key: impl MapKey, field: &'static str) -> Result<i64, CborError> {
         into_int(self.require(key, field)?, field)
     }
 
+    /// The integer under `key`, if present (another type is an error).
     pub fn opt_int(
         &mut self,
         key: impl MapKey,
@@ -228,6 +238,7 @@ impl MapReader {
         self.take(key).map(|v| into_int(v, field)).transpose()
     }
 
+    /// The boolean under `key`, if present (another type is an error).
     pub fn opt_bool(
         &mut self,
         key: impl MapKey,
@@ -236,6 +247,7 @@ impl MapReader {
         self.take(key).map(|v| into_bool(v, field)).transpose()
     }
 
+    /// The array under `key`, if present (another type is an error).
     pub fn opt_array(
         &mut self,
         key: impl MapKey,
@@ -244,6 +256,7 @@ impl MapReader {
         self.take(key).map(|v| into_array(v, field)).transpose()
     }
 
+    /// The map under `key` as a reader of its own, if present (another type is an error).
     pub fn opt_map(
         &mut self,
         key: impl MapKey,
@@ -257,11 +270,13 @@ impl MapReader {
         &self.entries
     }
 
+    /// The entries not taken, in their order.
     pub fn into_entries(self) -> Vec<(Value, Value)> {
         self.entries
     }
 }
 
+/// `value` as a byte string, or an error naming `field`.
 pub fn into_bytes(value: Value, field: &'static str) -> Result<Vec<u8>, CborError> {
     match value {
         Value::Bytes(b) => Ok(b),
@@ -269,6 +284,7 @@ pub fn into_bytes(value: Value, field: &'static str) -> Result<Vec<u8>, CborErro
     }
 }
 
+/// `value` as a text string, or an error naming `field`.
 pub fn into_text(value: Value, field: &'static str) -> Result<String, CborError> {
     match value {
         Value::Text(t) => Ok(t),
@@ -276,6 +292,7 @@ pub fn into_text(value: Value, field: &'static str) -> Result<String, CborError>
     }
 }
 
+/// `value` as an integer within 64 bits, or an error naming `field`.
 pub fn into_int(value: Value, field: &'static str) -> Result<i64, CborError> {
     match value {
         Value::Integer(i) => i64::try_from(i).map_err(|_| CborError::InvalidValue(field)),
@@ -283,6 +300,7 @@ pub fn into_int(value: Value, field: &'static str) -> Result<i64, CborError> {
     }
 }
 
+/// `value` as a boolean, or an error naming `field`.
 pub fn into_bool(value: Value, field: &'static str) -> Result<bool, CborError> {
     match value {
         Value::Bool(b) => Ok(b),
@@ -290,6 +308,7 @@ pub fn into_bool(value: Value, field: &'static str) -> Result<bool, CborError> {
     }
 }
 
+/// `value` as an array, or an error naming `field`.
 pub fn into_array(value: Value, field: &'static str) -> Result<Vec<Value>, CborError> {
     match value {
         Value::Array(a) => Ok(a),

@@ -7,15 +7,21 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CollectedClientData {
     #[serde(rename = "type")]
+    /// `webauthn.create` or `webauthn.get` ([`TYPE_CREATE`], [`TYPE_GET`]).
     pub type_: String,
     /// base64url, as the client echoed it.
     pub challenge: String,
+    /// The origin of the page that called WebAuthn, as the client saw it.
     pub origin: String,
     #[serde(rename = "crossOrigin", default)]
+    /// Whether the call came from a cross-origin iframe (absent: no).
     pub cross_origin: Option<bool>,
     #[serde(rename = "topOrigin", default)]
+    /// The top-level origin when `crossOrigin` is true (WebAuthn L3).
     pub top_origin: Option<String>,
     #[serde(rename = "tokenBinding", default)]
+    /// Token binding (WebAuthn L2), as old clients sent it: its `status` is
+    /// checked for shape when the policy asks (`validate_token_binding_status`).
     pub token_binding: Option<serde_json::Value>,
 }
 

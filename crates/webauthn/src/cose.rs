@@ -7,15 +7,25 @@ use signature::Verifier;
 /// COSE algorithm identifiers Keysmith knows (IANA "COSE Algorithms").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoseAlgorithm {
+    /// ECDSA with P-256 and SHA-256 (-7): what security keys use.
     Es256,
+    /// ECDSA with P-384 and SHA-384 (-35).
     Es384,
+    /// ECDSA with P-521 and SHA-512 (-36).
     Es512,
+    /// EdDSA (-8); Keysmith takes it with Ed25519 keys only.
     EdDsa,
+    /// RSASSA-PSS with SHA-256 (-37).
     Ps256,
+    /// RSASSA-PSS with SHA-384 (-38).
     Ps384,
+    /// RSASSA-PSS with SHA-512 (-39).
     Ps512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (-257): Windows Hello's TPM keys.
     Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384 (-258).
     Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512 (-259).
     Rs512,
     /// RSASSA-PKCS1-v1_5 with SHA-1, only ever seen in TPM attestation.
     Rs1,
@@ -24,6 +34,7 @@ pub enum CoseAlgorithm {
 }
 
 impl CoseAlgorithm {
+    /// Every algorithm above, in declaration order.
     pub const ALL: [CoseAlgorithm; 12] = [
         Self::Es256,
         Self::Es384,
@@ -39,6 +50,7 @@ impl CoseAlgorithm {
         Self::EcdhEsHkdf256,
     ];
 
+    /// The COSE identifier (-7 for ES256, …).
     pub fn id(self) -> i64 {
         match self {
             Self::Es256 => -7,
@@ -56,6 +68,7 @@ impl CoseAlgorithm {
         }
     }
 
+    /// The algorithm of a COSE identifier, if Keysmith knows it.
     pub fn from_id(id: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.id() == id)
     }
@@ -78,6 +91,7 @@ impl CoseAlgorithm {
         }
     }
 
+    /// The algorithm of a name as WebAuthn options and policies write it (`ES256`, …).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -94,12 +108,16 @@ impl std::fmt::Display for CoseAlgorithm {
 /// Elliptic curves of EC2 keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EcCurve {
+    /// NIST P-256 (crv 1).
     P256,
+    /// NIST P-384 (crv 2).
     P384,
+    /// NIST P-521 (crv 3).
     P521,
 }
 
 impl EcCurve {
+    /// The COSE curve identifier (label -1).
     pub fn id(self) -> i64 {
         match self {
             Self::P256 => 1,
@@ -138,29 +156,50 @@ const CRV_ED25519: i64 = 6;
 pub enum CoseKey {
     /// kty 2: an elliptic-curve point.
     Ec2 {
+        /// The algorithm the key is for (label 3; -7 for ES256).
         alg: i64,
+        /// The curve (label -1).
         curve: EcCurve,
+        /// The x coordinate, big-endian, the curve's size (label -2).
         x: Vec<u8>,
+        /// The y coordinate, big-endian, the curve's size (label -3).
         y: Vec<u8>,
     },
     /// kty 1, crv 6: an Ed25519 public key.
-    Ed25519 { alg: i64, x: [u8; 32] },
+    Ed25519 {
+        /// The algorithm (label 3; -8, EdDSA).
+        alg: i64,
+        /// The public key (label -2).
+        x: [u8; 32],
+    },
     /// kty 3: an RSA modulus and exponent (big-endian, unsigned).
-    Rsa { alg: i64, n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        /// The algorithm (label 3; -257 for RS256, …).
+        alg: i64,
+        /// The modulus (label -1).
+        n: Vec<u8>,
+        /// The public exponent (label -2).
+        e: Vec<u8>,
+    },
 }
 
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("the key cannot be used with algorithm {0}")]
+    /// The key's type or curve does not fit the algorithm (the algorithm named).
     KeyAlgorithmMismatch(i64),
     #[error("unsupported COSE algorithm {0}")]
+    /// An algorithm Keysmith does not verify with.
     UnsupportedAlgorithm(i64),
     #[error("the public key is not valid")]
+    /// The public key is not a valid key of its type (not on the curve, …).
     InvalidKey,
     #[error("the signature is malformed")]
+    /// The signature is not encoded as the algorithm requires (DER for ECDSA, …).
     MalformedSignature,
     #[error("the signature does not verify")]
+    /// The signature does not verify with the key.
     Invalid,
 }
 
@@ -214,6 +253,7 @@ impl CoseKey {
         Self::from_cbor(cbor::decode(bytes)?)
     }
 
+    /// The key as a COSE map (the labels RFC 9053 gives each key type).
     pub fn to_cbor(&self) -> Value {
         match self {
             Self::Ec2 { alg, curve, x, y } => MapBuilder::new()

@@ -16,10 +16,12 @@ pub struct CreationOptionsResponse {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `@odata.context`: the metadata URL Graph adds (ignored when read).
     pub odata_context: Option<String>,
     /// RFC 3339 instant after which the challenge is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge_timeout_date_time: Option<String>,
+    /// The options for `navigator.credentials.create()` or a CTAP makeCredential.
     pub public_key: PublicKeyCredentialCreationOptions,
 }
 
@@ -27,46 +29,63 @@ pub struct CreationOptionsResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyCredentialCreationOptions {
+    /// The relying party the credential is for (Entra: `login.microsoft.com`).
     pub rp: RelyingParty,
+    /// The user the credential is for (the handle is the directory's, not the key's).
     pub user: UserEntity,
     /// base64url on Keysmith; an opaque long string on Entra. The client
     /// echoes it verbatim into clientDataJSON.
     pub challenge: String,
     #[serde(default)]
+    /// Algorithms in the RP's order of preference.
     pub pub_key_cred_params: Vec<PubKeyCredParam>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Milliseconds the ceremony may take.
     pub timeout: Option<u64>,
     #[serde(default)]
+    /// Credentials the user already has: a key holding one of them must refuse to create another.
     pub exclude_credentials: Vec<CredentialDescriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where and how the credential is made (resident key, user verification).
     pub authenticator_selection: Option<AuthenticatorSelection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `none`, `indirect`, `direct` or `enterprise`: how much of the key's attestation the RP wants.
     pub attestation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Extensions to ask the key for (Graph's spelling of them).
     pub extensions: Option<CreationExtensions>,
 }
 
+/// The relying party of creation options (WebAuthn `PublicKeyCredentialRpEntity`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RelyingParty {
+    /// The RP ID: the domain the credential is scoped to.
     pub id: String,
     #[serde(default)]
+    /// A name for people (shown by some keys and browsers).
     pub name: String,
 }
 
+/// The user of creation options (WebAuthn `PublicKeyCredentialUserEntity`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserEntity {
     /// base64url user handle.
     pub id: String,
+    /// The user's principal name (what a key that lists credentials shows).
     pub name: String,
     #[serde(default)]
+    /// The user's display name.
     pub display_name: String,
 }
 
+/// One algorithm the RP accepts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PubKeyCredParam {
     #[serde(rename = "type")]
+    /// Always `public-key`.
     pub type_: String,
+    /// The COSE algorithm identifier (-7 ES256, -257 RS256, …).
     pub alg: i64,
 }
 
@@ -75,9 +94,12 @@ pub struct PubKeyCredParam {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CredentialDescriptor {
     #[serde(rename = "type", default = "public_key")]
+    /// Always `public-key` (the default when absent).
     pub type_: String,
+    /// The credential id, in whichever encoding the directory sent it.
     pub id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Transports the credential was seen on (`usb`, `nfc`, …).
     pub transports: Vec<String>,
 }
 
@@ -85,16 +107,21 @@ fn public_key() -> String {
     "public-key".to_owned()
 }
 
+/// WebAuthn `AuthenticatorSelectionCriteria`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorSelection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `cross-platform` (a security key) or `platform`.
     pub authenticator_attachment: Option<String>,
     #[serde(default)]
+    /// WebAuthn L1's boolean form of `residentKey: required`.
     pub require_resident_key: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `discouraged`, `preferred` or `required`: whether the credential is discoverable.
     pub resident_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `discouraged`, `preferred` or `required`.
     pub user_verification: Option<String>,
 }
 
@@ -103,16 +130,20 @@ pub struct AuthenticatorSelection {
 #[serde(rename_all = "camelCase")]
 pub struct CreationExtensions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ask for the hmac-secret extension (a key that has it creates the credential's secret).
     pub hmac_create_secret: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Fail rather than create the credential without the asked credProtect level.
     pub enforce_credential_protection_policy: Option<bool>,
     /// `userVerificationOptional` | `userVerificationOptionalWithCredentialIDList`
     /// | `userVerificationRequired`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_protection_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ask the key to report its minimum PIN length (the RP must be allowed by the key's configuration).
     pub min_pin_length: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A small blob (base64url) to store with the credential (credBlob).
     pub cred_blob: Option<String>,
 }
 
@@ -132,7 +163,9 @@ pub fn cred_protect_level(policy: &str) -> Option<u8> {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The passkey's name (Entra: 1 to 30 characters; from the key's model when absent).
     pub display_name: Option<String>,
+    /// The new credential, as `PublicKeyCredential.toJSON()` gives it.
     pub public_key_credential: PublicKeyCredentialJson,
     /// Read only to refuse it as Entra does (GRAPH_FIDO2_API.md §8); never
     /// sent.
@@ -150,12 +183,16 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
+/// A `PublicKeyCredential` from a registration, in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyCredentialJson {
+    /// The credential id, base64url (must match the attested one).
     pub id: String,
+    /// The attestation response.
     pub response: AttestationResponseJson,
     #[serde(default = "empty_object")]
+    /// `getClientExtensionResults()` (an empty object when absent).
     pub client_extension_results: serde_json::Value,
 }
 
@@ -163,6 +200,7 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
+/// An `AuthenticatorAttestationResponse` in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AttestationResponseJson {
@@ -176,6 +214,7 @@ pub struct AttestationResponseJson {
     )]
     pub client_data_json: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
+    /// The CBOR attestation object (`fmt`, `attStmt`, `authData`), base64url.
     pub attestation_object: Vec<u8>,
 }
 
@@ -184,17 +223,24 @@ pub struct AttestationResponseJson {
 #[serde(rename_all = "camelCase")]
 pub struct Fido2Method {
     #[serde(rename = "@odata.type", default = "fido2_odata_type")]
+    /// `#microsoft.graph.fido2AuthenticationMethod`.
     pub odata_type: String,
+    /// The method's id (Keysmith: the credential id, base64url).
     pub id: String,
     #[serde(default)]
+    /// The passkey's name.
     pub display_name: Option<String>,
     #[serde(default)]
+    /// When it was registered (RFC 3339).
     pub created_date_time: Option<String>,
     #[serde(default)]
+    /// The authenticator model's AAGUID.
     pub aa_guid: Option<String>,
     #[serde(default)]
+    /// The model's name, from the metadata Keysmith knows.
     pub model: Option<String>,
     #[serde(default)]
+    /// Thumbprints of the attestation certificates (empty for `none`).
     pub attestation_certificates: Vec<String>,
     /// `attested` | `notAttested`
     #[serde(default)]
@@ -216,13 +262,16 @@ pub struct Collection<T> {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `@odata.context` (ignored when read).
     pub odata_context: Option<String>,
+    /// This page's items.
     pub value: Vec<T>,
     #[serde(
         rename = "@odata.nextLink",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The next page's URL, absent on the last page.
     pub next_link: Option<String>,
     /// With `$count=true`: how many objects match, over all pages.
     #[serde(
@@ -266,16 +315,22 @@ pub struct User {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `#microsoft.graph.user`, where Graph sends it (in group member lists).
     pub odata_type: Option<String>,
     #[serde(default)]
+    /// The user's object id (a GUID).
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The sign-in name (`alice@contoso.com`).
     pub user_principal_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The name people see.
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whether the user may sign in.
     pub account_enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the user was created (RFC 3339).
     pub created_date_time: Option<String>,
 }
 
@@ -288,15 +343,19 @@ pub struct Group {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `#microsoft.graph.group`, where Graph sends it.
     pub odata_type: Option<String>,
     #[serde(default)]
+    /// The group's object id (a GUID).
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The group's name.
     pub display_name: Option<String>,
     /// Null when the group has none (Graph sends `null`).
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the group was created (RFC 3339).
     pub created_date_time: Option<String>,
 }
 
@@ -305,23 +364,34 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryAudit {
+    /// The event's id.
     pub id: String,
+    /// Its place in the tenant's hash chain (1, 2, …: a gap is a deleted event).
     pub sequence_number: i64,
+    /// When it happened (RFC 3339).
     pub activity_date_time: String,
+    /// What happened (`Register passkey`, …).
     pub activity_display_name: String,
     /// Who acted: an app id, a user id, or `system`.
     pub initiated_by: String,
+    /// What it happened to (users, passkeys, apps).
     pub target_resources: Vec<TargetResource>,
+    /// `success` or `failure`.
     pub result: String,
+    /// Why it failed (empty on success).
     pub result_reason: String,
+    /// The request id of the HTTP request that did it.
     pub correlation_id: String,
+    /// Activity-specific details (JSON object).
     pub additional_details: serde_json::Value,
+    /// The event's chain hash (hex): over its content and its predecessor's hash, keyed.
     pub hash: String,
 }
 
 /// One target of an audited activity.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TargetResource {
+    /// The target's id.
     pub id: String,
 }
 
@@ -330,20 +400,28 @@ pub struct TargetResource {
 #[serde(rename_all = "camelCase")]
 pub struct Fido2Policy {
     #[serde(rename = "@odata.type", default = "fido2_policy_odata_type")]
+    /// `#microsoft.graph.fido2AuthenticationMethodConfiguration`.
     pub odata_type: String,
     #[serde(default = "fido2_id")]
+    /// Always `Fido2`.
     pub id: String,
     #[serde(default = "enabled")]
+    /// `enabled` or `disabled`: whether users may use passkeys at all.
     pub state: String,
     #[serde(default)]
+    /// Whether users may register passkeys themselves (else only admins on their behalf).
     pub is_self_service_registration_allowed: bool,
     #[serde(default)]
+    /// Whether registrations must carry a trusted attestation.
     pub is_attestation_enforced: bool,
     #[serde(default)]
+    /// Which key models (by AAGUID) are allowed or blocked.
     pub key_restrictions: KeyRestrictions,
     #[serde(default)]
+    /// Who the policy applies to (groups, or `all_users`).
     pub include_targets: Vec<PolicyTarget>,
     #[serde(default)]
+    /// Who is exempt.
     pub exclude_targets: Vec<PolicyTarget>,
 }
 
@@ -411,15 +489,18 @@ fn enabled() -> String {
     "enabled".to_owned()
 }
 
+/// AAGUID restrictions of the FIDO2 policy.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRestrictions {
     #[serde(default)]
+    /// Whether the list below is applied.
     pub is_enforced: bool,
     /// `allow` | `block`
     #[serde(default = "allow")]
     pub enforcement_type: String,
     #[serde(default)]
+    /// The AAGUIDs allowed or blocked.
     pub aa_guids: Vec<String>,
 }
 
@@ -427,13 +508,17 @@ fn allow() -> String {
     "allow".to_owned()
 }
 
+/// A group (or all users) a policy includes or excludes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTarget {
     #[serde(default = "group")]
+    /// `group` (the default when absent).
     pub target_type: String,
+    /// The group's object id, or `all_users`.
     pub id: String,
     #[serde(default)]
+    /// Whether the target must register a passkey.
     pub is_registration_required: bool,
 }
 
@@ -444,50 +529,65 @@ fn group() -> String {
 /// Graph's error envelope: `{"error": {"code", "message", "innerError"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorResponse {
+    /// The error.
     pub error: ErrorBody,
 }
 
+/// The body of Graph's error envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
+    /// A stable code (`badRequest`, `Request_ResourceNotFound`, …) scripts can branch on.
     pub code: String,
+    /// What went wrong, for people.
     pub message: String,
     /// What exactly failed (a field, a verification check), each with its
     /// own code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<ErrorDetailJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where and when: the request ids support staff ask for.
     pub inner_error: Option<InnerError>,
 }
 
 /// One entry of an error's `details`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorDetailJson {
+    /// The detail's code.
     pub code: String,
+    /// What is wrong with it.
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The field it is about, if one.
     pub target: Option<String>,
 }
 
+/// The `innerError` of Graph's error envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InnerError {
     #[serde(default)]
+    /// When the error happened (RFC 3339).
     pub date: Option<String>,
     #[serde(rename = "request-id", default)]
+    /// The server's id of the request (`request-id`).
     pub request_id: Option<String>,
     #[serde(
         rename = "client-request-id",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The `client-request-id` the caller sent, echoed.
     pub client_request_id: Option<String>,
 }
 
 /// OAuth 2.0 token response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenResponse {
+    /// `Bearer`.
     pub token_type: String,
+    /// Seconds the token is valid for.
     pub expires_in: u64,
+    /// The token (a JWT).
     pub access_token: String,
 }
 

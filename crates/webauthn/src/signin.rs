@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct BeginRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The user's UPN for a username-first sign-in; absent for usernameless.
     pub user_principal_name: Option<String>,
 }
 
@@ -28,10 +29,13 @@ pub struct BeginRequest {
 pub struct RequestOptions {
     /// Echoed verbatim into clientDataJSON.
     pub challenge: String,
+    /// The RP ID the assertion must be scoped to.
     pub rp_id: String,
     #[serde(default)]
+    /// The user's passkeys, for a username-first sign-in (empty: usernameless, a discoverable credential answers).
     pub allow_credentials: Vec<CredentialDescriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `required`, `preferred` or `discouraged`.
     pub user_verification: Option<String>,
     /// Milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +46,9 @@ pub struct RequestOptions {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BeginResponse {
+    /// The flow to name in `finish` (single use, expires with the challenge).
     pub flow_id: String,
+    /// What to pass to `navigator.credentials.get({publicKey})`.
     pub public_key: RequestOptions,
 }
 
@@ -55,10 +61,13 @@ pub struct AssertionResponseJson {
         alias = "clientDataJson",
         with = "crate::b64::serde_bytes"
     )]
+    /// The clientDataJSON bytes the client signed over.
     pub client_data_json: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
+    /// The authenticator data bytes.
     pub authenticator_data: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
+    /// The signature over authenticatorData ‖ SHA-256(clientDataJSON).
     pub signature: Vec<u8>,
     /// `null`, absent or `""`: none.
     #[serde(
@@ -74,6 +83,7 @@ pub struct AssertionResponseJson {
 pub struct AssertionCredentialJson {
     /// base64url credential id.
     pub id: String,
+    /// The assertion.
     pub response: AssertionResponseJson,
 }
 
@@ -81,7 +91,9 @@ pub struct AssertionCredentialJson {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FinishRequest {
+    /// The flow `begin` opened.
     pub flow_id: String,
+    /// The credential that answered.
     pub credential: AssertionCredentialJson,
 }
 
@@ -89,13 +101,17 @@ pub struct FinishRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FinishResponse {
+    /// A bearer token for the user (JWT, ES256).
     pub token: String,
+    /// `Bearer`.
     pub token_type: String,
     /// Seconds.
     pub expires_in: i64,
+    /// Whether the authenticator verified the user (the UV flag).
     pub user_verified: bool,
     /// The Graph user resource.
     pub user: serde_json::Value,
+    /// The passkey used, as Graph's fido2AuthenticationMethod.
     pub method: Fido2Method,
 }
 
