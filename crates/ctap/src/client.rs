@@ -63,10 +63,12 @@ impl<T: Transport> Ctap2Client<T> {
         self.on_keepalive = Box::new(f);
     }
 
+    /// How long to wait for any packet from the key (a keepalive counts) before giving up.
     pub fn set_idle_timeout(&mut self, timeout: Duration) {
         self.channel.set_idle_timeout(timeout);
     }
 
+    /// A handle another thread can use to cancel the request in progress (a touch the user will not give).
     pub fn cancel_handle(&self) -> CancelHandle {
         self.channel.cancel_handle()
     }
@@ -76,6 +78,7 @@ impl<T: Transport> Ctap2Client<T> {
         &self.info
     }
 
+    /// Asks the key's getInfo again (after a change of PIN or configuration).
     pub fn refresh_info(&mut self) -> Result<&GetInfoResponse> {
         self.info = self.send(&GetInfoRequest)?;
         Ok(&self.info)

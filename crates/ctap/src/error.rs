@@ -15,6 +15,7 @@ pub enum Error {
     #[error("{0}")]
     Hid(HidError),
     #[error(transparent)]
+    /// A report could not be sent or received.
     Transport(#[from] TransportError),
     /// The key sent nothing (not even a keepalive) for too long.
     #[error("the key did not answer within {0:?}")]
@@ -52,4 +53,5 @@ impl From<StatusCode> for Error {
     }
 }
 
+/// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

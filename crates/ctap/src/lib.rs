@@ -11,6 +11,7 @@
 //! This crate must never log or print a PIN, a PIN/UV auth token or a shared
 //! secret, and never build CBOR maps by hand outside [`cmd`].
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 #[macro_use]

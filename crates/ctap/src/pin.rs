@@ -24,21 +24,27 @@ pub const DEFAULT_MIN_PIN_LENGTH: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinError {
     #[error("the key-agreement key is not a P-256 ECDH key")]
+    /// The key's key-agreement key is not a P-256 point.
     InvalidKeyAgreementKey,
     #[error("ciphertext has an invalid length")]
+    /// A ciphertext whose length is not a whole number of AES blocks (or has no IV).
     InvalidCiphertext,
     #[error("unsupported PIN/UV auth protocol {0}")]
+    /// A PIN/UV auth protocol this library does not speak.
     UnsupportedProtocol(u64),
 }
 
 /// A PIN/UV auth protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PinUvAuthProtocol {
+    /// PIN/UV auth protocol one (CTAP 2.0: AES-256-CBC with a zero IV, HMAC truncated to 16 bytes).
     One,
+    /// PIN/UV auth protocol two (CTAP 2.1: HKDF-derived keys, random IVs, full HMAC).
     Two,
 }
 
 impl PinUvAuthProtocol {
+    /// The protocol's number (1 or 2).
     pub fn id(self) -> u64 {
         match self {
             Self::One => 1,
@@ -46,6 +52,7 @@ impl PinUvAuthProtocol {
         }
     }
 
+    /// The protocol of a number.
     pub fn from_id(id: u64) -> Result<Self, PinError> {
         match id {
             1 => Ok(Self::One),
@@ -158,6 +165,7 @@ impl SharedSecret {
         }
     }
 
+    /// The protocol the secret belongs to.
     pub fn protocol(&self) -> PinUvAuthProtocol {
         self.protocol
     }
@@ -233,10 +241,13 @@ pub fn pin_hash(pin: &str) -> Zeroizing<[u8; 16]> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinFormatError {
     #[error("the PIN must have at least {0} characters")]
+    /// Fewer code points than the key's minimum (the minimum named).
     TooShort(usize),
     #[error("the PIN must be at most 63 bytes long")]
+    /// Over the 63 bytes a PIN may have (UTF-8).
     TooLong,
     #[error("the PIN must not contain NUL characters")]
+    /// A NUL character (it would end the padded PIN).
     ContainsNul,
 }
 

@@ -5,12 +5,17 @@ macro_rules! status_codes {
         /// A CTAP status code as returned in the first byte of a CBOR response.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum StatusCode {
-            $( $name, )*
+            $(
+                #[doc = concat!("`", $spec, "` (", stringify!($value), "): ", $message, ".")]
+                $name,
+            )*
             /// A code this library does not name.
             Unknown(u8),
         }
 
         impl StatusCode {
+            /// The status of a response's first byte (`Unknown` for a code
+            /// without a name).
             pub fn from_byte(b: u8) -> Self {
                 match b {
                     $( $value => Self::$name, )*
@@ -18,6 +23,7 @@ macro_rules! status_codes {
                 }
             }
 
+            /// The byte on the wire.
             pub fn to_byte(self) -> u8 {
                 match self {
                     $( Self::$name => $value, )*

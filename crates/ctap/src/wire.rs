@@ -25,8 +25,14 @@ macro_rules! wire_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         $vis enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("\n\nOn the wire: `", stringify!($value), "`.")]
+                $variant,
+            )+
             $(#[$umeta])*
+            /// A byte without a name here, kept so that it encodes back to
+            /// itself.
             Unknown(u8),
         }
 
@@ -60,7 +66,11 @@ macro_rules! wire_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         $vis enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("\n\nOn the wire: `", stringify!($value), "`.")]
+                $variant,
+            )+
         }
 
         impl $name {

@@ -25,15 +25,24 @@ wire_enum! {
     }
 }
 
+/// An authenticatorClientPIN request (CTAP 2.1 §6.5.5); which fields a sub-command takes is in the verbs below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientPinRequest {
+    /// `pinUvAuthProtocol`: the PIN/UV auth protocol (1 or 2) of `pinUvAuthParam`.
     pub pin_uv_auth_protocol: Option<u64>,
+    /// What to do: set or change the PIN, get a token, read retries, ….
     pub sub_command: PinSubCommand,
+    /// The platform's key-agreement public key (for the shared secret).
     pub key_agreement: Option<CoseKey>,
+    /// `pinUvAuthParam`: the request authenticated with a PIN/UV auth token (absent: unauthenticated).
     pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// The new PIN, padded to 64 bytes and encrypted under the shared secret.
     pub new_pin_enc: Option<Vec<u8>>,
+    /// The first 16 bytes of SHA-256(current PIN), encrypted under the shared secret.
     pub pin_hash_enc: Option<Vec<u8>>,
+    /// The permissions asked of a token ([`crate::pin::Permissions`] bits).
     pub permissions: Option<u64>,
+    /// The RP ID a token is bound to (for makeCredential/getAssertion permissions).
     pub rp_id: Option<String>,
 }
 
@@ -118,14 +127,18 @@ impl CtapRequest for ClientPinRequest {
     }
 }
 
+/// An authenticatorClientPIN response: the members the sub-command returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientPinResponse {
+    /// The key's key-agreement public key (getKeyAgreement).
     pub key_agreement: Option<CoseKey>,
     /// The token, encrypted under the shared secret.
     pub pin_uv_auth_token: Option<Vec<u8>>,
+    /// PIN attempts left before the key blocks its PIN (8 at most).
     pub pin_retries: Option<u64>,
     /// True when the key must be power-cycled before another PIN attempt.
     pub power_cycle_state: Option<bool>,
+    /// Built-in user verification attempts left.
     pub uv_retries: Option<u64>,
 }
 
@@ -191,6 +204,7 @@ impl std::fmt::Debug for PinUvAuthToken {
 }
 
 impl PinUvAuthToken {
+    /// The PIN/UV auth protocol the token was obtained with.
     pub fn protocol(&self) -> PinUvAuthProtocol {
         self.protocol
     }
@@ -218,6 +232,7 @@ impl PinUvAuthToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PinRetries {
+    /// PIN attempts left (0: the PIN is blocked; only a reset helps).
     pub retries: u64,
     /// The key must be removed and re-inserted before the next PIN attempt.
     pub power_cycle_required: bool,

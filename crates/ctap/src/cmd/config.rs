@@ -8,6 +8,7 @@ use crate::transport::Transport;
 use webauthn::cbor::{self, CborError, MapBuilder, Value};
 
 wire_enum! {
+    /// authenticatorConfig sub-commands (CTAP 2.1 §6.11).
     pub enum ConfigSubCommand {
         EnableEnterpriseAttestation = 0x01,
         ToggleAlwaysUv = 0x02,
@@ -20,9 +21,11 @@ wire_enum! {
 /// setMinPINLength parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SetMinPinLengthParams {
+    /// The new minimum PIN length (it can only grow; a reset lowers it).
     pub new_min_pin_length: Option<u64>,
     /// RP IDs allowed to read the minimum PIN length (minPinLength extension).
     pub min_pin_length_rpids: Option<Vec<String>>,
+    /// Make the user change the PIN before the next use.
     pub force_change_pin: Option<bool>,
 }
 
@@ -36,6 +39,7 @@ map_keys! {
 }
 
 impl SetMinPinLengthParams {
+    /// The parameters as a CBOR map (what `pinUvAuthParam` also authenticates).
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .opt_key(
@@ -53,6 +57,7 @@ impl SetMinPinLengthParams {
             .build()
     }
 
+    /// Reads the parameters (authenticator side).
     pub fn from_cbor(v: Value) -> Result<Self, CborError> {
         let mut m = Params::new(v, "subCommandParams")?;
         Ok(Self {
@@ -66,13 +71,17 @@ impl SetMinPinLengthParams {
     }
 }
 
+/// An authenticatorConfig request (CTAP 2.1 §6.11).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigRequest {
+    /// What to configure.
     pub sub_command: ConfigSubCommand,
     /// Raw subCommandParams; [`SetMinPinLengthParams`] reads those of
     /// setMinPINLength.
     pub params: Option<Value>,
+    /// `pinUvAuthProtocol`: the PIN/UV auth protocol (1 or 2) of `pinUvAuthParam`.
     pub pin_uv_auth_protocol: Option<u64>,
+    /// `pinUvAuthParam`: the request authenticated with a PIN/UV auth token (absent: unauthenticated).
     pub pin_uv_auth_param: Option<Vec<u8>>,
 }
 

@@ -13,6 +13,7 @@ use webauthn::cbor::{self, CborError, MapBuilder, Value};
 use webauthn::cose::CoseKey;
 
 wire_enum! {
+    /// credentialManagement sub-commands (CTAP 2.1 §6.8).
     pub enum CredMgmtSubCommand {
         GetCredsMetadata = 0x01,
         EnumerateRpsBegin = 0x02,
@@ -28,8 +29,11 @@ wire_enum! {
 /// subCommandParams.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CredMgmtParams {
+    /// SHA-256 of the RP ID whose credentials to enumerate.
     pub rp_id_hash: Option<Vec<u8>>,
+    /// The credential to delete or update.
     pub credential_id: Option<CredentialDescriptor>,
+    /// The new user information (updateUserInformation).
     pub user: Option<UserEntity>,
 }
 
@@ -43,6 +47,7 @@ map_keys! {
 }
 
 impl CredMgmtParams {
+    /// The parameters as a CBOR map (what `pinUvAuthParam` also authenticates).
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .opt_key(CredMgmtParamsKey::RP_ID_HASH, self.rp_id_hash.clone())
@@ -78,11 +83,16 @@ impl CredMgmtParams {
     }
 }
 
+/// An authenticatorCredentialManagement request (CTAP 2.1 §6.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredMgmtRequest {
+    /// What to do: metadata, enumerate RPs or credentials, delete, update.
     pub sub_command: CredMgmtSubCommand,
+    /// The sub-command's parameters, if it takes any.
     pub params: Option<CredMgmtParams>,
+    /// `pinUvAuthProtocol`: the PIN/UV auth protocol (1 or 2) of `pinUvAuthParam`.
     pub pin_uv_auth_protocol: Option<u64>,
+    /// `pinUvAuthParam`: the request authenticated with a PIN/UV auth token (absent: unauthenticated).
     pub pin_uv_auth_param: Option<Vec<u8>>,
 }
 
@@ -151,18 +161,30 @@ impl CtapRequest for CredMgmtRequest {
     }
 }
 
+/// An authenticatorCredentialManagement response: the members the sub-command returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CredMgmtResponse {
+    /// Discoverable credentials stored (getCredsMetadata).
     pub existing_resident_credentials_count: Option<u64>,
+    /// How many more fit (getCredsMetadata).
     pub max_possible_remaining_resident_credentials_count: Option<u64>,
+    /// An RP with credentials on the key (enumerateRPs).
     pub rp: Option<RpEntity>,
+    /// SHA-256 of that RP's ID.
     pub rp_id_hash: Option<Vec<u8>>,
+    /// How many RPs there are (first enumerateRPs answer only).
     pub total_rps: Option<u64>,
+    /// A credential's user (enumerateCredentials).
     pub user: Option<UserEntity>,
+    /// The credential.
     pub credential_id: Option<CredentialDescriptor>,
+    /// Its public key.
     pub public_key: Option<CoseKey>,
+    /// How many credentials the RP has (first enumerateCredentials answer only).
     pub total_credentials: Option<u64>,
+    /// Its credProtect level (1–3).
     pub cred_protect: Option<u64>,
+    /// Its largeBlobKey, if it has one.
     pub large_blob_key: Option<Vec<u8>>,
 }
 
@@ -262,12 +284,17 @@ impl CtapResponse for CredMgmtResponse {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredCredential {
+    /// The RP the credential is for.
     pub rp: RpEntity,
     #[serde(serialize_with = "ser_hex")]
+    /// SHA-256 of the RP ID (what the key stores when it does not keep the ID).
     pub rp_id_hash: Vec<u8>,
+    /// The user the credential is for.
     pub user: UserEntity,
     #[serde(serialize_with = "ser_b64")]
+    /// The credential id.
     pub credential_id: Vec<u8>,
+    /// Its credProtect level (1–3), if the key reports one.
     pub cred_protect: Option<u64>,
 }
 

@@ -15,17 +15,24 @@ use webauthn::cose::CoseKey;
 /// protocol shared secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HmacSecretInput {
+    /// The platform's key-agreement public key.
     pub key_agreement: CoseKey,
+    /// One or two 32-byte salts, encrypted under the shared secret.
     pub salt_enc: Vec<u8>,
+    /// `saltEnc` authenticated with the shared secret.
     pub salt_auth: Vec<u8>,
+    /// The PIN/UV auth protocol of the shared secret (protocol one when absent).
     pub pin_uv_auth_protocol: Option<u64>,
 }
 
+/// Extension inputs of getAssertion that Keysmith knows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GetAssertionExtensions {
+    /// Derive hmac-secret outputs from these salts.
     pub hmac_secret: Option<HmacSecretInput>,
     /// Return the credential's credBlob.
     pub cred_blob: Option<bool>,
+    /// Return the credential's largeBlobKey.
     pub large_blob_key: Option<bool>,
 }
 
@@ -83,14 +90,22 @@ impl GetAssertionExtensions {
     }
 }
 
+/// An authenticatorGetAssertion request (CTAP 2.1 §6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetAssertionRequest {
+    /// The RP ID the credential must be scoped to.
     pub rp_id: String,
+    /// SHA-256 of the clientDataJSON the assertion signs over.
     pub client_data_hash: Vec<u8>,
+    /// Credentials to use (empty: a discoverable credential of the RP).
     pub allow_list: Vec<CredentialDescriptor>,
+    /// Extension inputs.
     pub extensions: GetAssertionExtensions,
+    /// `up` / `uv` options (`rk` is not allowed here).
     pub options: RequestOptions,
+    /// `pinUvAuthParam`: the request authenticated with a PIN/UV auth token (absent: unauthenticated).
     pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// `pinUvAuthProtocol`: the PIN/UV auth protocol (1 or 2) of `pinUvAuthParam`.
     pub pin_uv_auth_protocol: Option<u64>,
 }
 
@@ -166,16 +181,23 @@ impl CtapRequest for GetAssertionRequest {
     }
 }
 
+/// An authenticatorGetAssertion (or getNextAssertion) response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetAssertionResponse {
+    /// The credential that signed.
     pub credential: CredentialDescriptor,
+    /// The authenticator data signed over.
     pub auth_data: Vec<u8>,
+    /// The signature over authData ‖ clientDataHash.
     pub signature: Vec<u8>,
+    /// The credential's user (discoverable credentials; only the id unless the user was verified).
     pub user: Option<UserEntity>,
     /// Total matching credentials (first response of a discoverable
     /// assertion only); the rest come with getNextAssertion.
     pub number_of_credentials: Option<u64>,
+    /// The user picked this credential on the key's own display.
     pub user_selected: Option<bool>,
+    /// The credential's largeBlobKey, when asked.
     pub large_blob_key: Option<Vec<u8>>,
 }
 

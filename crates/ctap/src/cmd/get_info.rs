@@ -7,6 +7,7 @@ use super::{
 use std::collections::BTreeMap;
 use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 
+/// authenticatorGetInfo (CTAP 2.1 §6.4): no parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GetInfoRequest;
 
@@ -25,25 +26,44 @@ impl CtapRequest for GetInfoRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetInfoResponse {
+    /// CTAP versions spoken (`FIDO_2_0`, `FIDO_2_1`, `U2F_V2`, …).
     pub versions: Vec<String>,
+    /// Extensions supported (`credProtect`, `hmac-secret`, …).
     pub extensions: Vec<String>,
     #[serde(serialize_with = "ser_aaguid")]
+    /// The model's AAGUID.
     pub aaguid: [u8; 16],
+    /// Options and their state (`clientPin`, `credMgmt`, `authnrCfg`, …): see [`GetInfoResponse::option`].
     pub options: BTreeMap<String, bool>,
+    /// Largest message the key accepts, bytes.
     pub max_msg_size: Option<u64>,
+    /// PIN/UV auth protocols, in the key's order of preference.
     pub pin_uv_auth_protocols: Vec<u64>,
+    /// Most credentials in an allow or exclude list at once.
     pub max_credential_count_in_list: Option<u64>,
+    /// Longest credential id the key accepts in a list.
     pub max_credential_id_length: Option<u64>,
+    /// Transports (`usb`, `nfc`, …).
     pub transports: Vec<String>,
+    /// Algorithms the key can create credentials with, in its order of preference.
     pub algorithms: Vec<PubKeyCredParam>,
+    /// Largest serialized large-blob array the key stores.
     pub max_serialized_large_blob_array: Option<u64>,
+    /// The user must change the PIN before using it again.
     pub force_pin_change: Option<bool>,
+    /// The current minimum PIN length (code points).
     pub min_pin_length: Option<u64>,
+    /// The firmware version (vendor-defined number).
     pub firmware_version: Option<u64>,
+    /// Longest credBlob the key stores.
     pub max_cred_blob_length: Option<u64>,
+    /// Most RP IDs setMinPINLength may allow to read the minimum PIN length.
     pub max_rpids_for_set_min_pin_length: Option<u64>,
+    /// Built-in UV attempts a platform should try before asking for the PIN.
     pub preferred_platform_uv_attempts: Option<u64>,
+    /// How the key verifies users built-in (FIDO registry's bit values).
     pub uv_modality: Option<u64>,
+    /// How many more discoverable credentials fit (estimate).
     pub remaining_discoverable_credentials: Option<u64>,
 }
 
@@ -68,6 +88,7 @@ impl GetInfoResponse {
         self.option("clientPin")
     }
 
+    /// Whether the key lists `name` among its extensions.
     pub fn supports_extension(&self, name: &str) -> bool {
         self.extensions.iter().any(|e| e == name)
     }

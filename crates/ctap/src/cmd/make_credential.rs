@@ -14,12 +14,14 @@ use webauthn::cbor::{self, CborError, MapBuilder, MapReader, Value};
 pub struct MakeCredentialExtensions {
     /// credProtect level 1, 2 or 3.
     pub cred_protect: Option<u8>,
+    /// Create an hmac-secret for the credential.
     pub hmac_secret: Option<bool>,
     /// Ask for the key's minimum PIN length in the authenticator data (the
     /// RP must be in the key's minPinLengthRPIDs).
     pub min_pin_length: Option<bool>,
     /// A small blob stored with the credential.
     pub cred_blob: Option<Vec<u8>>,
+    /// Create a largeBlobKey for the credential.
     pub large_blob_key: Option<bool>,
 }
 
@@ -52,17 +54,26 @@ impl MakeCredentialExtensions {
     }
 }
 
+/// An authenticatorMakeCredential request (CTAP 2.1 §6.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MakeCredentialRequest {
+    /// SHA-256 of the clientDataJSON the attestation signs over.
     pub client_data_hash: Vec<u8>,
+    /// The relying party.
     pub rp: RpEntity,
+    /// The user (its id is the user handle, at most 64 bytes).
     pub user: UserEntity,
     /// Algorithms in the RP's order of preference (type public-key only).
     pub pub_key_cred_params: Vec<PubKeyCredParam>,
+    /// Credentials the user has already: the key refuses to create another if it holds one.
     pub exclude_list: Vec<CredentialDescriptor>,
+    /// Extension inputs.
     pub extensions: MakeCredentialExtensions,
+    /// `rk` (discoverable), `up`, `uv` options.
     pub options: RequestOptions,
+    /// `pinUvAuthParam`: the request authenticated with a PIN/UV auth token (absent: unauthenticated).
     pub pin_uv_auth_param: Option<Vec<u8>>,
+    /// `pinUvAuthProtocol`: the PIN/UV auth protocol (1 or 2) of `pinUvAuthParam`.
     pub pin_uv_auth_protocol: Option<u64>,
     /// 1 = vendor-facilitated, 2 = platform-managed enterprise attestation.
     pub enterprise_attestation: Option<u64>,
@@ -176,12 +187,18 @@ impl CtapRequest for MakeCredentialRequest {
     }
 }
 
+/// An authenticatorMakeCredential response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MakeCredentialResponse {
+    /// The attestation statement's format (`packed`, `none`, …).
     pub fmt: String,
+    /// The authenticator data, with the attested credential data.
     pub auth_data: Vec<u8>,
+    /// The attestation statement (a CBOR map whose shape `fmt` gives).
     pub att_stmt: Value,
+    /// Enterprise attestation was returned.
     pub ep_att: Option<bool>,
+    /// The credential's largeBlobKey, when asked.
     pub large_blob_key: Option<Vec<u8>>,
 }
 

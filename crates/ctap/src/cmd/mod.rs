@@ -36,7 +36,9 @@ wire_enum! {
 
 /// A CTAP2 request: command byte followed by an optional CBOR map.
 pub trait CtapRequest: Sized {
+    /// The command byte.
     const COMMAND: CommandCode;
+    /// What the key answers.
     type Response: CtapResponse;
 
     /// The parameter map, or `None` for a command without parameters.
@@ -56,7 +58,9 @@ pub trait CtapRequest: Sized {
 
 /// A CTAP2 response body (after the status byte).
 pub trait CtapResponse: Sized {
+    /// The response map, or `None` for an empty response (authenticator side).
     fn to_cbor(&self) -> Option<Value>;
+    /// Reads a response body (host side); `None` is an empty body.
     fn from_cbor(body: Option<Value>) -> Result<Self, CborError>;
 }
 
@@ -207,11 +211,14 @@ pub(crate) fn params(value: Option<Value>) -> Result<Params, CborError> {
 /// `PublicKeyCredentialRpEntity` (WebAuthn §5.4.2).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RpEntity {
+    /// The RP ID.
     pub id: String,
+    /// A name for people.
     pub name: Option<String>,
 }
 
 impl RpEntity {
+    /// The entity as a CBOR map.
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .text("id", self.id.as_str())
@@ -219,6 +226,7 @@ impl RpEntity {
             .build()
     }
 
+    /// Reads the entity (unknown members are ignored).
     pub fn from_cbor(v: Value) -> Result<Self, CborError> {
         let mut m = MapReader::new(v, "rp")?;
         Ok(Self {
@@ -233,8 +241,11 @@ impl RpEntity {
 #[serde(rename_all = "camelCase")]
 pub struct UserEntity {
     #[serde(serialize_with = "ser_b64")]
+    /// The user handle (at most 64 bytes).
     pub id: Vec<u8>,
+    /// An account name (UPN), shown by keys that list credentials.
     pub name: Option<String>,
+    /// The person's name.
     pub display_name: Option<String>,
 }
 
@@ -243,6 +254,7 @@ fn ser_b64<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl UserEntity {
+    /// The entity as a CBOR map.
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .text("id", self.id.clone())
@@ -251,6 +263,7 @@ impl UserEntity {
             .build()
     }
 
+    /// Reads the entity; a handle over 64 bytes is refused.
     pub fn from_cbor(v: Value) -> Result<Self, CborError> {
         let mut m = MapReader::new(v, "user")?;
         let id = m.bytes("id", "user.id")?;
@@ -268,11 +281,14 @@ impl UserEntity {
 /// `PublicKeyCredentialDescriptor` with type "public-key".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialDescriptor {
+    /// The credential id.
     pub id: Vec<u8>,
+    /// Transports it was seen on.
     pub transports: Option<Vec<String>>,
 }
 
 impl CredentialDescriptor {
+    /// A descriptor of `id` without transports.
     pub fn new(id: Vec<u8>) -> Self {
         Self {
             id,
@@ -280,6 +296,7 @@ impl CredentialDescriptor {
         }
     }
 
+    /// The descriptor as a CBOR map (`type` is `public-key`).
     pub fn to_cbor(&self) -> Value {
         let transports = self
             .transports
@@ -332,10 +349,12 @@ pub(crate) fn descriptor_list_cbor(list: &[CredentialDescriptor]) -> Value {
 /// `PublicKeyCredentialParameters` with type "public-key".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PubKeyCredParam {
+    /// The COSE algorithm.
     pub alg: i64,
 }
 
 impl PubKeyCredParam {
+    /// The parameter as a CBOR map (`type` is `public-key`).
     pub fn to_cbor(&self) -> Value {
         MapBuilder::new()
             .text("alg", self.alg)
@@ -343,6 +362,7 @@ impl PubKeyCredParam {
             .build()
     }
 
+    /// Reads a parameter; `None` for a type other than `public-key` (to be skipped).
     pub fn from_cbor(v: Value) -> Result<Option<Self>, CborError> {
         let mut m = MapReader::new(v, "pubKeyCredParams")?;
         let type_ = m.text("type", "pubKeyCredParams.type")?;
@@ -354,12 +374,16 @@ impl PubKeyCredParam {
 /// Request options `rk`, `up`, `uv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestOptions {
+    /// Make a discoverable (resident) credential.
     pub rk: Option<bool>,
+    /// Ask for user presence (a touch).
     pub up: Option<bool>,
+    /// Ask for built-in user verification.
     pub uv: Option<bool>,
 }
 
 impl RequestOptions {
+    /// The options map, or `None` when none is set.
     pub fn to_cbor(&self) -> Option<Value> {
         let b = MapBuilder::new()
             .opt_text("rk", self.rk)

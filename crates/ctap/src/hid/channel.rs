@@ -29,6 +29,8 @@ pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(5);
 pub struct CancelHandle(Arc<AtomicBool>);
 
 impl CancelHandle {
+    /// Asks the transaction in progress to stop: the channel sends
+    /// CTAPHID_CANCEL before it reads the key's next packet.
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -63,6 +65,7 @@ impl<T: Transport> HidChannel<T> {
         Self::open_with_timeout(transport, DEFAULT_IDLE_TIMEOUT)
     }
 
+    /// As [`HidChannel::open`], waiting at most `idle_timeout` between packets.
     pub fn open_with_timeout(mut transport: T, idle_timeout: Duration) -> Result<Self> {
         let nonce: [u8; 8] = rand::random();
         let init = Message::new(BROADCAST_CID, HidCommand::Init, nonce.to_vec());
@@ -97,14 +100,17 @@ impl<T: Transport> HidChannel<T> {
         &self.device
     }
 
+    /// The channel id the key allocated.
     pub fn cid(&self) -> u32 {
         self.cid
     }
 
+    /// The key as a short text (for messages).
     pub fn describe(&self) -> String {
         self.transport.describe()
     }
 
+    /// How long to wait for any packet from the key before giving up.
     pub fn set_idle_timeout(&mut self, timeout: Duration) {
         self.idle_timeout = timeout;
     }

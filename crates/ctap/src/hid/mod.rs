@@ -24,20 +24,30 @@ pub type Report = [u8; REPORT_LEN];
 /// CTAPHID commands (the byte without the high bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HidCommand {
+    /// CTAPHID_PING (0x01): echoes its payload.
     Ping,
+    /// CTAPHID_MSG (0x03): a CTAP1/U2F message.
     Msg,
+    /// CTAPHID_LOCK (0x04): exclusive use of the key for some seconds.
     Lock,
+    /// CTAPHID_INIT (0x06): allocates a channel.
     Init,
+    /// CTAPHID_WINK (0x08): the key shows where it is.
     Wink,
+    /// CTAPHID_CBOR (0x10): a CTAP2 request or response.
     Cbor,
+    /// CTAPHID_CANCEL (0x11): stop the request in progress.
     Cancel,
+    /// CTAPHID_KEEPALIVE (0x3B): the key is still working or waits for a touch.
     Keepalive,
+    /// CTAPHID_ERROR (0x3F): a transport-level error.
     Error,
     /// A command byte this library does not name.
     Unknown(u8),
 }
 
 impl HidCommand {
+    /// The command of a command byte (the init-packet bit ignored).
     pub fn from_byte(b: u8) -> Self {
         match b & 0x7F {
             0x01 => Self::Ping,
@@ -109,7 +119,9 @@ wire_enum! {
 
 /// Capability flags in the INIT response.
 pub mod capability {
+    /// The key can wink.
     pub const WINK: u8 = 0x01;
+    /// The key speaks CTAP2 (CBOR).
     pub const CBOR: u8 = 0x04;
     /// The key does not implement CTAP1/U2F MSG.
     pub const NMSG: u8 = 0x08;
@@ -120,15 +132,22 @@ pub mod capability {
 pub enum Packet {
     /// First packet of a message: command and total payload length.
     Init {
+        /// The channel id.
         cid: u32,
+        /// The command.
         cmd: HidCommand,
+        /// The whole message's payload length.
         bcnt: u16,
+        /// The first payload bytes (zero-padded).
         data: [u8; INIT_DATA_LEN],
     },
     /// A following packet with its sequence number.
     Cont {
+        /// The channel id.
         cid: u32,
+        /// The sequence number (0–127).
         seq: u8,
+        /// The next payload bytes (zero-padded).
         data: [u8; CONT_DATA_LEN],
     },
 }
@@ -157,12 +176,14 @@ impl Packet {
         }
     }
 
+    /// The packet's channel id.
     pub fn cid(&self) -> u32 {
         match self {
             Packet::Init { cid, .. } | Packet::Cont { cid, .. } => *cid,
         }
     }
 
+    /// The packet as a 64-byte report.
     pub fn to_report(&self) -> Report {
         let mut r = [0u8; REPORT_LEN];
         match self {
@@ -190,8 +211,11 @@ impl Packet {
 /// A whole CTAPHID message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The channel id.
     pub cid: u32,
+    /// The command.
     pub cmd: HidCommand,
+    /// The payload (at most 7609 bytes).
     pub payload: Vec<u8>,
 }
 
@@ -201,6 +225,7 @@ pub struct Message {
 pub struct MessageTooLong(pub usize);
 
 impl Message {
+    /// A message on `cid`.
     pub fn new(cid: u32, cmd: HidCommand, payload: Vec<u8>) -> Self {
         Self { cid, cmd, payload }
     }
@@ -303,10 +328,12 @@ impl Reassembler {
         Ok(self.state())
     }
 
+    /// The channel id of the message being assembled.
     pub fn cid(&self) -> u32 {
         self.cid
     }
 
+    /// The command of the message being assembled.
     pub fn cmd(&self) -> HidCommand {
         self.cmd
     }
@@ -328,14 +355,20 @@ impl Reassembler {
 /// The INIT response payload (§11.2.9.1.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitResponse {
+    /// The nonce the host sent, echoed.
     pub nonce: [u8; 8],
+    /// The channel id allocated to the host.
     pub cid: u32,
+    /// CTAPHID protocol version (2).
     pub protocol_version: u8,
+    /// The device's version (major, minor, build).
     pub version: (u8, u8, u8),
+    /// Capability flags ([`capability`]).
     pub capabilities: u8,
 }
 
 impl InitResponse {
+    /// The payload as sent.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(17);
         out.extend_from_slice(&self.nonce);
@@ -346,6 +379,7 @@ impl InitResponse {
         out
     }
 
+    /// Reads an INIT response payload; `None` when shorter than 17 bytes.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         if bytes.len() < 17 {
             return None;

@@ -17,7 +17,9 @@ pub struct InProcessTransport {
 /// its reports back.
 #[derive(Debug)]
 pub struct InProcessDevice {
+    /// Reports to the host.
     pub to_host: Sender<Report>,
+    /// Reports from the host.
     pub from_host: Receiver<Report>,
 }
 

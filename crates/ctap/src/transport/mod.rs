@@ -13,13 +13,18 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("{context}: {source}")]
+    /// An I/O error of the device (what was being done, and the error).
     Io {
+        /// What was being done (`reading /dev/hidraw3`, …).
         context: String,
+        /// The error.
         source: std::io::Error,
     },
     #[error("the key was disconnected")]
+    /// The device went away.
     Disconnected,
     #[error("USB HID: {0}")]
+    /// The HID library failed.
     Hid(String),
 }
 

@@ -16,10 +16,15 @@ pub const FIDO_USAGE_CTAPHID: u16 = 0x01;
 pub struct UsbDeviceInfo {
     /// OS path (e.g. `/dev/hidraw3`), used to open it.
     pub path: String,
+    /// USB vendor id (0x1050 for Yubico).
     pub vendor_id: u16,
+    /// USB product id.
     pub product_id: u16,
+    /// The manufacturer string, if the device has one.
     pub manufacturer: Option<String>,
+    /// The product string.
     pub product: Option<String>,
+    /// The serial number, if the device reports one.
     pub serial_number: Option<String>,
 }
 
@@ -82,6 +87,7 @@ impl UsbTransport {
         })
     }
 
+    /// What the bus said about the device.
     pub fn info(&self) -> &UsbDeviceInfo {
         &self.info
     }
