@@ -33,9 +33,16 @@ pub const AAGUID_EXTENSION_OID: const_oid::ObjectIdentifier =
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     #[error("cannot build a certificate: {0}")]
+    /// A certificate could not be built (the builder's message).
     Build(String),
     #[error("attestation file {path}: {message}")]
-    File { path: PathBuf, message: String },
+    /// An attestation file could not be read or is not what it should be.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// The AAGUID certificate extension: an OCTET STRING of 16 bytes.
@@ -114,9 +121,13 @@ fn issue_leaf(
 
 /// A model's CA and batch attestation key.
 pub struct ModelCa {
+    /// The model CA's private key (signs the batch certificate).
     pub root_key: SigningKey,
+    /// The model CA's self-signed certificate: the root a relying party trusts.
     pub root_cert: Certificate,
+    /// The batch attestation key, shared by every virtual key of the model.
     pub batch_key: SigningKey,
+    /// The batch certificate (carries the model's AAGUID extension).
     pub batch_cert: Certificate,
 }
 
@@ -233,10 +244,15 @@ impl ModelCa {
 /// One device's attestation material, kept in its state file.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredAttestation {
+    /// The model CA's certificate (PEM).
     pub root_cert_pem: String,
+    /// The batch attestation certificate (PEM).
     pub batch_cert_pem: String,
+    /// The batch attestation private key (PEM).
     pub batch_key_pem: String,
+    /// The device's own enterprise attestation certificate, with its serial (PEM).
     pub enterprise_cert_pem: String,
+    /// The enterprise attestation private key (PEM).
     pub enterprise_key_pem: String,
 }
 
@@ -301,6 +317,7 @@ pub struct AttestationSigner {
 }
 
 impl AttestationSigner {
+    /// The signer of stored material; an unreadable PEM is an error naming it.
     pub fn load(stored: &StoredAttestation) -> Result<Self, AttestationError> {
         use der::DecodePem;
         let bad =

@@ -21,11 +21,14 @@ const ID_VERSION: u8 = 1;
 
 /// A credential's private key.
 pub enum PrivateKey {
+    /// An ES256 (P-256) key.
     Es256(p256::ecdsa::SigningKey),
+    /// An Ed25519 key.
     EdDsa(ed25519_dalek::SigningKey),
 }
 
 impl PrivateKey {
+    /// A new random key for `alg`; `None` for an algorithm the virtual key does not create.
     pub fn generate(alg: CoseAlgorithm) -> Option<Self> {
         match alg {
             CoseAlgorithm::Es256 => Some(Self::Es256(p256::ecdsa::SigningKey::random(
@@ -38,6 +41,7 @@ impl PrivateKey {
         }
     }
 
+    /// The algorithm the key signs with.
     pub fn algorithm(&self) -> CoseAlgorithm {
         match self {
             Self::Es256(_) => CoseAlgorithm::Es256,
@@ -119,10 +123,13 @@ const P256_OID: der::asn1::ObjectIdentifier =
 
 /// What a credential id seals.
 pub struct CredentialSecret {
+    /// The credential's private key.
     pub key: PrivateKey,
     /// credProtect level (1 when not requested).
     pub cred_protect: u8,
+    /// Whether the key also keeps the credential (a resident credential).
     pub discoverable: bool,
+    /// The credBlob stored with the credential (at most 32 bytes).
     pub cred_blob: Option<Vec<u8>>,
 }
 

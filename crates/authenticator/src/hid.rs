@@ -28,8 +28,11 @@ pub const DEVICE_VERSION: (u8, u8, u8) = (1, 0, 0);
 /// How the simulated user answers touch requests.
 #[derive(Debug, Clone, Copy)]
 pub struct PresenceSettings {
+    /// Whether the simulated user approves, denies or never answers.
     pub mode: PresenceMode,
+    /// How long the simulated touch takes.
     pub touch_delay: Duration,
+    /// How long the key waits for a touch before giving up.
     pub timeout: Duration,
 }
 
@@ -51,6 +54,7 @@ struct Assembling<A> {
 
 /// Where the device's reports go: the transport it is served on.
 pub trait ReportSink<A>: Send + Sync + 'static {
+    /// Sends one report to `to`.
     fn send(&self, to: &A, report: &Report);
 }
 
@@ -107,6 +111,7 @@ fn keepalive_report(cid: u32, status: KeepaliveStatus) -> Report {
 }
 
 impl<A: Clone + PartialEq + Send + 'static> HidDevice<A> {
+    /// A device serving `authenticator` with `presence` as its simulated user.
     pub fn new(authenticator: Authenticator, presence: PresenceSettings) -> Self {
         Self {
             authenticator: Arc::new(Mutex::new(authenticator)),

@@ -10,6 +10,7 @@
 //! with CTAP or CTAPHID errors), never log secrets, and always write its
 //! state file with mode 0600.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod attestation;

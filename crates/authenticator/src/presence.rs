@@ -33,8 +33,11 @@ impl std::str::FromStr for PresenceMode {
 /// How a request for presence ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PresenceOutcome {
+    /// The user touched the key.
     Approved,
+    /// The user refused (CTAP2_ERR_OPERATION_DENIED).
     Denied,
+    /// No touch came in time (CTAP2_ERR_USER_ACTION_TIMEOUT).
     TimedOut,
     /// The host sent CTAPHID_CANCEL.
     Cancelled,
@@ -42,6 +45,7 @@ pub enum PresenceOutcome {
 
 /// Asks the (simulated) user for a touch; blocks until an outcome.
 pub trait UserPresence {
+    /// Waits for the user's answer.
     fn request(&self) -> PresenceOutcome;
 }
 
@@ -49,14 +53,20 @@ pub trait UserPresence {
 /// raising a flag the HID layer turns into UPNEEDED keepalives.
 #[derive(Debug, Clone)]
 pub struct SimulatedPresence {
+    /// Whether the simulated user approves, denies or never answers.
     pub mode: PresenceMode,
+    /// How long the simulated touch takes.
     pub touch_delay: Duration,
+    /// How long to wait before [`PresenceOutcome::TimedOut`].
     pub timeout: Duration,
+    /// Set by the HID layer when the host sends CTAPHID_CANCEL.
     pub cancel: Arc<AtomicBool>,
+    /// Raised while a touch is awaited (the HID layer sends UPNEEDED keepalives).
     pub waiting: Arc<AtomicBool>,
 }
 
 impl SimulatedPresence {
+    /// A simulated user with fresh cancel and waiting flags.
     pub fn new(mode: PresenceMode, touch_delay: Duration, timeout: Duration) -> Self {
         Self {
             mode,

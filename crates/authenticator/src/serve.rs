@@ -165,6 +165,7 @@ impl UdpKeyHandle {
         })
     }
 
+    /// The UDP address the key listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

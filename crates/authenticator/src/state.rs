@@ -16,6 +16,7 @@ pub const MAX_PIN_RETRIES: u8 = 8;
 /// Everything that survives a power cycle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PersistentState {
+    /// The state file's format version (a file of another version is refused).
     pub version: u32,
     /// The model identifier, as a UUID string.
     pub aaguid: String,
@@ -26,19 +27,27 @@ pub struct PersistentState {
     /// values; a reset replaces it, which invalidates every credential.
     #[serde(with = "hex_array")]
     pub master_key: [u8; 32],
+    /// The PIN, when one is set.
     pub pin: Option<PinState>,
+    /// PIN attempts left (8 after a reset or a correct PIN).
     pub pin_retries: u8,
+    /// The minimum PIN length in code points.
     pub min_pin_length: u8,
     #[serde(default)]
+    /// RP IDs that may read the minimum PIN length (minPinLength extension).
     pub min_pin_length_rpids: Vec<String>,
+    /// The user must change the PIN before using it.
     pub force_pin_change: bool,
+    /// Every operation requires user verification (toggleAlwaysUv).
     pub always_uv: bool,
+    /// Enterprise attestation has been enabled.
     pub enterprise_attestation: bool,
     /// Global signature counter.
     pub sign_count: u32,
     /// Ordering of discoverable credentials (most recent first in
     /// getAssertion).
     pub next_credential_serial: u64,
+    /// The discoverable credentials.
     pub credentials: Vec<ResidentCredential>,
     /// Attestation material when no shared model directory is used.
     #[serde(default)]
@@ -56,7 +65,9 @@ impl Drop for PersistentState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PinState {
     #[serde(with = "hex_array")]
+    /// LEFT(SHA-256(PIN), 16), as CTAP compares it.
     pub hash: [u8; 16],
+    /// The PIN's length in code points.
     pub code_points: u8,
 }
 
@@ -65,14 +76,22 @@ pub struct PinState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ResidentCredential {
     #[serde(with = "b64")]
+    /// The credential id (which wraps the private key).
     pub id: Vec<u8>,
+    /// The RP ID.
     pub rp_id: String,
+    /// The RP's name, if the RP gave one.
     pub rp_name: Option<String>,
     #[serde(with = "b64")]
+    /// The user handle.
     pub user_id: Vec<u8>,
+    /// The user's account name.
     pub user_name: Option<String>,
+    /// The user's display name.
     pub user_display_name: Option<String>,
+    /// The credProtect level (1–3).
     pub cred_protect: u8,
+    /// Creation order (most recent first in assertions and enumeration).
     pub serial: u64,
 }
 
@@ -109,6 +128,7 @@ impl PersistentState {
         *self = fresh;
     }
 
+    /// The AAGUID as bytes (all zeros if the stored text is not a UUID).
     pub fn aaguid_bytes(&self) -> [u8; 16] {
         uuid::Uuid::parse_str(&self.aaguid)
             .map(|u| *u.as_bytes())
@@ -126,29 +146,46 @@ pub struct StateFile {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot read key state {path}: {source}")]
+    /// The file could not be read.
     Read {
+        /// The state file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
     #[error("key state {path} is not valid: {source}")]
+    /// The file is not a key state.
     Parse {
+        /// The state file.
         path: PathBuf,
+        /// The error.
         source: serde_json::Error,
     },
     #[error("key state {path} has version {found}, this build reads version {STATE_VERSION}")]
-    Version { path: PathBuf, found: u32 },
-    #[error("cannot write key state {path}: {source}")]
-    Write {
+    /// The file is of another format version (named) than this build reads.
+    Version {
+        /// The state file.
         path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    #[error("cannot write key state {path}: {source}")]
+    /// The file could not be written (written atomically: the old one stays).
+    Write {
+        /// The state file.
+        path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
 }
 
 impl StateFile {
+    /// The state file at `path` (not read until loaded).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
+    /// Where the state lives.
     pub fn path(&self) -> &Path {
         &self.path
     }

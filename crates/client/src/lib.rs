@@ -16,6 +16,8 @@
 //!   python-fido2's `ClientError` (`_ctap2client_err`), keeping the
 //!   status for callers that need it.
 
+#![warn(missing_docs)]
+
 use ctap::cmd::get_assertion::GetAssertionRequest;
 use ctap::cmd::make_credential::{MakeCredentialExtensions, MakeCredentialRequest};
 use ctap::cmd::{CredentialDescriptor, PubKeyCredParam, RequestOptions, RpEntity, UserEntity};
@@ -33,6 +35,7 @@ use webauthn::graph::{
 /// `ClientError.ERR`, same numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    /// Anything else (python-fido2's OTHER_ERROR).
     Other = 1,
     /// The request or the PIN was not acceptable.
     BadRequest = 2,
@@ -51,7 +54,9 @@ pub enum ErrorCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ClientError {
+    /// The kind of failure (what a caller branches on).
     pub code: ErrorCode,
+    /// What happened, for people.
     pub message: String,
     /// The key's own error, when the key answered one.
     #[source]
@@ -111,6 +116,7 @@ impl From<ctap::Error> for ClientError {
     }
 }
 
+/// Results of this crate.
 pub type Result<T> = std::result::Result<T, ClientError>;
 
 /// `text` cut to at most `max` bytes on a character boundary (CTAP 2.1
@@ -144,8 +150,11 @@ pub struct RegistrationParams<'a> {
 /// data, and what a journal wants to know before the key is asked.
 #[derive(Debug)]
 pub struct PreparedRegistration {
+    /// The RP ID of the options.
     pub rp_id: String,
+    /// The origin written into clientDataJSON.
     pub origin: String,
+    /// The clientDataJSON the key will sign over.
     pub client_data_json: Vec<u8>,
     request: MakeCredentialRequest,
 }
@@ -169,9 +178,13 @@ impl PreparedRegistration {
 /// A registration response: what a relying party verifies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
+    /// The new credential's id.
     pub credential_id: Vec<u8>,
+    /// The clientDataJSON the attestation covers.
     pub client_data_json: Vec<u8>,
+    /// The attestation object (`fmt`, `attStmt`, `authData`).
     pub attestation_object: Vec<u8>,
+    /// The authenticator data, also inside the attestation object.
     pub authenticator_data: Vec<u8>,
 }
 
@@ -356,21 +369,30 @@ pub fn make_credential<T: Transport>(
 /// relying party sent them: the challenge echoed verbatim).
 #[derive(Debug, Clone, Default)]
 pub struct AssertionParams<'a> {
+    /// The RP ID the credential must be scoped to.
     pub rp_id: &'a str,
+    /// The challenge, as the relying party sent it (echoed verbatim).
     pub challenge: &'a str,
     /// Allowed credential ids (empty: a discoverable credential).
     pub allow: Vec<Vec<u8>>,
+    /// The origin to write into clientDataJSON (default `https://{rp_id}`).
     pub origin: Option<&'a str>,
+    /// The key's PIN, for user verification (none: presence only).
     pub pin: Option<&'a str>,
 }
 
 /// An assertion response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assertion {
+    /// The credential that signed.
     pub credential_id: Vec<u8>,
+    /// The clientDataJSON the signature covers.
     pub client_data_json: Vec<u8>,
+    /// The authenticator data signed over.
     pub authenticator_data: Vec<u8>,
+    /// The signature over authenticatorData ‖ SHA-256(clientDataJSON).
     pub signature: Vec<u8>,
+    /// The user handle (discoverable credentials).
     pub user_handle: Option<Vec<u8>>,
 }
 

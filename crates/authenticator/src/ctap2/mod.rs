@@ -45,6 +45,7 @@ pub struct AuthenticatorConfig {
     pub aaguid: uuid::Uuid,
     /// Discoverable credential slots.
     pub capacity: usize,
+    /// Which attestation a new key makes (packed with the batch certificate, self, or none).
     pub attestation: AttestationMode,
     /// Directory of shared per-model attestation CAs (see
     /// [`crate::attestation::ModelCa::load_or_create`]).
@@ -75,13 +76,19 @@ impl Default for AuthenticatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
+    /// The state file could not be read or written.
     State(#[from] StateError),
     #[error(transparent)]
+    /// The attestation material could not be made or loaded.
     Attestation(#[from] AttestationError),
     #[error("{path} belongs to a key of model {found}, not {wanted}")]
+    /// The state file is of another model than the one asked for.
     ModelMismatch {
+        /// The state file.
         path: PathBuf,
+        /// Its model.
         found: String,
+        /// The model asked for.
         wanted: String,
     },
 }
@@ -229,10 +236,12 @@ impl Authenticator {
         self.signer.root_pem()
     }
 
+    /// The key's model.
     pub fn aaguid(&self) -> uuid::Uuid {
         uuid::Uuid::from_bytes(self.state.aaguid_bytes())
     }
 
+    /// The key's serial number.
     pub fn serial(&self) -> &str {
         &self.state.serial
     }
