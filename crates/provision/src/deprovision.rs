@@ -13,8 +13,11 @@ use webauthn::graph::{entra_credential_id_candidates, Fido2Method};
 /// Which of a user's passkeys go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
+    /// Every passkey of the user (`--all`).
     All,
+    /// The passkey with this directory id (`--method`).
     Method(String),
+    /// Every passkey of this key model (`--aaguid`).
     Aaguid(String),
 }
 
@@ -31,12 +34,15 @@ impl Selector {
     }
 }
 
+/// What became of one passkey of a deprovisioning run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum DeprovisionStatus {
     /// `--dry-run`: would be deleted.
     WouldDelete,
+    /// Deleted from the directory (and, with a key, from the key).
     Deleted,
+    /// The deletion failed (the error says why).
     Failed,
 }
 
@@ -44,13 +50,19 @@ pub enum DeprovisionStatus {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionAction {
+    /// The user's UPN.
     pub user_principal_name: String,
+    /// The directory's id of the registered passkey.
     pub method_id: Option<String>,
+    /// The passkey's name.
     pub display_name: Option<String>,
+    /// The key model's AAGUID.
     pub aaguid: Option<String>,
+    /// What became of it.
     pub status: DeprovisionStatus,
     /// Also removed from the inserted key.
     pub removed_from_key: bool,
+    /// The error, for people (when it failed).
     pub error: Option<String>,
 }
 

@@ -11,20 +11,30 @@ pub enum Error {
     /// The directory answered with an error (Graph error envelope).
     #[error("directory refused {operation}: HTTP {status} {code}: {message}")]
     Directory {
+        /// What was being done (`register`, `list methods`, …).
         operation: &'static str,
+        /// The HTTP status.
         status: u16,
+        /// The directory's error code.
         code: String,
+        /// What happened, for people.
         message: String,
     },
     /// The directory could not be reached or sent something unreadable.
     #[error("directory {operation}: {message}")]
     DirectoryTransport {
+        /// What was being done (`register`, `list methods`, …).
         operation: &'static str,
+        /// What happened, for people.
         message: String,
     },
     /// The key already holds a passkey for this user (CREDENTIAL_EXCLUDED).
     #[error("the key already holds a passkey for {user}; use another key or deprovision first")]
-    AlreadyProvisioned { user: String },
+    /// The key already holds a passkey for this user (CREDENTIAL_EXCLUDED).
+    AlreadyProvisioned {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+    },
     /// The key has no room left for another passkey (KEY_STORE_FULL).
     #[error("the key is full (no room for another passkey); remove credentials with `keysmith key creds delete` or reset it")]
     KeyFull,
@@ -36,14 +46,23 @@ pub enum Error {
     PinPolicy(String),
     /// The journal could not be written or read.
     #[error("journal {path}: {message}")]
-    Journal { path: String, message: String },
+    /// The journal could not be written or read.
+    Journal {
+        /// The file.
+        path: String,
+        /// What happened, for people.
+        message: String,
+    },
     /// Bad input from the operator (CSV, options).
     #[error("{0}")]
     Input(String),
     #[error("{context}: {source}")]
+    /// A file operation failed.
     Io {
+        /// What was being done.
         context: String,
         #[source]
+        /// The error.
         source: std::io::Error,
     },
     /// A failpoint fired (tests simulate a crash at a step boundary).
@@ -52,6 +71,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -85,6 +105,7 @@ impl Error {
     }
 }
 
+/// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Test hook: when the environment variable `KEYSMITH_FAILPOINT` names

@@ -23,6 +23,7 @@ pub struct KeyIdentity {
     /// USB serial number when the key reports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// The key model's AAGUID.
     pub aaguid: String,
 }
 
@@ -42,66 +43,127 @@ impl KeyIdentity {
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum JournalEvent {
     #[serde(rename_all = "camelCase")]
-    RunStarted { run_id: String, directory: String },
+    /// The run began (the journal's first entry).
+    RunStarted {
+        /// A unique id of the run.
+        run_id: String,
+        /// The directory's base URL.
+        directory: String,
+    },
     /// The whole run, written before its first side effect: every user in
     /// order and the options that shape the result, so that `--resume`
     /// alone can finish it.
     #[serde(rename_all = "camelCase")]
-    Planned { plan: Box<Plan> },
+    /// The whole run, written before its first side effect: every user in order and the options that shape the result, so that `--resume` alone can finish it.
+    Planned {
+        /// The plan.
+        plan: Box<Plan>,
+    },
     /// Creation options (with their challenge) fetched for a user.
     #[serde(rename_all = "camelCase")]
     OptionsFetched {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The creation options (with their challenge).
         options: Box<CreationOptionsResponse>,
     },
     /// A key was taken for the user; from here on the user is bound to it.
     #[serde(rename_all = "camelCase")]
-    KeyAssigned { user: String, key: KeyIdentity },
+    /// A key was taken for the user; from here on the user is bound to it.
+    KeyAssigned {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// The key the step touched.
+        key: KeyIdentity,
+    },
     #[serde(rename_all = "camelCase")]
-    KeyReset { user: String, key: KeyIdentity },
+    /// The key was factory-reset for the user (`--reset-first`, `--recycle`).
+    KeyReset {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// The key the step touched.
+        key: KeyIdentity,
+    },
     /// About to set the PIN (the PIN itself is already in the PIN file).
     #[serde(rename_all = "camelCase")]
-    SettingPin { user: String, key: KeyIdentity },
+    /// About to set the PIN (the PIN itself is already in the PIN file).
+    SettingPin {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// The key the step touched.
+        key: KeyIdentity,
+    },
     #[serde(rename_all = "camelCase")]
-    PinSet { user: String, key: KeyIdentity },
+    /// The PIN is set.
+    PinSet {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// The key the step touched.
+        key: KeyIdentity,
+    },
     /// About to send makeCredential.
     #[serde(rename_all = "camelCase")]
     CreatingCredential {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The key the step touched.
         key: KeyIdentity,
         /// base64url WebAuthn user handle, to find the credential on the key.
         user_handle: String,
+        /// The relying party the credential is for.
         rp_id: String,
     },
     /// The key made the credential; everything needed to register it.
     #[serde(rename_all = "camelCase")]
     CredentialCreated {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The key the step touched.
         key: KeyIdentity,
+        /// The credential id, base64url.
         credential_id: String,
+        /// The clientDataJSON the key signed, base64url.
         client_data_json: String,
+        /// The attestation object, base64url.
         attestation_object: String,
+        /// The passkey's name.
         display_name: String,
+        /// The relying party the credential is for.
         rp_id: String,
     },
     /// The key refused makeCredential (excluded, full): nothing was made.
     #[serde(rename_all = "camelCase")]
     CreationRefused {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The key the step touched.
         key: KeyIdentity,
+        /// Why, for people.
         reason: String,
     },
     /// About to POST the registration.
     #[serde(rename_all = "camelCase")]
-    Registering { user: String, credential_id: String },
-    #[serde(rename_all = "camelCase")]
-    Registered {
+    /// About to POST the registration.
+    Registering {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The credential id, base64url.
         credential_id: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    /// The directory registered the passkey.
+    Registered {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// The credential id, base64url.
+        credential_id: String,
+        /// The directory's id of the registered passkey.
         method_id: String,
         #[serde(default)]
+        /// The key model's AAGUID.
         aaguid: Option<String>,
         #[serde(default)]
+        /// The key model's name, as the directory knows it.
         model: Option<String>,
         /// The passkey name the directory answered (absent in journals
         /// written before it was recorded).
@@ -111,31 +173,49 @@ pub enum JournalEvent {
     /// A credential that will never be registered was deleted from the key.
     #[serde(rename_all = "camelCase")]
     CredentialRemoved {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The key the step touched.
         key: KeyIdentity,
+        /// The credential id, base64url.
         credential_id: String,
+        /// Why, for people.
         reason: String,
     },
     #[serde(rename_all = "camelCase")]
+    /// The PIN policy (minimum length, forced change) was applied to the key.
     PinPolicyApplied {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The key the step touched.
         key: KeyIdentity,
         #[serde(default)]
+        /// The minimum PIN length applied to the key, if one was.
         min_pin_length: Option<u64>,
+        /// Whether the user must change the PIN on first use.
         force_pin_change: bool,
     },
     /// Every step for the user is complete.
     #[serde(rename_all = "camelCase")]
-    UserDone { user: String },
-    #[serde(rename_all = "camelCase")]
-    UserFailed {
+    /// Every step for the user is complete.
+    UserDone {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    /// The user failed (a resume tries again).
+    UserFailed {
+        /// The user (UPN or object id, as the run names them).
+        user: String,
+        /// A stable short name of the failure (see [`crate::error::Error::kind`]).
         kind: String,
+        /// What happened, for people.
         message: String,
     },
 }
 
 impl JournalEvent {
+    /// The user the entry is about (none for the run's own entries).
     pub fn user(&self) -> Option<&str> {
         use JournalEvent::*;
         match self {
@@ -172,7 +252,9 @@ struct Record {
 pub struct Plan {
     /// Where the users came from: `csv FILE`, `group ID` or `user`.
     pub source: String,
+    /// The users, in run order.
     pub users: Vec<PlannedUser>,
+    /// The options that shape the result (PIN length and policy, directory).
     pub options: PlanOptions,
 }
 
@@ -180,10 +262,13 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedUser {
+    /// The user (UPN or object id, as the run names them).
     pub user: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The passkey's name.
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// This user's PIN length, overriding the run's (from the CSV).
     pub pin_length: Option<usize>,
     /// Where this user came from: `users.csv entry 3`, `group ID`, `--user`.
     pub from: String,
@@ -195,48 +280,72 @@ pub struct PlannedUser {
 pub struct PlanOptions {
     /// The directory's base URL.
     pub directory: String,
+    /// Length of the generated PIN.
     pub pin_length: usize,
+    /// Characters the generated PIN uses.
     pub pin_alphabet: crate::pin::PinAlphabet,
     #[serde(default)]
+    /// The minimum PIN length applied to the key, if one was.
     pub min_pin_length: Option<u64>,
     #[serde(default)]
+    /// Whether the user must change the PIN on first use.
     pub force_pin_change: bool,
     #[serde(default)]
+    /// RP IDs allowed to read the key's minimum PIN length.
     pub min_pin_length_rp_ids: Vec<String>,
+    /// Fail a user whose key cannot apply the PIN policy (else warn).
     pub require_pin_policy: bool,
 }
 
 /// What the journal says about one user.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserProgress {
+    /// The creation options (with their challenge).
     pub options: Option<CreationOptionsResponse>,
+    /// The key the user is bound to, once one is assigned.
     pub key: Option<KeyIdentity>,
+    /// The PIN was set on the key.
     pub pin_set: bool,
     /// makeCredential was sent and no answer was journaled: the key may
     /// hold a credential the journal does not know.
     pub creating: Option<(String, String)>,
     /// Created and not yet registered or removed.
     pub pending_credential: Option<PendingCredential>,
+    /// The registered passkey, once registered.
     pub registered: Option<RegisteredMethod>,
+    /// The PIN policy was applied to the key.
     pub pin_policy_applied: bool,
+    /// Every step is complete.
     pub done: bool,
 }
 
+/// A credential the key made that is not registered yet (a resume registers it instead of making another).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingCredential {
+    /// The key that holds it.
     pub key: KeyIdentity,
+    /// The credential id, base64url.
     pub credential_id: String,
+    /// The clientDataJSON the key signed, base64url.
     pub client_data_json: String,
+    /// The attestation object, base64url.
     pub attestation_object: String,
+    /// The passkey's name.
     pub display_name: String,
+    /// The relying party the credential is for.
     pub rp_id: String,
 }
 
+/// A passkey the directory registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredMethod {
+    /// The credential id, base64url.
     pub credential_id: String,
+    /// The directory's id of the registered passkey.
     pub method_id: String,
+    /// The key model's AAGUID.
     pub aaguid: Option<String>,
+    /// The key model's name, as the directory knows it.
     pub model: Option<String>,
     /// The passkey name the directory answered.
     pub display_name: Option<String>,
@@ -379,6 +488,7 @@ impl ProvisioningJournal {
         ))
     }
 
+    /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -407,12 +517,17 @@ impl ProvisioningJournal {
 /// A journal replayed: per-user progress in first-seen order.
 #[derive(Debug, Default, Clone)]
 pub struct JournalState {
+    /// A unique id of the run.
     pub run_id: Option<String>,
+    /// The directory's base URL.
     pub directory: Option<String>,
     /// The run's plan; `None` in journals of older versions.
     pub plan: Option<Plan>,
+    /// What the journal says about each user, by user.
     pub users: BTreeMap<String, UserProgress>,
+    /// Users in the order they first appear.
     pub order: Vec<String>,
+    /// The last entry's sequence number.
     pub last_seq: u64,
     /// A torn last line (the crash hit mid-write) was ignored.
     pub torn_tail: bool,
@@ -421,6 +536,7 @@ pub struct JournalState {
 }
 
 impl JournalState {
+    /// Reads a journal: every whole entry (a torn last line, from a crash mid-write, is ignored and reported).
     pub fn read(path: &Path) -> Result<Self> {
         let bytes =
             std::fs::read(path).map_err(|e| journal_err(path, format!("cannot read: {e}")))?;

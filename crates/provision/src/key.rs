@@ -28,13 +28,16 @@ pub struct ProvisionSettings {
     /// Length of generated PINs (raised to the key's and the policy's
     /// minimum when those are higher).
     pub pin_length: usize,
+    /// Characters the generated PIN uses.
     pub pin_alphabet: PinAlphabet,
     /// A PIN the operator chose for keys that have none (instead of a
     /// random one).
     pub new_pin: Option<Pin>,
     /// The PIN of keys that already have one.
     pub current_pin: Option<Pin>,
+    /// Whether the user must change the PIN on first use.
     pub force_pin_change: bool,
+    /// The minimum PIN length applied to the key, if one was.
     pub min_pin_length: Option<u64>,
     /// RP IDs allowed to read the key's minimum PIN length.
     pub min_pin_length_rp_ids: Vec<String>,
@@ -78,13 +81,16 @@ impl ProvisionSettings {
 
 /// One opened key.
 pub struct KeySession {
+    /// The CTAP session with the key.
     pub client: Ctap2Client,
+    /// Which key this is.
     pub identity: KeyIdentity,
     /// The USB product string ("YubiKey OTP+FIDO+CCID"), when known.
     pub product: Option<String>,
 }
 
 impl KeySession {
+    /// Opens the key at `spec` and reads what it is (getInfo, USB details).
     pub fn open(spec: &DeviceSpec) -> Result<Self> {
         let (serial, product) = usb_details(spec);
         let transport = ctap::device::open(spec)?;
@@ -129,10 +135,15 @@ fn usb_details(_: &DeviceSpec) -> (Option<String>, Option<String>) {
 
 /// Everything a worker shares with the rest of the run.
 pub struct RunContext {
+    /// The directory the run registers passkeys in.
     pub directory: Arc<Directory>,
+    /// The run's journal (none for a one-off operation).
     pub journal: Option<Arc<ProvisioningJournal>>,
+    /// Where generated PINs are written (mode 0600).
     pub pin_file: Option<Arc<PinFile>>,
+    /// The run's PIN and policy settings.
     pub settings: ProvisionSettings,
+    /// Who hears of the run's progress.
     pub observer: Arc<dyn RunObserver>,
 }
 

@@ -8,6 +8,7 @@
 //! one user in one run. Terminal I/O belongs to the CLI: progress reaches the
 //! caller through [`runner::RunObserver`].
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod deprovision;

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub struct Pin(SecretString);
 
 impl Pin {
+    /// A PIN of `text` (checked where it is used: the key's minimum length, CTAP's 63 bytes).
     pub fn new(text: impl Into<String>) -> Self {
         Pin(SecretString::from(text.into()))
     }
@@ -56,6 +57,7 @@ impl std::str::FromStr for PinAlphabet {
 /// Shortest and longest PIN we generate. CTAP allows 4..=63 bytes; keys
 /// may demand more than 4 (getInfo minPINLength).
 pub const MIN_GENERATED_LEN: usize = 4;
+/// Longest PIN generated (CTAP's limit, in bytes).
 pub const MAX_GENERATED_LEN: usize = 63;
 
 /// Why a PIN is refused as too easy to guess.

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 pub enum UserSource {
     /// One user, by UPN or object id, with an optional passkey name.
     One {
+        /// The user (UPN or object id, as the run names them).
         user: String,
+        /// The passkey's name.
         display_name: Option<String>,
     },
     /// A CSV file of users (see [`read_csv`]).
@@ -29,8 +31,11 @@ pub enum UserSource {
 /// where each user came from (`FILE entry 3`, `group ID`, `--user`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcedUsers {
+    /// The users, in run order.
     pub users: Vec<UserJob>,
+    /// Where the users came from.
     pub source: String,
+    /// Where each user came from (`users.csv entry 3`), in run order.
     pub origins: Vec<String>,
 }
 

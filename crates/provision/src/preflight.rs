@@ -7,6 +7,7 @@ use crate::users::UserJob;
 use serde::Serialize;
 use std::collections::HashSet;
 
+/// How much a finding of the check matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Severity {
@@ -14,27 +15,37 @@ pub enum Severity {
     Blocker,
     /// Worth knowing; the run can go on.
     Warning,
+    /// For information.
     Info,
 }
 
+/// One thing the check found.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// How much it matters.
     pub severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The user it is about (none: the whole run).
     pub user: Option<String>,
+    /// What happened, for people.
     pub message: String,
 }
 
+/// What `provision --check` found.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreflightReport {
+    /// What the check found.
     pub findings: Vec<Finding>,
+    /// Users checked.
     pub users_checked: usize,
+    /// Keys checked.
     pub keys_checked: usize,
 }
 
 impl PreflightReport {
+    /// Findings that would stop the run.
     pub fn blockers(&self) -> usize {
         self.findings
             .iter()
@@ -46,7 +57,9 @@ impl PreflightReport {
 /// A key's model as the check sees it (from getInfo, no PIN needed).
 #[derive(Debug, Clone)]
 pub struct KeyModel {
+    /// The key's address (`usb:/dev/hidraw3`, `udp:127.0.0.1:8765`).
     pub device: String,
+    /// The key model's AAGUID.
     pub aaguid: String,
 }
 

@@ -58,6 +58,7 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()
     Ok(())
 }
 
+/// Now, in RFC 3339 to the second (UTC).
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
@@ -74,6 +75,7 @@ pub enum OutcomeStatus {
     Provisioned,
     /// Registered by an earlier attempt (found in the journal).
     AlreadyDone,
+    /// Failed (the error says why; a resume tries again).
     Failed,
     /// Not attempted (e.g. the run was stopped, or `--check`).
     Skipped,
@@ -83,20 +85,33 @@ pub enum OutcomeStatus {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOutcome {
+    /// The user's UPN.
     pub user_principal_name: String,
+    /// What became of it.
     pub status: OutcomeStatus,
+    /// The directory's id of the registered passkey.
     pub method_id: Option<String>,
+    /// The passkey's name.
     pub display_name: Option<String>,
+    /// The key model's AAGUID.
     pub aaguid: Option<String>,
+    /// The key model's name, as the directory knows it.
     pub model: Option<String>,
+    /// The key's address.
     pub key_device: Option<String>,
+    /// The key's USB serial number, if it reports one.
     pub key_serial: Option<String>,
     /// A PIN was generated for this user (see the PIN file).
     pub pin_generated: bool,
+    /// Whether the user must change the PIN on first use.
     pub force_pin_change: bool,
+    /// The minimum PIN length applied to the key, if one was.
     pub min_pin_length: Option<u64>,
+    /// A stable short name of the failure.
     pub error_kind: Option<String>,
+    /// The error, for people (when it failed).
     pub error: Option<String>,
+    /// Seconds the run (or the user) took.
     pub seconds: f64,
     /// Of `seconds`, time spent waiting for the key.
     #[serde(default)]
@@ -107,6 +122,7 @@ pub struct UserOutcome {
 }
 
 impl UserOutcome {
+    /// An outcome of `status` for `user`, the rest empty.
     pub fn new(user: &str, status: OutcomeStatus) -> Self {
         Self {
             user_principal_name: user.to_owned(),
@@ -204,10 +220,15 @@ impl std::fmt::Debug for PinFile {
 /// One PIN file line.
 #[derive(Clone)]
 pub struct PinRecord {
+    /// The user (UPN or object id, as the run names them).
     pub user: String,
+    /// The key's USB serial number, if it reports one.
     pub key_serial: String,
+    /// The key's address.
     pub key_device: String,
+    /// The PIN (redacted in `Debug`).
     pub pin: Pin,
+    /// When the PIN was set (RFC 3339).
     pub set_at: String,
 }
 
@@ -247,6 +268,7 @@ impl PinFile {
         })
     }
 
+    /// The PIN file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -18,6 +18,7 @@ pub use crate::events::{Quiet, RunEvent, RunObserver};
 
 /// What a provisioning station can see: the keys plugged in right now.
 pub trait KeyWatcher: Send + Sync {
+    /// The keys plugged in now.
     fn present(&self) -> Vec<DeviceSpec>;
 }
 
@@ -46,7 +47,9 @@ pub enum KeySource {
     /// operator removes it when told (the slot is free once it is gone).
     /// Several keys may be in at once. [`UsbWatcher`] watches USB.
     Station {
+        /// What reports keys being inserted.
         watcher: Arc<dyn KeyWatcher>,
+        /// How often to look for new keys.
         poll: Duration,
     },
 }
@@ -65,7 +68,10 @@ impl std::fmt::Debug for KeySource {
 
 /// One bulk run.
 pub struct RunPlan {
+    /// The users, in run order.
     pub users: Vec<UserJob>,
+    /// Where the keys come from (a station's slots, given devices, or
+    /// keys to recycle).
     pub source: KeySource,
     /// Keys worked on at once.
     pub parallel: usize,
@@ -85,14 +91,21 @@ pub struct RunPlan {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
+    /// Users in the run.
     pub total: usize,
+    /// Users provisioned by this run.
     pub provisioned: usize,
+    /// Users a resumed run found already provisioned.
     pub already_done: usize,
+    /// Users that failed.
     pub failed: usize,
+    /// Users not attempted (the run stopped first).
     pub skipped: usize,
+    /// Seconds the run (or the user) took.
     pub seconds: f64,
     /// Per provisioned user, on average: where the time went.
     pub timing: Timing,
+    /// One outcome per user, in run order.
     pub outcomes: Vec<UserOutcome>,
 }
 
@@ -100,9 +113,13 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timing {
+    /// Users provisioned per second.
     pub users_per_second: f64,
+    /// Mean milliseconds per user.
     pub total_ms: f64,
+    /// Mean milliseconds per user spent talking to keys.
     pub key_ms: f64,
+    /// Mean milliseconds per user spent waiting for the directory.
     pub directory_ms: f64,
     /// What is left: this client's own work per key.
     pub client_ms: f64,

@@ -12,7 +12,9 @@ use webauthn::signin::{BeginRequest, BeginResponse, FinishResponse};
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInResult {
+    /// The signed-in user (Graph's user resource).
     pub user: Value,
+    /// The passkey used (Graph's fido2AuthenticationMethod).
     pub method: Value,
     /// The server's signed token (for scripts that go on to use it).
     #[serde(skip_serializing_if = "Option::is_none")]

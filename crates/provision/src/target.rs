@@ -36,9 +36,13 @@ pub enum TokenSource {
     Bearer(SecretString),
     /// OAuth 2.0 client credentials grant.
     ClientCredentials {
+        /// The OAuth 2.0 token endpoint.
         token_url: String,
+        /// The app registration's client id.
         client_id: String,
+        /// The app's client secret.
         client_secret: SecretString,
+        /// The scope asked for (Graph: `https://graph.microsoft.com/.default`).
         scope: String,
     },
 }
@@ -47,23 +51,28 @@ pub enum TokenSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
+    /// Keysmith's own server.
     Keysmith,
+    /// Microsoft Graph (Entra ID), or anything speaking it.
     Graph,
 }
 
 /// How to reach a directory.
 #[derive(Debug)]
 pub struct TargetConfig {
+    /// Keysmith or Graph (for messages and the differences between them).
     pub kind: TargetKind,
     /// Up to and including the version segment, e.g.
     /// `http://127.0.0.1:8080/beta` or `https://graph.microsoft.com/beta`.
     pub base_url: String,
+    /// Where access tokens come from.
     pub token: TokenSource,
     /// Retries of a request that failed transiently (429, 5xx, network).
     pub max_retries: u32,
     /// First backoff; doubles each retry, capped at 30 s; `Retry-After`
     /// wins when the server sends it.
     pub initial_backoff: Duration,
+    /// How long one request may take.
     pub request_timeout: Duration,
 }
 
@@ -126,9 +135,13 @@ impl TargetConfig {
 /// Credentials as the operator gives them, before the token URL is known.
 #[derive(Debug)]
 pub enum TokenSourceInput {
+    /// A token the operator obtained elsewhere.
     Bearer(SecretString),
+    /// OAuth 2.0 client credentials: the token URL is known once the directory is.
     ClientSecret {
+        /// The app registration's client id.
         client_id: String,
+        /// The app's client secret.
         secret: SecretString,
     },
 }
@@ -150,6 +163,7 @@ enum Body<'a> {
 }
 
 impl Directory {
+    /// A client of the directory `config` names (no request is made yet).
     pub fn new(config: TargetConfig) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout(config.request_timeout)
@@ -162,10 +176,12 @@ impl Directory {
         }
     }
 
+    /// Keysmith or Graph.
     pub fn kind(&self) -> TargetKind {
         self.config.kind
     }
 
+    /// The base URL, up to the version segment.
     pub fn base_url(&self) -> &str {
         &self.config.base_url
     }
@@ -196,6 +212,7 @@ impl Directory {
         self.request("register", "POST", &url, Body::Json(&json))
     }
 
+    /// A user's passkeys (every page).
     pub fn list_methods(&self, user: &str) -> Result<Vec<Fido2Method>> {
         let url = format!(
             "{}/users/{}/authentication/fido2Methods",
@@ -220,6 +237,7 @@ impl Directory {
         Ok((self.rest_of_pages("listMethods", first)?, limit))
     }
 
+    /// Deletes one of a user's passkeys.
     pub fn delete_method(&self, user: &str, method_id: &str) -> Result<()> {
         let url = format!(
             "{}/users/{}/authentication/fido2Methods/{}",
@@ -231,6 +249,7 @@ impl Directory {
             .map(|_| ())
     }
 
+    /// The tenant's FIDO2 policy.
     pub fn policy(&self) -> Result<Fido2Policy> {
         let url = format!(
             "{}/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
@@ -239,6 +258,7 @@ impl Directory {
         self.request("readPolicy", "GET", &url, Body::None)
     }
 
+    /// One user, by UPN or object id.
     pub fn user(&self, user: &str) -> Result<DirectoryUser> {
         let url = format!("{}/users/{}", self.config.base_url, path_segment(user));
         self.request("readUser", "GET", &url, Body::None)
