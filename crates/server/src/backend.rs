@@ -4,6 +4,8 @@
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite (a file, or in memory for tests).
     Sqlite,
+    /// PostgreSQL.
     Postgres,
 }

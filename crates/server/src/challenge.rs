@@ -8,7 +8,9 @@ use crate::error::ApiError;
 /// What a challenge was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// A registration (`webauthn.create`).
     Create,
+    /// A sign-in (`webauthn.get`).
     Get,
 }
 
@@ -24,7 +26,9 @@ impl Purpose {
 /// A consumed challenge.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The challenge, base64url.
     pub challenge: String,
+    /// The user it was issued for (none for a usernameless sign-in).
     pub user_id: Option<String>,
 }
 

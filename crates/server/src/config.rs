@@ -83,18 +83,26 @@ pub struct ServerConfig {
 pub struct RateLimits {
     /// Off: no limits (benchmarks on one machine).
     pub enabled: bool,
+    /// Token requests per minute per source address.
     pub token_per_minute: u32,
+    /// Token requests at once per source address.
     pub token_burst: u32,
     /// Per client id, whatever the source (brute force of one secret).
     pub token_per_client_per_minute: u32,
+    /// Token requests at once per client id.
     pub token_per_client_burst: u32,
+    /// Sign-in requests per minute per source address.
     pub signin_per_minute: u32,
+    /// Sign-in requests at once per source address.
     pub signin_burst: u32,
     /// Per user, whatever the source (sign-in begin with a username, and
     /// every finish once its passkey names the user).
     pub signin_per_user_per_minute: u32,
+    /// Sign-in requests at once per user.
     pub signin_per_user_burst: u32,
+    /// Admin-center logins per minute per source address.
     pub admin_login_per_minute: u32,
+    /// Admin-center logins at once per source address.
     pub admin_login_burst: u32,
 }
 

@@ -20,6 +20,7 @@ pub use crate::backend::Backend;
 /// PostgreSQL).
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// SQLite or PostgreSQL.
     pub backend: Backend,
     read: AnyPool,
     write: AnyPool,

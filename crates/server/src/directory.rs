@@ -24,11 +24,16 @@ pub use crate::store::directory::{
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewApp {
+    /// The app's client id.
     pub client_id: String,
     #[serde(serialize_with = "expose")]
+    /// The app's client secret (shown only in this answer).
     pub client_secret: secrecy::SecretString,
+    /// The tenant's name.
     pub tenant: String,
+    /// The app's name.
     pub name: String,
+    /// Its permissions.
     pub roles: Vec<String>,
 }
 
@@ -46,6 +51,8 @@ fn expose<S: serde::Serializer>(secret: &secrecy::SecretString, s: S) -> Result<
     s.serialize_str(secret.expose_secret())
 }
 
+/// Creates a tenant with its RP ID and name (the name must be new, non-empty
+/// and without `/`).
 pub async fn create_tenant(
     db: &Db,
     name: &str,
@@ -107,6 +114,7 @@ pub fn new_user(tenant_id: &str, upn: &str, display_name: &str) -> ApiResult<Use
     })
 }
 
+/// Creates a user; the UPN is checked and must be new in the tenant.
 pub async fn create_user(
     db: &Db,
     tenant_id: &str,
@@ -205,10 +213,14 @@ pub async fn update_user(
     rows::update_user(db, &changed, &crate::names::upn_key(&changed.upn)).await
 }
 
+/// Deletes a user with their passkeys and group memberships (the caller
+/// audits it).
 pub async fn delete_user(db: &Db, user: &User) -> ApiResult<()> {
     rows::delete_user(db, &user.id).await
 }
 
+/// Creates a group (a display name is required and bounded; as in Graph,
+/// two groups may share one).
 pub async fn create_group(
     db: &Db,
     tenant_id: &str,

@@ -7,8 +7,11 @@ use axum::response::{IntoResponse, Response};
 /// An API failure: status, Graph error code and a message safe to show.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status (4xx for the caller's mistakes, 5xx only for the server's).
     pub status: StatusCode,
+    /// Graph's error code (`invalidRequest`, `itemNotFound`, …).
     pub code: &'static str,
+    /// The message, safe to show (no secret, no internal detail).
     pub message: String,
     /// A refused authentication or authorisation to audit (the request
     /// middleware records it, aggregated: [`crate::audit::failures`]).
@@ -23,8 +26,11 @@ pub struct ApiError {
 /// One entry of the envelope's `details`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorDetail {
+    /// The detail's own code (`invalidValue`, `attestationUntrusted`, …).
     pub code: &'static str,
+    /// What is wrong, for people.
     pub message: String,
+    /// The field it is about, if one (`publicKeyCredential.id`, …).
     pub target: Option<&'static str>,
 }
 
@@ -32,12 +38,16 @@ pub struct ErrorDetail {
 /// renders the envelope (it knows the request id and client request id).
 #[derive(Debug, Clone)]
 pub struct GraphErrorMarker {
+    /// Graph's error code.
     pub code: &'static str,
+    /// The message.
     pub message: String,
+    /// The details.
     pub details: Vec<ErrorDetail>,
 }
 
 impl ApiError {
+    /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -74,21 +84,27 @@ impl ApiError {
         e.retry_after = Some(secs.max(1));
         e
     }
+    /// 400 `invalidRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalidRequest", message)
     }
+    /// 404 `itemNotFound`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "itemNotFound", message)
     }
+    /// 401 `unauthenticated`.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
     }
+    /// 403 `accessDenied`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "accessDenied", message)
     }
+    /// 409 `conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
+    /// 500 with a generic message; `err` is logged, never sent.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {err}");
         Self::new(
@@ -151,6 +167,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Results of the API's operations.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Graph error code for a bare status (axum rejections, fallbacks, layers).
@@ -238,7 +255,9 @@ pub fn b64_field(name: &str, text: &str) -> ApiResult<Vec<u8>> {
 pub struct AuthFailure {
     /// The tenant the refusal belongs to, or [`crate::audit::SERVER_CHAIN`].
     pub tenant_id: String,
+    /// Who was refused (an app id, a user, or the address).
     pub actor: String,
+    /// What they tried.
     pub activity: &'static str,
 }
 

@@ -44,10 +44,18 @@ impl std::fmt::Debug for Kek {
 #[derive(Debug, thiserror::Error)]
 pub enum KekError {
     #[error("{0}")]
+    /// The key is not a valid KEK (its problem named).
     Invalid(String),
     #[error("{path}: {message}")]
-    File { path: String, message: String },
+    /// The KEK file could not be read, written or trusted (mode 0600).
+    File {
+        /// The file.
+        path: String,
+        /// What happened, for people.
+        message: String,
+    },
     #[error("no key-encryption key: {0}")]
+    /// No KEK was given and none may be created here.
     Missing(String),
 }
 

@@ -10,8 +10,11 @@
 //! PostgreSQL. It must never answer a client's mistake with a 5xx, never
 //! panic on input, and never log a secret.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// Not documented item by item yet (issue 32 item 3).
+#[allow(missing_docs)]
 pub mod admin;
 pub mod app;
 pub mod audit;
@@ -31,9 +34,13 @@ pub mod ratelimit;
 pub mod registration;
 mod routes;
 pub mod state;
+// Not documented item by item yet (issue 32 item 3).
+#[allow(missing_docs)]
 pub mod store;
 pub mod time_util;
 pub mod token;
+// Not documented item by item yet (issue 32 item 3).
+#[allow(missing_docs)]
 pub mod usecase;
 mod web;
 pub mod writer;
@@ -97,10 +104,12 @@ impl Server {
         })
     }
 
+    /// The database.
     pub fn db(&self) -> &Db {
         &self.state.db
     }
 
+    /// The HTTP routes, for serving on a listener of one's own.
     pub fn router(&self) -> axum::Router {
         app::router(self.state.clone())
     }
@@ -174,6 +183,7 @@ impl RunningServer {
         Self::start_with_verifier(config, verifier)
     }
 
+    /// As [`RunningServer::start`], with a verifier of the caller's (tests give their own trust anchors).
     pub fn start_with_verifier(
         config: ServerConfig,
         verifier: Verifier,
@@ -216,6 +226,7 @@ impl RunningServer {
         })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -225,6 +236,7 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
+    /// The database.
     pub fn db(&self) -> &Db {
         &self.db
     }

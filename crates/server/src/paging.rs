@@ -31,7 +31,9 @@ pub const MAX_PAGE: i64 = 999;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Key {
+    /// An integer column.
     Int(i64),
+    /// A text column.
     Text(String),
 }
 
@@ -141,6 +143,7 @@ pub struct FromTrustedProxy(pub bool);
 pub struct PublicBase(pub String);
 
 impl PublicBase {
+    /// The base URL of the request (`Host`, or the forwarded headers of a trusted proxy).
     pub fn from_headers(headers: &HeaderMap, from_trusted_proxy: bool) -> PublicBase {
         let header = |name: &str| {
             headers

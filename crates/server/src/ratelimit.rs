@@ -19,8 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What is being limited.
 #[derive(Debug, Clone, Copy)]
 pub enum Limited {
+    /// The token endpoint.
     Token,
+    /// Passkey sign-in.
     SignIn,
+    /// Admin-center login.
     AdminLogin,
 }
 
@@ -61,6 +64,7 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
 }
 
 impl Limiters {
+    /// Limiters for `c`.
     pub fn new(c: &RateLimits) -> Limiters {
         Limiters {
             enabled: c.enabled,
@@ -178,6 +182,7 @@ impl Limiters {
 pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
+    /// The client's address for `peer` and its headers (see the type).
     pub fn resolve(
         peer: IpAddr,
         headers: &axum::http::HeaderMap,

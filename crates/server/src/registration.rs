@@ -25,21 +25,29 @@ pub struct Verifier {
 /// A registration as the verifier accepted it, with what the API shows.
 #[derive(Debug, Clone)]
 pub struct Accepted {
+    /// What the WebAuthn verifier established.
     pub verified: VerifiedRegistration,
+    /// The model's AAGUID (UUID text).
     pub aaguid: String,
+    /// Whether the attestation chained to a trusted anchor.
     pub attested: bool,
+    /// Thumbprints of the attestation certificates.
     pub thumbprints: Vec<String>,
+    /// The model's name, if known (from the MDS blob or the configuration).
     pub model: Option<String>,
 }
 
 /// An assertion the verifier accepted.
 #[derive(Debug, Clone)]
 pub struct AcceptedAssertion {
+    /// The signature counter the assertion reported.
     pub new_sign_count: u32,
+    /// Whether the key verified the user.
     pub user_verified: bool,
 }
 
 impl Verifier {
+    /// A verifier with the configuration's trust anchors, MDS blob and model names.
     pub fn from_config(config: &ServerConfig) -> anyhow::Result<Verifier> {
         let mut v = Verifier::default();
         for item in &config.trust_anchors_pem {
@@ -123,6 +131,7 @@ impl Verifier {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Verifies a registration for `rp_id` and the issued challenge (attestation required when `enforce_attestation`).
     pub fn verify_registration(
         &self,
         client_data_json: &[u8],
@@ -176,6 +185,7 @@ impl Verifier {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Verifies an assertion with the stored public key and sign count.
     pub fn verify_assertion(
         &self,
         client_data_json: &[u8],

@@ -17,10 +17,15 @@ use std::sync::Arc;
 /// State every handler sees.
 #[derive(Clone)]
 pub struct AppState {
+    /// The database.
     pub db: Db,
+    /// The configuration the server started with.
     pub config: Arc<ServerConfig>,
+    /// The keys that sign and verify tokens.
     pub token_keys: TokenKeys,
+    /// The WebAuthn verifier, with its trust anchors and models.
     pub verifier: Arc<Verifier>,
+    /// The counters `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// The key-encryption key (never in the database).
     pub kek: Arc<crate::kek::Kek>,
@@ -28,7 +33,9 @@ pub struct AppState {
     pub audit_key: Arc<crate::audit::AuditKey>,
     /// Aggregates failures of unauthenticated callers.
     pub failures: Arc<crate::audit::FailureLog>,
+    /// The rate limiters of the unauthenticated endpoints.
     pub limits: Arc<crate::ratelimit::Limiters>,
+    /// Whether an app (and its tenant) is enabled, cached briefly.
     pub app_status: AppStatusCache,
     /// The bearer token `/metrics` wants on the main listener, if any.
     pub metrics_token: Option<Arc<secrecy::SecretString>>,
@@ -71,6 +78,7 @@ impl AppState {
             .await
     }
 
+    /// The `iss` of tokens for a tenant (the configured issuer, else `https://{rp_id}`, with the tenant's path).
     pub fn issuer(&self, tenant_id: &str) -> String {
         let base = self
             .config

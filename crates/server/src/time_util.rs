@@ -3,10 +3,12 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Now, in Unix seconds.
 pub fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A Unix time in RFC 3339 (UTC, to the second).
 pub fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -14,6 +16,7 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Now, in RFC 3339.
 pub fn now_rfc3339() -> String {
     rfc3339(now_unix())
 }

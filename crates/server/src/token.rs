@@ -52,19 +52,29 @@ const RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// JWT claims Keysmith issues.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
+    /// `aud`: the API the token is for (Graph's audience).
     pub aud: String,
+    /// `iss`: the issuer (this server, per tenant).
     pub iss: String,
+    /// `iat`: when it was issued (Unix seconds).
     pub iat: i64,
+    /// `nbf`: not valid before (Unix seconds).
     pub nbf: i64,
+    /// `exp`: expiry (Unix seconds).
     pub exp: i64,
+    /// `tid`: the tenant id.
     pub tid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `appid`: the app registration's client id (app tokens).
     pub appid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `sub`: the user's object id (sign-in tokens).
     pub sub: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// `roles`: the app's permissions.
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `upn`: the user's UPN (sign-in tokens).
     pub upn: Option<String>,
 }
 
@@ -72,21 +82,34 @@ pub struct Claims {
 /// echoed back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
+    /// Not a JWT of three base64url parts with JSON inside.
     Malformed,
+    /// The header is not ES256 / JWT.
     WrongAlgorithm,
+    /// Signed with a key this server does not have.
     UnknownKey,
+    /// The signature does not verify.
     BadSignature,
+    /// The signature is not in canonical (low-S) form.
     HighS,
+    /// Past `exp`.
     Expired,
+    /// Before `nbf`.
     NotYetValid,
+    /// A lifetime over the maximum this server issues.
     TooLong,
+    /// Meant for another API.
     WrongAudience,
+    /// Issued by someone else.
     WrongIssuer,
+    /// A user's token where an app's is needed.
     NotAnAppToken,
+    /// The app registration or its tenant is gone or disabled.
     AppDisabled,
 }
 
 impl TokenError {
+    /// The fixed message sent back (nothing of the token echoed).
     pub fn message(self) -> &'static str {
         match self {
             TokenError::Malformed => "The access token is malformed.",
@@ -119,13 +142,19 @@ pub enum KeyRingError {
         "the token signing key {kid} in the database was sealed with another key-encryption key \
          (id {stored}; this server has {ours} from {from}): give every instance the same KEK file"
     )]
+    /// A signing key was sealed with another key-encryption key (instances must share the KEK file).
     WrongKek {
+        /// The signing key's id.
         kid: String,
+        /// The id of the KEK it was sealed with.
         stored: String,
+        /// The id of this server's KEK.
         ours: String,
+        /// Where this server's KEK came from.
         from: String,
     },
     #[error("the token signing key {0} in the database is corrupt or was tampered with")]
+    /// A signing key failed its integrity check (corrupt or tampered with; its id named).
     Corrupt(String),
 }
 
@@ -176,9 +205,12 @@ impl std::fmt::Debug for TokenKeys {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
+    /// The key id (`kid` in token headers).
     pub kid: String,
+    /// When it was created (RFC 3339).
     pub created_date_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When it was retired (still verifies tokens until they expire).
     pub retired_date_time: Option<String>,
     /// Signs new tokens.
     pub active: bool,
@@ -542,8 +574,11 @@ async fn seal_legacy(db: &Db, kek: &Kek, kid: &str, clear: &[u8]) -> Result<(), 
 /// The app calling an endpoint, from its bearer token.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The tenant the token was issued in.
     pub tenant_id: String,
+    /// The app's client id.
     pub app_id: String,
+    /// The app's permissions.
     pub roles: Vec<String>,
 }
 
@@ -577,10 +612,12 @@ impl Caller {
 
 /// Permission sets of GRAPH_FIDO2_API.md §6 (plus Directory.* supersets).
 pub mod perm {
+    /// Register and delete users' FIDO2 methods.
     pub const METHODS_WRITE: &[&str] = &[
         "UserAuthenticationMethod.ReadWrite.All",
         "UserAuthMethod-Passkey.ReadWrite.All",
     ];
+    /// Read users' FIDO2 methods.
     pub const METHODS_READ: &[&str] = &[
         "UserAuthenticationMethod.ReadWrite.All",
         "UserAuthMethod-Passkey.ReadWrite.All",
@@ -594,6 +631,7 @@ pub mod perm {
     /// register keys for everyone must not be able to take over an admin.
     pub const PRIVILEGED_METHODS_WRITE: &[&str] =
         &["Keysmith.PrivilegedAuthenticationMethod.ReadWrite.All"];
+    /// Change the FIDO2 policy.
     pub const POLICY_WRITE: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
     /// Policy.Read.AuthenticationMethod is Graph's least privileged read
     /// permission for the policy (tools such as Microsoft365DSC ask for it).
@@ -602,18 +640,22 @@ pub mod perm {
         "Policy.ReadWrite.AuthenticationMethod",
         "Policy.Read.All",
     ];
+    /// Create, change and delete users.
     pub const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+    /// Read users.
     pub const USERS_READ: &[&str] = &[
         "User.ReadWrite.All",
         "User.Read.All",
         "Directory.ReadWrite.All",
         "Directory.Read.All",
     ];
+    /// Create, change and delete groups and their members.
     pub const GROUPS_WRITE: &[&str] = &[
         "Group.ReadWrite.All",
         "GroupMember.ReadWrite.All",
         "Directory.ReadWrite.All",
     ];
+    /// Read groups and their members.
     pub const GROUPS_READ: &[&str] = &[
         "Group.ReadWrite.All",
         "Group.Read.All",
@@ -622,6 +664,7 @@ pub mod perm {
         "Directory.ReadWrite.All",
         "Directory.Read.All",
     ];
+    /// Read the audit log.
     pub const AUDIT_READ: &[&str] = &["AuditLog.Read.All"];
 }
 
@@ -658,6 +701,7 @@ impl AppStatusCache {
         }
     }
 
+    /// Whether the app `client_id` of `tenant_id` exists and is enabled (cached for a short while).
     pub async fn enabled(&self, db: &Db, tenant_id: &str, client_id: &str) -> ApiResult<bool> {
         let key = (tenant_id.to_owned(), client_id.to_owned());
         if let Some((ok, at)) = self.cache.get(&key) {

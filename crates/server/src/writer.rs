@@ -150,6 +150,7 @@ pub(crate) enum Conn<'a> {
 
 /// What a job sees: the batch's transaction, and the audit heads.
 pub struct JobCtx {
+    /// The database of the batch.
     pub backend: Backend,
     tx: Tx,
     /// Audit chain heads appended by released (kept) jobs of this batch.
@@ -314,6 +315,7 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
+    /// A writer over `pool` (`lite_path`: the SQLite file, whose writes get a thread of their own).
     pub fn new(backend: Backend, pool: AnyPool, lite_path: Option<String>) -> Writer {
         Writer {
             backend,

@@ -537,7 +537,7 @@ pub struct ErrorResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
-    /// A stable code (`badRequest`, `Request_ResourceNotFound`, …) scripts can branch on.
+    /// A stable code (`invalidRequest`, `itemNotFound`, …) scripts can branch on.
     pub code: String,
     /// What went wrong, for people.
     pub message: String,

@@ -26,6 +26,7 @@ impl std::fmt::Debug for AuditKey {
 }
 
 impl AuditKey {
+    /// The key derived from the KEK for the audit trail (a KEK change means another key).
     pub fn from_kek(kek: &crate::kek::Kek) -> AuditKey {
         AuditKey {
             key: kek.derive("audit mac v1"),
@@ -55,7 +56,9 @@ impl AuditKey {
 /// The newest event of a chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
+    /// The event's hash (hex).
     pub hash: String,
+    /// Its sequence number.
     pub seq: i64,
 }
 

@@ -63,6 +63,9 @@ impl Default for FailureLog {
 }
 
 impl FailureLog {
+    /// A log that records the first `per_window` failures of one kind in each
+    /// `window` one by one, and only counts the rest (one summary event when
+    /// the window ends).
     pub fn new(window: Duration, per_window: u32) -> FailureLog {
         FailureLog {
             slots: Mutex::new(HashMap::new()),

@@ -69,14 +69,21 @@ impl AuditKey {
 /// An event to record.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
+    /// The tenant whose chain it goes into.
     pub tenant_id: &'a str,
+    /// Who acted: an app id, a user id, or `system`.
     pub actor: &'a str,
+    /// What happened (`Register passkey`, …).
     pub activity: &'a str,
+    /// What it happened to (a user, passkey or app id).
     pub target: &'a str,
     /// `success` or `failure`.
     pub result: &'a str,
+    /// Why it failed (empty on success).
     pub reason: &'a str,
+    /// The HTTP request that did it.
     pub request_id: &'a str,
+    /// Activity-specific details (a JSON object).
     pub details: serde_json::Value,
 }
 
@@ -188,13 +195,21 @@ pub async fn record_sign_in(
 /// An [`Event`] that owns its text (to hand to the writer task).
 #[derive(Debug, Clone)]
 pub struct OwnedEvent {
+    /// The tenant whose chain it goes into.
     pub tenant_id: String,
+    /// Who acted.
     pub actor: String,
+    /// What happened.
     pub activity: String,
+    /// What it happened to.
     pub target: String,
+    /// `success` or `failure`.
     pub result: String,
+    /// Why it failed (empty on success).
     pub reason: String,
+    /// The HTTP request that did it.
     pub request_id: String,
+    /// Activity-specific details.
     pub details: serde_json::Value,
 }
 
@@ -214,6 +229,7 @@ impl From<Event<'_>> for OwnedEvent {
 }
 
 impl OwnedEvent {
+    /// The event, borrowing this one's text.
     pub fn as_event(&self) -> Event<'_> {
         Event {
             tenant_id: &self.tenant_id,
@@ -356,9 +372,13 @@ fn linked(prev: &Head, ev: &Event<'_>, key: &AuditKey) -> EventRow {
 /// Filters for `GET /auditLogs/directoryAudits`.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
+    /// Most events to return (`$top`).
     pub top: i64,
+    /// Only this activity.
     pub activity: Option<String>,
+    /// Only events about this target.
     pub target: Option<String>,
+    /// Only events at or after this time (Unix seconds).
     pub since: Option<i64>,
 }
 
@@ -514,10 +534,12 @@ pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The event's sequence number, if the problem is at one.
     pub seq: Option<i64>,
     /// `brokenLink`, `gap`, `badMac`, `missingMac`, `badCheckpoint`,
     /// `checkpointMismatch`, `truncated`, `foreignCheckpoint`.
     pub kind: &'static str,
+    /// What is wrong, for people.
     pub message: String,
 }
 
@@ -525,20 +547,28 @@ pub struct Problem {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainReport {
+    /// No problem was found.
     pub valid: bool,
+    /// Events walked.
     pub events: u64,
+    /// The last event's sequence number.
     pub last_seq: i64,
+    /// The chain's head hash (what an exported checkpoint pins).
     pub head_hash: String,
     /// Checkpoints checked (the database's and any given from outside).
     pub checkpoints: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The newest checkpoint, if any.
     pub last_checkpoint: Option<Checkpoint>,
     /// Whether the rows' and checkpoints' MACs were checked (needs the key).
     pub macs_checked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The first event whose link or MAC is wrong.
     pub first_broken_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Its sequence number.
     pub first_broken_seq: Option<i64>,
+    /// Everything wrong, in chain order.
     pub problems: Vec<Problem>,
     /// The hash links alone hold (what [`adopt_legacy`] needs).
     #[serde(skip)]
