@@ -81,6 +81,7 @@ async fn audited(
     Ok(())
 }
 
+/// Creates a tenant (`keysmith admin tenant create`), audited.
 pub async fn create_tenant(
     db: &Db,
     name: &str,
@@ -99,6 +100,7 @@ pub async fn create_tenant(
     Ok(t)
 }
 
+/// Registers an app with `roles` in `tenant` and returns its secret, shown once (audited).
 pub async fn create_app(db: &Db, tenant: &str, name: &str, roles: &[String]) -> Result<NewApp> {
     let t = directory::find_tenant(db, tenant).await?;
     let app = directory::create_app(db, &t, name, roles).await?;
@@ -113,14 +115,19 @@ pub async fn create_app(db: &Db, tenant: &str, name: &str, roles: &[String]) -> 
     Ok(app)
 }
 
+/// A user `keysmith admin user create` made.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedUser {
+    /// The user's object id.
     pub id: String,
+    /// The UPN.
     pub user_principal_name: String,
+    /// The name people see.
     pub display_name: String,
 }
 
+/// Creates a user in `tenant`.
 pub async fn create_user(
     db: &Db,
     tenant: &str,
@@ -148,11 +155,17 @@ pub async fn create_user(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BootstrappedAdmin {
+    /// The user's object id.
     pub id: String,
+    /// The UPN.
     pub user_principal_name: String,
+    /// `admin` or `helpdesk`.
     pub role: String,
+    /// Whether the user was created now (else an existing one got the role).
     pub created: bool,
+    /// The one-time link where the user registers a first passkey.
     pub enroll_url: String,
+    /// When the link expires (RFC 3339).
     pub expires_date_time: String,
 }
 
@@ -214,11 +227,15 @@ pub async fn bootstrap_admin(
     })
 }
 
+/// A group `keysmith admin group create` made.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedGroup {
+    /// The group's object id.
     pub id: String,
+    /// Its name.
     pub display_name: String,
+    /// Members added from the CSV.
     pub members: usize,
 }
 
@@ -259,13 +276,19 @@ pub async fn create_group(
     })
 }
 
+/// What `keysmith admin users import` did.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
+    /// Users created.
     pub created: usize,
+    /// Users that were there already (left as they were).
     pub existing: usize,
+    /// Groups created for the CSV's group column.
     pub groups_created: usize,
+    /// Memberships added.
     pub memberships: usize,
+    /// Lines refused, each with its line number and reason.
     pub errors: Vec<String>,
 }
 

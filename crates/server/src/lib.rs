@@ -13,8 +13,6 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-// Not documented item by item yet (issue 32 item 3).
-#[allow(missing_docs)]
 pub mod admin;
 pub mod app;
 pub mod audit;
@@ -34,13 +32,9 @@ pub mod ratelimit;
 pub mod registration;
 mod routes;
 pub mod state;
-// Not documented item by item yet (issue 32 item 3).
-#[allow(missing_docs)]
 pub mod store;
 pub mod time_util;
 pub mod token;
-// Not documented item by item yet (issue 32 item 3).
-#[allow(missing_docs)]
 pub mod usecase;
 mod web;
 pub mod writer;

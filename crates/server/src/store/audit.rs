@@ -15,18 +15,31 @@ use serde::{Deserialize, Serialize};
 /// An event as stored (`id` is the database's; ignored on insert).
 #[derive(Debug, Clone)]
 pub struct EventRow {
+    /// The database's row id.
     pub id: i64,
+    /// The tenant whose chain it is in.
     pub tenant_id: String,
+    /// When (Unix seconds).
     pub at: i64,
+    /// Who acted.
     pub actor: String,
+    /// What happened.
     pub activity: String,
+    /// What it happened to.
     pub target: String,
+    /// `success` or `failure`.
     pub result: String,
+    /// Why it failed (empty on success).
     pub reason: String,
+    /// The HTTP request that did it.
     pub request_id: String,
+    /// Details (JSON text).
     pub details: String,
+    /// The previous event's hash (the link).
     pub prev_hash: String,
+    /// This event's hash.
     pub hash: String,
+    /// Its place in the chain.
     pub seq: i64,
     /// `None` on events an older version wrote.
     pub mac: Option<String>,
@@ -37,14 +50,20 @@ pub struct EventRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkpoint {
+    /// The tenant.
     pub tenant_id: String,
+    /// Events in the chain at that time.
     pub seq: i64,
+    /// The hash of the last of them.
     pub head_hash: String,
+    /// When (Unix seconds).
     pub at: i64,
     /// `periodic`, `manual`, or `legacy` (the events an older version
     /// wrote without MACs, vouched for once at the upgrade).
     pub kind: String,
+    /// The KEK whose derived key made the MAC.
     pub kek_id: String,
+    /// The MAC over the statement (hex).
     pub mac: String,
 }
 

@@ -13,23 +13,36 @@ use crate::time_util::rfc3339;
 use crate::writer::JobCtx;
 use serde::Serialize;
 
+/// A tenant: a directory of its own, with its relying party.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
+    /// The tenant id (a GUID).
     pub id: String,
+    /// Its name (unique; used in URLs).
     pub name: String,
+    /// Its RP ID, if not the server's.
     pub rp_id: Option<String>,
+    /// Its RP name, if not the server's.
     pub rp_name: Option<String>,
 }
 
+/// A user as stored.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// The object id (UUIDv7 for users created since the batched import).
     pub id: String,
+    /// The tenant.
     pub tenant_id: String,
+    /// The UPN as given (compared case-insensitively).
     pub upn: String,
+    /// The name people see.
     pub display_name: String,
+    /// The WebAuthn user handle (random, stable).
     pub user_handle: Vec<u8>,
+    /// Whether the user may sign in.
     pub account_enabled: bool,
+    /// When the user was created (Unix seconds).
     pub created_at: i64,
     /// Admin-center roles (`admin`, `helpdesk`).
     pub roles: Vec<String>,
@@ -66,16 +79,22 @@ impl User {
         }
     }
 
+    /// The user as Graph's JSON.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.to_graph()).unwrap_or_default()
     }
 }
 
+/// A group as stored.
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// The object id.
     pub id: String,
+    /// Its name.
     pub display_name: String,
+    /// Its description (null when none).
     pub description: Option<String>,
+    /// When it was created (Unix seconds).
     pub created_at: i64,
 }
 
@@ -91,6 +110,7 @@ impl Group {
         }
     }
 
+    /// The group as Graph's JSON.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.to_graph()).unwrap_or_default()
     }
@@ -99,9 +119,13 @@ impl Group {
 /// An app registration as the token endpoint sees it.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// The client id.
     pub client_id: String,
+    /// Its tenant.
     pub tenant_id: String,
+    /// Its name.
     pub name: String,
+    /// Its permissions.
     pub roles: Vec<String>,
 }
 
@@ -109,10 +133,15 @@ pub struct App {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
+    /// The client id.
     pub client_id: String,
+    /// Its name.
     pub name: String,
+    /// Its permissions.
     pub roles: Vec<String>,
+    /// Whether it may get tokens.
     pub enabled: bool,
+    /// When it was registered (RFC 3339).
     pub created_date_time: String,
 }
 
@@ -151,6 +180,7 @@ fn group_from(r: &dyn Fields) -> ApiResult<Group> {
 const USER_COLS: &str =
     "id, tenant_id, upn, display_name, user_handle, account_enabled, created_at, roles";
 
+/// Stores a new tenant (a taken name is 409).
 pub async fn insert_tenant(db: &Db, t: &Tenant, created_at: i64) -> ApiResult<()> {
     execute(
         On::Write(db),
@@ -635,6 +665,7 @@ pub async fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
     .await
 }
 
+/// Stores a new group in `tenant_id`.
 pub async fn insert_group(db: &Db, tenant_id: &str, g: &Group) -> ApiResult<()> {
     execute(
         On::Write(db),

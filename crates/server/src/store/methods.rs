@@ -10,27 +10,43 @@ use crate::time_util::rfc3339;
 use crate::writer::JobCtx;
 use webauthn::graph::Fido2Method;
 
+/// A registered passkey as stored.
 #[derive(Debug, Clone)]
 pub struct Method {
     /// base64url of the credential id (Graph's method id).
     pub id: String,
+    /// The tenant.
     pub tenant_id: String,
+    /// The user.
     pub user_id: String,
+    /// The credential id.
     pub credential_id: Vec<u8>,
+    /// The credential public key (COSE).
     pub public_key: Vec<u8>,
+    /// The last signature counter seen.
     pub sign_count: i64,
+    /// The model's AAGUID.
     pub aaguid: String,
+    /// The attestation format it came with.
     pub fmt: String,
+    /// `attested` or `notAttested`.
     pub attestation_level: String,
+    /// Thumbprints of its attestation certificates.
     pub cert_thumbprints: Vec<String>,
+    /// The model's name, if known.
     pub model: Option<String>,
+    /// Its name.
     pub display_name: Option<String>,
+    /// BE flag: the credential may be synced (not device-bound).
     pub backup_eligible: bool,
+    /// When it was registered (Unix seconds).
     pub created_at: i64,
+    /// When it last signed in (Unix seconds).
     pub last_used_at: Option<i64>,
 }
 
 impl Method {
+    /// The passkey as Graph's fido2AuthenticationMethod.
     pub fn to_graph(&self) -> Fido2Method {
         Fido2Method {
             odata_type: "#microsoft.graph.fido2AuthenticationMethod".into(),

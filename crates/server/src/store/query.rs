@@ -51,6 +51,7 @@ pub struct Field {
     pub name: &'static str,
     /// The column (without table alias).
     pub column: &'static str,
+    /// How the property's values compare and bind.
     pub kind: Kind,
     /// May be NULL in the table.
     pub nullable: bool,
@@ -82,6 +83,7 @@ pub struct Collection {
     /// A unique column ending every order (so keyset positions are exact),
     /// with the table alias.
     pub tiebreak: &'static str,
+    /// Whether the tiebreak column is an integer.
     pub tiebreak_is_int: bool,
     /// Its direction when `$orderby` is absent.
     pub tiebreak_desc: bool,
@@ -90,6 +92,7 @@ pub struct Collection {
     pub count_needs_eventual: bool,
 }
 
+/// `/users`: what it can filter, sort and select.
 pub static USERS: Collection = Collection {
     kind: "users",
     fields: &[
@@ -131,6 +134,7 @@ pub static MEMBERS: Collection = Collection {
     count_needs_eventual: true,
 };
 
+/// `/groups`.
 pub static GROUPS: Collection = Collection {
     kind: "groups",
     fields: &[
@@ -146,6 +150,7 @@ pub static GROUPS: Collection = Collection {
     count_needs_eventual: true,
 };
 
+/// A user's `fido2Methods`.
 pub static FIDO2_METHODS: Collection = Collection {
     kind: "fido2Methods",
     fields: &[
@@ -178,6 +183,7 @@ pub static FIDO2_METHODS: Collection = Collection {
     count_needs_eventual: false,
 };
 
+/// `/auditLogs/directoryAudits`.
 pub static DIRECTORY_AUDITS: Collection = Collection {
     kind: "directoryAudits",
     fields: &[
@@ -207,7 +213,9 @@ pub static DIRECTORY_AUDITS: Collection = Collection {
 /// A value bound to a statement parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
+    /// A text value.
     Text(String),
+    /// An integer value.
     Int(i64),
 }
 
@@ -378,6 +386,7 @@ impl GraphQuery {
         serde_json::Value::Object(out)
     }
 
+    /// Whether `$count=true` was asked.
     pub fn wants_count(&self) -> bool {
         self.count
     }
@@ -594,14 +603,19 @@ pub struct Listing<'a> {
 
 /// One page of rows, the next page's token, and `@odata.count` when asked.
 pub struct Fetched {
+    /// The page's rows.
     pub rows: Vec<AnyRow>,
+    /// The `@odata.nextLink` token, if there is a next page.
     pub next: Option<String>,
+    /// `@odata.count`, if asked.
     pub count: Option<i64>,
 }
 
 /// The statements a listing runs (for the EXPLAIN tests, too).
 pub struct Statements {
+    /// The page's statement and its binds.
     pub page: (String, Vec<Bind>),
+    /// The count statement and its binds, if `$count` was asked.
     pub count: Option<(String, Vec<Bind>)>,
     order: Vec<(bool, bool)>,
 }

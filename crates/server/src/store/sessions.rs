@@ -8,8 +8,11 @@ use crate::store::sql::{args, execute, fetch_optional, On};
 
 /// A session row.
 pub struct StoredSession {
+    /// The signed-in user.
     pub user_id: String,
+    /// The session's CSRF token.
     pub csrf_token: String,
+    /// When it expires (Unix seconds).
     pub expires_at: i64,
 }
 
@@ -67,6 +70,7 @@ pub async fn find_session(
     .await
 }
 
+/// Ends a session (by the hash of its id).
 pub async fn delete_session(db: &Db, id_hash: &str) -> ApiResult<()> {
     execute(
         On::Write(db),
@@ -79,13 +83,19 @@ pub async fn delete_session(db: &Db, id_hash: &str) -> ApiResult<()> {
 
 /// An enrollment link's row.
 pub struct StoredEnrollment {
+    /// SHA-256 of the link's token (the token itself is never stored).
     pub token_hash: String,
+    /// The tenant.
     pub tenant_id: String,
+    /// The user who may enroll.
     pub user_id: String,
+    /// When it was issued (Unix seconds).
     pub created_at: i64,
+    /// When it expires (Unix seconds).
     pub expires_at: i64,
 }
 
+/// Stores an enrollment link.
 pub async fn insert_enrollment(db: &Db, e: &StoredEnrollment) -> ApiResult<()> {
     execute(
         On::Write(db),

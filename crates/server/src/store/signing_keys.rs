@@ -10,13 +10,18 @@ use crate::store::sql::{args, execute, fetch_all, fetch_one, On};
 
 /// A key's row.
 pub struct StoredKey {
+    /// The key id.
     pub kid: String,
     /// The scalar in clear, as versions before the sealing stored it
     /// (empty once sealed).
     pub clear: Vec<u8>,
+    /// The scalar sealed under the KEK.
     pub sealed: Option<Vec<u8>>,
+    /// The KEK it was sealed with.
     pub kek_id: Option<String>,
+    /// When it was created (Unix seconds).
     pub created_at: i64,
+    /// When it was retired (Unix seconds).
     pub retired_at: Option<i64>,
 }
 

@@ -25,10 +25,15 @@ use sqlx::{Any, Row};
 /// arguments go away).
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {
+    /// An integer.
     Int(i64),
+    /// An integer or NULL.
     OptInt(Option<i64>),
+    /// A text.
     Text(&'a str),
+    /// A text or NULL.
     OptText(Option<&'a str>),
+    /// A byte string.
     Bytes(&'a [u8]),
 }
 
@@ -127,11 +132,17 @@ fn bound<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, Any, AnyArguments<'q>>
 
 /// A result row's columns, by name, whichever engine read it.
 pub trait Fields {
+    /// An integer column.
     fn int(&self, col: &str) -> ApiResult<i64>;
+    /// A nullable integer column.
     fn opt_int(&self, col: &str) -> ApiResult<Option<i64>>;
+    /// A text column.
     fn text(&self, col: &str) -> ApiResult<String>;
+    /// A nullable text column.
     fn opt_text(&self, col: &str) -> ApiResult<Option<String>>;
+    /// A byte column.
     fn bytes(&self, col: &str) -> ApiResult<Vec<u8>>;
+    /// A nullable byte column.
     fn opt_bytes(&self, col: &str) -> ApiResult<Option<Vec<u8>>>;
     /// A 0/1 integer column.
     fn flag(&self, col: &str) -> ApiResult<bool> {

@@ -64,8 +64,11 @@ async fn audited(
 /// What a user update changes (`None`: unchanged).
 #[derive(Debug, Default)]
 pub struct UserChanges<'a> {
+    /// A new UPN.
     pub upn: Option<&'a str>,
+    /// A new display name.
     pub display_name: Option<&'a str>,
+    /// Enable or disable sign-in.
     pub account_enabled: Option<bool>,
 }
 

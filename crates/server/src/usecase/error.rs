@@ -12,27 +12,34 @@ pub enum DomainError {
     /// it when one field is at fault.
     #[error("{message}")]
     Invalid {
+        /// The field at fault, if one.
         field: Option<&'static str>,
+        /// What is wrong.
         message: String,
     },
     /// The WebAuthn verifier refused a registration or an assertion at
     /// one named check (`originMismatch`, `attestationNotTrusted`, …).
     #[error("{message}")]
     Verification {
+        /// The check that failed.
         check: &'static str,
+        /// What is wrong.
         message: String,
     },
     /// The challenge is unknown, used up, expired, or another user's.
     #[error("{0}")]
     Challenge(String),
     #[error("{0}")]
+    /// The thing asked for does not exist.
     NotFound(String),
     /// A sign-in that does not prove who it claims: an unknown key, a user
     /// handle that is not the key's, or an assertion the verifier refused
     /// at `check` (`signatureInvalid`, `counterRegression`, …).
     #[error("{message}")]
     Unauthenticated {
+        /// The verifier's check that failed, if it was one.
         check: Option<&'static str>,
+        /// What is wrong.
         message: String,
     },
     /// Known, but not allowed: a disabled account, a user the FIDO2
@@ -46,6 +53,7 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// An invalid value of `field`.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         DomainError::Invalid {
             field: Some(field),

@@ -156,32 +156,45 @@ pub async fn delete(
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionAnswer {
+    /// Nothing was deleted (`dryRun`).
     pub dry_run: bool,
+    /// Users named.
     pub users: usize,
+    /// Passkeys deleted (or that would be).
     pub passkeys: usize,
+    /// Users refused (staff the caller may not manage).
     pub refused: usize,
+    /// User by user.
     pub value: Vec<DeprovisionResult>,
 }
 
+/// One user of a bulk deprovision.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionResult {
+    /// The user's UPN as given.
     pub user_principal_name: String,
     /// `deleted`, `wouldDelete`, `refused` or `notFound`.
     pub status: &'static str,
+    /// Passkeys deleted (or that would be).
     pub passkeys: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the user was refused.
     pub reason: Option<String>,
     /// The user's passkeys (absent for users not found or refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<DeprovisionedMethod>>,
 }
 
+/// One deleted (or to-be-deleted) passkey.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionedMethod {
+    /// The method id.
     pub id: String,
+    /// Its name.
     pub display_name: Option<String>,
+    /// Its model's AAGUID.
     pub aa_guid: String,
 }
 

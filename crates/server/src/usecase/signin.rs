@@ -139,17 +139,23 @@ fn decoy_credential_id(state: &AppState, tenant_id: &str, upn: &str, len: usize)
 /// The audit record [`verify_signin`] writes for the attempt, whatever its
 /// outcome, in the same transaction as the flow's consumption.
 pub struct SignInAudit<'a> {
+    /// The audit activity (`Sign in with passkey`, …).
     pub activity: &'a str,
+    /// The HTTP request.
     pub request_id: &'a str,
 }
 
 /// A verified passkey assertion: who, with which key.
 pub struct SignedIn {
+    /// The user.
     pub user: directory::User,
+    /// The passkey used (its counter updated).
     pub method: methods::Method,
+    /// Whether the key verified the user.
     pub user_verified: bool,
 }
 
+/// `POST …/signin/finish`: verifies the assertion, consumes the flow, audits, and issues a token.
 pub async fn finish(
     state: &AppState,
     tenant: &Tenant,
