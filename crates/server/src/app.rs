@@ -12,7 +12,7 @@ use axum::Router;
 use std::time::Instant;
 
 /// Builds the router over `state`: Graph paths are spelled as the routes
-/// before routing ([`crate::routes::canonical_graph_path`]).
+/// before routing (`crate::routes::canonical_graph_path`).
 pub fn router(state: AppState) -> Router {
     let inner = routes(state);
     Router::new().fallback_service(

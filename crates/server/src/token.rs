@@ -679,7 +679,7 @@ pub fn token_of_header(header: &str) -> &str {
     }
 }
 
-/// Remembers, for [`APP_STATUS_TTL`], whether an app registration (and its
+/// Remembers, for `APP_STATUS_TTL`, whether an app registration (and its
 /// tenant) exists and is enabled.
 #[derive(Clone)]
 pub struct AppStatusCache {

@@ -69,7 +69,7 @@ pub struct Checkpoint {
 
 const COLS: &str = "id, tenant_id, at, actor, activity, target, result, reason, request_id, details, prev_hash, hash, seq, mac";
 
-/// An [`EventRow`] from a row of [`COLS`].
+/// An [`EventRow`] from a row of `COLS`.
 pub fn event_from(r: &dyn Fields) -> ApiResult<EventRow> {
     Ok(EventRow {
         id: r.int("id")?,

@@ -261,7 +261,7 @@ const IMPORT_ROWS_PER_STATEMENT: usize = 500;
 /// tenant has already are left as they are — and adds each
 /// `(group id, case-folded userPrincipalName)` of `memberships` (a member
 /// already stays one), all in one write: multi-row statements of
-/// [`IMPORT_ROWS_PER_STATEMENT`] rows. Answers how many users were new.
+/// `IMPORT_ROWS_PER_STATEMENT` rows. Answers how many users were new.
 pub async fn import_batch(
     db: &Db,
     tenant_id: &str,
@@ -437,7 +437,7 @@ pub(crate) fn tenant_and_user_sql(backend: Backend) -> &'static str {
 /// A tenant (by id or name) and, if it has one, its user by object id or
 /// case-folded userPrincipalName, in one query: the hot path of every
 /// `/users/{user}/…` request. The object id wins over a UPN (see
-/// [`tenant_and_user_sql`]).
+/// `tenant_and_user_sql`).
 pub async fn tenant_and_user(
     db: &Db,
     tenant_key: &str,

@@ -4,7 +4,7 @@
 //! statement runs on the engine the database needs at that moment:
 //!
 //! - reads of a SQLite file: a `rusqlite` connection, inline on the
-//!   caller's thread ([`Db::lite_read`]);
+//!   caller's thread (`Db::lite_read`);
 //! - writes inside a group commit: the batch's connection ([`JobCtx`]),
 //!   the writer thread's `rusqlite` connection on a SQLite file;
 //! - everything else (PostgreSQL, an in-memory SQLite, writes outside a
