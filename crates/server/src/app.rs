@@ -118,7 +118,21 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
+    // `…/fido2Methods/creationOptions[(…)]` is a function that only GET
+    // reaches, although it shares the `{id}` route (whose method router
+    // would advertise DELETE too).
+    let creation_options = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.to_ascii_lowercase().starts_with("creationoptions"));
     let mut response = next.run(req).await;
+    if creation_options && response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET,HEAD"));
+    }
 
     let status = response.status();
     if let Some(failure) = response

@@ -387,3 +387,42 @@ fn audit_chain_detects_tampering() {
     assert_eq!(v["valid"], false, "{v}");
     assert_eq!(v["firstBrokenId"], third.to_string());
 }
+
+/// `creationOptions` is a function: only GET (and HEAD) may reach it. Any
+/// other method is 405 with `Allow: GET,HEAD` — not the `{id}` route's
+/// `GET,HEAD,DELETE`, which would advertise a DELETE that does not exist
+/// (schemathesis's allow-header check found it; RFC 9110 §15.5.6: Allow
+/// lists the methods the target resource supports).
+#[test]
+fn creation_options_allows_only_get() {
+    let h = Harness::start(Store::Sqlite, vec![]).unwrap();
+    h.create_user("carol@example.com");
+    let allow = |method: &str, path: &str| -> (u16, String) {
+        let req = ureq::request(method, &h.url(path))
+            .set("Authorization", &format!("Bearer {}", h.token));
+        let r = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        (r.status(), r.header("allow").unwrap_or_default().to_owned())
+    };
+    for base in ["/v1.0", "/beta"] {
+        let co =
+            format!("{base}/users/carol@example.com/authentication/fido2Methods/creationOptions");
+        for method in ["OPTIONS", "DELETE", "PUT", "POST", "PATCH"] {
+            assert_eq!(
+                allow(method, &co),
+                (405, "GET,HEAD".to_owned()),
+                "{method} {co}"
+            );
+        }
+        let with_timeout = format!("{co}(challengeTimeoutInMinutes=10)");
+        assert_eq!(allow("DELETE", &with_timeout), (405, "GET,HEAD".to_owned()));
+        // A method's own resource still allows DELETE.
+        let m = format!("{base}/users/carol@example.com/authentication/fido2Methods/abc");
+        let (s, allowed) = allow("PUT", &m);
+        assert_eq!(s, 405);
+        assert!(allowed.contains("DELETE"), "{allowed}");
+    }
+}

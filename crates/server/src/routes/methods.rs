@@ -190,13 +190,20 @@ pub async fn list(
     Ok(page)
 }
 
-/// `DELETE …/fido2Methods/{id}`.
+/// `DELETE …/fido2Methods/{id}` (not `creationOptions`: a function, 405).
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((user, id)): Path<(String, String)>,
     Extension(rid): Extension<RequestId>,
 ) -> ApiResult<StatusCode> {
+    if id.starts_with("creationOptions") {
+        return Err(crate::error::ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "methodNotAllowed",
+            "creationOptions is a function: only GET may call it.",
+        ));
+    }
     caller.require(perm::METHODS_WRITE)?;
     let (tenant, user) = tenant_and_user(&state, &caller, &user).await?;
     require_privileged_if_staff(&caller, &user)?;
