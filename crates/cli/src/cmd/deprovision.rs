@@ -8,7 +8,7 @@ use clap::Args;
 use ctap::device::DeviceSpec;
 use provision::deprovision::{self, DeprovisionAction, DeprovisionStatus, Selector};
 use provision::pin::Pin;
-use provision::users::read_csv;
+use provision::plan::UserSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,12 +64,21 @@ pub fn run(args: DeprovisionArgs) -> anyhow::Result<ExitCode> {
         (_, _, true) => Selector::All,
         _ => bail!("say which passkeys: --all, --method ID or --aaguid UUID"),
     };
-    let users: Vec<String> = match (&args.user, &args.csv) {
-        (Some(u), _) => vec![u.clone()],
-        (_, Some(csv)) => read_csv(csv)?.into_iter().map(|j| j.user).collect(),
+    let source = match (&args.user, &args.csv) {
+        (Some(u), _) => UserSource::One {
+            user: u.clone(),
+            display_name: None,
+        },
+        (_, Some(csv)) => UserSource::Csv(csv.clone()),
         _ => bail!("no users: give --user UPN or --csv FILE"),
     };
     let directory = args.directory.connect()?;
+    let users: Vec<String> = source
+        .resolve(&directory)?
+        .users
+        .into_iter()
+        .map(|j| j.user)
+        .collect();
     let mut planned = Vec::new();
     for u in &users {
         planned.push((u.clone(), deprovision::plan(&directory, u, &selector)?));
