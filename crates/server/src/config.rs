@@ -2,7 +2,7 @@
 //! TOML file, `KEYSMITH_*` environment variables, then `--set KEY=VALUE`
 //! flags, each later one winning (see [`ServerConfig::load`]).
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -185,9 +185,9 @@ impl ServerConfig {
     /// TOML `file`, environment variables `KEYSMITH_<KEY>` (a nested key
     /// joins its parts with `__`: `KEYSMITH_RATE_LIMITS__ENABLED=false`),
     /// and `sets`, each `KEY=VALUE` with a dotted key
-    /// (`rate_limits.enabled=false`). Values in the environment and in
-    /// `sets` are read like TOML values (`true`, `10`, `["a", "b"]`,
-    /// `{k = "v"}`; anything else is a string). An unknown key in the
+    /// (`rate_limits.enabled=false`). In the environment and in `sets`, a
+    /// text setting takes its value as written; others are read like TOML
+    /// values (`true`, `10`, `["a", "b"]`, `{k = "v"}`). An unknown key in the
     /// file or in `sets` is an error naming it; environment variables
     /// that name no setting (such as `KEYSMITH_KEK`) are not settings and
     /// are left alone.
@@ -206,23 +206,36 @@ impl ServerConfig {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let names = Self::setting_names();
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(move |key| {
-            let top = key.as_str().split('.').next().unwrap_or_default();
-            names.iter().any(|n| n.eq_ignore_ascii_case(top))
-        }));
-        let mut flags = SetFlags::default();
+        let defaults = serde_json::to_value(ServerConfig::default())?;
+        let mut env = Layer::named("`KEYSMITH_` environment variables");
+        for (name, value) in std::env::vars_os() {
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(ENV_PREFIX)) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            let top = key.split('.').next().unwrap_or_default();
+            if defaults.get(top).is_none() {
+                continue; // not a setting (KEYSMITH_KEK, KEYSMITH_CONFIG, …)
+            }
+            let Some(value) = value.to_str() else {
+                anyhow::bail!("{ENV_PREFIX}{rest}: the value is not UTF-8");
+            };
+            let value = setting_value(&defaults, &key, value)
+                .map_err(|e| anyhow::anyhow!("{name:?}: {e}"))?;
+            env.entries.push((key, value));
+        }
+        let mut flags = Layer::named("--set flags");
         for set in sets {
             let (key, value) = set
                 .split_once('=')
                 .filter(|(k, _)| !k.trim().is_empty())
                 .ok_or_else(|| anyhow::anyhow!("--set {set}: give KEY=VALUE"))?;
-            let value: figment::value::Value = value
-                .parse()
+            let key = key.trim();
+            let value = setting_value(&defaults, key, value)
                 .map_err(|e| anyhow::anyhow!("--set {set}: {e}"))?;
-            flags.0.push((key.trim().to_owned(), value));
+            flags.entries.push((key.to_owned(), value));
         }
-        Ok(figment.merge(flags))
+        Ok(figment.merge(env).merge(flags))
     }
 
     /// The top-level setting names (the keys of the TOML file).
@@ -295,6 +308,86 @@ impl ServerConfig {
             .unwrap_or_else(|| PathBuf::from("keysmith-data"));
         crate::db::sqlite_url_for_dir(&dir)
     }
+}
+
+/// `KEY = value` entries from one source (the environment, or the `--set`
+/// flags) as a figment layer, named so in errors.
+struct Layer {
+    name: &'static str,
+    entries: Vec<(String, figment::value::Value)>,
+}
+
+impl Layer {
+    fn named(name: &'static str) -> Layer {
+        Layer {
+            name,
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl figment::Provider for Layer {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.name)
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        /// Merges `from` into `into`, `from` winning, tables key by key.
+        fn merge(into: &mut Dict, from: Dict) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(Value::Dict(_, a)), Value::Dict(_, b)) => merge(a, b),
+                    (_, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        let mut dict = Dict::new();
+        for (key, value) in &self.entries {
+            if let Value::Dict(_, d) = figment::util::nest(key, value.clone()) {
+                merge(&mut dict, d);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// The value of the setting `key` (dotted) written as `raw` in the
+/// environment or a `--set` flag. A setting that is text — a string, an
+/// optional path or URL, an entry of a table of names such as `models` —
+/// takes `raw` as it is (an RP name `2024` stays text); any other is read
+/// like a TOML value (`true`, `600`, `["a", "b"]`).
+fn setting_value(
+    defaults: &serde_json::Value,
+    key: &str,
+    raw: &str,
+) -> Result<figment::value::Value, String> {
+    let mut default = Some(defaults);
+    let mut in_table = false;
+    for part in key.split('.') {
+        in_table = matches!(default, Some(serde_json::Value::Object(m)) if m.is_empty());
+        default = default.and_then(|d| d.get(part));
+    }
+    match default {
+        Some(serde_json::Value::String(_) | serde_json::Value::Null) => Ok(raw.into()),
+        None if in_table => Ok(raw.into()),
+        _ => raw.parse().map_err(|e| format!("{e}")),
+    }
+}
+
+/// A figment error as one line (every error of a layered extraction, with
+/// the layer that gave the value).
+fn one_line(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace('\n', " ")
 }
 
 #[cfg(test)]
@@ -394,6 +487,15 @@ trust_anchors_pem = ["/etc/keysmith/yubico.pem"]
         }
     }
 
+    /// A value as written in the environment or a `--set` flag: text as
+    /// it is, anything else as a literal.
+    fn written(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(text) => text.clone(),
+            other => literal(other),
+        }
+    }
+
     fn env_name(key: &str) -> String {
         format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
     }
@@ -422,18 +524,46 @@ trust_anchors_pem = ["/etc/keysmith/yubico.pem"]
                 let c = ServerConfig::load(file, &[]).unwrap();
                 assert_eq!(at(&c, &key), a, "{key} from the file ({toml})");
 
-                jail.set_env(env_name(&key), literal(&b));
+                jail.set_env(env_name(&key), written(&b));
                 let c = ServerConfig::load(file, &[]).unwrap();
                 assert_eq!(at(&c, &key), b, "{key}: the environment over the file");
                 let c = ServerConfig::load(None, &[]).unwrap();
                 assert_eq!(at(&c, &key), b, "{key} from the environment");
 
-                let set = format!("{key}={}", literal(&a));
+                let set = format!("{key}={}", written(&a));
                 let c = ServerConfig::load(file, std::slice::from_ref(&set)).unwrap();
                 assert_eq!(at(&c, &key), a, "{key}: --set {set} over the environment");
                 Ok(())
             });
         }
+    }
+
+    /// A setting that is text takes the text as it is, even when it reads
+    /// like a number or a boolean (an RP name `2024`, a host `true`), from
+    /// the environment and from `--set`; numbers and switches still parse.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closures return its Error
+    fn text_settings_take_their_text_as_is() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEYSMITH_RP_NAME", "2024");
+            jail.set_env("KEYSMITH_BODY_LIMIT", "4096");
+            let sets = [
+                "rp_id=1234".to_owned(),
+                "issuer=true".to_owned(),
+                "models.cb69481e-8ff7-4039-93ec-0a2729a154a8=5".to_owned(),
+                "rate_limits.enabled=false".to_owned(),
+                "origins=[\"https://a.example\"]".to_owned(),
+            ];
+            let c = ServerConfig::load(None, &sets).unwrap();
+            assert_eq!(c.rp_name, "2024");
+            assert_eq!(c.body_limit, 4096);
+            assert_eq!(c.rp_id, "1234");
+            assert_eq!(c.issuer.as_deref(), Some("true"));
+            assert_eq!(c.models.values().next().map(String::as_str), Some("5"));
+            assert!(!c.rate_limits.enabled);
+            assert_eq!(c.origins, ["https://a.example"]);
+            Ok(())
+        });
     }
 
     /// Unknown settings are refused by name; environment variables that
@@ -460,39 +590,4 @@ trust_anchors_pem = ["/etc/keysmith/yubico.pem"]
             Ok(())
         });
     }
-}
-
-/// The `--set KEY=VALUE` flags as a figment layer (named so in errors).
-#[derive(Default)]
-struct SetFlags(Vec<(String, figment::value::Value)>);
-
-impl figment::Provider for SetFlags {
-    fn metadata(&self) -> figment::Metadata {
-        figment::Metadata::named("--set flags")
-    }
-
-    fn data(
-        &self,
-    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
-        let mut figment = Figment::new();
-        for (key, value) in &self.0 {
-            figment = figment.merge(Serialized::default(key, value));
-        }
-        let dict = figment
-            .data()?
-            .remove(&figment::Profile::Default)
-            .unwrap_or_default();
-        Ok(figment::Profile::Default.collect(dict))
-    }
-}
-
-/// A figment error as one line (every error of a layered extraction, with
-/// the layer that gave the value).
-fn one_line(e: &figment::Error) -> String {
-    e.clone()
-        .into_iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
-        .replace('\n', " ")
 }
