@@ -33,6 +33,16 @@ struct LimitLabel {
     limit: String,
 }
 
+/// One more `success` or `failure` in `family`.
+fn count(family: &Family<ResultLabel, Counter>, ok: bool) {
+    let result = if ok { "success" } else { "failure" };
+    family
+        .get_or_create(&ResultLabel {
+            result: result.to_owned(),
+        })
+        .inc();
+}
+
 type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
 /// The latency buckets: 0.25 ms to about 4 s, doubling.
@@ -87,17 +97,14 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
-    /// Counts a registration or sign-in (`kind`) with `result`.
-    pub fn count(&self, kind: &'static str, result: &'static str) {
-        let family = match kind {
-            "registrations" => &self.registrations,
-            _ => &self.signins,
-        };
-        family
-            .get_or_create(&ResultLabel {
-                result: result.to_owned(),
-            })
-            .inc();
+    /// Counts a registration's outcome.
+    pub fn registration(&self, ok: bool) {
+        count(&self.registrations, ok);
+    }
+
+    /// Counts a sign-in's outcome.
+    pub fn signin(&self, ok: bool) {
+        count(&self.signins, ok);
     }
 
     /// The metrics document: these counters, the group commit's
@@ -187,8 +194,8 @@ mod tests {
         let m = Metrics::default();
         m.observe_request("/v1.0/users/{user}", "GET", 200, Duration::from_millis(3));
         m.observe_request("/v1.0/users/{user}", "GET", 200, Duration::from_millis(5));
-        m.count("registrations", "success");
-        m.count("signins", "failure");
+        m.registration(true);
+        m.signin(false);
         let limits = [LimitSnapshot {
             name: "token_per_address",
             per_minute: 60,

@@ -44,13 +44,6 @@ pub async fn finish(
         request_id: &rid.0,
     };
     let outcome = signin::finish(&state, &tenant, &body, audit).await;
-    state.metrics.count(
-        "signins",
-        if outcome.is_ok() {
-            "success"
-        } else {
-            "failure"
-        },
-    );
+    state.metrics.signin(outcome.is_ok());
     Ok(Json(outcome?))
 }

@@ -126,14 +126,7 @@ pub async fn register(
             })
             .await?;
     }
-    state.metrics.count(
-        "registrations",
-        if outcome.is_ok() {
-            "success"
-        } else {
-            "failure"
-        },
-    );
+    state.metrics.registration(outcome.is_ok());
     outcome
 }
 
