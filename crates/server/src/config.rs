@@ -238,14 +238,6 @@ impl ServerConfig {
         Ok(figment.merge(env).merge(flags))
     }
 
-    /// The top-level setting names (the keys of the TOML file).
-    pub fn setting_names() -> Vec<String> {
-        match serde_json::to_value(ServerConfig::default()) {
-            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
-    }
-
     /// The key-encryption key (see [`crate::kek::Kek::resolve`]): created
     /// when `create` and missing.
     pub fn load_kek(&self, create: bool) -> anyhow::Result<crate::kek::Kek> {
