@@ -160,21 +160,108 @@ fn thread_cpu() -> BTreeMap<u32, (String, Duration)> {
     threads
 }
 
+/// CPU time used so far by every process of this host whose name starts
+/// with `postgres` (the postmaster, its backends and background workers:
+/// each backend names itself so), from `/proc/<pid>/stat`, which any user
+/// may read. A backend that exits during a phase takes its time with it;
+/// the bench's connections stay open throughout. `None` where `/proc`
+/// does not exist.
+fn local_postgres_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        // Gone, or not ours to read: skipped.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((comm, used)) = stat_cpu(&stat) {
+            if comm.starts_with("postgres") {
+                total += used;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Whether `url` is a PostgreSQL database on this host (loopback address,
+/// `localhost` or a Unix socket), whose processes' CPU the bench can read.
+fn postgres_on_this_host(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return false;
+    }
+    match parsed.host() {
+        None => true,
+        // A scheme the URL standard does not know keeps its host as text,
+        // addresses included.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost" || d.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        }
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+    }
+}
+
 /// A measured phase: operations per second, process CPU time (all
-/// threads: server, client, writer) per operation, and that time split by
-/// thread name.
+/// threads: server, client, writer) per operation, that time split by
+/// thread name, and the CPU time per operation of a database server on
+/// this host, when there is one to read.
 struct Phase {
     rate: f64,
     cpu_per_op: Option<Duration>,
     by_thread: BTreeMap<String, Duration>,
+    db_cpu_per_op: Option<Duration>,
+}
+
+impl Phase {
+    /// CPU time per operation on this host: this process's and the local
+    /// database server's.
+    fn host_cpu_per_op(&self) -> Option<Duration> {
+        Some(self.cpu_per_op? + self.db_cpu_per_op.unwrap_or_default())
+    }
+
+    /// The rate with every one of `cores` busy at this CPU time per
+    /// operation — the ceiling of this machine for the phase as built.
+    fn ceiling(&self, cores: usize) -> Option<f64> {
+        let per_op = self.host_cpu_per_op()?;
+        (!per_op.is_zero()).then(|| cores as f64 / per_op.as_secs_f64())
+    }
+
+    /// The share of `cores` the phase kept busy (this process and the
+    /// local database server).
+    fn cores_busy(&self, cores: usize) -> Option<f64> {
+        Some(self.rate * self.host_cpu_per_op()?.as_secs_f64() / cores as f64)
+    }
 }
 
 /// Runs `f`, which performs some operations and returns their rate and
 /// count, and accounts the process's CPU time to them.
 fn measured(f: impl FnOnce() -> anyhow::Result<(f64, usize)>) -> anyhow::Result<Phase> {
+    measured_with(None, f)
+}
+
+/// [`measured`], also accounting the CPU time that `db_cpu` reads (the
+/// local database server's) to the operations.
+fn measured_with(
+    db_cpu: Option<fn() -> Option<Duration>>,
+    f: impl FnOnce() -> anyhow::Result<(f64, usize)>,
+) -> anyhow::Result<Phase> {
+    let db_before = db_cpu.and_then(|read| read());
     let (before, threads_before) = (process_cpu(), thread_cpu());
     let (rate, ops) = f()?;
     let cpu_per_op = match (before, process_cpu()) {
+        (Some(b), Some(a)) if ops > 0 => Some(a.saturating_sub(b) / ops as u32),
+        _ => None,
+    };
+    let db_cpu_per_op = match (db_before, db_cpu.and_then(|read| read())) {
         (Some(b), Some(a)) if ops > 0 => Some(a.saturating_sub(b) / ops as u32),
         _ => None,
     };
@@ -193,6 +280,7 @@ fn measured(f: impl FnOnce() -> anyhow::Result<(f64, usize)>) -> anyhow::Result<
         rate,
         cpu_per_op,
         by_thread,
+        db_cpu_per_op,
     })
 }
 
@@ -467,13 +555,22 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         load::Generator::Builtin => load::fire,
         load::Generator::Wrk => load::fire_wrk,
     };
+    // PostgreSQL on this host: its processes' CPU counts to each phase too
+    // (SQLite's work is in this process already).
+    let db_cpu: Option<fn() -> Option<Duration>> = a
+        .database
+        .as_deref()
+        .filter(|url| postgres_on_this_host(url))
+        .map(|_| local_postgres_cpu as fn() -> Option<Duration>);
     // Writes per group commit in each phase (the writer's own counts).
     let writes_per_commit = |before: (u64, u64), after: (u64, u64)| {
         let (commits, jobs) = (after.0 - before.0, after.1 - before.1);
         (commits > 0).then(|| jobs as f64 / commits as f64)
     };
     let before = srv.db().commit_stats();
-    let reg = measured(|| fire(srv.addr(), connections, Some(&token), &shots, 201))?;
+    let reg = measured_with(db_cpu, || {
+        fire(srv.addr(), connections, Some(&token), &shots, 201)
+    })?;
     let reg_batching = writes_per_commit(before, srv.db().commit_stats());
 
     // 4. Sign-ins: pre-generated so each user's assertions are finished in
@@ -505,7 +602,9 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
     // one before has been answered in practice. If not, its counter
     // regresses and the phase fails with that answer, not a wrong figure.
     let before = srv.db().commit_stats();
-    let signin = measured(|| fire(srv.addr(), connections, None, &finishes, 200))?;
+    let signin = measured_with(db_cpu, || {
+        fire(srv.addr(), connections, None, &finishes, 200)
+    })?;
     let signin_batching = writes_per_commit(before, srv.db().commit_stats());
     drop(srv);
     let raw_after = raw_verify()?;
@@ -515,6 +614,10 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let micros = |p: &Phase| p.cpu_per_op.map(|d| d.as_secs_f64() * 1e6);
+    let db_micros = |p: &Phase| p.db_cpu_per_op.map(|d| (d.as_secs_f64() * 1e6).round());
+    // The machine's cores (the HTTP phases' server, writer, load generator
+    // and a local database all share them).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // CPU per raw verify over CPU per operation: the rate ratio the phase
     // would reach with every core busy and nothing else on the machine.
     let cpu_ratio = |p: &Phase| match (raw_cpu, p.cpu_per_op) {
@@ -573,6 +676,19 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         "cpuMicrosPerOpByThread": {
             "httpRegistration": by_thread(&reg),
             "httpSignIn": by_thread(&signin),
+        },
+        "databaseCpuMicrosPerOp": {
+            "httpRegistration": db_micros(&reg),
+            "httpSignIn": db_micros(&signin),
+        },
+        "cores": cores,
+        "coresBusy": {
+            "httpRegistration": reg.cores_busy(cores),
+            "httpSignIn": signin.cores_busy(cores),
+        },
+        "everyCoreBusyPerSec": {
+            "httpRegistration": reg.ceiling(cores).map(f64::round),
+            "httpSignIn": signin.ceiling(cores).map(f64::round),
         }
     });
     if a.json {
@@ -623,6 +739,26 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
                 println!("CPU per HTTP {name} by thread: {}", split.join(", "));
             }
         }
+        for (name, p) in [("registration", &reg), ("sign-in", &signin)] {
+            if let Some(db) = p.db_cpu_per_op {
+                println!(
+                    "CPU per HTTP {name} in PostgreSQL's processes on this host: {:.0} µs",
+                    db.as_secs_f64() * 1e6
+                );
+            }
+        }
+        // What each HTTP phase would reach with every core busy at its
+        // measured CPU per operation (this process and a local PostgreSQL),
+        // and how busy it kept them.
+        for (name, p) in [("registration", &reg), ("sign-in", &signin)] {
+            if let (Some(ceiling), Some(busy)) = (p.ceiling(cores), p.cores_busy(cores)) {
+                println!(
+                    "HTTP {name} with all {cores} cores busy: {ceiling:.0} /s ({:.1} % of raw); the run kept {:.0} % of them busy",
+                    100.0 * ceiling / raw,
+                    100.0 * busy
+                );
+            }
+        }
         let per_commit = |b: Option<f64>| b.map_or("-".to_owned(), |b| format!("{b:.1}"));
         println!(
             "writes per group commit: registration {}, sign-in {}",
@@ -632,4 +768,56 @@ fn server(a: ServerBenchArgs) -> anyhow::Result<ExitCode> {
         println!("(raw verify before {raw_before:.0} /s, after {raw_after:.0} /s; the mean is the reference)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_postgres_database_on_this_host_is_read() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://u@localhost/db",
+            "postgres://u@[::1]:5432/db",
+            "postgres:///db?host=/run/postgresql",
+        ] {
+            assert!(postgres_on_this_host(url), "{url}");
+        }
+        for url in [
+            "postgres://u@db.example:5432/db",
+            "postgres://u@10.0.0.7/db",
+            "sqlite:///tmp/k.db",
+            "not a url",
+        ] {
+            assert!(!postgres_on_this_host(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_phase_ceiling_counts_the_database_cpu() {
+        let phase = Phase {
+            rate: 1_000.0,
+            cpu_per_op: Some(Duration::from_micros(300)),
+            by_thread: BTreeMap::new(),
+            db_cpu_per_op: Some(Duration::from_micros(200)),
+        };
+        // 2 cores / 500 µs per operation.
+        assert_eq!(phase.ceiling(2).map(f64::round), Some(4_000.0));
+        assert_eq!(phase.cores_busy(2), Some(0.25));
+        let alone = Phase {
+            db_cpu_per_op: None,
+            ..phase
+        };
+        assert_eq!(alone.ceiling(2).map(f64::round), Some(6_667.0));
+    }
+
+    #[test]
+    fn stat_lines_give_name_and_time() {
+        let line = "42 (postgres: u db) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0";
+        assert_eq!(
+            stat_cpu(line),
+            Some(("postgres: u db", Duration::from_millis(2_000)))
+        );
+    }
 }

@@ -38,11 +38,30 @@ fn bench_server_runs_on_postgres() {
         &["--database", &url, "--kek-file", kek.to_str().unwrap()],
     );
     assert_eq!(report["database"], "postgres", "{report}");
+    // The test database is on this host: its processes' CPU is counted.
+    if url.contains("127.0.0.1") || url.contains("localhost") {
+        for phase in ["httpRegistration", "httpSignIn"] {
+            assert!(
+                report["databaseCpuMicrosPerOp"][phase].is_number(),
+                "{report}"
+            );
+        }
+    }
 }
 
 fn bench_with(generator: &str) {
     let report = bench_run(generator, &[]);
     assert_eq!(report["database"], "sqlite", "{report}");
+    for phase in ["httpRegistration", "httpSignIn"] {
+        // SQLite works in the bench's own process: nothing else to count.
+        assert!(
+            report["databaseCpuMicrosPerOp"][phase].is_null(),
+            "{report}"
+        );
+        let ceiling = report["everyCoreBusyPerSec"][phase].as_f64().unwrap();
+        let busy = report["coresBusy"][phase].as_f64().unwrap();
+        assert!(ceiling > 0.0 && busy > 0.0, "{report}");
+    }
 }
 
 fn bench_run(generator: &str, extra: &[&str]) -> Value {
