@@ -131,22 +131,6 @@ async fn asset(Path(file): Path<String>) -> Response {
     }
 }
 
-/// Escapes text for HTML element content and quoted attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Percent-encodes a path segment or query value.
 pub fn url_enc(text: &str) -> String {
     let mut out = String::new();
