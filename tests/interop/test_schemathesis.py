@@ -63,7 +63,10 @@ def test_schemathesis_finds_no_failure(tmp_path):
              "-H", f"Authorization: Bearer {token(url, app)}",
              "--max-examples", os.environ.get("KEYSMITH_SCHEMATHESIS_EXAMPLES", "15"),
              "--seed", os.environ.get("KEYSMITH_SCHEMATHESIS_SEED", "1"),
-             "--workers", "2", "--report-dir", str(tmp_path / "report")],
+             # One worker: CPython 3.11 can fail building an AST in a
+             # thread while another thread does (gh-106905), which
+             # schemathesis's workers then report as a runtime error.
+             "--workers", "1", "--report-dir", str(tmp_path / "report")],
             cwd=HERE, capture_output=True, text=True, timeout=900)
     finally:
         proc.kill()
