@@ -107,22 +107,22 @@ struct MessagePage<'a> {
     message: String,
 }
 
-#[derive(Template)]
-#[template(path = "pages/chooser.html")]
-struct ChooserPage<'a> {
-    page: Page<'a>,
+/// Pages whose content is fixed markup: only the layout's values vary.
+macro_rules! fixed_pages {
+    ($($name:ident => $path:literal),* $(,)?) => {$(
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a> {
+            page: Page<'a>,
+        }
+    )*};
 }
 
-#[derive(Template)]
-#[template(path = "pages/signin.html")]
-struct SigninPage<'a> {
-    page: Page<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "pages/login.html")]
-struct LoginPage<'a> {
-    page: Page<'a>,
+fixed_pages! {
+    ChooserPage => "pages/chooser.html",
+    SigninPage => "pages/signin.html",
+    LoginPage => "pages/login.html",
+    DeprovisionPage => "pages/deprovision.html",
 }
 
 #[derive(Template)]
@@ -218,12 +218,6 @@ struct AuditPage<'a> {
     actor: String,
     target: String,
     rows: Vec<AuditRow>,
-}
-
-#[derive(Template)]
-#[template(path = "pages/deprovision.html")]
-struct DeprovisionPage<'a> {
-    page: Page<'a>,
 }
 
 fn login_redirect(tenant: &Tenant) -> Response {
