@@ -47,9 +47,11 @@ SELECTABLE = {
 
 ORDER_OPS = ["eq", "ne", "gt", "ge", "lt", "le"]
 
-# Any character but lone surrogates (which no URL can carry); a quote is
-# written doubled inside an OData string.
-text_literal = st.text(st.characters(exclude_categories=["Cs"]), max_size=12).map(
+# Any character but lone surrogates (which no URL can carry) and NUL
+# (which no value may hold: a 400); a quote is written doubled inside an
+# OData string.
+text_literal = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+                       max_size=12).map(
     lambda s: "'" + s.replace("'", "''") + "'")
 
 

@@ -1,5 +1,7 @@
 """schemathesis, an OpenAPI conformance fuzzer no one here wrote, against
-a fresh `keysmith serve` and the document it serves (`/openapi.json`).
+a fresh `keysmith serve` and the document it serves (`/openapi.json`), on
+SQLite and, when `KEYSMITH_TEST_POSTGRES_URL` is set, on PostgreSQL (in a
+tenant of its own).
 
 Every phase runs (examples, coverage, fuzzing, stateful) with every check,
 bounded in examples per operation; any failure fails the test: a 5xx, a
@@ -19,7 +21,10 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
+
+import pytest
 
 from udp_hid import keysmith_binary
 
@@ -32,27 +37,45 @@ ROLES = ",".join([
 ])
 
 
-def admin(data, *args):
-    out = subprocess.run([keysmith_binary(), "admin", "--data-dir", str(data), "--json", *args],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+# The server tests' key-encryption key (crates/server/tests/common): the
+# shared PostgreSQL test database's signing keys are sealed with it.
+TEST_KEK = "a2V5c21pdGggdGVzdC1vbmx5IEtFSywgMzIgYnl0ZXM"
 
 
-def token(url, app):
+def token(url, tenant, app):
     form = urllib.parse.urlencode({
         "grant_type": "client_credentials", "client_id": app["clientId"],
         "client_secret": app["clientSecret"], "scope": "https://graph.microsoft.com/.default",
     }).encode()
-    with urllib.request.urlopen(f"{url}/contoso/oauth2/v2.0/token", form) as r:
+    with urllib.request.urlopen(f"{url}/{tenant}/oauth2/v2.0/token", form) as r:
         return json.load(r)["access_token"]
 
 
-def test_schemathesis_finds_no_failure(tmp_path):
-    data = tmp_path / "data"
-    admin(data, "tenant", "create", "contoso", "--rp-id", "login.contoso.com")
-    app = admin(data, "app", "create", "--tenant", "contoso", "--name", "schemathesis", "--roles", ROLES)
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_schemathesis_finds_no_failure(tmp_path, database):
+    if database == "sqlite":
+        store = ["--data-dir", str(tmp_path / "data")]
+        tenant = "contoso"
+    else:
+        database_url = os.environ.get("KEYSMITH_TEST_POSTGRES_URL")
+        if not database_url:
+            pytest.skip("KEYSMITH_TEST_POSTGRES_URL is not set")
+        kek = tmp_path / "test.kek"
+        kek.write_text(TEST_KEK)
+        kek.chmod(0o600)
+        store = ["--database", database_url, "--kek-file", str(kek)]
+        # A tenant of its own in the shared database.
+        tenant = f"st-{uuid.uuid4().hex[:12]}"
+
+    def admin(*args):
+        out = subprocess.run([keysmith_binary(), "admin", *store, "--json", *args],
+                             check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    admin("tenant", "create", tenant, "--rp-id", "login.contoso.com")
+    app = admin("app", "create", "--tenant", tenant, "--name", "schemathesis", "--roles", ROLES)
     # One caller sends every request: limits meant for strangers are off.
-    proc = subprocess.Popen([keysmith_binary(), "serve", "--data-dir", str(data), "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([keysmith_binary(), "serve", *store, "--listen", "127.0.0.1:0",
                              "--set", "rate_limits.enabled=false"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -60,7 +83,7 @@ def test_schemathesis_finds_no_failure(tmp_path):
         assert url.startswith("http://"), "keysmith serve did not start"
         run = subprocess.run(
             [str(SCHEMATHESIS), "--no-color", "--config-file", "schemathesis.toml", "run", f"{url}/openapi.json",
-             "-H", f"Authorization: Bearer {token(url, app)}",
+             "-H", f"Authorization: Bearer {token(url, tenant, app)}",
              "--max-examples", os.environ.get("KEYSMITH_SCHEMATHESIS_EXAMPLES", "15"),
              "--seed", os.environ.get("KEYSMITH_SCHEMATHESIS_SEED", "1"),
              # One worker: CPython 3.11 can fail building an AST in a

@@ -127,7 +127,18 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         .rsplit('/')
         .next()
         .is_some_and(|last| last.to_ascii_lowercase().starts_with("creationoptions"));
-    let mut response = next.run(req).await;
+    // No name or value may hold U+0000 (PostgreSQL cannot store it in
+    // text): refused before any handler, on either database.
+    let nul =
+        req.uri().path().contains("%00") || req.uri().query().is_some_and(|q| q.contains("%00"));
+    let mut response = if nul {
+        crate::error::ApiError::bad_request(
+            "The request URL contains a NUL character (%00), which no name or value may hold.",
+        )
+        .into_response()
+    } else {
+        next.run(req).await
+    };
     if creation_options && response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()

@@ -311,6 +311,9 @@ fn bad_input_matrix(store: Store) {
     assert_eq!(s, 401);
     let (s, _) = fetch_token(&h.base, "no-such-tenant", "nope", "nope").unwrap_err();
     assert_eq!(s, 404);
+    // A NUL in the form: a client that does not exist, on either database.
+    let (s, _) = fetch_token(&h.base, &h.tenant, "a\0b", "nope").unwrap_err();
+    assert_eq!(s, 401);
     let (s, _) = raw(
         &h,
         "POST",
@@ -339,6 +342,31 @@ fn bad_input_matrix(store: Store) {
         .0,
         404
     );
+
+    // A NUL character (U+0000), which PostgreSQL cannot hold in text, is a
+    // 400 on either database, never a 500: in a $filter literal, a path
+    // key, a body (found by probing PostgreSQL with schemathesis's
+    // alphabet, which includes it).
+    for path in [
+        "/v1.0/users?$filter=displayName%20eq%20%27a%00b%27",
+        "/v1.0/users?$filter=startswith(userPrincipalName,%27%00%27)",
+        "/v1.0/groups?$filter=displayName%20eq%20%27%00%27",
+        "/v1.0/users/a%00b",
+        "/v1.0/users/a%00b/authentication/fido2Methods",
+    ] {
+        let (s, v) = raw(&h, "GET", path, b"", &tok);
+        assert_eq!(s, 400, "{path}: {v}");
+    }
+    for (path, body) in [
+        (
+            "/v1.0/users",
+            br#"{"userPrincipalName":"nul@example.com","displayName":"a\u0000b"}"#.as_slice(),
+        ),
+        ("/v1.0/groups", br#"{"displayName":"a\u0000b"}"#.as_slice()),
+    ] {
+        let (s, v) = raw(&h, "POST", path, body, &tok);
+        assert_eq!(s, 400, "{path}: {v}");
+    }
 
     // client-request-id is echoed.
     let r = ureq::get(&h.url("/v1.0/nope"))

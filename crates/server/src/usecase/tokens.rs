@@ -17,12 +17,17 @@ pub async fn issue_app_token(
     client_id: &str,
     secret: &str,
 ) -> Result<TokenResponse, DomainError> {
+    let refused = || DomainError::Unauthenticated {
+        check: None,
+        message: "Invalid client_id or client_secret, or the app is disabled.".into(),
+    };
+    // No client id holds a NUL (PostgreSQL could not even look it up).
+    if client_id.contains('\0') {
+        return Err(refused());
+    }
     let app = directory::authenticate_app(&state.db, &tenant.id, client_id, secret)
         .await?
-        .ok_or_else(|| DomainError::Unauthenticated {
-            check: None,
-            message: "Invalid client_id or client_secret, or the app is disabled.".into(),
-        })?;
+        .ok_or_else(refused)?;
     let now = now_unix();
     let claims = Claims {
         aud: GRAPH_AUDIENCE.into(),
