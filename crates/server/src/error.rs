@@ -234,11 +234,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.is_empty() {
         return Err(ApiError::bad_request("The request body is empty."));
     }
-    if has_nul_escape(body) {
-        return Err(ApiError::bad_request(
-            "The request body contains a NUL character (\\u0000), which no name or value may hold.",
-        ));
-    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -253,16 +248,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     de.end()
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))?;
     Ok(value)
-}
-
-/// Whether JSON text escapes U+0000 (`\u0000`; an escaped backslash
-/// before `u0000` is text, not the escape). JSON cannot carry a raw NUL
-/// byte in a string, so this is the only way one arrives; PostgreSQL
-/// cannot store it in text.
-fn has_nul_escape(body: &[u8]) -> bool {
-    body.windows(6).enumerate().any(|(i, w)| {
-        w == b"\\u0000" && body[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
-    })
 }
 
 /// Decodes a base64url (or padded standard base64) text field named `name`.
@@ -309,22 +294,5 @@ impl AuthFailure {
             actor: actor.to_owned(),
             activity: "Admin center request denied",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_nul_escape_is_told_from_an_escaped_backslash() {
-        assert!(has_nul_escape(br#"{"a":"x\u0000"}"#));
-        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
-        // `\\u0000` is a backslash, then the text "u0000".
-        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
-        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
-        let e = parse_json::<serde_json::Value>(br#"{"a":"x\u0000"}"#).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("NUL"), "{}", e.message);
     }
 }
