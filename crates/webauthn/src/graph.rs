@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET …/fido2Methods/creationOptions` response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreationOptionsResponse {
     #[serde(
@@ -20,6 +21,7 @@ pub struct CreationOptionsResponse {
     pub odata_context: Option<String>,
     /// RFC 3339 instant after which the challenge is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub challenge_timeout_date_time: Option<String>,
     /// The options for `navigator.credentials.create()` or a CTAP makeCredential.
     pub public_key: PublicKeyCredentialCreationOptions,
@@ -27,6 +29,7 @@ pub struct CreationOptionsResponse {
 
 /// WebAuthn `PublicKeyCredentialCreationOptions` in JSON form.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyCredentialCreationOptions {
     /// The relying party the credential is for (Entra: `login.microsoft.com`).
@@ -58,6 +61,7 @@ pub struct PublicKeyCredentialCreationOptions {
 
 /// The relying party of creation options (WebAuthn `PublicKeyCredentialRpEntity`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RelyingParty {
     /// The RP ID: the domain the credential is scoped to.
     pub id: String,
@@ -68,6 +72,7 @@ pub struct RelyingParty {
 
 /// The user of creation options (WebAuthn `PublicKeyCredentialUserEntity`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UserEntity {
     /// base64url user handle.
@@ -81,6 +86,7 @@ pub struct UserEntity {
 
 /// One algorithm the RP accepts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PubKeyCredParam {
     #[serde(rename = "type")]
     /// Always `public-key`.
@@ -92,6 +98,7 @@ pub struct PubKeyCredParam {
 /// A credential descriptor. `id` is kept as the text received: Entra sends
 /// it in three encodings (see [`decode_entra_credential_id`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialDescriptor {
     #[serde(rename = "type", default = "public_key")]
     /// Always `public-key` (the default when absent).
@@ -109,6 +116,7 @@ fn public_key() -> String {
 
 /// WebAuthn `AuthenticatorSelectionCriteria`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorSelection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +135,7 @@ pub struct AuthenticatorSelection {
 
 /// Creation extensions as Graph spells them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreationExtensions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +169,7 @@ pub fn cred_protect_level(policy: &str) -> Option<u8> {
 /// `POST …/fido2Methods` body. The client never sends `rawId`, `type` or
 /// `authenticatorAttachment` (Graph rejects them); the server ignores them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +185,7 @@ pub struct RegisterRequest {
         skip_serializing,
         deserialize_with = "present"
     )]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub odata_type_present: bool,
 }
 
@@ -185,6 +196,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 /// A `PublicKeyCredential` from a registration, in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyCredentialJson {
     /// The credential id, base64url (must match the attested one).
@@ -193,6 +205,7 @@ pub struct PublicKeyCredentialJson {
     pub response: AttestationResponseJson,
     #[serde(default = "empty_object")]
     /// `getClientExtensionResults()` (an empty object when absent).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub client_extension_results: serde_json::Value,
 }
 
@@ -202,6 +215,7 @@ fn empty_object() -> serde_json::Value {
 
 /// An `AuthenticatorAttestationResponse` in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AttestationResponseJson {
     /// Written as base64url; read from base64url or padded standard base64
@@ -212,14 +226,17 @@ pub struct AttestationResponseJson {
         alias = "clientDataJson",
         with = "crate::b64::serde_bytes"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub client_data_json: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     /// The CBOR attestation object (`fmt`, `attStmt`, `authData`), base64url.
     pub attestation_object: Vec<u8>,
 }
 
 /// A `fido2AuthenticationMethod` resource.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Fido2Method {
     #[serde(rename = "@odata.type", default = "fido2_odata_type")]
@@ -232,6 +249,7 @@ pub struct Fido2Method {
     pub display_name: Option<String>,
     #[serde(default)]
     /// When it was registered (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_date_time: Option<String>,
     #[serde(default)]
     /// The authenticator model's AAGUID.
@@ -244,9 +262,11 @@ pub struct Fido2Method {
     pub attestation_certificates: Vec<String>,
     /// `attested` | `notAttested`
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi_schemas::attestation_level))]
     pub attestation_level: Option<String>,
     /// `deviceBound` | `synced`
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi_schemas::passkey_type))]
     pub passkey_type: Option<String>,
 }
 
@@ -256,6 +276,7 @@ fn fido2_odata_type() -> String {
 
 /// `{"value": [...]}` collection wrapper.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Collection<T> {
     #[serde(
         rename = "@odata.context",
@@ -308,6 +329,7 @@ impl<T> Collection<T> {
 /// `id` may be absent: `$select` leaves out the rest, and Entra sends only
 /// what was selected.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     #[serde(
@@ -331,11 +353,13 @@ pub struct User {
     pub account_enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// When the user was created (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_date_time: Option<String>,
 }
 
 /// A `group` resource.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     #[serde(
@@ -356,12 +380,14 @@ pub struct Group {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// When the group was created (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_date_time: Option<String>,
 }
 
 /// A `directoryAudit` resource, with Keysmith's chain fields
 /// (`sequenceNumber`, `hash`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryAudit {
     /// The event's id.
@@ -369,6 +395,7 @@ pub struct DirectoryAudit {
     /// Its place in the tenant's hash chain (1, 2, …: a gap is a deleted event).
     pub sequence_number: i64,
     /// When it happened (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub activity_date_time: String,
     /// What happened (`Register passkey`, …).
     pub activity_display_name: String,
@@ -383,6 +410,7 @@ pub struct DirectoryAudit {
     /// The request id of the HTTP request that did it.
     pub correlation_id: String,
     /// Activity-specific details (JSON object).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub additional_details: serde_json::Value,
     /// The event's chain hash (hex): over its content and its predecessor's hash, keyed.
     pub hash: String,
@@ -390,6 +418,7 @@ pub struct DirectoryAudit {
 
 /// One target of an audited activity.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetResource {
     /// The target's id.
     pub id: String,
@@ -397,6 +426,7 @@ pub struct TargetResource {
 
 /// The FIDO2 authentication method configuration (policy).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Fido2Policy {
     #[serde(rename = "@odata.type", default = "fido2_policy_odata_type")]
@@ -407,6 +437,7 @@ pub struct Fido2Policy {
     pub id: String,
     #[serde(default = "enabled")]
     /// `enabled` or `disabled`: whether users may use passkeys at all.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi_schemas::policy_state))]
     pub state: String,
     #[serde(default)]
     /// Whether users may register passkeys themselves (else only admins on their behalf).
@@ -491,6 +522,7 @@ fn enabled() -> String {
 
 /// AAGUID restrictions of the FIDO2 policy.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRestrictions {
     #[serde(default)]
@@ -498,6 +530,7 @@ pub struct KeyRestrictions {
     pub is_enforced: bool,
     /// `allow` | `block`
     #[serde(default = "allow")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi_schemas::enforcement_type))]
     pub enforcement_type: String,
     #[serde(default)]
     /// The AAGUIDs allowed or blocked.
@@ -510,6 +543,7 @@ fn allow() -> String {
 
 /// A group (or all users) a policy includes or excludes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTarget {
     #[serde(default = "group")]
@@ -528,6 +562,7 @@ fn group() -> String {
 
 /// Graph's error envelope: `{"error": {"code", "message", "innerError"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorBody,
@@ -535,6 +570,7 @@ pub struct ErrorResponse {
 
 /// The body of Graph's error envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// A stable code (`invalidRequest`, `itemNotFound`, …) scripts can branch on.
@@ -552,6 +588,7 @@ pub struct ErrorBody {
 
 /// One entry of an error's `details`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetailJson {
     /// The detail's code.
     pub code: String,
@@ -564,6 +601,7 @@ pub struct ErrorDetailJson {
 
 /// The `innerError` of Graph's error envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InnerError {
     #[serde(default)]
     /// When the error happened (RFC 3339).
@@ -582,6 +620,7 @@ pub struct InnerError {
 
 /// OAuth 2.0 token response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// `Bearer`.
     pub token_type: String,

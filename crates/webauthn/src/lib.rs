@@ -24,6 +24,8 @@ pub mod error;
 pub mod graph;
 mod jws;
 pub mod mds;
+#[cfg(feature = "openapi")]
+mod openapi_schemas;
 pub mod policy;
 pub mod signin;
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod audit;
 mod directory;
 pub(crate) mod methods;
 mod oauth;
+mod openapi;
 mod ops;
 pub(crate) use ops::metrics_text;
 mod policy;

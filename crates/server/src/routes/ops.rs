@@ -108,6 +108,6 @@ pub async fn openid_configuration(
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../openapi.json"),
+        super::openapi::document(),
     )
 }
