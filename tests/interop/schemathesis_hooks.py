@@ -28,6 +28,7 @@ USERS = {"id": TEXT, "userPrincipalName": TEXT, "displayName": TEXT,
          "accountEnabled": BOOL, "createdDateTime": TIME, "mail": ALWAYS_NULL}
 FILTERABLE = {
     "users": USERS,
+    "members": USERS,
     "groups": {"id": TEXT, "displayName": TEXT, "createdDateTime": TIME},
     "fido2Methods": {"id": TEXT, "aaGuid": TEXT, "displayName": TEXT,
                      "model": TEXT, "createdDateTime": TIME},
@@ -37,6 +38,7 @@ SORTABLE = {name: [p for p, kind in props.items() if kind != ALWAYS_NULL]
             for name, props in FILTERABLE.items()}
 SELECTABLE = {
     "users": list(USERS),
+    "members": list(USERS),
     "groups": ["id", "displayName", "description", "createdDateTime"],
     "fido2Methods": ["id", "displayName", "createdDateTime", "aaGuid", "model",
                      "attestationCertificates", "attestationLevel", "passkeyType"],

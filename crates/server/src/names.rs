@@ -105,6 +105,62 @@ pub fn passkey_name(text: &str) -> ApiResult<String> {
     Ok(t)
 }
 
+/// The userPrincipalName rules of [`upn`] as a regular expression (ECMA
+/// 262, for the OpenAPI document): the lengths of each part, the
+/// character sets, the dots.
+const UPN_PATTERN: &str = r"^(?=[^@]{1,64}@[^@]{1,48}$)[A-Za-z0-9'_!#^~-]+(\.[A-Za-z0-9'_!#^~-]+)*@[A-Za-z0-9_!#^~-]+(\.[A-Za-z0-9_!#^~-]+)*$";
+
+/// The characters [`display_name`] refuses, as a regular expression class
+/// body: controls (C0, DEL, C1) and [`is_bidi_control`]'s.
+const REFUSED_CLASS: &str =
+    r"\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069";
+
+fn text_schema(max: usize, pattern: String, description: String) -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .build()
+}
+
+/// [`upn`]'s rules as an OpenAPI schema.
+pub fn upn_schema() -> utoipa::openapi::Object {
+    text_schema(
+        UPN_MAX,
+        UPN_PATTERN.into(),
+        format!(
+            "local@domain: letters, digits and ' . - _ ! # ^ ~ (no ' in the domain), dots not \
+             first, last or doubled; local part at most 64, domain at most 48, in all at most \
+             {UPN_MAX} characters."
+        ),
+    )
+}
+
+/// [`display_name`]'s rules for a user's name, as an OpenAPI schema.
+pub fn user_display_name_schema() -> utoipa::openapi::Object {
+    text_schema(
+        DISPLAY_NAME_MAX,
+        format!("^[^{REFUSED_CLASS}]*$"),
+        format!(
+            "At most {DISPLAY_NAME_MAX} characters, no control or bidirectional-formatting \
+             character."
+        ),
+    )
+}
+
+/// A group's name (not empty, not only spaces), as an OpenAPI schema.
+pub fn group_display_name_schema() -> utoipa::openapi::Object {
+    text_schema(
+        DISPLAY_NAME_MAX,
+        format!(r"^(?=.*\S)[^{REFUSED_CLASS}]*$"),
+        format!(
+            "1 to {DISPLAY_NAME_MAX} characters (not only spaces), no control or \
+             bidirectional-formatting character."
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,6 +207,11 @@ pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*aaguid).hyphenated().to_string()
 }
 
+/// What [`parse_aaguid`] reads, as a regular expression (ECMA 262, for
+/// the OpenAPI document): the forms `uuid::Uuid::parse_str` takes (32 hex
+/// digits, hyphenated, braced, `urn:uuid:`), blanks around allowed.
+pub const AAGUID_PATTERN: &str = r"^\s*([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\s*$";
+
 /// Parses a UUID-formatted AAGUID (with or without hyphens).
 pub fn parse_aaguid(text: &str) -> Option<[u8; 16]> {
     uuid::Uuid::parse_str(text.trim())

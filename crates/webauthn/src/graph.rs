@@ -243,6 +243,7 @@ pub struct Fido2Method {
     /// `#microsoft.graph.fido2AuthenticationMethod`.
     pub odata_type: String,
     /// The method's id (Keysmith: the credential id, base64url).
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub id: String,
     #[serde(default)]
     /// The passkey's name.
@@ -534,6 +535,7 @@ pub struct KeyRestrictions {
     pub enforcement_type: String,
     #[serde(default)]
     /// The AAGUIDs allowed or blocked.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi_schemas::aaguids))]
     pub aa_guids: Vec<String>,
 }
 

@@ -36,7 +36,7 @@ pub fn attestation_level() -> Object {
 pub fn passkey_type() -> Object {
     one_of(
         &["deviceBound", "synced"],
-        false,
+        true,
         "Whether the passkey stays on one device (absent when unknown).",
     )
 }
@@ -57,4 +57,19 @@ pub fn enforcement_type() -> Object {
         false,
         "Whether the listed AAGUIDs are the only ones allowed, or the ones refused.",
     )
+}
+
+/// `fido2KeyRestrictions.aaGuids`: what `authdata::parse_aaguid` reads.
+pub fn aaguids() -> utoipa::openapi::Array {
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(crate::authdata::AAGUID_PATTERN))
+        .description(Some(
+            "An AAGUID: a UUID, hyphenated or not, braced or as a urn:uuid.",
+        ))
+        .build();
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(item)
+        .description(Some("The AAGUIDs allowed or blocked."))
+        .build()
 }

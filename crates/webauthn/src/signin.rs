@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST …/signin/begin`: username first with a UPN, else usernameless.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BeginRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +26,7 @@ pub struct BeginRequest {
 
 /// Request options for `navigator.credentials.get()`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RequestOptions {
     /// Echoed verbatim into clientDataJSON.
@@ -44,6 +46,7 @@ pub struct RequestOptions {
 
 /// The answer to `begin`: a flow to finish within its timeout.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BeginResponse {
     /// The flow to name in `finish` (single use, expires with the challenge).
@@ -54,6 +57,7 @@ pub struct BeginResponse {
 
 /// An authenticator's assertion, base64url fields.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AssertionResponseJson {
     #[serde(
@@ -62,12 +66,15 @@ pub struct AssertionResponseJson {
         with = "crate::b64::serde_bytes"
     )]
     /// The clientDataJSON bytes the client signed over.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub client_data_json: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
     /// The authenticator data bytes.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub authenticator_data: Vec<u8>,
     #[serde(with = "crate::b64::serde_bytes")]
     /// The signature over authenticatorData ‖ SHA-256(clientDataJSON).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub signature: Vec<u8>,
     /// `null`, absent or `""`: none.
     #[serde(
@@ -75,11 +82,13 @@ pub struct AssertionResponseJson {
         skip_serializing_if = "Option::is_none",
         with = "crate::b64::serde_opt_bytes"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub user_handle: Option<Vec<u8>>,
 }
 
 /// The credential that answered, with its assertion.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssertionCredentialJson {
     /// base64url credential id.
     pub id: String,
@@ -89,6 +98,7 @@ pub struct AssertionCredentialJson {
 
 /// `POST …/signin/finish`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FinishRequest {
     /// The flow `begin` opened.
@@ -99,6 +109,7 @@ pub struct FinishRequest {
 
 /// The answer to `finish`: who signed in, with which passkey, and a token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FinishResponse {
     /// A bearer token for the user (JWT, ES256).
@@ -110,6 +121,7 @@ pub struct FinishResponse {
     /// Whether the authenticator verified the user (the UV flag).
     pub user_verified: bool,
     /// The Graph user resource.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::graph::User))]
     pub user: serde_json::Value,
     /// The passkey used, as Graph's fido2AuthenticationMethod.
     pub method: Fido2Method,

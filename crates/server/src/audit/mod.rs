@@ -530,7 +530,7 @@ pub async fn adopt_legacy(db: &Db) -> ApiResult<()> {
 }
 
 /// One thing wrong with a chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -538,13 +538,14 @@ pub struct Problem {
     pub seq: Option<i64>,
     /// `brokenLink`, `gap`, `badMac`, `missingMac`, `badCheckpoint`,
     /// `checkpointMismatch`, `truncated`, `foreignCheckpoint`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// What is wrong, for people.
     pub message: String,
 }
 
 /// Result of walking a tenant's chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainReport {
     /// No problem was found.
@@ -572,6 +573,7 @@ pub struct ChainReport {
     pub problems: Vec<Problem>,
     /// The hash links alone hold (what [`adopt_legacy`] needs).
     #[serde(skip)]
+    #[schema(ignore)]
     pub links_valid: bool,
 }
 

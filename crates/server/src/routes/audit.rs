@@ -12,10 +12,39 @@ use serde_json::Value;
 use std::collections::HashMap;
 use webauthn::graph::Collection;
 
+/// Keysmith's own filters of the audit log.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read from the query map by `list`; described here
+struct AuditFilters {
+    /// Only events of this activity (`Register passkey`, …).
+    activity: Option<String>,
+    /// Only events about this object id.
+    target: Option<String>,
+    /// Only events at or after this instant.
+    #[param(format = DateTime)]
+    since: Option<String>,
+}
+
 /// Newest first, paged (`$top`, default 100, at most 999; `$skiptoken`
 /// from `@odata.nextLink`), with Graph's `$filter` / `$orderby` /
 /// `$select` / `$count` and Keysmith's own filters `activity`, `target`,
 /// `since` (RFC 3339).
+#[utoipa::path(
+    get,
+    path = "/auditLogs/directoryAudits",
+    operation_id = "listDirectoryAudits",
+    tag = "audit",
+    summary = "Audit events, newest first",
+    description = super::openapi::permissions(perm::AUDIT_READ),
+    params(super::openapi::AuditsQuery, AuditFilters),
+    responses(
+        (status = 200, description = "events", body = Collection<webauthn::graph::DirectoryAudit>),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -43,6 +72,19 @@ pub async fn list(
     Ok(link.collection(events, next, count))
 }
 
+#[utoipa::path(
+    get,
+    path = "/auditLogs/verify",
+    operation_id = "verifyAuditChain",
+    tag = "audit",
+    summary = "Walk the tenant's audit hash chain",
+    description = super::openapi::permissions(perm::AUDIT_READ),
+    responses(
+        (status = 200, description = "report", body = audit::ChainReport),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +99,19 @@ pub async fn verify(
 /// outside copy (store it where the database's writers cannot reach;
 /// `keysmith admin audit verify --checkpoints FILE` then proves
 /// truncation).
+#[utoipa::path(
+    get,
+    path = "/auditLogs/checkpoints",
+    operation_id = "listAuditCheckpoints",
+    tag = "audit",
+    summary = "The tenant's signed audit checkpoints",
+    description = super::openapi::permissions(perm::AUDIT_READ),
+    responses(
+        (status = 200, description = "checkpoints", body = Collection<audit::Checkpoint>),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn checkpoints(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,13 +17,21 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use webauthn::graph::Collection;
 
-#[derive(Deserialize)]
+/// A user's properties as `POST /users` and `PATCH /users/{user}` take
+/// them; any other property but an OData annotation is refused.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserBody {
+#[schema(as = UserInput)]
+pub(super) struct UserBody {
+    #[schema(schema_with = crate::names::upn_schema)]
     user_principal_name: Option<String>,
+    #[schema(schema_with = crate::names::user_display_name_schema)]
     display_name: Option<String>,
+    /// Whether the user may sign in.
+    #[schema(nullable = false)]
     account_enabled: Option<bool>,
     #[serde(flatten)]
+    #[schema(ignore)]
     other: BTreeMap<String, Value>,
 }
 
@@ -44,6 +52,21 @@ fn refuse_unknown_properties(other: &BTreeMap<String, Value>, takes: &str) -> Ap
 
 const USER_PROPERTIES: &str = "userPrincipalName, displayName and accountEnabled";
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "listUsers",
+    tag = "directory",
+    summary = "List users",
+    description = super::openapi::permissions(perm::USERS_READ),
+    params(super::openapi::UsersQuery),
+    responses(
+        (status = 200, description = "users", body = Collection<webauthn::graph::User>),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -62,6 +85,22 @@ pub async fn list_users(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "createUser",
+    tag = "directory",
+    summary = "Create a user",
+    description = super::openapi::permissions(perm::USERS_WRITE),
+    request_body = UserBody,
+    responses(
+        (status = 201, description = "created", body = webauthn::graph::User),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 409, response = super::openapi::GraphError)
+    )
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +125,21 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{user}",
+    operation_id = "getUser",
+    tag = "directory",
+    summary = "Get a user",
+    description = super::openapi::permissions(perm::USERS_READ),
+    params(("user" = String, Path, description = "object id or userPrincipalName")),
+    responses(
+        (status = 200, description = "user", body = webauthn::graph::User),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +150,24 @@ pub async fn get_user(
     Ok(Json(user.to_json()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{user}",
+    operation_id = "updateUser",
+    tag = "directory",
+    summary = "Update a user",
+    description = super::openapi::privileged(perm::USERS_WRITE),
+    params(("user" = String, Path, description = "object id or userPrincipalName")),
+    request_body = UserBody,
+    responses(
+        (status = 204, description = "updated"),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError),
+        (status = 409, response = super::openapi::GraphError)
+    )
+)]
 pub async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,6 +191,21 @@ pub async fn patch_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{user}",
+    operation_id = "deleteUser",
+    tag = "directory",
+    summary = "Delete a user (and their methods)",
+    description = super::openapi::privileged(perm::USERS_WRITE),
+    params(("user" = String, Path, description = "object id or userPrincipalName")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -132,15 +219,34 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// A new group; any other property but an OData annotation is refused.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct GroupBody {
+#[schema(as = NewGroup)]
+pub(super) struct GroupBody {
+    #[schema(schema_with = crate::names::group_display_name_schema)]
     display_name: String,
+    /// What the group is for.
     description: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, Value>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/groups",
+    operation_id = "listGroups",
+    tag = "directory",
+    summary = "List groups",
+    description = super::openapi::permissions(perm::GROUPS_READ),
+    params(super::openapi::GroupsQuery),
+    responses(
+        (status = 200, description = "groups", body = Collection<webauthn::graph::Group>),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +265,21 @@ pub async fn list_groups(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/groups",
+    operation_id = "createGroup",
+    tag = "directory",
+    summary = "Create a group",
+    description = super::openapi::permissions(perm::GROUPS_WRITE),
+    request_body = GroupBody,
+    responses(
+        (status = 201, description = "created", body = webauthn::graph::Group),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,6 +301,21 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(g.to_json())).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/groups/{group}",
+    operation_id = "getGroup",
+    tag = "directory",
+    summary = "Get a group",
+    description = super::openapi::permissions(perm::GROUPS_READ),
+    params(("group" = String, Path, description = "object id")),
+    responses(
+        (status = 200, description = "group", body = webauthn::graph::Group),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn get_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,6 +329,22 @@ pub async fn get_group(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/groups/{group}/members",
+    operation_id = "listGroupMembers",
+    tag = "directory",
+    summary = "Members of a group",
+    description = super::openapi::permissions(perm::GROUPS_READ),
+    params(("group" = String, Path, description = "object id"), super::openapi::MembersQuery),
+    responses(
+        (status = 200, description = "users", body = Collection<webauthn::graph::User>),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,13 +365,37 @@ pub async fn list_members(
     ))
 }
 
-#[derive(Deserialize)]
-struct RefBody {
+/// The member to add, by reference.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = MemberReference)]
+pub(super) struct RefBody {
+    /// A user's URL, or its id: the last path segment names the user.
     #[serde(rename = "@odata.id")]
+    #[schema(
+        pattern = "[^/]$",
+        example = "https://graph.microsoft.com/v1.0/users/{id}"
+    )]
     odata_id: String,
 }
 
 /// `POST /groups/{id}/members/$ref` with `{"@odata.id": ".../users/{id}"}`.
+#[utoipa::path(
+    post,
+    path = "/groups/{group}/members/$ref",
+    operation_id = "addGroupMember",
+    tag = "directory",
+    summary = "Add a member",
+    description = super::openapi::permissions(perm::GROUPS_WRITE),
+    params(("group" = String, Path, description = "object id")),
+    request_body = RefBody,
+    responses(
+        (status = 204, description = "added"),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Caller,

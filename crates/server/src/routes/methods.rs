@@ -17,6 +17,30 @@ use std::collections::HashMap;
 const MIN_TIMEOUT: i64 = 5;
 const MAX_TIMEOUT: i64 = 43200;
 
+/// `challengeTimeoutInMinutes`, as a query option (Graph also takes it
+/// as the function's parameter in the path).
+struct CreationOptionsQuery;
+
+impl utoipa::IntoParams for CreationOptionsQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let minutes = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(MIN_TIMEOUT))
+            .maximum(Some(MAX_TIMEOUT))
+            .default(Some(MIN_TIMEOUT.into()))
+            .build();
+        vec![utoipa::openapi::path::ParameterBuilder::new()
+            .name("challengeTimeoutInMinutes")
+            .parameter_in(utoipa::openapi::path::ParameterIn::Query)
+            .description(Some("How long the challenge stays valid, in minutes."))
+            .schema(Some(minutes))
+            .build()]
+    }
+}
+
 async fn tenant_and_user(
     state: &AppState,
     caller: &Caller,
@@ -46,6 +70,21 @@ pub(crate) fn require_privileged_if_staff(caller: &Caller, user: &User) -> ApiRe
 
 /// `GET …/fido2Methods/{id}`: a method, or creation options when `{id}` is
 /// `creationOptions` / `creationOptions(challengeTimeoutInMinutes=N)`.
+#[utoipa::path(
+    get,
+    path = "/users/{user}/authentication/fido2Methods/{id}",
+    operation_id = "getFido2Method",
+    tag = "fido2",
+    summary = "Get a FIDO2 method",
+    description = super::openapi::permissions(perm::METHODS_READ),
+    params(("user" = String, Path, description = "object id or userPrincipalName"), ("id" = String, Path, description = "the method id (base64url credential id)")),
+    responses(
+        (status = 200, description = "method", body = webauthn::graph::Fido2Method),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn get_or_creation_options(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +139,22 @@ pub async fn get_or_creation_options(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{user}/authentication/fido2Methods/creationOptions",
+    operation_id = "getFido2CreationOptions",
+    tag = "fido2",
+    summary = "WebAuthn creation options; also reachable as creationOptions(challengeTimeoutInMinutes=N)",
+    description = super::openapi::privileged(perm::METHODS_WRITE),
+    params(("user" = String, Path, description = "object id or userPrincipalName"), CreationOptionsQuery),
+    responses(
+        (status = 200, description = "options", body = webauthn::graph::CreationOptionsResponse),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 async fn creation_options(
     state: AppState,
     caller: Caller,
@@ -137,6 +192,24 @@ async fn creation_options(
 }
 
 /// `POST …/fido2Methods`.
+#[utoipa::path(
+    post,
+    path = "/users/{user}/authentication/fido2Methods",
+    operation_id = "createFido2Method",
+    tag = "fido2",
+    summary = "Register a FIDO2 method (attestation verified against policy)",
+    description = super::openapi::privileged(perm::METHODS_WRITE),
+    params(("user" = String, Path, description = "object id or userPrincipalName")),
+    request_body = webauthn::graph::RegisterRequest,
+    responses(
+        (status = 201, description = "created", body = webauthn::graph::Fido2Method, headers(("Location" = String, description = "The new method's URL."))),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError),
+        (status = 413, response = super::openapi::GraphError)
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
@@ -163,6 +236,22 @@ pub async fn register(
 }
 
 /// `GET …/fido2Methods`.
+#[utoipa::path(
+    get,
+    path = "/users/{user}/authentication/fido2Methods",
+    operation_id = "listFido2Methods",
+    tag = "fido2",
+    summary = "List FIDO2 methods",
+    description = super::openapi::permissions(perm::METHODS_READ),
+    params(("user" = String, Path, description = "object id or userPrincipalName"), super::openapi::MethodsQuery),
+    responses(
+        (status = 200, description = "methods", body = webauthn::graph::Collection<webauthn::graph::Fido2Method>),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +280,21 @@ pub async fn list(
 }
 
 /// `DELETE …/fido2Methods/{id}` (not `creationOptions`: a function, 405).
+#[utoipa::path(
+    delete,
+    path = "/users/{user}/authentication/fido2Methods/{id}",
+    operation_id = "deleteFido2Method",
+    tag = "fido2",
+    summary = "Delete a FIDO2 method",
+    description = super::openapi::privileged(perm::METHODS_WRITE),
+    params(("user" = String, Path, description = "object id or userPrincipalName"), ("id" = String, Path, description = "the method id (base64url credential id)")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

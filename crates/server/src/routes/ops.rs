@@ -6,11 +6,25 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
 /// `/healthz`'s answer.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct Health {
+    /// `ok`, or `database unavailable`.
+    #[schema(value_type = String)]
     status: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "ops",
+    summary = "Liveness and database check",
+    security(()),
+    responses(
+        (status = 200, description = "ok", body = Health),
+        (status = 503, description = "database unavailable", body = Health)
+    )
+)]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
         Ok(_) => (StatusCode::OK, axum::Json(Health { status: "ok" })),
@@ -29,6 +43,20 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// `/metrics` on the main listener: only with the configured bearer token
 /// (`metrics_token_file`); without one it is not served here (use
 /// `metrics_listen` for a listener of its own).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    description = "With the bearer token of metrics_token_file; without one configured, metrics are served only on metrics_listen.",
+    security(()),
+    responses(
+        (status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "the metrics token is missing or wrong", body = webauthn::graph::ErrorResponse),
+        (status = 404, description = "metrics are not served on this listener (no metrics_token_file)", body = webauthn::graph::ErrorResponse)
+    )
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -66,6 +94,19 @@ pub fn metrics_text(state: &AppState) -> impl IntoResponse {
 
 /// `GET /{tenant}/discovery/v2.0/keys`: the public keys that verify this
 /// server's tokens (JWKS, at the path Entra uses).
+#[utoipa::path(
+    get,
+    path = "/{tenant}/discovery/v2.0/keys",
+    operation_id = "getKeys",
+    tag = "auth",
+    summary = "The public keys of the server's tokens (JWKS)",
+    params(("tenant" = String, Path, description = "tenant name or id")),
+    security(()),
+    responses(
+        (status = 200, description = "JSON Web Key Set (RFC 7517)", body = Object),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn jwks(
     State(state): State<AppState>,
     axum::extract::Path(tenant): axum::extract::Path<String>,
@@ -76,18 +117,34 @@ pub async fn jwks(
 
 /// The discovery document's fields Keysmith serves (OpenID Connect
 /// Discovery 1.0 §3).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct OpenIdConfiguration {
     issuer: String,
     token_endpoint: String,
     jwks_uri: String,
+    #[schema(value_type = Vec<String>)]
     grant_types_supported: [&'static str; 1],
+    #[schema(value_type = Vec<String>)]
     id_token_signing_alg_values_supported: [&'static str; 1],
+    #[schema(value_type = Vec<String>)]
     token_endpoint_auth_methods_supported: [&'static str; 1],
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: where the
 /// tenant's token endpoint and keys are, and which issuer its tokens name.
+#[utoipa::path(
+    get,
+    path = "/{tenant}/v2.0/.well-known/openid-configuration",
+    operation_id = "getOpenIdConfiguration",
+    tag = "auth",
+    summary = "Where the tenant's token endpoint and keys are (OpenID Connect Discovery)",
+    params(("tenant" = String, Path, description = "tenant name or id")),
+    security(()),
+    responses(
+        (status = 200, description = "discovery document", body = OpenIdConfiguration),
+        (status = 404, response = super::openapi::GraphError)
+    )
+)]
 pub async fn openid_configuration(
     State(state): State<AppState>,
     axum::extract::Path(tenant): axum::extract::Path<String>,
@@ -105,6 +162,17 @@ pub async fn openid_configuration(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApiDocument",
+    tag = "ops",
+    summary = "This document",
+    security(()),
+    responses(
+        (status = 200, description = "OpenAPI 3.1 document", body = Object)
+    )
+)]
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],

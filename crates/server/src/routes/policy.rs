@@ -10,6 +10,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
+#[utoipa::path(
+    get,
+    path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+    operation_id = "getFido2Policy",
+    tag = "policy",
+    summary = "The tenant's FIDO2 policy",
+    description = super::openapi::permissions(perm::POLICY_READ),
+    responses(
+        (status = 200, description = "policy", body = webauthn::graph::Fido2Policy),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -18,6 +31,21 @@ pub async fn get(
     Ok(Json(policies::load(&state.db, &caller.tenant_id).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+    operation_id = "updateFido2Policy",
+    tag = "policy",
+    summary = "Update the FIDO2 policy (partial object)",
+    description = super::openapi::permissions(perm::POLICY_WRITE),
+    request_body = webauthn::graph::Fido2Policy,
+    responses(
+        (status = 204, description = "updated"),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError)
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,6 +12,24 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use webauthn::signin::{BeginRequest, BeginResponse, FinishResponse};
 
+#[utoipa::path(
+    post,
+    path = "/{tenant}/passkey/signin/begin",
+    operation_id = "beginPasskeySignIn",
+    tag = "signin",
+    summary = "Start a passkey sign-in",
+    description = "With a userPrincipalName: username first; with none (or no body): usernameless.",
+    params(("tenant" = String, Path, description = "tenant name or id")),
+    request_body = Option<webauthn::signin::BeginRequest>,
+    security(()),
+    responses(
+        (status = 200, description = "request options", body = webauthn::signin::BeginResponse),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError),
+        (status = 413, response = super::openapi::GraphError),
+        (status = 429, response = super::openapi::GraphError)
+    )
+)]
 pub async fn begin(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -30,6 +48,25 @@ pub async fn begin(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/{tenant}/passkey/signin/finish",
+    operation_id = "finishPasskeySignIn",
+    tag = "signin",
+    summary = "Finish a passkey sign-in (assertion verified; counter updated)",
+    params(("tenant" = String, Path, description = "tenant name or id")),
+    request_body = webauthn::signin::FinishRequest,
+    security(()),
+    responses(
+        (status = 200, description = "signed in", body = webauthn::signin::FinishResponse),
+        (status = 400, response = super::openapi::GraphError),
+        (status = 401, response = super::openapi::GraphError),
+        (status = 403, response = super::openapi::GraphError),
+        (status = 404, response = super::openapi::GraphError),
+        (status = 413, response = super::openapi::GraphError),
+        (status = 429, response = super::openapi::GraphError)
+    )
+)]
 pub async fn finish(
     State(state): State<AppState>,
     Path(tenant): Path<String>,

@@ -47,7 +47,7 @@ pub struct EventRow {
 
 /// A signed statement that a tenant's chain had `seq` events ending in
 /// `head_hash` at time `at`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkpoint {
     /// The tenant.
