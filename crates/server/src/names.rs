@@ -165,6 +165,29 @@ pub fn group_display_name_schema() -> utoipa::openapi::Object {
 mod tests {
     use super::*;
 
+    /// The OpenAPI document's display-name pattern refuses the characters
+    /// `display_name` refuses, and only those (inside a name: blanks at
+    /// its ends are trimmed first).
+    #[test]
+    fn the_display_name_pattern_is_what_display_name_takes() {
+        let schema = serde_json::to_value(user_display_name_schema()).unwrap();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let samples = (0u32..0x300)
+            .chain(0x2000..0x2070)
+            .chain([0x061c, 0xfeff, 0x1f600])
+            .filter_map(char::from_u32);
+        for c in samples {
+            let name = format!("a{c}b");
+            assert_eq!(
+                pattern.is_match(&name),
+                display_name(&name, DISPLAY_NAME_MAX, "displayName").is_ok(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(schema["maxLength"], DISPLAY_NAME_MAX);
+    }
+
     #[test]
     fn upns_as_graph_allows_them() {
         assert_eq!(

@@ -222,6 +222,42 @@ pub fn parse_aaguid(text: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The OpenAPI document's AAGUID pattern takes what `parse_aaguid`
+    /// takes, and refuses what it refuses.
+    #[test]
+    fn the_aaguid_pattern_is_what_parse_aaguid_reads() {
+        let pattern = regex::Regex::new(AAGUID_PATTERN).unwrap();
+        let id = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+        let upper = id.to_uppercase();
+        let simple = id.replace('-', "");
+        let braced = format!("{{{id}}}");
+        let urn = format!("urn:uuid:{id}");
+        let spaced = format!("  {id} ");
+        let short = &id[1..];
+        let odd_hyphens = format!("{}-{}", &simple[..10], &simple[10..]);
+        let not_hex = id.replace('c', "g");
+        let half_braced = format!("{{{id}");
+        for text in [
+            id,
+            upper.as_str(),
+            simple.as_str(),
+            braced.as_str(),
+            urn.as_str(),
+            spaced.as_str(),
+            short,
+            odd_hyphens.as_str(),
+            not_hex.as_str(),
+            half_braced.as_str(),
+            "",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                parse_aaguid(text).is_some(),
+                "{text:?}"
+            );
+        }
+    }
     use crate::cbor::MapBuilder;
     use crate::cose::CoseKey;
 

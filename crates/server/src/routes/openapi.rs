@@ -407,6 +407,23 @@ fn finish(doc: &mut Value) {
             if op.get("security") == Some(&json!([{}])) {
                 op["security"] = json!([]);
             }
+            // Status codes every operation of a kind has: a Graph route
+            // refuses a query option it does not implement (400), and
+            // any body over the limit is refused before it is read (413).
+            let error = json!({ "$ref": "#/components/responses/Error" });
+            let graph = PREFIXES.iter().any(|p| path.starts_with(&format!("{p}/")));
+            let mut codes = Vec::new();
+            if graph {
+                codes.push("400");
+            }
+            if op.get("requestBody").is_some() {
+                codes.push("413");
+            }
+            if let Some(Value::Object(responses)) = op.get_mut("responses") {
+                for code in codes {
+                    responses.entry(code).or_insert_with(|| error.clone());
+                }
+            }
             // Operation ids are unique: the second prefix's carry its name.
             if path.starts_with("/beta/") {
                 if let Some(Value::String(id)) = op.get_mut("operationId") {
@@ -555,6 +572,19 @@ mod tests {
             .collect();
         let unique: std::collections::BTreeSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+    }
+
+    /// Every Graph operation may answer 400 (a query option it does not
+    /// take), and every operation with a body 413 (over the limit).
+    #[test]
+    fn shared_refusals_are_stated() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let get_user = &doc["paths"]["/v1.0/users/{user}"]["get"]["responses"];
+        assert!(get_user.get("400").is_some());
+        let patch_user = &doc["paths"]["/beta/users/{user}"]["patch"]["responses"];
+        assert!(patch_user.get("413").is_some());
+        let health = &doc["paths"]["/healthz"]["get"]["responses"];
+        assert!(health.get("400").is_none());
     }
 
     /// The query options come from the collections' definitions.
