@@ -16,6 +16,12 @@ use crate::writer::{BoxFuture, JobCtx, WriteIntent, Writer};
 
 pub use crate::backend::Backend;
 
+/// The most connections one server opens to PostgreSQL: the writer
+/// thread's one and a pool of the rest (reads, migrations, admin work).
+/// PostgreSQL's own `max_connections` (100 by default) must leave room
+/// for this many per instance.
+pub const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// The database: a reader pool and a writer pool (the same pool on
 /// PostgreSQL).
 #[derive(Debug, Clone)]
@@ -161,8 +167,9 @@ impl Db {
                 }
             }
             Backend::Postgres => {
+                // The writer thread keeps a connection of its own.
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(POSTGRES_CONNECTIONS - 1)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
                     .await?;
@@ -384,6 +391,63 @@ pub fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Under more concurrent reads than connections, and writes, a server
+    /// holds at most [`POSTGRES_CONNECTIONS`] to PostgreSQL (counted in
+    /// `pg_stat_activity` by an application name of its own).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_holds_at_most_its_postgres_connections() {
+        let Ok(url) = std::env::var("KEYSMITH_TEST_POSTGRES_URL") else {
+            return;
+        };
+        let name = format!("ks-conn-{}", uuid::Uuid::new_v4().simple());
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let db = Db::connect(&format!("{url}{sep}application_name={name}"))
+            .await
+            .unwrap();
+        let reads: Vec<_> = (0..64)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    sqlx::query("SELECT pg_sleep(0.02)")
+                        .execute(db.read())
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .collect();
+        db.write_job(None, |ctx| {
+            Box::pin(async move {
+                crate::store::sql::execute(
+                    crate::store::sql::On::Job(ctx),
+                    "SELECT 1",
+                    crate::store::sql::args![],
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+        .await
+        .unwrap();
+        for r in reads {
+            r.await.unwrap().unwrap();
+        }
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(&name)
+                .fetch_one(db.read())
+                .await
+                .unwrap();
+        assert!(
+            (2..=i64::from(POSTGRES_CONNECTIONS)).contains(&open),
+            "{open} connections open"
+        );
+        assert_eq!(
+            open,
+            i64::from(POSTGRES_CONNECTIONS),
+            "the pool filled up beside the writer's connection"
+        );
+    }
 
     /// A database made by the hand-rolled migrations of earlier versions
     /// (versions in `keysmith_migrations`, here 1 to 3) is adopted by sqlx's
