@@ -17,6 +17,11 @@ fn key(presence: PresenceSettings) -> UdpKeyHandle {
     UdpKeyHandle::spawn("127.0.0.1:0", HidDevice::new(auth, presence)).unwrap()
 }
 
+/// How long a test waits for an answer: well past the key's own message
+/// timeout, whose MSG_TIMEOUT error one test waits for — with a wait of
+/// exactly that timeout (3 s) the test lost the race on a busy machine.
+const ANSWER_WAIT: Duration = authenticator::hid::MESSAGE_TIMEOUT.saturating_mul(3);
+
 struct Raw {
     socket: UdpSocket,
 }
@@ -25,9 +30,7 @@ impl Raw {
     fn connect(key: &UdpKeyHandle) -> Raw {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.connect(key.addr()).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
+        socket.set_read_timeout(Some(ANSWER_WAIT)).unwrap();
         Raw { socket }
     }
 
@@ -237,9 +240,7 @@ fn malformed_reports_get_errors_and_the_key_keeps_serving() {
         .unwrap();
     let mut buf = [0u8; 128];
     while raw.socket.recv(&mut buf).is_ok() {}
-    raw.socket
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    raw.socket.set_read_timeout(Some(ANSWER_WAIT)).unwrap();
     let cid = raw.init();
     raw.ping(cid, 1000);
 }
