@@ -16,8 +16,10 @@
 //! links from a created user or group to its operations (schemathesis's
 //! stateful phase follows them), `additionalProperties: false` with OData
 //! annotations allowed on the bodies that refuse unknown properties, the
-//! create-user body, the policy's PATCH body, and list items that
-//! `$select` may cut down. `crates/server/openapi.json` is a copy for
+//! create-user body, the policy's PATCH body, list items that `$select`
+//! may cut down, and the refusals every operation of a kind has (400 for
+//! an unimplemented query option on Graph's routes, 413 for a body over
+//! the limit). `crates/server/openapi.json` is a copy for
 //! readers, checked against this by a test (`KEYSMITH_BLESS_OPENAPI=1`
 //! rewrites it).
 
