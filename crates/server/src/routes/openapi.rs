@@ -589,6 +589,43 @@ mod tests {
         assert!(health.get("400").is_none());
     }
 
+    /// The query options the document gives each Graph operation are the
+    /// ones the router lets through (`understood_query`; creationOptions
+    /// is routed as the `{id}` of its collection).
+    #[test]
+    fn documented_query_options_are_the_understood_ones() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let mut by_route: std::collections::BTreeMap<(String, String), Vec<String>> =
+            Default::default();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let Some(route) = path.strip_prefix("/v1.0") else {
+                continue;
+            };
+            let route = route.replace("/creationOptions", "/{id}");
+            for (method, op) in item.as_object().unwrap() {
+                let names = by_route
+                    .entry((method.to_uppercase(), route.clone()))
+                    .or_default();
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "query" {
+                        names.push(p["name"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+        }
+        assert!(by_route.len() > 15);
+        for ((method, route), mut documented) in by_route {
+            let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut understood: Vec<String> = super::super::understood_query(&method, &route)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            documented.sort();
+            understood.sort();
+            assert_eq!(documented, understood, "{method} {route}");
+        }
+    }
+
     /// The query options come from the collections' definitions.
     #[test]
     fn query_options_follow_the_collections() {
