@@ -105,15 +105,38 @@ pub fn passkey_name(text: &str) -> ApiResult<String> {
     Ok(t)
 }
 
-/// The userPrincipalName rules of [`upn`] as a regular expression (ECMA
-/// 262, for the OpenAPI document): the lengths of each part, the
-/// character sets, the dots.
-const UPN_PATTERN: &str = r"^(?=[^@]{1,64}@[^@]{1,48}$)[A-Za-z0-9'_!#^~-]+(\.[A-Za-z0-9'_!#^~-]+)*@[A-Za-z0-9_!#^~-]+(\.[A-Za-z0-9_!#^~-]+)*$";
+/// The characters `str::trim` removes from both ends of a name before
+/// it is checked (Unicode White_Space), as a regular expression class body.
+const TRIMMED_CLASS: &str =
+    r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// The characters [`display_name`] refuses, as a regular expression class
 /// body: controls (C0, DEL, C1) and [`is_bidi_control`]'s.
 const REFUSED_CLASS: &str =
     r"\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069";
+
+/// The userPrincipalName rules of [`upn`] as a regular expression (ECMA
+/// 262, for the OpenAPI document): blanks at the ends (trimmed), the
+/// lengths of each part, the character sets, the dots.
+fn upn_pattern() -> String {
+    let ws = TRIMMED_CLASS;
+    format!(
+        r"^[{ws}]*(?=[^@]{{1,64}}@[^@{ws}]{{1,48}}[{ws}]*$)[A-Za-z0-9'_!#^~-]+(\.[A-Za-z0-9'_!#^~-]+)*@[A-Za-z0-9_!#^~-]+(\.[A-Za-z0-9_!#^~-]+)*[{ws}]*$"
+    )
+}
+
+/// A display name as a regular expression: blanks at the ends (trimmed),
+/// then a core without a refused character that is `nonempty` or not.
+fn display_name_pattern(nonempty: bool) -> String {
+    let (ws, no) = (TRIMMED_CLASS, REFUSED_CLASS);
+    let core = format!("[^{no}{ws}](?:[^{no}]*[^{no}{ws}])?");
+    let core = if nonempty {
+        core
+    } else {
+        format!("(?:{core})?")
+    };
+    format!("^[{ws}]*{core}[{ws}]*$")
+}
 
 fn text_schema(max: usize, pattern: String, description: String) -> utoipa::openapi::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
@@ -128,7 +151,7 @@ fn text_schema(max: usize, pattern: String, description: String) -> utoipa::open
 pub fn upn_schema() -> utoipa::openapi::Object {
     text_schema(
         UPN_MAX,
-        UPN_PATTERN.into(),
+        upn_pattern(),
         format!(
             "local@domain: letters, digits and ' . - _ ! # ^ ~ (no ' in the domain), dots not \
              first, last or doubled; local part at most 64, domain at most 48, in all at most \
@@ -141,7 +164,7 @@ pub fn upn_schema() -> utoipa::openapi::Object {
 pub fn user_display_name_schema() -> utoipa::openapi::Object {
     text_schema(
         DISPLAY_NAME_MAX,
-        format!("^[^{REFUSED_CLASS}]*$"),
+        display_name_pattern(false),
         format!(
             "At most {DISPLAY_NAME_MAX} characters, no control or bidirectional-formatting \
              character."
@@ -153,7 +176,7 @@ pub fn user_display_name_schema() -> utoipa::openapi::Object {
 pub fn group_display_name_schema() -> utoipa::openapi::Object {
     text_schema(
         DISPLAY_NAME_MAX,
-        format!(r"^(?=.*\S)[^{REFUSED_CLASS}]*$"),
+        display_name_pattern(true),
         format!(
             "1 to {DISPLAY_NAME_MAX} characters (not only spaces), no control or \
              bidirectional-formatting character."
@@ -165,27 +188,41 @@ pub fn group_display_name_schema() -> utoipa::openapi::Object {
 mod tests {
     use super::*;
 
-    /// The OpenAPI document's display-name pattern refuses the characters
-    /// `display_name` refuses, and only those (inside a name: blanks at
-    /// its ends are trimmed first).
+    /// The OpenAPI document's display-name patterns take what
+    /// `display_name` takes (a group's also not empty), and refuse what it
+    /// refuses: every character of a few blocks inside a name, at its
+    /// ends (blanks there are trimmed first) and alone.
     #[test]
-    fn the_display_name_pattern_is_what_display_name_takes() {
-        let schema = serde_json::to_value(user_display_name_schema()).unwrap();
-        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+    fn the_display_name_patterns_are_what_display_name_takes() {
+        let pattern = |schema: utoipa::openapi::Object| {
+            let schema = serde_json::to_value(schema).unwrap();
+            assert_eq!(schema["maxLength"], DISPLAY_NAME_MAX);
+            regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap()
+        };
+        let (user, group) = (
+            pattern(user_display_name_schema()),
+            pattern(group_display_name_schema()),
+        );
         let samples = (0u32..0x300)
+            .chain(0x1680..0x1681)
             .chain(0x2000..0x2070)
-            .chain([0x061c, 0xfeff, 0x1f600])
+            .chain([0x061c, 0x3000, 0xfeff, 0x1f600])
             .filter_map(char::from_u32);
         for c in samples {
-            let name = format!("a{c}b");
-            assert_eq!(
-                pattern.is_match(&name),
-                display_name(&name, DISPLAY_NAME_MAX, "displayName").is_ok(),
-                "U+{:04X}",
-                c as u32
-            );
+            for name in [
+                format!("a{c}b"),
+                format!("{c}a"),
+                format!("a{c}"),
+                format!("{c}"),
+                format!(" {c}{c} "),
+            ] {
+                let checked = display_name(&name, DISPLAY_NAME_MAX, "displayName");
+                let shown = format!("{name:?} (U+{:04X})", c as u32);
+                assert_eq!(user.is_match(&name), checked.is_ok(), "user {shown}");
+                let group_ok = checked.is_ok_and(|n| !n.is_empty());
+                assert_eq!(group.is_match(&name), group_ok, "group {shown}");
+            }
         }
-        assert_eq!(schema["maxLength"], DISPLAY_NAME_MAX);
     }
 
     #[test]
