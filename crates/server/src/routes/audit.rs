@@ -39,10 +39,7 @@ struct AuditFilters {
     description = super::openapi::permissions(perm::AUDIT_READ),
     params(super::openapi::AuditsQuery, AuditFilters),
     responses(
-        (status = 200, description = "events", body = Collection<webauthn::graph::DirectoryAudit>),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "events", body = Collection<webauthn::graph::DirectoryAudit>)
     )
 )]
 pub async fn list(
@@ -80,9 +77,7 @@ pub async fn list(
     summary = "Walk the tenant's audit hash chain",
     description = super::openapi::permissions(perm::AUDIT_READ),
     responses(
-        (status = 200, description = "report", body = audit::ChainReport),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "report", body = audit::ChainReport)
     )
 )]
 pub async fn verify(
@@ -107,9 +102,7 @@ pub async fn verify(
     summary = "The tenant's signed audit checkpoints",
     description = super::openapi::permissions(perm::AUDIT_READ),
     responses(
-        (status = 200, description = "checkpoints", body = Collection<audit::Checkpoint>),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "checkpoints", body = Collection<audit::Checkpoint>)
     )
 )]
 pub async fn checkpoints(

@@ -61,10 +61,7 @@ const USER_PROPERTIES: &str = "userPrincipalName, displayName and accountEnabled
     description = super::openapi::permissions(perm::USERS_READ),
     params(super::openapi::UsersQuery),
     responses(
-        (status = 200, description = "users", body = Collection<webauthn::graph::User>),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "users", body = Collection<webauthn::graph::User>)
     )
 )]
 pub async fn list_users(
@@ -95,9 +92,6 @@ pub async fn list_users(
     request_body = UserBody,
     responses(
         (status = 201, description = "created", body = webauthn::graph::User),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
         (status = 409, response = super::openapi::GraphError)
     )
 )]
@@ -134,10 +128,7 @@ pub async fn create_user(
     description = super::openapi::permissions(perm::USERS_READ),
     params(("user" = String, Path, description = "object id or userPrincipalName")),
     responses(
-        (status = 200, description = "user", body = webauthn::graph::User),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "user", body = webauthn::graph::User)
     )
 )]
 pub async fn get_user(
@@ -161,10 +152,6 @@ pub async fn get_user(
     request_body = UserBody,
     responses(
         (status = 204, description = "updated"),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError),
         (status = 409, response = super::openapi::GraphError)
     )
 )]
@@ -200,10 +187,7 @@ pub async fn patch_user(
     description = super::openapi::privileged(perm::USERS_WRITE),
     params(("user" = String, Path, description = "object id or userPrincipalName")),
     responses(
-        (status = 204, description = "deleted"),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 204, description = "deleted")
     )
 )]
 pub async fn delete_user(
@@ -241,10 +225,7 @@ pub(super) struct GroupBody {
     description = super::openapi::permissions(perm::GROUPS_READ),
     params(super::openapi::GroupsQuery),
     responses(
-        (status = 200, description = "groups", body = Collection<webauthn::graph::Group>),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "groups", body = Collection<webauthn::graph::Group>)
     )
 )]
 pub async fn list_groups(
@@ -274,10 +255,7 @@ pub async fn list_groups(
     description = super::openapi::permissions(perm::GROUPS_WRITE),
     request_body = GroupBody,
     responses(
-        (status = 201, description = "created", body = webauthn::graph::Group),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 201, description = "created", body = webauthn::graph::Group)
     )
 )]
 pub async fn create_group(
@@ -310,10 +288,7 @@ pub async fn create_group(
     description = super::openapi::permissions(perm::GROUPS_READ),
     params(("group" = String, Path, description = "object id")),
     responses(
-        (status = 200, description = "group", body = webauthn::graph::Group),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "group", body = webauthn::graph::Group)
     )
 )]
 pub async fn get_group(
@@ -338,11 +313,7 @@ pub async fn get_group(
     description = super::openapi::permissions(perm::GROUPS_READ),
     params(("group" = String, Path, description = "object id"), super::openapi::MembersQuery),
     responses(
-        (status = 200, description = "users", body = Collection<webauthn::graph::User>),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "users", body = Collection<webauthn::graph::User>)
     )
 )]
 pub async fn list_members(
@@ -389,11 +360,7 @@ pub(super) struct RefBody {
     params(("group" = String, Path, description = "object id")),
     request_body = RefBody,
     responses(
-        (status = 204, description = "added"),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 204, description = "added")
     )
 )]
 pub async fn add_member(

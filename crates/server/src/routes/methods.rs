@@ -79,10 +79,7 @@ pub(crate) fn require_privileged_if_staff(caller: &Caller, user: &User) -> ApiRe
     description = super::openapi::permissions(perm::METHODS_READ),
     params(("user" = String, Path, description = "object id or userPrincipalName"), ("id" = String, Path, description = "the method id (base64url credential id)")),
     responses(
-        (status = 200, description = "method", body = webauthn::graph::Fido2Method),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "method", body = webauthn::graph::Fido2Method)
     )
 )]
 pub async fn get_or_creation_options(
@@ -148,11 +145,7 @@ pub async fn get_or_creation_options(
     description = super::openapi::privileged(perm::METHODS_WRITE),
     params(("user" = String, Path, description = "object id or userPrincipalName"), CreationOptionsQuery),
     responses(
-        (status = 200, description = "options", body = webauthn::graph::CreationOptionsResponse),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "options", body = webauthn::graph::CreationOptionsResponse)
     )
 )]
 async fn creation_options(
@@ -202,12 +195,7 @@ async fn creation_options(
     params(("user" = String, Path, description = "object id or userPrincipalName")),
     request_body = webauthn::graph::RegisterRequest,
     responses(
-        (status = 201, description = "created", body = webauthn::graph::Fido2Method, headers(("Location" = String, description = "The new method's URL."))),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError),
-        (status = 413, response = super::openapi::GraphError)
+        (status = 201, description = "created", body = webauthn::graph::Fido2Method, headers(("Location" = String, description = "The new method's URL.")))
     )
 )]
 pub async fn register(
@@ -245,11 +233,7 @@ pub async fn register(
     description = super::openapi::permissions(perm::METHODS_READ),
     params(("user" = String, Path, description = "object id or userPrincipalName"), super::openapi::MethodsQuery),
     responses(
-        (status = 200, description = "methods", body = webauthn::graph::Collection<webauthn::graph::Fido2Method>),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "methods", body = webauthn::graph::Collection<webauthn::graph::Fido2Method>)
     )
 )]
 pub async fn list(
@@ -289,10 +273,7 @@ pub async fn list(
     description = super::openapi::privileged(perm::METHODS_WRITE),
     params(("user" = String, Path, description = "object id or userPrincipalName"), ("id" = String, Path, description = "the method id (base64url credential id)")),
     responses(
-        (status = 204, description = "deleted"),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 204, description = "deleted")
     )
 )]
 pub async fn delete(

@@ -65,10 +65,8 @@ impl TokenRequest {
         (status = 200, description = "token", body = TokenResponse),
         (status = 400, response = super::openapi::GraphError),
         (status = 401, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError),
-        (status = 413, response = super::openapi::GraphError),
         (status = 415, description = "the body is not application/x-www-form-urlencoded", body = webauthn::graph::ErrorResponse),
-        (status = 429, response = super::openapi::GraphError),
+        (status = 429, response = super::openapi::GraphError)
     )
 )]
 pub async fn token(

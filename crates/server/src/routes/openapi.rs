@@ -410,13 +410,19 @@ fn finish(doc: &mut Value) {
                 op["security"] = json!([]);
             }
             // Status codes every operation of a kind has: a Graph route
-            // refuses a query option it does not implement (400), and
-            // any body over the limit is refused before it is read (413).
+            // refuses a query option it does not implement (400), a
+            // missing or bad token (401) and a token without the
+            // permission (403); an object named in the path may not exist
+            // (404); any body over the limit is refused before it is read
+            // (413).
             let error = json!({ "$ref": "#/components/responses/Error" });
             let graph = PREFIXES.iter().any(|p| path.starts_with(&format!("{p}/")));
             let mut codes = Vec::new();
             if graph {
-                codes.push("400");
+                codes.extend(["400", "401", "403"]);
+            }
+            if path.contains('{') {
+                codes.push("404");
             }
             if op.get("requestBody").is_some() {
                 codes.push("413");
@@ -577,7 +583,8 @@ mod tests {
     }
 
     /// Every Graph operation may answer 400 (a query option it does not
-    /// take), and every operation with a body 413 (over the limit).
+    /// take), 401 and 403; every operation on an object named in its path
+    /// 404; every operation with a body 413 (over the limit).
     #[test]
     fn shared_refusals_are_stated() {
         let doc: Value = serde_json::from_str(document()).unwrap();
@@ -585,8 +592,17 @@ mod tests {
         assert!(get_user.get("400").is_some());
         let patch_user = &doc["paths"]["/beta/users/{user}"]["patch"]["responses"];
         assert!(patch_user.get("413").is_some());
+        for code in ["401", "403"] {
+            assert!(get_user.get(code).is_some(), "{code}");
+        }
+        assert!(get_user.get("404").is_some());
+        let list_users = &doc["paths"]["/v1.0/users"]["get"]["responses"];
+        assert!(list_users.get("404").is_none(), "no object in the path");
+        let jwks = &doc["paths"]["/{tenant}/discovery/v2.0/keys"]["get"]["responses"];
+        assert!(jwks.get("404").is_some(), "an unknown tenant");
         let health = &doc["paths"]["/healthz"]["get"]["responses"];
         assert!(health.get("400").is_none());
+        assert!(health.get("401").is_none());
     }
 
     /// The query options the document gives each Graph operation are the

@@ -103,8 +103,7 @@ pub fn metrics_text(state: &AppState) -> impl IntoResponse {
     params(("tenant" = String, Path, description = "tenant name or id")),
     security(()),
     responses(
-        (status = 200, description = "JSON Web Key Set (RFC 7517)", body = Object),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "JSON Web Key Set (RFC 7517)", body = Object)
     )
 )]
 pub async fn jwks(
@@ -141,8 +140,7 @@ pub struct OpenIdConfiguration {
     params(("tenant" = String, Path, description = "tenant name or id")),
     security(()),
     responses(
-        (status = 200, description = "discovery document", body = OpenIdConfiguration),
-        (status = 404, response = super::openapi::GraphError)
+        (status = 200, description = "discovery document", body = OpenIdConfiguration)
     )
 )]
 pub async fn openid_configuration(

@@ -18,9 +18,7 @@ use axum::{Extension, Json};
     summary = "The tenant's FIDO2 policy",
     description = super::openapi::permissions(perm::POLICY_READ),
     responses(
-        (status = 200, description = "policy", body = webauthn::graph::Fido2Policy),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 200, description = "policy", body = webauthn::graph::Fido2Policy)
     )
 )]
 pub async fn get(
@@ -40,10 +38,7 @@ pub async fn get(
     description = super::openapi::permissions(perm::POLICY_WRITE),
     request_body = webauthn::graph::Fido2Policy,
     responses(
-        (status = 204, description = "updated"),
-        (status = 400, response = super::openapi::GraphError),
-        (status = 401, response = super::openapi::GraphError),
-        (status = 403, response = super::openapi::GraphError)
+        (status = 204, description = "updated")
     )
 )]
 pub async fn patch(

@@ -25,8 +25,6 @@ use webauthn::signin::{BeginRequest, BeginResponse, FinishResponse};
     responses(
         (status = 200, description = "request options", body = webauthn::signin::BeginResponse),
         (status = 400, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError),
-        (status = 413, response = super::openapi::GraphError),
         (status = 429, response = super::openapi::GraphError)
     )
 )]
@@ -62,8 +60,6 @@ pub async fn begin(
         (status = 400, response = super::openapi::GraphError),
         (status = 401, response = super::openapi::GraphError),
         (status = 403, response = super::openapi::GraphError),
-        (status = 404, response = super::openapi::GraphError),
-        (status = 413, response = super::openapi::GraphError),
         (status = 429, response = super::openapi::GraphError)
     )
 )]
