@@ -642,6 +642,34 @@ mod tests {
         }
     }
 
+    /// The last pass finds everything it names by name (a schema or path
+    /// renamed in the code would otherwise lose its addition silently).
+    #[test]
+    fn the_last_pass_reaches_what_it_names() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for closed in ["UserInput", "NewGroup", "Fido2PolicyPatch"] {
+            assert_eq!(schemas[closed]["additionalProperties"], false, "{closed}");
+        }
+        let body =
+            |op: &Value| op["requestBody"]["content"]["application/json"]["schema"]["$ref"].clone();
+        for prefix in PREFIXES {
+            let users = &doc["paths"][format!("{prefix}/users")]["post"];
+            assert_eq!(body(users), "#/components/schemas/NewUser", "{prefix}");
+            let policy = &doc["paths"][format!(
+                "{prefix}/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2"
+            )]["patch"];
+            assert_eq!(body(policy), "#/components/schemas/Fido2PolicyPatch");
+            for (path, link) in [("users", "GetUserByUpn"), ("groups", "AddMember")] {
+                let created = &doc["paths"][format!("{prefix}/{path}")]["post"]["responses"]["201"];
+                assert!(
+                    created["links"].get(link).is_some(),
+                    "{prefix}/{path} {link}"
+                );
+            }
+        }
+    }
+
     /// The query options come from the collections' definitions.
     #[test]
     fn query_options_follow_the_collections() {
